@@ -1,0 +1,157 @@
+//! Goroutines: spawn, yield, identity, names, LockOSThread.
+
+use std::ffi::c_int;
+use std::ffi::{CStr, c_void};
+
+use super::{gmp_fn, gmp_go_attr, gmp_goid, gmp_switch_hooks, guard, read_sized};
+use crate::error::{self, Code};
+use crate::sched::g::{Entry, Hooks};
+use crate::sched::schedule::{self, Spawn};
+
+/// Starts a goroutine running `fn(arg)`. It may run on any runtime thread, moving
+/// between them at switch points; it ends when `fn` returns.
+///
+/// Returns 0; `GMP_EINVAL` if `fn` is NULL; `GMP_ENOMEM` if no stack could be had;
+/// `GMP_ESHUTDOWN`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_go(fn_: gmp_fn, arg: *mut c_void) -> c_int {
+    guard("gmp_go", error::EINVAL, || {
+        let Some(f) = fn_ else { return error::EINVAL };
+        match schedule::newproc(Entry::C(f, arg), Spawn::default()) {
+            Ok(_) => 0,
+            Err(e) => e,
+        }
+    })
+}
+
+/// Converts an attr (size rule) into spawn options; the name and hooks are copied.
+pub(crate) unsafe fn spawn_opts(attr: *const gmp_go_attr) -> Result<(Spawn<'static>, Option<std::ffi::CString>), Code> {
+    // SAFETY: the caller passes NULL or a gmp_go_attr of its own size.
+    let Some(a) = (unsafe { read_sized(attr) })? else {
+        return Ok((Spawn::default(), None));
+    };
+    if a.stack_size > crate::stack::MAX_STACK_SIZE {
+        return Err(error::EINVAL);
+    }
+    let name = if a.name.is_null() {
+        None
+    } else {
+        // SAFETY: the caller passes a NUL-terminated string.
+        Some(unsafe { CStr::from_ptr(a.name) }.to_owned())
+    };
+    // SAFETY: NULL or a gmp_switch_hooks of its own size.
+    let hooks = match unsafe { read_sized::<gmp_switch_hooks>(a.hooks) }? {
+        Some(h) if h.on_park.is_some() || h.on_resume.is_some() => Some(Hooks {
+            on_park: h.on_park,
+            on_resume: h.on_resume,
+            ctx: h.ctx,
+        }),
+        _ => None,
+    };
+    Ok((
+        Spawn {
+            stack_size: a.stack_size,
+            name: None,
+            hooks,
+            home: None,
+            spawn_pc: 0,
+        },
+        name,
+    ))
+}
+
+/// `gmp_go` with attributes (stack size, name, switch hooks); `attr` may be NULL. The
+/// new goroutine's id goes to `*out_id` when `out_id` is not NULL.
+///
+/// Returns 0; `GMP_EINVAL` (NULL `fn`, stack size over 1 GiB); `GMP_E2BIG` (unknown
+/// non-zero trailing bytes in `attr`); `GMP_ENOMEM`; `GMP_ESHUTDOWN`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_go_ex(
+    attr: *const gmp_go_attr,
+    fn_: gmp_fn,
+    arg: *mut c_void,
+    out_id: *mut gmp_goid,
+) -> c_int {
+    guard("gmp_go_ex", error::EINVAL, || {
+        let Some(f) = fn_ else { return error::EINVAL };
+        // SAFETY: forwarded caller contract.
+        let (sp, name) = match unsafe { spawn_opts(attr) } {
+            Ok(x) => x,
+            Err(e) => return e,
+        };
+        let sp = Spawn {
+            name: name.as_deref(),
+            ..sp
+        };
+        match schedule::newproc(Entry::C(f, arg), sp) {
+            Ok(g) => {
+                if !out_id.is_null() {
+                    // SAFETY: the caller passes a writable gmp_goid.
+                    unsafe { *out_id = g.id() };
+                }
+                0
+            }
+            Err(e) => e,
+        }
+    })
+}
+
+/// Yields the processor: the goroutine goes to the back of its run queue and others
+/// run. A switch point. No-op on a foreign thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_gosched() {
+    guard("gmp_gosched", (), schedule::gosched)
+}
+
+/// The calling goroutine's id, or 0 on a foreign thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_self() -> gmp_goid {
+    crate::sched::g::current().map_or(0, |g| g.id())
+}
+
+/// Sets the calling goroutine's name (copied; NULL clears it), shown in dumps.
+/// Returns 0, or `GMP_ENOTGOROUTINE` on a foreign thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_set_name(name: *const std::ffi::c_char) -> c_int {
+    guard("gmp_set_name", error::EINVAL, || {
+        let Some(g) = crate::sched::g::current() else {
+            return error::ENOTGOROUTINE;
+        };
+        let n = if name.is_null() {
+            None
+        } else {
+            // SAFETY: the caller passes a NUL-terminated string.
+            Some(unsafe { CStr::from_ptr(name) })
+        };
+        g.get().set_name(n);
+        0
+    })
+}
+
+/// Wires the calling goroutine to its current OS thread (Go's LockOSThread): until the
+/// matching unlock it runs only there, and that thread runs nothing else. Nests. A
+/// goroutine that ends while locked takes its thread with it. Returns 0 (also a no-op
+/// returning 0 on a foreign thread and in a home, whose goroutines are bound already).
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_lock_os_thread() -> c_int {
+    guard("gmp_lock_os_thread", error::EINVAL, || {
+        schedule::lock_os_thread();
+        0
+    })
+}
+
+/// Undoes one `gmp_lock_os_thread`. Without a lock: no-op, 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_unlock_os_thread() -> c_int {
+    guard("gmp_unlock_os_thread", error::EINVAL, || {
+        schedule::unlock_os_thread();
+        0
+    })
+}
+
+/// Yields if the runtime asked this goroutine to (it ran too long); otherwise one
+/// load. Put it in long loops of C code, which cannot be preempted. A switch point.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_preempt_point() {
+    schedule::preempt_check()
+}

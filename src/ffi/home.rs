@@ -1,0 +1,146 @@
+//! Homes: thread-bound run queues (engines, UI and GL threads, Python).
+
+use std::ffi::c_int;
+use std::ffi::c_void;
+
+use super::{gmp_fn, gmp_go_attr, gmp_home, guard};
+use crate::error;
+use crate::home::Home;
+use crate::sched::g::Entry;
+use crate::sched::schedule::Spawn;
+
+fn home<'a>(h: *mut gmp_home) -> Option<&'a Home> {
+    // SAFETY: a non-NULL handle came from gmp_home_make and is alive until
+    // gmp_home_free (the caller's contract).
+    unsafe { (h as *const Home).as_ref() }
+}
+
+/// Makes a home bound to the calling thread: goroutines started with `gmp_go_home` run
+/// only on this thread, when it calls `gmp_home_run` (or while it waits in any blocking
+/// gmp call). One home per thread.
+///
+/// Returns 0 and the handle in `*out`; `GMP_EINVAL` (NULL `out`); `GMP_EALREADY` (this
+/// thread has a home, or is a runtime thread); `GMP_ESHUTDOWN`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_home_make(out: *mut *mut gmp_home) -> c_int {
+    guard("gmp_home_make", error::EINVAL, || {
+        if out.is_null() {
+            return error::EINVAL;
+        }
+        match crate::home::make() {
+            Ok(h) => {
+                // SAFETY: checked non-NULL; the caller passes a writable pointer.
+                unsafe { *out = h as *mut gmp_home };
+                0
+            }
+            Err(e) => e,
+        }
+    })
+}
+
+/// Starts a goroutine in home `h` (from any thread). `attr` may be NULL.
+///
+/// Returns 0; `GMP_EINVAL` (NULL `h` or `fn`); `GMP_ECLOSED` once the home is closed;
+/// `GMP_E2BIG`; `GMP_ENOMEM`; `GMP_ESHUTDOWN`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_go_home(
+    h: *mut gmp_home,
+    attr: *const gmp_go_attr,
+    fn_: gmp_fn,
+    arg: *mut c_void,
+) -> c_int {
+    guard("gmp_go_home", error::EINVAL, || {
+        let (Some(h), Some(f)) = (home(h), fn_) else {
+            return error::EINVAL;
+        };
+        // SAFETY: forwarded caller contract.
+        let (sp, name) = match unsafe { super::goroutine::spawn_opts(attr) } {
+            Ok(x) => x,
+            Err(e) => return e,
+        };
+        h.spawn(
+            Entry::C(f, arg),
+            Spawn {
+                name: name.as_deref(),
+                ..sp
+            },
+        )
+    })
+}
+
+/// Home thread only; never waits: runs ready goroutines of `h` until none is ready or
+/// `budget_ns` has passed (< 0: no budget).
+///
+/// Returns how many ran (saturating at INT_MAX); `GMP_ECLOSED` when the home is closed
+/// and every goroutine has ended; `GMP_EINVAL` (NULL, not the home thread, or called
+/// from a goroutine).
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_home_run(h: *mut gmp_home, budget_ns: i64) -> c_int {
+    guard("gmp_home_run", error::EINVAL, || match home(h) {
+        Some(h) => h.run(budget_ns),
+        None => error::EINVAL,
+    })
+}
+
+/// Home thread only: waits until a goroutine of `h` is ready, `gmp_home_wake`, or the
+/// timeout (< 0: forever; 0: just check).
+///
+/// Returns 0 (work is ready), `GMP_EINTR` (woken), `GMP_ETIMEDOUT`, or `GMP_EINVAL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_home_wait(h: *mut gmp_home, timeout_ns: i64) -> c_int {
+    guard("gmp_home_wait", error::EINVAL, || match home(h) {
+        Some(h) => h.wait(timeout_ns),
+        None => error::EINVAL,
+    })
+}
+
+/// Makes a `gmp_home_wait` of `h` return `GMP_EINTR`. Any thread; async-signal-safe.
+/// Returns 0 or `GMP_EINVAL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_home_wake(h: *mut gmp_home) -> c_int {
+    match home(h) {
+        Some(h) => {
+            h.wake();
+            0
+        }
+        None => error::EINVAL,
+    }
+}
+
+/// An eventfd that is readable while goroutines of `h` are ready to run, for an
+/// engine's or UI's own event loop (poll it, then call `gmp_home_run`). Owned by the
+/// home: do not close it. Returns the fd or `GMP_EINVAL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_home_fd(h: *mut gmp_home) -> c_int {
+    match home(h) {
+        Some(h) => h.fd(),
+        None => error::EINVAL,
+    }
+}
+
+/// Closes `h` (any thread): no new goroutines; blocking calls of its goroutines return
+/// `GMP_ECANCELED` from then on (the parked ones when the home thread next runs), so
+/// they can finish. Keep calling `gmp_home_run` until it returns `GMP_ECLOSED`.
+///
+/// Returns 0; `GMP_ECLOSED` if already closed; `GMP_EINVAL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_home_close(h: *mut gmp_home) -> c_int {
+    guard("gmp_home_close", error::EINVAL, || match home(h) {
+        Some(h) => h.close(),
+        None => error::EINVAL,
+    })
+}
+
+/// Frees `h`: home thread only, after `gmp_home_run` returned `GMP_ECLOSED`.
+///
+/// Returns 0; `GMP_EAGAIN` if it is not closed or goroutines remain; `GMP_EINVAL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_home_free(h: *mut gmp_home) -> c_int {
+    guard("gmp_home_free", error::EINVAL, || {
+        if h.is_null() {
+            return error::EINVAL;
+        }
+        // SAFETY: the caller passes a live home and never uses it after success.
+        unsafe { Home::free(h as *mut Home) }
+    })
+}

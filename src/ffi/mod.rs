@@ -1,0 +1,67 @@
+//! The C ABI: every `extern "C"` item of libgmp lives under this module, and nothing
+//! else does (hyper's C API is the model). Each function is a thin skin: check the
+//! arguments (NULL or out of range: `GMP_EINVAL`, never a crash), call into the crate,
+//! map the result to a code, and catch any Rust panic so it never crosses the ABI.
+//! cbindgen turns these items and their doc comments into `include/gmp/gmp.h`.
+
+#![allow(non_camel_case_types)]
+
+pub mod goroutine;
+pub mod home;
+pub mod runtime;
+pub mod rust;
+pub mod sync;
+pub mod types;
+
+pub use types::*;
+
+use crate::error::Code;
+
+/// Runs `f`, turning a Rust panic into `fallback` after a message on stderr.
+#[inline]
+pub(crate) fn guard<R>(name: &str, fallback: R, f: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = e
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| e.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            eprintln!("gmp: internal error in {name}: {msg}");
+            fallback
+        }
+    }
+}
+
+/// Reads a caller's struct under the `size` rule (API.md "Conventions"): the first
+/// `size_t` is the caller's sizeof; read min(size, known) bytes, zero the rest; trailing
+/// unknown bytes must be zero (else GMP_E2BIG). NULL gives None (defaults).
+///
+/// # Safety
+/// `ptr` is NULL or points at `size` readable bytes whose first field is `size`.
+pub(crate) unsafe fn read_sized<T: Copy>(ptr: *const T) -> Result<Option<T>, Code> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: the caller promises at least the leading size_t is readable.
+    let size = unsafe { std::ptr::read_unaligned(ptr as *const usize) };
+    let known = std::mem::size_of::<T>();
+    if size < std::mem::size_of::<usize>() {
+        return Err(crate::error::EINVAL);
+    }
+    if size > known {
+        // SAFETY: the caller's struct is `size` bytes long.
+        let extra = unsafe { std::slice::from_raw_parts((ptr as *const u8).add(known), size - known) };
+        if extra.iter().any(|&b| b != 0) {
+            return Err(crate::error::E2BIG);
+        }
+    }
+    // SAFETY: T is a plain repr(C) struct for which all-zero is valid; we copy at most
+    // min(size, known) bytes from the caller's readable struct.
+    unsafe {
+        let mut out: T = std::mem::zeroed();
+        std::ptr::copy_nonoverlapping(ptr as *const u8, &mut out as *mut T as *mut u8, size.min(known));
+        Ok(Some(out))
+    }
+}

@@ -1,0 +1,179 @@
+//! Runtime: init, main, maxprocs, shutdown, versions, time, stats, errors.
+
+use std::ffi::c_int;
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::Ordering;
+
+use super::{gmp_config, gmp_fn, gmp_stats, guard, read_sized};
+use crate::error;
+use crate::sched::{self, Config, SCHED};
+
+/// Configures the runtime before its first use (optional).
+///
+/// Returns 0; `GMP_EALREADY` once the runtime has started (any other gmp call starts
+/// it) or after a previous `gmp_init`; `GMP_EINVAL` for a negative field;
+/// `GMP_E2BIG` for unknown non-zero trailing bytes; `GMP_ESHUTDOWN` after shutdown.
+/// `cfg` NULL: defaults. Zero fields fall back to GMP_MAXPROCS / GMP_STACK_SIZE from
+/// the environment, then to the defaults.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_init(cfg: *const gmp_config) -> c_int {
+    guard("gmp_init", error::EINVAL, || {
+        // SAFETY: the caller passes NULL or a gmp_config of its own size.
+        let c = match unsafe { read_sized(cfg) } {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let c = c.unwrap_or(gmp_config {
+            size: 0,
+            maxprocs: 0,
+            stack_size: 0,
+            max_threads: 0,
+        });
+        if c.max_threads < 0 || c.stack_size > crate::stack::MAX_STACK_SIZE {
+            return error::EINVAL;
+        }
+        sched::init(Config {
+            maxprocs: c.maxprocs.max(0),
+            stack_size: c.stack_size,
+            max_threads: c.max_threads,
+        })
+    })
+}
+
+/// Runs `fn(arg)` as the main goroutine, locked to the calling thread, and returns when
+/// it returns (other goroutines go on running, unlike Go where the process exits).
+///
+/// Returns 0; `GMP_EINVAL` if `fn` is NULL; `GMP_EALREADY` from a goroutine, from a
+/// thread that owns a home, or while another `gmp_main` runs; `GMP_ENOMEM`;
+/// `GMP_ESHUTDOWN`.
+///
+/// ```c
+/// static void run(void *arg) { gmp_go(worker, NULL); }
+/// int main(void) { return gmp_main(run, NULL) == 0 ? 0 : 1; }
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_main(fn_: gmp_fn, arg: *mut c_void) -> c_int {
+    guard("gmp_main", error::EINVAL, || {
+        let Some(f) = fn_ else { return error::EINVAL };
+        sched::schedule::run_main(crate::sched::g::Entry::C(f, arg))
+    })
+}
+
+/// Sets the number of P's (GOMAXPROCS) to `n` when `n > 0` (capped at 1024); returns the
+/// previous value. `n <= 0` only queries. Takes effect without stopping goroutines.
+/// Returns `GMP_ESHUTDOWN` after shutdown.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_maxprocs(n: c_int) -> c_int {
+    guard("gmp_maxprocs", error::EINVAL, || {
+        if let Err(e) = sched::ensure_started() {
+            return e;
+        }
+        if n <= 0 {
+            return SCHED.gomaxprocs.load(Ordering::Relaxed);
+        }
+        sched::schedule::procresize(n as usize) as i32
+    })
+}
+
+/// The number of goroutines that exist now (running, runnable or parked).
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_num_goroutine() -> i64 {
+    SCHED.ngoroutines.load(Ordering::Relaxed)
+}
+
+/// Waits up to `timeout_ns` (< 0: forever) for every goroutine to end, then stops the
+/// runtime's threads and frees its caches. Later calls return `GMP_ESHUTDOWN`; the
+/// runtime cannot be restarted. For tests and leak checkers: a program may simply exit.
+///
+/// Returns 0; `GMP_ETIMEDOUT` (nothing stopped) if goroutines remain at the deadline;
+/// `GMP_EALREADY` from a goroutine; `GMP_ESHUTDOWN` if already shut down.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_shutdown(timeout_ns: i64) -> c_int {
+    guard("gmp_shutdown", error::EINVAL, || {
+        sched::schedule::shutdown(timeout_ns)
+    })
+}
+
+/// The library version as a string, e.g. "0.1.0". Never starts the runtime.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_lib_version() -> *const c_char {
+    c"0.1.0".as_ptr()
+}
+
+/// `major << 16 | minor << 8 | patch` of the library (compare with the
+/// `GMP_VERSION_*` macros of the header you compiled against). Never starts the runtime.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_lib_version_number() -> u32 {
+    super::GMP_VERSION_MAJOR << 16 | super::GMP_VERSION_MINOR << 8 | super::GMP_VERSION_PATCH
+}
+
+/// A static description of any `GMP_E*` code or negative errno. Never NULL; never
+/// starts the runtime.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_strerror(code: i32) -> *const c_char {
+    guard("gmp_strerror", c"unknown".as_ptr(), || {
+        error::strerror(code).as_ptr()
+    })
+}
+
+/// Monotonic time in nanoseconds (CLOCK_MONOTONIC). Never starts the runtime.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_now() -> i64 {
+    crate::time::now()
+}
+
+/// Sleeps `ns` nanoseconds: parks the goroutine (its M runs others), or blocks a
+/// foreign thread (a home thread keeps running its home meanwhile). `ns <= 0` returns at
+/// once (a preempt point), as Go's time.Sleep. A switch point.
+///
+/// Returns 0; `GMP_ECANCELED` if the goroutine's home was closed; `GMP_ESHUTDOWN`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_sleep(ns: i64) -> c_int {
+    guard("gmp_sleep", error::EINVAL, || {
+        if let Err(e) = sched::ensure_started() {
+            return e;
+        }
+        crate::time::sleep(ns)
+    })
+}
+
+/// Fills `out` with scheduler statistics under the `size` rule (set `out->size` to
+/// `sizeof(gmp_stats)`; at most that many bytes are written, and `size` is set to the
+/// number written). Returns 0, or `GMP_EINVAL` for NULL or a size below `sizeof(size_t)`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
+    guard("gmp_read_stats", error::EINVAL, || {
+        if out.is_null() {
+            return error::EINVAL;
+        }
+        // SAFETY: the caller passes a writable struct starting with its size.
+        let size = unsafe { std::ptr::read_unaligned(out as *const usize) };
+        if size < std::mem::size_of::<usize>() {
+            return error::EINVAL;
+        }
+        let s = sched::schedule::snapshot();
+        let st = gmp_stats {
+            size: 0,
+            maxprocs: s.maxprocs,
+            idle_procs: s.idle_procs,
+            threads: s.threads,
+            spinning_threads: s.spinning,
+            idle_threads: s.idle_threads,
+            _pad: 0,
+            goroutines: s.goroutines,
+            global_runqueue: s.global_runqueue,
+            goroutines_created: s.created,
+            context_switches: s.context_switches,
+            steals: s.steals,
+            syscall_handoffs: 0,
+            preempt_requests: 0,
+        };
+        let n = size.min(std::mem::size_of::<gmp_stats>());
+        let st = gmp_stats { size: n, ..st };
+        // SAFETY: the caller's struct has at least `size` >= n writable bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(&st as *const gmp_stats as *const u8, out as *mut u8, n);
+        }
+        0
+    })
+}

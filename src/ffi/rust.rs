@@ -1,0 +1,28 @@
+//! A small Rust API over the same machinery, for the integration tests and benchmarks.
+//! Not a stable interface.
+
+use crate::sched::g::Entry;
+use crate::sched::schedule::{self, Spawn};
+
+/// Starts a goroutine running `f`.
+pub fn go(f: impl FnOnce() + Send + 'static) -> Result<u64, i32> {
+    schedule::newproc(Entry::Rust(Box::new(f)), Spawn::default()).map(|g| g.id())
+}
+
+/// Starts a goroutine with a name and stack size.
+pub fn go_named(name: &std::ffi::CStr, stack_size: usize, f: impl FnOnce() + Send + 'static) -> Result<u64, i32> {
+    schedule::newproc(
+        Entry::Rust(Box::new(f)),
+        Spawn {
+            name: Some(name),
+            stack_size,
+            ..Spawn::default()
+        },
+    )
+    .map(|g| g.id())
+}
+
+/// Runs `f` as the main goroutine on this thread (gmp_main).
+pub fn main(f: impl FnOnce() + Send + 'static) -> i32 {
+    schedule::run_main(Entry::Rust(Box::new(f)))
+}

@@ -1,0 +1,293 @@
+//! Homes: run queues bound to a thread the runtime does not own (an engine's main
+//! thread, a UI or GL thread, the Python interpreter's thread). A home's goroutines only
+//! ever run on its thread, when that thread pumps (`gmp_home_run`), or while it waits in
+//! any blocking gmp call (so `gmp_go(producer); gmp_chan_recv(...)` on it cannot
+//! deadlock). LockOSThread is the 1:1 case; a home is N:1.
+//!
+//! A home has no P: its goroutines run on the home thread's own stack loop, take stacks
+//! from the global pool, put timers on some P's heap, and are readied into the home's
+//! queue by `ready` wherever the waker runs. Nothing here exists in Go (its closest
+//! relative is the main thread's `LockOSThread` in `init`).
+//!
+//! Invariants: `queue` holds only RUNNABLE goroutines of this home; the eventfd is
+//! readable iff `queue` is non-empty (both changed under the queue lock); `live` counts
+//! goroutines spawned and not ended. Closing sets `closed`; the home thread then cancels
+//! every parked goroutine of the home at its next pump (only the home thread may: no home
+//! goroutine runs concurrently with it, so none can be half-way into a park).
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{self, Code};
+use crate::park::{HOME_WAKE, HOME_WORK, ThreadWaiter};
+use crate::sched::g::{self, GRef, RUNNABLE, RUNNING, Switch};
+
+pub(crate) struct Home {
+    owner: libc::pthread_t,
+    waiter: Arc<ThreadWaiter>,
+    queue: Mutex<VecDeque<GRef>>,
+    efd: i32,
+    closed: AtomicBool,
+    swept: AtomicBool,
+    live: AtomicI64,
+    members: Mutex<Vec<GRef>>,
+}
+
+thread_local! {
+    static HOME: Cell<*const Home> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The home owned by this thread, if any.
+pub(crate) fn thread_home() -> Option<&'static Home> {
+    // SAFETY: the pointer is set by make() and cleared by free(), both on this thread;
+    // between them the Home is alive.
+    HOME.with(|h| unsafe { h.get().as_ref() })
+}
+
+/// Whether g belongs to a closed home (it must not block any more).
+pub(crate) fn canceled(g: GRef) -> bool {
+    let h = g.get().home.load(Ordering::Acquire);
+    // SAFETY: a home outlives its goroutines.
+    !h.is_null() && unsafe { (*h).closed.load(Ordering::Acquire) }
+}
+
+fn is_owner(h: &Home) -> bool {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { libc::pthread_equal(h.owner, libc::pthread_self()) != 0 }
+}
+
+/// `gmp_home_make`: a home bound to the calling thread (one per thread).
+pub(crate) fn make() -> Result<*mut Home, Code> {
+    crate::sched::ensure_started()?;
+    if thread_home().is_some() || crate::sched::m::current().is_some() {
+        return Err(error::EALREADY);
+    }
+    // SAFETY: eventfd with valid flags; the result is checked.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if efd < 0 {
+        return Err(-std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOMEM));
+    }
+    crate::stack::ensure_altstack();
+    let h = Box::into_raw(Box::new(Home {
+        // SAFETY: pthread_self has no preconditions.
+        owner: unsafe { libc::pthread_self() },
+        waiter: crate::park::thread_waiter(),
+        queue: Mutex::new(VecDeque::new()),
+        efd,
+        closed: AtomicBool::new(false),
+        swept: AtomicBool::new(false),
+        live: AtomicI64::new(0),
+        members: Mutex::new(Vec::new()),
+    }));
+    HOME.with(|c| c.set(h));
+    Ok(h)
+}
+
+impl Home {
+    /// Queues a runnable goroutine of this home and wakes the home thread.
+    pub(crate) fn push(&self, g: GRef) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.push_back(g);
+        if q.len() == 1 {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes to our own eventfd; failure (counter full) is harmless.
+            unsafe { libc::write(self.efd, (&one as *const u64).cast(), 8) };
+        }
+        drop(q);
+        self.waiter.signal(HOME_WORK);
+    }
+
+    fn pop(&self) -> Option<GRef> {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let g = q.pop_front();
+        if q.is_empty() {
+            let mut v: u64 = 0;
+            // SAFETY: reads 8 bytes from our own non-blocking eventfd into v.
+            unsafe { libc::read(self.efd, (&mut v as *mut u64).cast(), 8) };
+        }
+        g
+    }
+
+    fn has_work(&self) -> bool {
+        !self.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
+    /// `gmp_go_home`.
+    pub(crate) fn spawn(&self, entry: g::Entry, sp: crate::sched::schedule::Spawn<'_>) -> Code {
+        if self.closed.load(Ordering::Acquire) {
+            return error::ECLOSED;
+        }
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let sp = crate::sched::schedule::Spawn {
+            home: Some(self),
+            ..sp
+        };
+        match crate::sched::schedule::newproc(entry, sp) {
+            Ok(g) => {
+                self.members
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(g);
+                0
+            }
+            Err(e) => {
+                self.live.fetch_sub(1, Ordering::SeqCst);
+                e
+            }
+        }
+    }
+
+    /// Cancels every parked goroutine once after close (home thread only).
+    fn sweep(&self) {
+        if !self.closed.load(Ordering::Acquire) || self.swept.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let members: Vec<GRef> = self
+            .members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for g in members {
+            crate::park::cancel_g(g);
+        }
+    }
+
+    /// Runs one goroutine until it switches back.
+    fn run_one(&self, g: GRef) {
+        g.set_status(RUNNING);
+        g::set_current(Some(g));
+        // SAFETY: we dequeued g from our own queue, so we own it.
+        let res = unsafe { g.inner() }
+            .coro
+            .as_mut()
+            .unwrap_or_else(|| crate::fatal("home G without a coroutine"))
+            .resume(());
+        g::set_current(None);
+        match res {
+            corosensei::CoroutineResult::Yield(Switch::Gosched) => {
+                g.set_status(RUNNABLE);
+                self.push(g);
+            }
+            corosensei::CoroutineResult::Yield(Switch::Park) => {
+                crate::sched::schedule::park_commit(g);
+            }
+            corosensei::CoroutineResult::Return(()) => {
+                self.members
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|x| *x != g);
+                crate::sched::schedule::gfree(g, None);
+                self.live.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// `gmp_home_run`: runs ready goroutines until none is ready or the budget passed.
+    pub(crate) fn run(&self, budget_ns: i64) -> Code {
+        if !is_owner(self) || g::current().is_some() {
+            return error::EINVAL;
+        }
+        let deadline = crate::time::deadline_after(budget_ns.max(0));
+        let mut ran: i64 = 0;
+        loop {
+            self.sweep();
+            let Some(g) = self.pop() else { break };
+            self.run_one(g);
+            ran += 1;
+            if budget_ns >= 0 && crate::time::now() >= deadline {
+                break;
+            }
+        }
+        self.sweep();
+        if ran == 0 && self.closed.load(Ordering::Acquire) && self.live.load(Ordering::SeqCst) == 0
+        {
+            return error::ECLOSED;
+        }
+        ran.min(i32::MAX as i64) as i32
+    }
+
+    /// `gmp_home_wait`.
+    pub(crate) fn wait(&self, timeout_ns: i64) -> Code {
+        if !is_owner(self) || g::current().is_some() {
+            return error::EINVAL;
+        }
+        let deadline = crate::time::deadline_after(timeout_ns);
+        loop {
+            if self.has_work() || (self.closed.load(Ordering::Acquire) && !self.swept.load(Ordering::Acquire)) {
+                return 0;
+            }
+            if timeout_ns == 0 {
+                return error::ETIMEDOUT;
+            }
+            let got = self.waiter.sleep(HOME_WORK | HOME_WAKE, deadline);
+            if got & HOME_WAKE != 0 {
+                return error::EINTR;
+            }
+            if got == 0 {
+                return if self.has_work() { 0 } else { error::ETIMEDOUT };
+            }
+        }
+    }
+
+    /// `gmp_home_wake`: async-signal-safe.
+    pub(crate) fn wake(&self) {
+        self.waiter.signal(HOME_WAKE);
+    }
+
+    pub(crate) fn fd(&self) -> i32 {
+        self.efd
+    }
+
+    /// `gmp_home_close`.
+    pub(crate) fn close(&self) -> Code {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return error::ECLOSED;
+        }
+        // The home thread cancels the parked goroutines when it next pumps.
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes to our own eventfd, so an fd-driven loop wakes too.
+        unsafe { libc::write(self.efd, (&one as *const u64).cast(), 8) };
+        self.waiter.signal(HOME_WORK);
+        0
+    }
+
+    /// `gmp_home_free`: home thread, after run returned GMP_ECLOSED.
+    ///
+    /// # Safety
+    /// `h` must come from `make` and not be used again after success.
+    pub(crate) unsafe fn free(h: *mut Home) -> Code {
+        // SAFETY: the caller passes a live home.
+        let home = unsafe { &*h };
+        if !is_owner(home) {
+            return error::EINVAL;
+        }
+        if !home.closed.load(Ordering::Acquire) || home.live.load(Ordering::SeqCst) != 0 {
+            return error::EAGAIN;
+        }
+        HOME.with(|c| {
+            if c.get() == h as *const Home {
+                c.set(std::ptr::null());
+            }
+        });
+        // SAFETY: closing our own eventfd; then the box is dropped once.
+        unsafe {
+            libc::close(home.efd);
+            drop(Box::from_raw(h));
+        }
+        0
+    }
+}
+
+/// Runs every ready goroutine of h (a home thread waiting in a blocking call).
+pub(crate) fn pump(h: &Home) {
+    if g::current().is_some() {
+        return;
+    }
+    h.sweep();
+    while let Some(g) = h.pop() {
+        h.run_one(g);
+        h.sweep();
+    }
+}

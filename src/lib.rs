@@ -1,0 +1,69 @@
+//! # libgmp: Go's scheduler for every language
+//!
+//! Goroutines, channels, select, timers and goroutine-aware sync for C, C++ and Python,
+//! on Go's G/M/P scheduler, behind a stable C ABI (`include/gmp/gmp.h`).
+//!
+//! ## The model in one page
+//! A **G** (goroutine) is a coroutine on its own fixed-size stack (`stack.rs`: slabs of
+//! guarded, lazily committed stacks; C code holds pointers into its stack, so stacks
+//! never move or grow by copying as Go's do). An **M** is an OS thread; it runs G's only
+//! while it holds a **P**, one of `gomaxprocs` processors. Each P has a local run queue
+//! (`sched/runq.rs`, Go's 256-slot ring plus `runnext`); there is a global queue too.
+//! An M runs its scheduler loop on its own thread stack and switches into a G with one
+//! coroutine switch; the G switches back when it parks, yields or ends. Idle M's spin a
+//! little (stealing half of another P's queue), then sleep on a futex; one idle M sleeps
+//! in the poller until the next timer. `sched/mod.rs` has the parking protocol.
+//!
+//! Blocking goes through one [`park`] protocol whose waiter is either a G (readied onto a
+//! run queue) or a foreign thread (woken on its futex), which is what lets every call work
+//! from any thread. Channels, select, the sema table behind the sync types, and timers
+//! all block that way. A **home** (`home.rs`) is a run queue bound to a thread the
+//! runtime does not own (an engine's main thread, a Python thread): its goroutines run
+//! only there, when it pumps.
+//!
+//! ## Map
+//! - `sched/`: `g.rs` `m.rs` `p.rs` `runq.rs` `schedule.rs` (the loop, `find_runnable`,
+//!   `wakep`, LockOSThread, `gmp_main`).
+//! - `park.rs`: the one waiter; `sema.rs`: address-keyed wait queues; `sync/`: mutex,
+//!   rwmutex, waitgroup, once, cond.
+//! - `time.rs`: per-P timer heaps, sleep; `netpoll.rs`: the poller an idle M blocks in.
+//! - `home.rs`: thread-bound run queues. `stack.rs`: goroutine stacks.
+//! - `sys/`: futex, CPU count. `ffi/`: the only `extern "C"` items.
+//!
+//! ## What was tried and dropped
+//! - `crossbeam-deque` for the local queue: Go's fixed ring with `runnext` keeps the
+//!   just-readied G on the same P (the hand-off pattern of channels) and needs no
+//!   allocation; crossbeam's Worker has no `runnext` and allocates its buffer.
+//! - A stop-the-world `gomaxprocs` change: C code cannot be preempted, so STW could wait
+//!   forever behind one busy goroutine; P's retire lazily instead.
+
+#![allow(clippy::missing_safety_doc)]
+
+pub mod ffi;
+pub(crate) mod error;
+pub(crate) mod home;
+pub(crate) mod loom;
+pub(crate) mod netpoll;
+pub(crate) mod park;
+pub(crate) mod sched;
+pub(crate) mod sema;
+pub(crate) mod stack;
+pub(crate) mod sync;
+pub(crate) mod sys;
+pub(crate) mod time;
+pub(crate) mod util;
+
+/// Prints `gmp: fatal error: msg` and aborts: for broken invariants inside the
+/// scheduler, where unwinding is impossible (we may be between two stacks).
+#[cold]
+pub(crate) fn fatal(msg: &str) -> ! {
+    util::write_stderr(b"gmp: fatal error: ");
+    util::write_stderr(msg.as_bytes());
+    util::write_stderr(b"\n");
+    std::process::abort()
+}
+
+/// Rust API used by the integration tests and benchmarks (not part of the C ABI).
+pub mod rt {
+    pub use crate::ffi::rust::*;
+}

@@ -1,0 +1,311 @@
+//! G: a goroutine. Its fields, its status protocol, creation (`newproc`), parking
+//! (`gopark`) and the switch to and from the scheduler.
+//!
+//! ## Status (Go's numbers, `runtime2.go`), and who owns the G in each
+//! - `IDLE` (0): just allocated, not yet initialised. Owned by the allocator.
+//! - `RUNNABLE` (1): on a run queue (a P's, the global one, or a home's). Not running;
+//!   the stack is not owned by anyone; whoever dequeues it owns it.
+//! - `RUNNING` (2): running on an M (or a home thread), which owns the stack.
+//! - `WAITING` (4): parked. It is recorded somewhere (a channel queue, the sema table, a
+//!   timer) as a `WaitRef`; the one claimer of that wait will `ready` it. The stack is not
+//!   owned, but may be written by the claimer (a channel hand-off into its slot).
+//! - `DEAD` (6): finished; on a free list, its stack returned.
+//!
+//! Differences from Go: no `_Gsyscall` transitions yet (the syscall issue), no
+//! `_Gcopystack` (stacks never move: C code holds pointers into them).
+
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::{CStr, CString};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
+
+use corosensei::{Coroutine, Yielder};
+
+use crate::stack::GStack;
+
+pub(crate) const IDLE: u32 = 0;
+pub(crate) const RUNNABLE: u32 = 1;
+pub(crate) const RUNNING: u32 = 2;
+pub(crate) const SYSCALL: u32 = 3;
+pub(crate) const WAITING: u32 = 4;
+pub(crate) const DEAD: u32 = 6;
+
+/// Why a goroutine waits: Go's `waitReason` strings, shown in dumps and traces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum WaitReason {
+    None = 0,
+    ChanReceive,
+    ChanSend,
+    Select,
+    SelectNoCases,
+    Sleep,
+    IoWait,
+    MutexLock,
+    RwMutexRLock,
+    RwMutexLock,
+    WaitGroupWait,
+    CondWait,
+    OnceDo,
+    Syscall,
+    Preempted,
+    LockedThread,
+}
+
+impl WaitReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::None => "",
+            WaitReason::ChanReceive => "chan receive",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::Select => "select",
+            WaitReason::SelectNoCases => "select (no cases)",
+            WaitReason::Sleep => "sleep",
+            WaitReason::IoWait => "IO wait",
+            WaitReason::MutexLock => "sync.Mutex.Lock",
+            WaitReason::RwMutexRLock => "sync.RWMutex.RLock",
+            WaitReason::RwMutexLock => "sync.RWMutex.Lock",
+            WaitReason::WaitGroupWait => "sync.WaitGroup.Wait",
+            WaitReason::CondWait => "sync.Cond.Wait",
+            WaitReason::OnceDo => "sync.Once.Do",
+            WaitReason::Syscall => "syscall",
+            WaitReason::Preempted => "preempted",
+            WaitReason::LockedThread => "locked thread",
+        }
+    }
+
+    fn from_u8(v: u8) -> WaitReason {
+        if v <= WaitReason::LockedThread as u8 {
+            // SAFETY: repr(u8) enum with contiguous discriminants 0..=LockedThread.
+            unsafe { std::mem::transmute::<u8, WaitReason>(v) }
+        } else {
+            WaitReason::None
+        }
+    }
+}
+
+/// What a goroutine tells the scheduler when it switches away.
+pub(crate) enum Switch {
+    /// `gmp_gosched`: put me back on a run queue.
+    Gosched,
+    /// `gopark`: run the commit closure set in `GInner::park_commit`, I am waiting.
+    Park,
+}
+
+pub(crate) type Coro = Coroutine<(), Switch, (), GStack>;
+pub(crate) type GYielder = Yielder<(), Switch>;
+
+/// The C entry point of a goroutine.
+pub(crate) type GFn = unsafe extern "C" fn(*mut libc::c_void);
+
+/// Switch hooks (API.md `gmp_switch_hooks`), copied at spawn.
+#[derive(Clone, Copy)]
+pub(crate) struct Hooks {
+    pub(crate) on_park: Option<unsafe extern "C" fn(*mut libc::c_void)>,
+    pub(crate) on_resume: Option<unsafe extern "C" fn(*mut libc::c_void)>,
+    pub(crate) ctx: *mut libc::c_void,
+}
+
+/// A goroutine. Allocated once and reused (never freed while the runtime runs), so a
+/// `GRef` never dangles; see `park.rs` for why that matters.
+pub(crate) struct G {
+    pub(crate) id: AtomicU64,
+    pub(crate) status: AtomicU32,
+    /// `seq << 8 | outcome` of its current wait (park.rs).
+    pub(crate) wait: AtomicU64,
+    pub(crate) wait_reason: AtomicU8,
+    /// gmp_now() when it last changed status (for dumps).
+    pub(crate) since: AtomicI64,
+    /// Set by sysmon: yield at the next preempt point.
+    pub(crate) preempt: AtomicBool,
+    /// The home it belongs to (runs only on that home's thread), or null.
+    pub(crate) home: AtomicPtr<crate::home::Home>,
+    /// The M it is locked to (LockOSThread), or null.
+    pub(crate) lockedm: AtomicPtr<super::m::M>,
+    /// Name (copied), for dumps and traces.
+    pub(crate) name: Mutex<Option<CString>>,
+    /// Return address of the `gmp_go` caller.
+    pub(crate) spawn_pc: AtomicU64,
+    pub(crate) inner: UnsafeCell<GInner>,
+}
+
+/// The parts only the G's current owner touches (the M running it, or the creator
+/// before it is first queued). Never read by other threads.
+pub(crate) struct GInner {
+    pub(crate) coro: Option<Coro>,
+    pub(crate) yielder: *const GYielder,
+    pub(crate) entry: Option<Entry>,
+    pub(crate) hooks: Option<Hooks>,
+    /// LockOSThread nesting depth.
+    pub(crate) lock_count: u32,
+    /// The commit closure of the park in progress (lives on the G's own stack).
+    pub(crate) park_commit: Option<*mut dyn FnMut()>,
+    pub(crate) stack_size: usize,
+}
+
+/// What the goroutine runs.
+pub(crate) enum Entry {
+    C(GFn, *mut libc::c_void),
+    Rust(Box<dyn FnOnce() + Send>),
+}
+
+/// A shared reference to a G that can cross threads (G's are never freed while running).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct GRef(pub(crate) NonNull<G>);
+// SAFETY: G's are allocated once and never freed while the runtime runs; every field
+// other threads read is atomic or behind a Mutex, and `inner` is only touched by the G's
+// owner as defined by its status (module docs).
+unsafe impl Send for GRef {}
+// SAFETY: as above.
+unsafe impl Sync for GRef {}
+
+impl GRef {
+    pub(crate) fn get(&self) -> &'static G {
+        // SAFETY: G's are leaked boxes that live until runtime shutdown (module docs).
+        unsafe { &*self.0.as_ptr() }
+    }
+    pub(crate) fn as_ptr(&self) -> *mut G {
+        self.0.as_ptr()
+    }
+    /// The owner-only part.
+    ///
+    /// # Safety
+    /// The caller must own the G (be its running M, or hold it off every queue).
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn inner(&self) -> &mut GInner {
+        // SAFETY: exclusive ownership is the caller's obligation (above).
+        unsafe { &mut *self.get().inner.get() }
+    }
+    pub(crate) fn id(&self) -> u64 {
+        self.get().id.load(Ordering::Relaxed)
+    }
+    pub(crate) fn status(&self) -> u32 {
+        self.get().status.load(Ordering::Acquire)
+    }
+    pub(crate) fn set_status(&self, s: u32) {
+        let g = self.get();
+        g.status.store(s, Ordering::Release);
+    }
+    pub(crate) fn wait_reason(&self) -> WaitReason {
+        WaitReason::from_u8(self.get().wait_reason.load(Ordering::Relaxed))
+    }
+}
+
+impl G {
+    pub(crate) fn alloc() -> GRef {
+        let g = Box::new(G {
+            id: AtomicU64::new(0),
+            status: AtomicU32::new(IDLE),
+            wait: AtomicU64::new(0xff),
+            wait_reason: AtomicU8::new(0),
+            since: AtomicI64::new(0),
+            preempt: AtomicBool::new(false),
+            home: AtomicPtr::new(std::ptr::null_mut()),
+            lockedm: AtomicPtr::new(std::ptr::null_mut()),
+            name: Mutex::new(None),
+            spawn_pc: AtomicU64::new(0),
+            inner: UnsafeCell::new(GInner {
+                coro: None,
+                yielder: std::ptr::null(),
+                entry: None,
+                hooks: None,
+                lock_count: 0,
+                park_commit: None,
+                stack_size: 0,
+            }),
+        });
+        GRef(NonNull::from(Box::leak(g)))
+    }
+
+    pub(crate) fn name(&self) -> Option<CString> {
+        self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set_name(&self, name: Option<&CStr>) {
+        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = name.map(CStr::to_owned);
+    }
+}
+
+thread_local! {
+    /// The goroutine running on this thread (an M's current G, or a home's), or null.
+    static CURRENT_G: Cell<*mut G> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// The goroutine running on this thread. Read it again after every switch point: a
+/// goroutine may resume on another thread (DESIGN.md "Thread-locals move").
+#[inline(never)]
+pub(crate) fn current() -> Option<GRef> {
+    NonNull::new(CURRENT_G.with(Cell::get)).map(GRef)
+}
+
+#[inline(never)]
+pub(crate) fn set_current(g: Option<GRef>) {
+    CURRENT_G.with(|c| c.set(g.map_or(std::ptr::null_mut(), |g| g.as_ptr())));
+}
+
+/// Body of every goroutine's coroutine: run the entry, then return (the scheduler sees
+/// `Return` and runs `goexit0`).
+pub(crate) fn goroutine_main(g: GRef, yielder: &GYielder) {
+    // SAFETY: the running goroutine owns itself.
+    let entry = unsafe {
+        let inner = g.inner();
+        inner.yielder = yielder as *const GYielder;
+        inner.entry.take()
+    };
+    match entry {
+        Some(Entry::C(f, arg)) => {
+            // A C function cannot unwind into us (API.md: unwinding out of a callback
+            // aborts); the extern "C" boundary already aborts on a foreign unwind.
+            // SAFETY: f is the caller-supplied goroutine function with its argument.
+            unsafe { f(arg) }
+        }
+        Some(Entry::Rust(f)) => {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+                crate::fatal("a goroutine panicked");
+            }
+        }
+        None => {}
+    }
+}
+
+/// Switches from the running goroutine to its scheduler, calling the switch hooks
+/// around it. Returns when the goroutine is resumed (maybe on another thread).
+pub(crate) fn switch_out(g: GRef, why: Switch) {
+    // SAFETY: the running goroutine owns its inner state until it switches.
+    let (yielder, hooks) = unsafe {
+        let inner = g.inner();
+        (inner.yielder, inner.hooks)
+    };
+    if let Some(h) = hooks {
+        if let Some(f) = h.on_park {
+            // SAFETY: the user's hook with its own context, on the goroutine's stack.
+            unsafe { f(h.ctx) }
+        }
+    }
+    // SAFETY: the yielder lives at the base of this goroutine's stack for its whole life,
+    // and we are running on that stack.
+    unsafe { (*yielder).suspend(why) };
+    if let Some(h) = hooks {
+        if let Some(f) = h.on_resume {
+            // SAFETY: as above.
+            unsafe { f(h.ctx) }
+        }
+    }
+}
+
+/// Parks the running goroutine (Go's `gopark`): switches to the scheduler, which sets
+/// it WAITING and then runs `commit`. Returns once someone `ready`s it.
+pub(crate) fn gopark(reason: WaitReason, commit: &mut dyn FnMut()) {
+    let g = current().unwrap_or_else(|| crate::fatal("gopark outside a goroutine"));
+    g.get().wait_reason.store(reason as u8, Ordering::Relaxed);
+    // SAFETY: we own ourselves while running. The closure lives on this stack until we
+    // are resumed, and the scheduler calls it before anyone can resume us. The transmute
+    // only erases the borrow's lifetime, which that ordering makes sound.
+    unsafe {
+        g.inner().park_commit = Some(std::mem::transmute::<*mut (dyn FnMut() + '_), *mut (dyn FnMut() + 'static)>(
+                commit as *mut dyn FnMut(),
+            ));
+    }
+    switch_out(g, Switch::Park);
+}

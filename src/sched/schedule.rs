@@ -1,0 +1,1262 @@
+//! The scheduling loop and the worker-parking protocol (see `sched/mod.rs` for the
+//! model): `schedule`, `find_runnable`, `steal_work`, `execute`, `ready`, `wakep`,
+//! `startm`/`stopm`/`handoffp`, `newproc`/`goexit0`, LockOSThread, `gmp_main`, resizing.
+//! Names follow `runtime/proc.go` so the two read side by side.
+
+use std::ptr::NonNull;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering, fence};
+
+use super::g::{self, DEAD, Entry, G, GRef, RUNNABLE, RUNNING, Switch, WAITING, WaitReason};
+use super::m::{self, M, MRef};
+use super::p::{self, P, PRef};
+use super::{SCHED, ST_RUNNING, ST_SHUTDOWN};
+use crate::error::{self, Code};
+
+// ---------------------------------------------------------------------------------------
+// P's: acquire, release, idle list, resize.
+
+fn acquirep(m: &M, p: &'static P) {
+    p.m.store(m as *const M as *mut M, Ordering::Relaxed);
+    p.status.store(p::RUNNING, Ordering::Release);
+    m.p.store(p as *const P as *mut P, Ordering::Release);
+}
+
+fn releasep(m: &M) -> Option<&'static P> {
+    let p = m.p()?;
+    p.m.store(std::ptr::null_mut(), Ordering::Relaxed);
+    m.p.store(std::ptr::null_mut(), Ordering::Release);
+    Some(p)
+}
+
+/// Puts `p` on the idle list (sched lock held). A P past gomaxprocs becomes DEAD.
+fn pidleput(l: &mut super::Locked, p: &'static P) {
+    if p.id >= SCHED.procs() {
+        p.status.store(p::DEAD, Ordering::Release);
+        return;
+    }
+    p.status.store(p::IDLE, Ordering::Release);
+    l.pidle.push(PRef(p));
+    SCHED.npidle.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Takes an idle P (sched lock held).
+fn pidleget(l: &mut super::Locked) -> Option<&'static P> {
+    let procs = SCHED.procs();
+    while let Some(PRef(p)) = l.pidle.pop() {
+        SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
+        if p.id < procs {
+            return Some(p);
+        }
+        p.status.store(p::DEAD, Ordering::Release);
+    }
+    None
+}
+
+/// Changes the number of P's (`gmp_maxprocs`). Growing adds idle P's and wakes M's for
+/// them; shrinking lets each surplus P retire at its next schedule (module docs).
+pub(crate) fn procresize(n: usize) -> usize {
+    let n = n.clamp(1, super::MAX_PROCS);
+    let mut l = SCHED.locked();
+    let old = SCHED.procs();
+    let stack = SCHED.stack_size.load(Ordering::Relaxed);
+    for i in SCHED.nallp.load(Ordering::Acquire)..n {
+        let p = P::new(i, stack);
+        SCHED.allp[i].store(p as *const P as *mut P, Ordering::Release);
+        p.status.store(p::DEAD, Ordering::Relaxed);
+        SCHED.nallp.store(i + 1, Ordering::Release);
+    }
+    SCHED.gomaxprocs.store(n as i32, Ordering::SeqCst);
+    // Drop idle P's past n; revive dead P's below n.
+    let mut kept = Vec::with_capacity(l.pidle.len());
+    for PRef(p) in l.pidle.drain(..) {
+        if p.id < n {
+            kept.push(PRef(p));
+        } else {
+            p.status.store(p::DEAD, Ordering::Release);
+            SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    l.pidle = kept;
+    for i in 0..n {
+        let p = SCHED.p(i).unwrap_or_else(|| crate::fatal("allp hole"));
+        if p.status.load(Ordering::Acquire) == p::DEAD {
+            p.status.store(p::IDLE, Ordering::Release);
+            l.pidle.push(PRef(p));
+            SCHED.npidle.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    drop(l);
+    if n > old {
+        for _ in old..n {
+            if SCHED.runqsize.load(Ordering::Relaxed) == 0 {
+                break;
+            }
+            wakep();
+        }
+    }
+    old
+}
+
+/// A P being retired (id >= gomaxprocs) hands its goroutines and timers on.
+fn retire_p(m: &M, p: &'static P) {
+    let mut gs = Vec::new();
+    p.runq.drain(|g| gs.push(GRef(g)));
+    // SAFETY: this M holds p.
+    let local = unsafe { p.local() };
+    let free: Vec<GRef> = std::mem::take(&mut local.gfree);
+    SCHED
+        .gfree
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(free);
+    local.stacks.flush();
+    if let Some(p0) = SCHED.p(0) {
+        p.timers.move_all_to(&p0.timers);
+    }
+    releasep(m);
+    let mut l = SCHED.locked();
+    for g in gs {
+        globrunqput(&mut l, g);
+    }
+    pidleput(&mut l, p);
+    drop(l);
+    wakep();
+}
+
+// ---------------------------------------------------------------------------------------
+// Run queues.
+
+fn globrunqput(l: &mut super::Locked, g: GRef) {
+    l.runq.push_back(g);
+    SCHED.runqsize.store(l.runq.len(), Ordering::Release);
+}
+
+/// Go's `globrunqget`: takes a batch for P (its fair share, at most half the local ring)
+/// and returns one to run. `max == 0`: no extra limit.
+fn globrunqget(l: &mut super::Locked, p: &P, max: usize) -> Option<GRef> {
+    let sz = l.runq.len();
+    if sz == 0 {
+        return None;
+    }
+    let procs = SCHED.procs().max(1);
+    let mut n = (sz / procs + 1).min(sz);
+    if max > 0 {
+        n = n.min(max);
+    }
+    n = n.min(super::runq::LOCAL_QUEUE_CAP / 2);
+    let g = l.runq.pop_front();
+    for _ in 1..n {
+        if let Some(x) = l.runq.pop_front() {
+            runqput(p, x, false, Some(l));
+        }
+    }
+    SCHED.runqsize.store(l.runq.len(), Ordering::Release);
+    g
+}
+
+/// Puts g on p's local queue; on overflow half of the ring moves to the global queue
+/// (Go's runqputslow). `locked`: the sched lock if the caller holds it.
+fn runqput(p: &P, g: GRef, next: bool, locked: Option<&mut super::Locked>) {
+    if let Some(batch) = p.runq.put(g.0, next) {
+        match locked {
+            Some(l) => {
+                for x in batch {
+                    globrunqput(l, GRef(x));
+                }
+            }
+            None => {
+                let mut l = SCHED.locked();
+                for x in batch {
+                    globrunqput(&mut l, GRef(x));
+                }
+            }
+        }
+    }
+}
+
+/// Makes a waiting goroutine runnable (Go's `goready`), from any thread.
+pub(crate) fn ready(g: GRef) {
+    if g
+        .get()
+        .status
+        .compare_exchange(WAITING, RUNNABLE, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        crate::fatal("ready of a goroutine that is not waiting");
+    }
+    g.get().since.store(0, Ordering::Relaxed);
+    let home = g.get().home.load(Ordering::Acquire);
+    if !home.is_null() {
+        // SAFETY: a home outlives its goroutines (gmp_home_free refuses while any lives).
+        unsafe { (*home).push(g) };
+        return;
+    }
+    match m::current().and_then(|m| m.get().p()) {
+        Some(p) => {
+            runqput(p, g, true, None);
+            if SCHED.npidle.load(Ordering::SeqCst) != 0
+                && SCHED.nmspinning.load(Ordering::SeqCst) == 0
+            {
+                wakep();
+            }
+        }
+        None => {
+            let mut l = SCHED.locked();
+            globrunqput(&mut l, g);
+            drop(l);
+            wakep();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// M's: wakep, startm, stopm, handoffp.
+
+/// Tries to add one more spinning M to run goroutines, if there is an idle P and no
+/// spinning M (Go's `wakep`).
+pub(crate) fn wakep() {
+    if SCHED.npidle.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    if SCHED.nmspinning.load(Ordering::SeqCst) != 0
+        || SCHED
+            .nmspinning
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+    {
+        return;
+    }
+    let p = {
+        let mut l = SCHED.locked();
+        pidleget(&mut l)
+    };
+    match p {
+        Some(p) => startm(Some(p), true),
+        None => {
+            SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Runs some M with p (or an idle P), creating a thread if no M is idle (Go's `startm`).
+/// With `spinning`, the caller already counted the M in `nmspinning`.
+fn startm(p: Option<&'static P>, spinning: bool) {
+    let mut l = SCHED.locked();
+    let p = match p.or_else(|| pidleget(&mut l)) {
+        Some(p) => p,
+        None => {
+            drop(l);
+            if spinning {
+                SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        }
+    };
+    if let Some(mm) = l.midle.pop() {
+        SCHED.nmidle.fetch_sub(1, Ordering::Relaxed);
+        drop(l);
+        let m = mm.get();
+        m.spinning.store(spinning, Ordering::Relaxed);
+        m.nextp.store(p as *const P as *mut P, Ordering::Release);
+        m.wakeup();
+        return;
+    }
+    drop(l);
+    if newm(p, spinning).is_err() {
+        // Past max_threads or out of threads: give the P back; running M's will find
+        // the work at their next schedule.
+        let mut l = SCHED.locked();
+        pidleput(&mut l, p);
+        drop(l);
+        if spinning {
+            SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+static THREAD_CAP_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Creates a new M (an OS thread) that starts with `p`.
+fn newm(p: &'static P, spinning: bool) -> Result<(), Code> {
+    let max = SCHED.max_threads.load(Ordering::Relaxed);
+    if SCHED.mcount.fetch_add(1, Ordering::SeqCst) >= max {
+        SCHED.mcount.fetch_sub(1, Ordering::SeqCst);
+        if !THREAD_CAP_WARNED.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "gmp: thread limit reached (max_threads = {max}); not starting another M"
+            );
+        }
+        return Err(error::EAGAIN);
+    }
+    let id = SCHED.mnext.fetch_add(1, Ordering::Relaxed) + 1;
+    let mm = M::alloc(id, false);
+    SCHED
+        .allm
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(mm);
+    mm.get().spinning.store(spinning, Ordering::Relaxed);
+    mm.get()
+        .nextp
+        .store(p as *const P as *mut P, Ordering::Release);
+    match m::spawn_thread(format!("gmp-m{id}"), move || mstart(mm)) {
+        Ok(h) => {
+            SCHED
+                .threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(h);
+            Ok(())
+        }
+        Err(e) => {
+            SCHED.mcount.fetch_sub(1, Ordering::SeqCst);
+            eprintln!("gmp: cannot create a thread: {e}");
+            Err(error::EAGAIN)
+        }
+    }
+}
+
+/// Body of a runtime-created M.
+fn mstart(mm: MRef) {
+    m::set_current(Some(mm));
+    crate::stack::ensure_altstack();
+    let m = mm.get();
+    let p = NonNull::new(m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire));
+    if let Some(p) = p {
+        // SAFETY: P's are never freed.
+        acquirep(m, unsafe { &*p.as_ptr() });
+    }
+    if m.spinning.load(Ordering::Relaxed) && m.p().is_none() {
+        m.spinning.store(false, Ordering::Relaxed);
+        SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+    }
+    schedule(mm);
+    SCHED.mcount.fetch_sub(1, Ordering::SeqCst);
+    m::set_current(None);
+}
+
+/// Parks this M until `startm` hands it a P (Go's `stopm`). False on shutdown.
+fn stopm(mm: MRef) -> bool {
+    let m = mm.get();
+    {
+        let mut l = SCHED.locked();
+        if SCHED.state.load(Ordering::Acquire) == ST_SHUTDOWN {
+            return false;
+        }
+        l.midle.push(mm);
+        SCHED.nmidle.fetch_add(1, Ordering::Relaxed);
+    }
+    m.sleep();
+    let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
+    match NonNull::new(p) {
+        Some(p) => {
+            // SAFETY: P's are never freed.
+            acquirep(m, unsafe { &*p.as_ptr() });
+            true
+        }
+        None => false,
+    }
+}
+
+/// Hands off P from an M that is about to block or stop (Go's `handoffp`).
+fn handoffp(p: &'static P) {
+    // Local work, or global work: start an M right away.
+    if !p.runq.is_empty() || SCHED.runqsize.load(Ordering::Acquire) != 0 {
+        startm(Some(p), false);
+        return;
+    }
+    // No spinning or idle M's: this P's M must look for work.
+    if SCHED.nmspinning.load(Ordering::SeqCst) + SCHED.npidle.load(Ordering::SeqCst) == 0
+        && SCHED
+            .nmspinning
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    {
+        startm(Some(p), true);
+        return;
+    }
+    let mut l = SCHED.locked();
+    if SCHED.runqsize.load(Ordering::Acquire) != 0 {
+        drop(l);
+        startm(Some(p), false);
+        return;
+    }
+    // A timer on this P must still fire: the poller covers every P's timers.
+    let when = p.timers.next_when();
+    pidleput(&mut l, p);
+    drop(l);
+    if when != crate::time::NONE {
+        wake_netpoller(when);
+    }
+}
+
+/// Stops the M a locked G belongs to until its G is runnable again (Go's `stoplockedm`).
+fn stoplockedm(mm: MRef) -> bool {
+    let m = mm.get();
+    if let Some(p) = releasep(m) {
+        handoffp(p);
+    }
+    m.sleep();
+    let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
+    match NonNull::new(p) {
+        Some(p) => {
+            // SAFETY: P's are never freed.
+            acquirep(m, unsafe { &*p.as_ptr() });
+            true
+        }
+        None => false,
+    }
+}
+
+/// Gives our P to the M `g` is locked to, wakes it, and stops (Go's `startlockedm`).
+fn startlockedm(mm: MRef, g: GRef) -> bool {
+    let m = mm.get();
+    let target = g.get().lockedm.load(Ordering::Acquire);
+    // SAFETY: M's are never freed while the runtime runs.
+    let target = unsafe { &*target };
+    let p = releasep(m).unwrap_or_else(|| crate::fatal("startlockedm without a P"));
+    target
+        .nextp
+        .store(p as *const P as *mut P, Ordering::Release);
+    target.wakeup();
+    stopm(mm)
+}
+
+// ---------------------------------------------------------------------------------------
+// Finding work.
+
+fn resetspinning(m: &M) {
+    m.spinning.store(false, Ordering::Relaxed);
+    let n = SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst) - 1;
+    if n < 0 {
+        crate::fatal("negative nmspinning");
+    }
+    // Go: the last spinning M to find work wakes another, so ramp-up continues.
+    wakep();
+}
+
+static FASTRAND: AtomicU32 = AtomicU32::new(0x9e37_79b9);
+
+pub(crate) fn fastrand() -> u32 {
+    thread_local! { static STATE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) }; }
+    STATE.with(|s| {
+        let mut x = s.get();
+        if x == 0 {
+            x = (FASTRAND.fetch_add(0x9e37_79b9, Ordering::Relaxed) as u64) << 1 | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 32) as u32
+    })
+}
+
+/// Runs `p`'s expired timers.
+fn check_timers(p: &P, now: i64) -> bool {
+    p.timers.run_expired(now) > 0
+}
+
+/// Spinning M: steal from other P's, in random order, four rounds; the last round also
+/// runs their timers and may take their `runnext` (Go's `stealWork`).
+fn steal_work(m: &M, p: &'static P, now: i64) -> Option<GRef> {
+    let n = SCHED.procs();
+    if n <= 1 {
+        return None;
+    }
+    for round in 0..4 {
+        let last = round == 3;
+        let start = fastrand() as usize % n;
+        for k in 0..n {
+            if SCHED.runqsize.load(Ordering::Relaxed) != 0 {
+                let mut l = SCHED.locked();
+                if let Some(g) = globrunqget(&mut l, p, 0) {
+                    return Some(g);
+                }
+            }
+            let i = (start + k) % n;
+            let Some(p2) = SCHED.p(i) else { continue };
+            if std::ptr::eq(p2, p) {
+                continue;
+            }
+            if last && check_timers(p2, now) {
+                if let Some((g, _)) = p.runq.get() {
+                    return Some(GRef(g));
+                }
+            }
+            if p2.status.load(Ordering::Relaxed) == p::IDLE && p2.runq.is_empty() {
+                continue;
+            }
+            if last && p2.status.load(Ordering::Relaxed) == p::RUNNING {
+                // Go sleeps 3us before taking a running P's runnext, which it is about
+                // to run itself. A spin-wait: nanosleep costs ~50us of timer slack.
+                let until = crate::time::now() + 3_000;
+                while crate::time::now() < until {
+                    std::hint::spin_loop();
+                }
+            }
+            if let Some(g) = p.runq.steal_from(&p2.runq, last) {
+                p.steals.fetch_add(1, Ordering::Relaxed);
+                return Some(GRef(g));
+            }
+        }
+        let _ = m;
+    }
+    None
+}
+
+/// The earliest timer over every P, or NONE.
+fn earliest_timer() -> i64 {
+    let mut t = crate::time::NONE;
+    for i in 0..SCHED.nallp.load(Ordering::Acquire) {
+        if let Some(p) = SCHED.p(i) {
+            t = t.min(p.timers.next_when());
+        }
+    }
+    t
+}
+
+/// Runs expired timers of every P (from an M without a P: their G's go to the global
+/// queue).
+fn run_all_timers(now: i64) {
+    for i in 0..SCHED.nallp.load(Ordering::Acquire) {
+        if let Some(p) = SCHED.p(i) {
+            p.timers.run_expired(now);
+        }
+    }
+}
+
+/// Finds a runnable goroutine, blocking until there is one (Go's `findRunnable`).
+/// Returns None when the M must exit (shutdown).
+fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
+    let m = mm.get();
+    'top: loop {
+        if SCHED.state.load(Ordering::Acquire) == ST_SHUTDOWN {
+            if let Some(p) = releasep(m) {
+                let mut l = SCHED.locked();
+                pidleput(&mut l, p);
+            }
+            return None;
+        }
+        let Some(p) = m.p() else {
+            if !stopm(mm) {
+                return None;
+            }
+            continue 'top;
+        };
+        if p.id >= SCHED.procs() {
+            if m.spinning.swap(false, Ordering::Relaxed) {
+                SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            retire_p(m, p);
+            continue 'top;
+        }
+        let now = crate::time::now();
+        check_timers(p, now);
+
+        // Fairness: check the global queue once in a while.
+        if p.schedtick.load(Ordering::Relaxed) % 61 == 0
+            && SCHED.runqsize.load(Ordering::Relaxed) > 0
+        {
+            let mut l = SCHED.locked();
+            if let Some(g) = globrunqget(&mut l, p, 1) {
+                return Some((g, false));
+            }
+        }
+        if let Some((g, inherit)) = p.runq.get() {
+            return Some((GRef(g), inherit));
+        }
+        if SCHED.runqsize.load(Ordering::Relaxed) != 0 {
+            let mut l = SCHED.locked();
+            if let Some(g) = globrunqget(&mut l, p, 0) {
+                return Some((g, false));
+            }
+        }
+        if crate::netpoll::ready_any() {
+            let list = crate::netpoll::poll(0);
+            if let Some(g) = inject_list(p, list) {
+                return Some((g, false));
+            }
+        }
+
+        // Spin: steal from other P's, if not too many M's already do.
+        let procs = SCHED.procs() as i32;
+        if m.spinning.load(Ordering::Relaxed)
+            || 2 * SCHED.nmspinning.load(Ordering::SeqCst)
+                < procs - SCHED.npidle.load(Ordering::SeqCst)
+        {
+            if !m.spinning.load(Ordering::Relaxed) {
+                m.spinning.store(true, Ordering::Relaxed);
+                SCHED.nmspinning.fetch_add(1, Ordering::SeqCst);
+            }
+            if let Some(g) = steal_work(m, p, now) {
+                return Some((g, false));
+            }
+        }
+
+        // Nothing to do: give up the P.
+        let mut l = SCHED.locked();
+        if SCHED.runqsize.load(Ordering::Relaxed) != 0 {
+            if let Some(g) = globrunqget(&mut l, p, 0) {
+                return Some((g, false));
+            }
+        }
+        if !p.runq.is_empty() {
+            drop(l);
+            continue 'top;
+        }
+        releasep(m);
+        pidleput(&mut l, p);
+        drop(l);
+
+        let was_spinning = m.spinning.swap(false, Ordering::Relaxed);
+        if was_spinning {
+            SCHED.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            // Re-check every P's queue (step 3 of the protocol in sched/mod.rs).
+            for i in 0..SCHED.procs() {
+                if let Some(p2) = SCHED.p(i) {
+                    if !p2.runq.is_empty() {
+                        let mut l = SCHED.locked();
+                        if let Some(pp) = pidleget(&mut l) {
+                            drop(l);
+                            acquirep(m, pp);
+                            m.spinning.store(true, Ordering::Relaxed);
+                            SCHED.nmspinning.fetch_add(1, Ordering::SeqCst);
+                            continue 'top;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        if SCHED.runqsize.load(Ordering::SeqCst) != 0 {
+            let mut l = SCHED.locked();
+            if let Some(pp) = pidleget(&mut l) {
+                drop(l);
+                acquirep(m, pp);
+                continue 'top;
+            }
+        }
+
+        // Block in the poller until the next timer, if no one else does; else sleep.
+        let when = earliest_timer();
+        if (when != crate::time::NONE || crate::netpoll::has_waiters())
+            && SCHED.lastpoll.swap(0, Ordering::SeqCst) != 0
+        {
+            let now = crate::time::now();
+            let delay = if when == crate::time::NONE {
+                -1
+            } else {
+                (when - now).max(0)
+            };
+            SCHED.poll_until.store(
+                if delay < 0 { 0 } else { now + delay },
+                Ordering::SeqCst,
+            );
+            let list = crate::netpoll::poll(delay);
+            SCHED.poll_until.store(0, Ordering::SeqCst);
+            let now = crate::time::now();
+            SCHED.lastpoll.store(now, Ordering::SeqCst);
+            run_all_timers(now);
+            let mut l = SCHED.locked();
+            let pp = pidleget(&mut l);
+            match pp {
+                Some(pp) => {
+                    drop(l);
+                    acquirep(m, pp);
+                    if let Some(g) = inject_list(pp, list) {
+                        return Some((g, false));
+                    }
+                    continue 'top;
+                }
+                None => {
+                    for g in list {
+                        globrunqput(&mut l, g);
+                    }
+                    drop(l);
+                    wakep();
+                }
+            }
+        }
+        if !stopm(mm) {
+            return None;
+        }
+    }
+}
+
+/// Puts G's from the poller on p's queue, returns one to run.
+fn inject_list(p: &P, list: Vec<GRef>) -> Option<GRef> {
+    let mut it = list.into_iter();
+    let first = it.next()?;
+    for g in it {
+        runqput(p, g, false, None);
+    }
+    if SCHED.npidle.load(Ordering::SeqCst) != 0 {
+        wakep();
+    }
+    Some(first)
+}
+
+/// Interrupts the M blocked in the poller if `when` is earlier than its wake-up, or
+/// wakes an M to look at timers (Go's `wakeNetPoller`).
+pub(crate) fn wake_netpoller(when: i64) {
+    if SCHED.lastpoll.load(Ordering::SeqCst) == 0 {
+        let until = SCHED.poll_until.load(Ordering::SeqCst);
+        if until == 0 || until > when {
+            crate::netpoll::wake();
+        }
+    } else {
+        wakep();
+    }
+}
+
+/// The P whose heap a new timer goes on: ours, else one picked at random.
+pub(crate) fn timer_p() -> &'static P {
+    if let Some(p) = m::current().and_then(|m| m.get().p()) {
+        return p;
+    }
+    let n = SCHED.procs().max(1);
+    SCHED
+        .p(fastrand() as usize % n)
+        .or_else(|| SCHED.p(0))
+        .unwrap_or_else(|| crate::fatal("no P for a timer"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Running goroutines.
+
+/// The scheduler loop of an M. Returns when the M must end: shutdown, or its locked G
+/// ended (Go: a G that exits locked takes its thread with it), or, for the gmp_main
+/// thread, when its main goroutine ended.
+fn schedule(mm: MRef) {
+    let m = mm.get();
+    loop {
+        if let Some(lg) = m.lockedg() {
+            // Our locked G parked, yielded or waits in a queue: give the P away and sleep
+            // until an M that dequeued the G hands us a P (Go's `stoplockedm`).
+            if !stoplockedm(mm) {
+                return;
+            }
+            if execute(mm, lg, false) {
+                return;
+            }
+            continue;
+        }
+        let Some((g, inherit)) = find_runnable(mm) else {
+            return;
+        };
+        if m.spinning.load(Ordering::Relaxed) {
+            resetspinning(m);
+        }
+        let lm = g.get().lockedm.load(Ordering::Acquire);
+        if !lm.is_null() && lm != m as *const M as *mut M {
+            // Hand our P to the M this G is locked to, and stop.
+            if !startlockedm(mm, g) {
+                return;
+            }
+            continue;
+        }
+        if execute(mm, g, inherit) {
+            return;
+        }
+    }
+}
+
+/// Runs g on this M until it switches back. True when the M must end (its locked G
+/// ended).
+fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
+    let m = mm.get();
+    let p = m.p().unwrap_or_else(|| crate::fatal("execute without a P"));
+    if !inherit {
+        p.schedtick.fetch_add(1, Ordering::Relaxed);
+    }
+    p.context_switches.fetch_add(1, Ordering::Relaxed);
+    g.set_status(RUNNING);
+    m.curg.store(g.as_ptr(), Ordering::Relaxed);
+    g::set_current(Some(g));
+    // SAFETY: we dequeued g, so we own it until it switches back.
+    let res = unsafe { g.inner() }
+        .coro
+        .as_mut()
+        .unwrap_or_else(|| crate::fatal("runnable G without a coroutine"))
+        .resume(());
+    g::set_current(None);
+    m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
+    match res {
+        corosensei::CoroutineResult::Yield(Switch::Gosched) => {
+            g.set_status(RUNNABLE);
+            if m.lockedg().is_some() {
+                let mut l = SCHED.locked();
+                globrunqput(&mut l, g);
+            } else {
+                // The P may have changed hands? No: only this M releases it.
+                runqput(p, g, false, None);
+            }
+            false
+        }
+        corosensei::CoroutineResult::Yield(Switch::Park) => {
+            park_commit(g);
+            false
+        }
+        corosensei::CoroutineResult::Return(()) => goexit0(mm, g),
+    }
+}
+
+/// After a G switched out to park: mark it WAITING, then run its commit closure.
+pub(crate) fn park_commit(g: GRef) {
+    g.get().since.store(crate::time::now(), Ordering::Relaxed);
+    g.set_status(WAITING);
+    // SAFETY: the G has switched out and is not yet visible to any waker (its commit
+    // closure publishes it), so we still own it; the closure lives on its stack.
+    unsafe {
+        if let Some(c) = g.inner().park_commit.take() {
+            (*c)();
+        }
+    }
+}
+
+/// A G finished: return its stack and the G itself to the caches. True when the M must
+/// end with it (it was locked).
+fn goexit0(mm: MRef, g: GRef) -> bool {
+    let m = mm.get();
+    let locked = g.get().lockedm.load(Ordering::Relaxed) == m as *const M as *mut M;
+    let p = m.p();
+    gfree(g, p);
+    if locked {
+        m.lockedg.store(std::ptr::null_mut(), Ordering::Relaxed);
+        if let Some(p) = releasep(m) {
+            handoffp(p);
+        }
+        return true;
+    }
+    false
+}
+
+/// Frees a finished G's stack and puts the G on a free list (p's, else global).
+pub(crate) fn gfree(g: GRef, p: Option<&'static P>) {
+    // SAFETY: the G finished; we own it.
+    let inner = unsafe { g.inner() };
+    let coro = inner
+        .coro
+        .take()
+        .unwrap_or_else(|| crate::fatal("dead G without a coroutine"));
+    let stack = coro.into_stack();
+    inner.hooks = None;
+    inner.lock_count = 0;
+    g.get().set_name(None);
+    g.get().home.store(std::ptr::null_mut(), Ordering::Relaxed);
+    g.get().lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
+    g.get().preempt.store(false, Ordering::Relaxed);
+    g.set_status(DEAD);
+    SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst);
+    match p {
+        Some(p) => {
+            // SAFETY: our M holds p.
+            let local = unsafe { p.local() };
+            local.stacks.put(stack);
+            local.gfree.push(g);
+            if local.gfree.len() > 64 {
+                let mut gl = SCHED.gfree.lock().unwrap_or_else(|e| e.into_inner());
+                gl.extend(local.gfree.drain(32..));
+            }
+        }
+        None => {
+            crate::stack::free(stack);
+            SCHED
+                .gfree
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(g);
+        }
+    }
+}
+
+fn gfget(p: Option<&'static P>) -> GRef {
+    if let Some(p) = p {
+        // SAFETY: our M holds p.
+        let local = unsafe { p.local() };
+        if let Some(g) = local.gfree.pop() {
+            return g;
+        }
+        let mut gl = SCHED.gfree.lock().unwrap_or_else(|e| e.into_inner());
+        let k = gl.len().saturating_sub(32);
+        local.gfree.extend(gl.drain(k..));
+        drop(gl);
+        if let Some(g) = local.gfree.pop() {
+            return g;
+        }
+    } else if let Some(g) = SCHED.gfree.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+        return g;
+    }
+    let g = G::alloc();
+    SCHED
+        .allgs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(g);
+    g
+}
+
+/// What a new goroutine gets besides its entry.
+#[derive(Default)]
+pub(crate) struct Spawn<'a> {
+    pub(crate) stack_size: usize,
+    pub(crate) name: Option<&'a std::ffi::CStr>,
+    pub(crate) hooks: Option<g::Hooks>,
+    pub(crate) home: Option<&'a crate::home::Home>,
+    pub(crate) spawn_pc: u64,
+}
+
+/// Creates a goroutine running `entry` and makes it runnable (Go's `newproc`).
+pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
+    super::ensure_started()?;
+    let p = m::current().and_then(|m| m.get().p());
+    let default = SCHED.stack_size.load(Ordering::Relaxed);
+    let size = if sp.stack_size == 0 {
+        default
+    } else {
+        crate::stack::round_size(sp.stack_size).map_err(|_| error::EINVAL)?
+    };
+    let stack = match p {
+        // SAFETY: our M holds p.
+        Some(p) if size == default => unsafe { p.local() }.stacks.get(),
+        _ => crate::stack::alloc(size),
+    }
+    .map_err(|_| error::ENOMEM)?;
+    let g = gfget(p);
+    let gg = g;
+    let coro = g::Coro::with_stack(stack, move |y, ()| g::goroutine_main(gg, y));
+    // SAFETY: a fresh G from the free list is owned by us until we queue it.
+    let inner = unsafe { g.inner() };
+    inner.coro = Some(coro);
+    inner.entry = Some(entry);
+    inner.hooks = sp.hooks;
+    inner.lock_count = 0;
+    inner.stack_size = size;
+    let id = SCHED.goidgen.fetch_add(1, Ordering::Relaxed) + 1;
+    let gs = g.get();
+    gs.id.store(id, Ordering::Relaxed);
+    gs.set_name(sp.name);
+    gs.spawn_pc.store(sp.spawn_pc, Ordering::Relaxed);
+    gs.since.store(0, Ordering::Relaxed);
+    SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
+    SCHED.goroutines_created.fetch_add(1, Ordering::Relaxed);
+    if let Some(h) = sp.home {
+        gs.home
+            .store(h as *const _ as *mut crate::home::Home, Ordering::Release);
+        g.set_status(RUNNABLE);
+        h.push(g);
+        return Ok(g);
+    }
+    g.set_status(RUNNABLE);
+    match p {
+        Some(p) => {
+            runqput(p, g, true, None);
+            if SCHED.npidle.load(Ordering::SeqCst) != 0
+                && SCHED.nmspinning.load(Ordering::SeqCst) == 0
+            {
+                wakep();
+            }
+        }
+        None => {
+            let mut l = SCHED.locked();
+            globrunqput(&mut l, g);
+            drop(l);
+            wakep();
+        }
+    }
+    Ok(g)
+}
+
+/// `gmp_gosched`: yield the P to other goroutines. No-op on a foreign thread.
+pub(crate) fn gosched() {
+    if let Some(g) = g::current() {
+        g.get().preempt.store(false, Ordering::Relaxed);
+        g::switch_out(g, Switch::Gosched);
+    }
+}
+
+/// `gmp_preempt_point`: yield if sysmon asked this goroutine to.
+#[inline]
+pub(crate) fn preempt_check() {
+    if let Some(g) = g::current() {
+        if g.get().preempt.load(Ordering::Relaxed) {
+            gosched();
+        }
+    }
+}
+
+/// `gmp_lock_os_thread`: wire the calling goroutine to its M (nests).
+pub(crate) fn lock_os_thread() {
+    let Some(g) = g::current() else { return };
+    let Some(mm) = m::current() else {
+        // A home goroutine is bound to its thread already.
+        return;
+    };
+    // SAFETY: the running goroutine owns its inner state.
+    let inner = unsafe { g.inner() };
+    inner.lock_count += 1;
+    g.get()
+        .lockedm
+        .store(mm.0.as_ptr(), Ordering::Release);
+    mm.get().lockedg.store(g.as_ptr(), Ordering::Release);
+}
+
+/// `gmp_unlock_os_thread`: undo one lock; unlocked when the count reaches zero.
+pub(crate) fn unlock_os_thread() {
+    let Some(g) = g::current() else { return };
+    let Some(mm) = m::current() else { return };
+    // SAFETY: the running goroutine owns its inner state.
+    let inner = unsafe { g.inner() };
+    if inner.lock_count == 0 {
+        return;
+    }
+    inner.lock_count -= 1;
+    if inner.lock_count == 0 && !mm.get().foreign {
+        g.get()
+            .lockedm
+            .store(std::ptr::null_mut(), Ordering::Release);
+        mm.get()
+            .lockedg
+            .store(std::ptr::null_mut(), Ordering::Release);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// gmp_main: the calling thread becomes an M locked to the main goroutine.
+
+/// Runs `entry` as the main goroutine on the calling thread (API.md `gmp_main`).
+pub(crate) fn run_main(entry: Entry) -> Code {
+    if let Err(e) = super::ensure_started() {
+        return e;
+    }
+    if g::current().is_some() || m::current().is_some() || crate::home::thread_home().is_some()
+    {
+        return error::EALREADY;
+    }
+    if SCHED.main_running.swap(true, Ordering::SeqCst) {
+        return error::EALREADY;
+    }
+    let id = SCHED.mnext.fetch_add(1, Ordering::Relaxed) + 1;
+    let mm = M::alloc(id, true);
+    SCHED
+        .allm
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(mm);
+    m::set_current(Some(mm));
+    crate::stack::ensure_altstack();
+    let g = match newproc_locked(entry, mm) {
+        Ok(g) => g,
+        Err(e) => {
+            m::set_current(None);
+            SCHED.main_running.store(false, Ordering::SeqCst);
+            return e;
+        }
+    };
+    let m = mm.get();
+    // Take an idle P directly if there is one, else queue the G and wait to be handed a P.
+    let p = {
+        let mut l = SCHED.locked();
+        let p = pidleget(&mut l);
+        if p.is_none() {
+            globrunqput(&mut l, g);
+        }
+        p
+    };
+    let ended = match p {
+        Some(p) => {
+            acquirep(m, p);
+            execute(mm, g, false)
+        }
+        None => {
+            wakep();
+            false
+        }
+    };
+    if !ended {
+        schedule(mm);
+    }
+    if let Some(p) = releasep(m) {
+        handoffp(p);
+    }
+    m::set_current(None);
+    SCHED.main_running.store(false, Ordering::SeqCst);
+    0
+}
+
+/// A G for gmp_main: locked to mm from the start, not queued.
+fn newproc_locked(entry: Entry, mm: MRef) -> Result<GRef, Code> {
+    let size = SCHED.stack_size.load(Ordering::Relaxed);
+    let stack = crate::stack::alloc(size).map_err(|_| error::ENOMEM)?;
+    let g = gfget(None);
+    let gg = g;
+    let coro = g::Coro::with_stack(stack, move |y, ()| g::goroutine_main(gg, y));
+    // SAFETY: a fresh G is ours until queued.
+    let inner = unsafe { g.inner() };
+    inner.coro = Some(coro);
+    inner.entry = Some(entry);
+    inner.hooks = None;
+    inner.lock_count = 1;
+    inner.stack_size = size;
+    let id = SCHED.goidgen.fetch_add(1, Ordering::Relaxed) + 1;
+    g.get().id.store(id, Ordering::Relaxed);
+    g.get().set_name(Some(c"main"));
+    g.get().lockedm.store(mm.0.as_ptr(), Ordering::Release);
+    mm.get().lockedg.store(g.as_ptr(), Ordering::Release);
+    SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
+    SCHED.goroutines_created.fetch_add(1, Ordering::Relaxed);
+    g.set_status(RUNNABLE);
+    Ok(g)
+}
+
+// ---------------------------------------------------------------------------------------
+// Diagnostics hooks, fork, shutdown.
+
+/// Writes `goroutine N "name"` of the running goroutine for the overflow message.
+/// Runs in a signal handler: no allocation, no locks (try_lock on the name only).
+pub(crate) fn describe_current(buf: &mut [u8]) -> usize {
+    let mut w = crate::util::BufWriter::new(buf);
+    match g::current() {
+        Some(g) => {
+            w.put(b"goroutine ");
+            w.put_u64(g.id());
+            if let Ok(name) = g.get().name.try_lock() {
+                if let Some(n) = name.as_ref() {
+                    w.put(b" \"");
+                    w.put(n.to_bytes());
+                    w.put(b"\"");
+                }
+            }
+        }
+        None => w.put(b"goroutine ?"),
+    }
+    w.len()
+}
+
+static PARENT_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// A forked child has none of the parent's threads: every call there returns
+/// GMP_ESHUTDOWN (API.md leaves the choice to the implementation; documented in gmp.h).
+pub(crate) fn install_fork_handler() {
+    // SAFETY: getpid has no preconditions.
+    PARENT_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+}
+
+#[inline]
+pub(crate) fn is_forked_child() -> bool {
+    // getpid is a cheap vDSO-less syscall on modern glibc... cache per thread instead.
+    thread_local! { static CHECKED: std::cell::Cell<i32> = const { std::cell::Cell::new(0) }; }
+    let parent = PARENT_PID.load(Ordering::Relaxed);
+    CHECKED.with(|c| {
+        if c.get() == parent {
+            return false;
+        }
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        if me == parent {
+            c.set(me);
+            false
+        } else {
+            true
+        }
+    })
+}
+
+static SHUTDOWN_POLLER: OnceLock<()> = OnceLock::new();
+
+/// `gmp_shutdown`: wait for every goroutine to end, then stop the M's.
+pub(crate) fn shutdown(timeout_ns: i64) -> Code {
+    match SCHED.state.load(Ordering::Acquire) {
+        ST_RUNNING => {}
+        super::ST_UNINIT => {
+            // Never started: nothing to stop, but later calls are refused all the same.
+            SCHED.state.store(ST_SHUTDOWN, Ordering::Release);
+            return 0;
+        }
+        _ => return error::ESHUTDOWN,
+    }
+    if g::current().is_some() || m::current().is_some() {
+        return error::EALREADY;
+    }
+    let deadline = crate::time::deadline_after(timeout_ns);
+    while SCHED.ngoroutines.load(Ordering::SeqCst) > 0 {
+        if deadline >= 0 && crate::time::now() >= deadline {
+            return error::ETIMEDOUT;
+        }
+        if let Some(h) = crate::home::thread_home() {
+            crate::home::pump(h);
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    {
+        let _l = SCHED.locked();
+        SCHED.state.store(ST_SHUTDOWN, Ordering::Release);
+    }
+    let _ = SHUTDOWN_POLLER.set(());
+    // Wake every M: idle ones see the state and exit; the poller is interrupted.
+    for mm in SCHED.allm.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        mm.get().wakeup();
+    }
+    crate::netpoll::wake();
+    let threads: Vec<_> = std::mem::take(&mut *SCHED.threads.lock().unwrap_or_else(|e| e.into_inner()));
+    let me = std::thread::current().id();
+    for t in threads {
+        if t.thread().id() != me {
+            let _ = t.join();
+        }
+    }
+    // Free the stack caches; G's and P's are small and stay (a late stale pointer to
+    // them must stay valid).
+    for i in 0..SCHED.nallp.load(Ordering::Acquire) {
+        if let Some(p) = SCHED.p(i) {
+            // SAFETY: every M has exited, so nobody holds any P.
+            unsafe { p.local() }.stacks.flush();
+        }
+    }
+    crate::stack::release_all();
+    0
+}
+
+/// Snapshot for `gmp_read_stats`.
+pub(crate) struct Snapshot {
+    pub(crate) maxprocs: i32,
+    pub(crate) idle_procs: i32,
+    pub(crate) threads: i32,
+    pub(crate) spinning: i32,
+    pub(crate) idle_threads: i32,
+    pub(crate) goroutines: i64,
+    pub(crate) global_runqueue: i64,
+    pub(crate) created: u64,
+    pub(crate) context_switches: u64,
+    pub(crate) steals: u64,
+}
+
+pub(crate) fn snapshot() -> Snapshot {
+    let mut cs = 0;
+    let mut st = 0;
+    for i in 0..SCHED.nallp.load(Ordering::Acquire) {
+        if let Some(p) = SCHED.p(i) {
+            cs += p.context_switches.load(Ordering::Relaxed);
+            st += p.steals.load(Ordering::Relaxed);
+        }
+    }
+    Snapshot {
+        maxprocs: SCHED.gomaxprocs.load(Ordering::Relaxed),
+        idle_procs: SCHED.npidle.load(Ordering::Relaxed),
+        threads: SCHED.mcount.load(Ordering::Relaxed)
+            + SCHED.main_running.load(Ordering::Relaxed) as i32,
+        spinning: SCHED.nmspinning.load(Ordering::Relaxed),
+        idle_threads: SCHED.nmidle.load(Ordering::Relaxed),
+        goroutines: SCHED.ngoroutines.load(Ordering::Relaxed),
+        global_runqueue: SCHED.runqsize.load(Ordering::Relaxed) as i64,
+        created: SCHED.goroutines_created.load(Ordering::Relaxed),
+        context_switches: cs,
+        steals: st,
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_types(_: &G, _: &M) {}

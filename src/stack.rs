@@ -1,0 +1,1852 @@
+//! Goroutine stacks: slabs, guard regions, per-P caches, lazy release, overflow report.
+//!
+//! # Why not Go's stacks
+//!
+//! Go starts a goroutine on a 2-8 KiB stack and grows it by copying (`newstack` and
+//! `copystack` in `runtime/stack.go`), fixing up every pointer into it, which only works
+//! because the compiler knows where all of them are. Here C code holds raw pointers into
+//! its goroutine's stack, so a stack can neither move nor grow: each one is a fixed
+//! virtual range (default 256 KiB, any size from `gmp_go_ex`) that the kernel commits page
+//! by page on first touch. A goroutine that never goes deep costs one or two pages of RSS.
+//!
+//! # Slabs and slots
+//!
+//! Stacks are carved from slabs: large anonymous mappings (`PROT_READ|PROT_WRITE`,
+//! `MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE`, `MADV_NOHUGEPAGE` so transparent huge pages
+//! never turn a touched stack page into 2 MiB of RSS). A slab is an array of slots of one
+//! size class, `slot_size = page + stack size`:
+//!
+//! ```text
+//!  slab base                                                         slab end
+//!  | guard | stack 0 .......... | guard | stack 1 .......... | ... |
+//!  ^ limit()                    ^ base() of stack 0 (grows down towards its guard)
+//! ```
+//!
+//! The first slab of a class has 64 slots; each next one doubles up to 4096 slots or
+//! 1 GiB, so a million 256 KiB stacks take about 260 slabs (each one line of
+//! `/proc/self/maps`, far below `vm.max_map_count` = 65530) and a program with a handful
+//! of goroutines reserves (but does not commit) 16 MiB. Slots are never returned to the
+//! kernel one by one; [`release_all`] unmaps whole slabs whose every slot is free.
+//!
+//! # Guard pages
+//!
+//! Under every stack there is one guard page, installed once per slot, when the slot is
+//! first handed out (a recycled slot keeps its guard; `fresh` marks a carved slot that
+//! has not been handed out yet). It is installed with `madvise(MADV_GUARD_INSTALL)`
+//! (Linux 6.13+), which writes a marker into the page table without splitting the VMA, so
+//! a million guarded stacks are still one mapping per slab. On older kernels (`EINVAL`)
+//! the guard is `mprotect(PROT_NONE)`, which splits the mapping in up to three: that
+//! works up to a cap (30,000 guards, less when `vm.max_map_count` is lower), after which
+//! stacks get no guard and a one-time note goes to stderr. Go needs no guard page: its
+//! function prologues compare the stack pointer against `g.stackguard0`. C code has no
+//! such check, and C compiled without `-fstack-clash-protection` can step over a single
+//! guard page with a frame larger than a page (Rust probes every page of a large frame).
+//!
+//! # Caches
+//!
+//! Following Go's `stackcache` (`stackcacherefill`/`stackcacherelease`,
+//! `runtime/stack.go`), each P owns a [`StackCache`] of default-size stacks, used without
+//! a lock. An empty cache takes a batch of 16 from the global free list (or carves new
+//! slots, which is arithmetic until a slot's guard is installed); a cache that grows past
+//! 64 moves its oldest half back. Go keeps one cache per order of 2-16 KiB stacks and
+//! takes larger ones from a global pool (`stackLarge`); here only the default size is cached per P, and
+//! every other size has its own global free list (a small map keyed by size: non-default
+//! sizes are rare). Allocation and free outside a cache ([`alloc`], [`free`], dropping a
+//! [`GStack`]) take one global mutex.
+//!
+//! # Lazy release
+//!
+//! A reused stack costs nothing (its pages are already committed), while giving memory
+//! back costs about 100 times a reuse and faulting it in again about 2 us a page. So no
+//! free, cache or batch move makes a syscall. Memory is given back only for stacks that
+//! sat unused on a global free list for a whole scavenge period, by [`scavenge`] (Go's
+//! background scavenger returns idle spans in the same spirit; Go also shrinks stacks at
+//! GC, which needs copying). For each such stack one `mincore` on the page 32 KiB below
+//! the top tells whether it went deep; only then the part below the top 16 KiB is given
+//! back with `MADV_DONTNEED`, so RSS really drops (a stack idle for a period is not
+//! about to be reused, so the cheaper `MADV_FREE`, whose pages stay in RSS until memory
+//! pressure, buys nothing here). Checking at each batch move out of a cache, as first
+//! planned, was measured at 376 ns a `mincore`, paid by every goroutine whose stack
+//! crosses P's (spawned on one P, finished on another): 30-50 times a cache hit.
+//!
+//! "Unused for a whole period" costs no per-stack bookkeeping: the global lists are LIFO,
+//! so the entries below the lowest length a list had since the previous scavenge were
+//! not touched in between (`dirty_low`). [`scavenge`] is meant to be called by sysmon
+//! about once a second; as a fallback the batch move out of a cache runs a bounded
+//! scavenge itself when none ran for a second.
+//!
+//! # Overflow report
+//!
+//! [`install_overflow_handler`] installs one SIGSEGV/SIGBUS handler (`SA_SIGINFO |
+//! SA_ONSTACK`), and [`ensure_altstack`] gives each thread that runs goroutines an
+//! alternate signal stack (an overflowed stack has no room for a signal frame). The
+//! handler looks the fault address up in a lock-free registry of slabs (a fixed array of
+//! atomics, appended under the global lock); a fault in a guard page is reported with
+//! `write(2)` only, as `gmp: goroutine 17 "name": stack overflow (stack 256 KiB)`, and the
+//! process aborts. The goroutine's description comes from the scheduler through
+//! [`set_fault_describer`]. Any other fault goes to the previous handler (or to the
+//! default action). Go reports `goroutine stack exceeds limit` from `newstack` instead,
+//! before any fault.
+
+use std::cell::{Cell, UnsafeCell};
+use std::fmt;
+use std::io::Write as _;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock, PoisonError};
+use std::time::Instant;
+
+use corosensei::stack::{Stack, StackPointer};
+use libc::{c_int, c_void};
+
+/// Smallest stack handed out; smaller requests are rounded up to it.
+pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
+/// Largest stack that may be requested; larger requests fail with [`StackError::TooLarge`].
+pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
+
+/// `MADV_GUARD_INSTALL` (Linux 6.13+); not in every `libc` release.
+const MADV_GUARD_INSTALL: c_int = 102;
+/// The advice used to give back the deep part of a stack (see the module docs).
+const RELEASE_ADVICE: c_int = libc::MADV_DONTNEED;
+/// A batch move out of a cache runs [`scavenge`] itself if none ran for this long.
+const SCAVENGE_PERIOD_MS: u64 = 1000;
+/// Most stacks one such fallback scavenge checks (about 0.4 ms of `mincore`).
+const SCAVENGE_FALLBACK_BUDGET: usize = 1024;
+/// Bytes at the top of a stack that are never released.
+const RELEASE_KEEP: usize = 16 * 1024;
+/// Depth below the top whose page tells whether a stack "went deep".
+const RELEASE_PROBE: usize = 32 * 1024;
+
+/// Stacks an empty [`StackCache`] takes at once (Go refills to `_StackCacheSize / 2`
+/// bytes of one order).
+const CACHE_REFILL: usize = 16;
+/// A [`StackCache`] holding more than this moves half of them to the global list.
+const CACHE_MAX: usize = 64;
+
+/// Slots in the first slab of a size class; each further slab doubles.
+const FIRST_SLAB_SLOTS: usize = 64;
+/// Most slots in one slab.
+const MAX_SLAB_SLOTS: usize = 4096;
+/// Most bytes in one slab (a slab always has at least one slot).
+const MAX_SLAB_BYTES: usize = 1 << 30;
+/// Capacity of the signal-safe slab registry.
+const MAX_SLABS: usize = 8192;
+
+/// Cap on `mprotect` guards (each one splits a mapping) on kernels without guard regions.
+const MPROTECT_GUARD_CAP: usize = 30_000;
+/// Usable size of the alternate signal stack [`ensure_altstack`] maps.
+const ALTSTACK_SIZE: usize = 64 * 1024;
+
+/// Low bit of a free-list entry: the slot was carved but never handed out (no guard yet).
+const FRESH: usize = 1;
+
+// ---------------------------------------------------------------------------------------
+// Sizes and errors
+// ---------------------------------------------------------------------------------------
+
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// The system page size (cached; 4096 if `sysconf` gives nothing sensible).
+fn page_size() -> usize {
+    let p = PAGE_SIZE.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let r = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let p = match usize::try_from(r) {
+        Ok(p) if p.is_power_of_two() && p >= 4096 => p,
+        _ => 4096,
+    };
+    PAGE_SIZE.store(p, Ordering::Relaxed);
+    p
+}
+
+fn errno() -> c_int {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::ENOMEM)
+}
+
+/// Why a stack could not be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StackError {
+    /// The requested size is over [`MAX_STACK_SIZE`].
+    TooLarge { requested: usize },
+    /// The kernel refused memory (`mmap` or the guard install failed) or the slab registry
+    /// is full; `errno` is the error number (`ENOMEM` for a full registry).
+    OutOfMemory { errno: i32 },
+}
+
+impl fmt::Display for StackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            StackError::TooLarge { requested } => write!(
+                f,
+                "stack size {requested} is over the maximum of {MAX_STACK_SIZE} bytes"
+            ),
+            StackError::OutOfMemory { errno } => write!(
+                f,
+                "cannot allocate a goroutine stack: {}",
+                std::io::Error::from_raw_os_error(errno)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StackError {}
+
+/// The usable size a request for `size` bytes gets: at least [`MIN_STACK_SIZE`], rounded
+/// up to a page multiple; an error past [`MAX_STACK_SIZE`].
+pub(crate) fn round_size(size: usize) -> Result<usize, StackError> {
+    if size > MAX_STACK_SIZE {
+        return Err(StackError::TooLarge { requested: size });
+    }
+    let page = page_size();
+    Ok((size.max(MIN_STACK_SIZE) + page - 1) & !(page - 1))
+}
+
+// ---------------------------------------------------------------------------------------
+// GStack
+// ---------------------------------------------------------------------------------------
+
+/// One goroutine stack: owns one slot of a slab until it is freed (or dropped, which
+/// frees it to the global list of its size).
+#[derive(Debug)]
+pub(crate) struct GStack {
+    /// Lowest address of the slot: the start of its guard page.
+    lo: usize,
+    /// Usable bytes above the guard page.
+    size: usize,
+    /// The slot was never handed out: its guard is not installed yet.
+    fresh: bool,
+}
+
+impl GStack {
+    /// Usable bytes of the stack (the guard page not included).
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    fn top(&self) -> usize {
+        self.lo + page_size() + self.size
+    }
+
+    fn from_entry(entry: usize, size: usize) -> GStack {
+        GStack {
+            lo: entry & !FRESH,
+            size,
+            fresh: entry & FRESH != 0,
+        }
+    }
+
+    /// The free-list entry for this stack, without running its `Drop`.
+    fn into_entry(self) -> usize {
+        let s = ManuallyDrop::new(self);
+        s.lo | if s.fresh { FRESH } else { 0 }
+    }
+
+    /// Installs the guard page if this slot is handed out for the first time.
+    fn prepare(&mut self) -> Result<(), StackError> {
+        if self.fresh {
+            install_guard(self.lo)?;
+            self.fresh = false;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for GStack {
+    fn drop(&mut self) {
+        let entry = self.lo | if self.fresh { FRESH } else { 0 };
+        let mut g = global();
+        g.class(self.size).dirty.push(entry);
+    }
+}
+
+// SAFETY: `base()` is the top of a slot of a live, writable slab mapping that this GStack
+// owns exclusively; `limit()` is the bottom of the slot, i.e. it includes the guard page,
+// as the trait requires. Both are page aligned, hence aligned to STACK_ALIGNMENT, and the
+// usable part is at least MIN_STACK_SIZE (16 KiB) > corosensei's MIN_STACK_SIZE. The guard
+// page is installed before the stack is handed out, except past the mprotect cap on old
+// kernels, which is reported on stderr (see the module docs).
+unsafe impl Stack for GStack {
+    #[inline]
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.top()).unwrap_or(StackPointer::MIN)
+    }
+
+    #[inline]
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.lo).unwrap_or(StackPointer::MIN)
+    }
+
+    #[cfg(windows)]
+    fn teb_fields(&self) -> corosensei::stack::StackTebFields {
+        corosensei::stack::StackTebFields {
+            StackBase: self.top(),
+            StackLimit: self.lo + page_size(),
+            DeallocationStack: self.lo,
+            GuaranteedStackBytes: 0,
+        }
+    }
+
+    #[cfg(windows)]
+    fn update_teb_fields(&mut self, _stack_limit: usize, _guaranteed_stack_bytes: usize) {}
+}
+
+// ---------------------------------------------------------------------------------------
+// Global state: size classes, slabs, free lists
+// ---------------------------------------------------------------------------------------
+
+struct Slab {
+    base: usize,
+    len: usize,
+    nslots: usize,
+    /// Slots handed out at least once (`base + i * slot_size` for `i < carved`).
+    carved: usize,
+    /// Index in [`REGISTRY`].
+    reg: usize,
+}
+
+struct Class {
+    /// Usable stack size.
+    size: usize,
+    slot_size: usize,
+    /// Free slots not checked for depth since they were freed (warmest last).
+    dirty: Vec<usize>,
+    /// `dirty[..dirty_low]` has not been touched since the previous [`scavenge`].
+    dirty_low: usize,
+    /// Checked by [`scavenge`]: shallow, or given back.
+    clean: Vec<usize>,
+    /// Creation order; every slab but the last is fully carved.
+    slabs: Vec<Slab>,
+    next_slots: usize,
+}
+
+impl Class {
+    fn new(size: usize) -> Class {
+        let slot_size = size + page_size();
+        Class {
+            size,
+            slot_size,
+            dirty: Vec::new(),
+            dirty_low: 0,
+            clean: Vec::new(),
+            slabs: Vec::new(),
+            next_slots: FIRST_SLAB_SLOTS.min(max_slab_slots(slot_size)),
+        }
+    }
+
+    /// A free-list entry: a recycled slot (warmest first), else a newly carved one.
+    fn take(&mut self) -> Result<usize, StackError> {
+        if let Some(e) = self.dirty.pop() {
+            self.dirty_low = self.dirty_low.min(self.dirty.len());
+            return Ok(e);
+        }
+        if let Some(e) = self.clean.pop() {
+            return Ok(e);
+        }
+        self.carve().map(|lo| lo | FRESH)
+    }
+
+    fn carve(&mut self) -> Result<usize, StackError> {
+        let need_slab = match self.slabs.last() {
+            Some(s) => s.carved == s.nslots,
+            None => true,
+        };
+        if need_slab {
+            self.new_slab()?;
+        }
+        let slot_size = self.slot_size;
+        match self.slabs.last_mut() {
+            Some(s) if s.carved < s.nslots => {
+                let lo = s.base + s.carved * slot_size;
+                s.carved += 1;
+                Ok(lo)
+            }
+            _ => Err(StackError::OutOfMemory {
+                errno: libc::ENOMEM,
+            }),
+        }
+    }
+
+    fn new_slab(&mut self) -> Result<(), StackError> {
+        let mut nslots = self.next_slots.max(1);
+        loop {
+            // Cannot overflow: slot_size <= 1 GiB + page and nslots * slot_size <= 1 GiB
+            // unless nslots == 1.
+            let len = nslots * self.slot_size;
+            match map_slab(len) {
+                Ok(base) => {
+                    let Some(reg) = registry_add(base, len, self.slot_size) else {
+                        // SAFETY: `base..base+len` is the mapping just made, not yet shared.
+                        unsafe { libc::munmap(base as *mut c_void, len) };
+                        return Err(StackError::OutOfMemory {
+                            errno: libc::ENOMEM,
+                        });
+                    };
+                    self.slabs.push(Slab {
+                        base,
+                        len,
+                        nslots,
+                        carved: 0,
+                        reg,
+                    });
+                    self.next_slots = (nslots * 2).min(max_slab_slots(self.slot_size));
+                    return Ok(());
+                }
+                Err(_) if nslots > 1 => nslots /= 2,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn max_slab_slots(slot_size: usize) -> usize {
+    (MAX_SLAB_BYTES / slot_size).clamp(1, MAX_SLAB_SLOTS)
+}
+
+fn map_slab(len: usize) -> Result<usize, StackError> {
+    // SAFETY: a fresh anonymous mapping at an address the kernel picks; nothing is
+    // overwritten.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(StackError::OutOfMemory { errno: errno() });
+    }
+    // Failure (a kernel without THP) is harmless.
+    // SAFETY: `p..p+len` is the mapping just made.
+    unsafe { libc::madvise(p, len, libc::MADV_NOHUGEPAGE) };
+    Ok(p as usize)
+}
+
+struct Global {
+    classes: Vec<Class>,
+    /// One counter per live [`StackCache`]: how many stacks it holds (for [`stats`]).
+    caches: Vec<Arc<AtomicUsize>>,
+}
+
+impl Global {
+    fn class(&mut self, size: usize) -> &mut Class {
+        let i = match self.classes.iter().position(|c| c.size == size) {
+            Some(i) => i,
+            None => {
+                self.classes.push(Class::new(size));
+                self.classes.len() - 1
+            }
+        };
+        &mut self.classes[i]
+    }
+}
+
+static GLOBAL: Mutex<Global> = Mutex::new(Global {
+    classes: Vec::new(),
+    caches: Vec::new(),
+});
+
+/// Memory given back by the lazy release so far.
+static RELEASES: AtomicU64 = AtomicU64::new(0);
+
+fn global() -> MutexGuard<'static, Global> {
+    // Nothing panics while holding the lock but allocation failure; the state stays
+    // consistent between statements, so a poisoned lock is still usable.
+    GLOBAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// ---------------------------------------------------------------------------------------
+// Guard pages
+// ---------------------------------------------------------------------------------------
+
+const GUARD_MADVISE: u8 = 0;
+const GUARD_MPROTECT: u8 = 1;
+const GUARD_NONE: u8 = 2;
+
+static GUARD_MODE: AtomicU8 = AtomicU8::new(GUARD_MADVISE);
+static MPROTECT_GUARDS: AtomicUsize = AtomicUsize::new(0);
+/// 0 until computed from `vm.max_map_count`.
+static MPROTECT_CAP: AtomicUsize = AtomicUsize::new(0);
+static GUARD_NOTE: Once = Once::new();
+
+fn mprotect_cap() -> usize {
+    let cap = MPROTECT_CAP.load(Ordering::Relaxed);
+    if cap != 0 {
+        return cap;
+    }
+    // Each guard can cost two map entries; leave room for the rest of the program.
+    let cap = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .map_or(MPROTECT_GUARD_CAP, |max| {
+            (max.saturating_sub(5000) / 2).clamp(1, MPROTECT_GUARD_CAP)
+        });
+    MPROTECT_CAP.store(cap, Ordering::Relaxed);
+    cap
+}
+
+fn guards_exhausted(guarded: usize) {
+    GUARD_MODE.store(GUARD_NONE, Ordering::Relaxed);
+    GUARD_NOTE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "gmp: stack guard pages unavailable past {guarded} stacks (vm.max_map_count); \
+             overflow is no longer detected"
+        );
+    });
+}
+
+/// Makes the page at `lo` a guard page (once per slot).
+fn install_guard(lo: usize) -> Result<(), StackError> {
+    let page = page_size();
+    let mut retries = 0;
+    loop {
+        match GUARD_MODE.load(Ordering::Relaxed) {
+            GUARD_MADVISE => {
+                // SAFETY: `lo` is the page-aligned first page of a slot of a live slab,
+                // owned by the caller and not in use as a stack yet.
+                let r = unsafe { libc::madvise(lo as *mut c_void, page, MADV_GUARD_INSTALL) };
+                if r == 0 {
+                    return Ok(());
+                }
+                match errno() {
+                    libc::EINVAL => {
+                        let _ = GUARD_MODE.compare_exchange(
+                            GUARD_MADVISE,
+                            GUARD_MPROTECT,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
+                    }
+                    libc::EINTR | libc::EAGAIN if retries < 16 => retries += 1,
+                    e => return Err(StackError::OutOfMemory { errno: e }),
+                }
+            }
+            GUARD_MPROTECT => {
+                let cap = mprotect_cap();
+                let n = MPROTECT_GUARDS.fetch_add(1, Ordering::Relaxed);
+                if n >= cap {
+                    guards_exhausted(cap);
+                    return Ok(());
+                }
+                // SAFETY: as above; the page is the guard and never used as stack.
+                let r = unsafe { libc::mprotect(lo as *mut c_void, page, libc::PROT_NONE) };
+                if r != 0 {
+                    // ENOMEM: the map count limit came first.
+                    guards_exhausted(n);
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Lazy release
+// ---------------------------------------------------------------------------------------
+
+/// Gives back the part of the stack below the top [`RELEASE_KEEP`] bytes if the page
+/// [`RELEASE_PROBE`] bytes below the top is resident (the stack went deep). Returns
+/// whether it did.
+fn release_if_deep(entry: usize, size: usize) -> bool {
+    if entry & FRESH != 0 || size <= RELEASE_PROBE {
+        return false;
+    }
+    let page = page_size();
+    let lo = entry & !FRESH;
+    let top = lo + page + size;
+    let probe = (top - RELEASE_PROBE - 1) & !(page - 1);
+    let mut resident = 0u8;
+    // SAFETY: `probe` is a page-aligned page of a live slab; mincore writes one byte.
+    let r = unsafe { libc::mincore(probe as *mut c_void, page, &mut resident) };
+    if r != 0 || resident & 1 == 0 {
+        return false;
+    }
+    let start = lo + page;
+    let end = top - RELEASE_KEEP;
+    // SAFETY: the range is the unused (freed) stack of a slot we own, above its guard.
+    let r = unsafe { libc::madvise(start as *mut c_void, end - start, RELEASE_ADVICE) };
+    if r == 0 {
+        RELEASES.fetch_add(1, Ordering::Relaxed);
+    }
+    r == 0
+}
+
+/// Milliseconds since [`scavenge_clock`] was first read, at the last [`scavenge`].
+static LAST_SCAVENGE_MS: AtomicU64 = AtomicU64::new(0);
+
+fn scavenge_clock() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let ms = EPOCH.get_or_init(Instant::now).elapsed().as_millis();
+    u64::try_from(ms).unwrap_or(u64::MAX)
+}
+
+/// Gives back the memory of free stacks that went deep and have not been reused since
+/// the previous call (see the module docs); checks at most `max` stacks. Meant for
+/// sysmon, about once a second (`scavenge(usize::MAX)`, or a budget to bound the pause:
+/// each checked stack costs about 0.4 us). Returns how many stacks gave memory back.
+pub(crate) fn scavenge(max: usize) -> usize {
+    LAST_SCAVENGE_MS.store(scavenge_clock(), Ordering::Relaxed);
+    let mut released = 0;
+    let mut budget = max;
+    let mut batch = Vec::new();
+    let nclasses = global().classes.len();
+    // Classes are never removed, so indexes stay valid between lock holds.
+    for ci in 0..nclasses {
+        let size = {
+            let mut g = global();
+            let Some(c) = g.classes.get_mut(ci) else {
+                break;
+            };
+            let n = c.dirty_low.min(c.dirty.len()).min(budget);
+            batch.extend(c.dirty.drain(..n));
+            c.dirty_low = c.dirty.len();
+            c.size
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        budget -= batch.len();
+        // Outside the lock: these slots are on no list for now, so nobody can take them
+        // (and release_all will not unmap their slab).
+        for &e in &batch {
+            released += usize::from(release_if_deep(e, size));
+        }
+        global().class(size).clean.append(&mut batch);
+    }
+    released
+}
+
+/// The fallback for a runtime whose sysmon does not call [`scavenge`]: at most once a
+/// period, from a batch move out of a cache.
+fn maybe_scavenge() {
+    let now = scavenge_clock();
+    let last = LAST_SCAVENGE_MS.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= SCAVENGE_PERIOD_MS
+        && LAST_SCAVENGE_MS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        scavenge(SCAVENGE_FALLBACK_BUDGET);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Allocation API
+// ---------------------------------------------------------------------------------------
+
+/// A stack of at least `size` usable bytes (see [`round_size`]) from the global free list
+/// of its size, else a new slot.
+pub(crate) fn alloc(size: usize) -> Result<GStack, StackError> {
+    let size = round_size(size)?;
+    let entry = global().class(size).take()?;
+    let mut s = GStack::from_entry(entry, size);
+    // On failure `s` drops back onto the free list, still fresh.
+    s.prepare()?;
+    Ok(s)
+}
+
+/// Returns a stack to the global free list of its size (the same as dropping it).
+pub(crate) fn free(stack: GStack) {
+    drop(stack);
+}
+
+/// A per-P cache of default-size stacks (Go's `p.mcache.stackcache`). Used by its owner
+/// only, without a lock; dropping it returns its stacks to the global list.
+pub(crate) struct StackCache {
+    /// Rounded stack size, or 0 if the requested default was too large.
+    size: usize,
+    requested: usize,
+    stacks: Vec<GStack>,
+    /// Mirror of `stacks.len()` for [`stats`] (plain stores by the owner).
+    count: Arc<AtomicUsize>,
+}
+
+impl StackCache {
+    /// A cache of stacks of `default_size` bytes (rounded as by [`round_size`]; a size
+    /// past [`MAX_STACK_SIZE`] makes every `get` fail with [`StackError::TooLarge`]).
+    pub(crate) fn new(default_size: usize) -> StackCache {
+        let count = Arc::new(AtomicUsize::new(0));
+        global().caches.push(Arc::clone(&count));
+        StackCache {
+            size: round_size(default_size).unwrap_or(0),
+            requested: default_size,
+            stacks: Vec::with_capacity(CACHE_MAX + 1),
+            count,
+        }
+    }
+
+    /// A stack of the cache's size: from the cache, else after a refill of up to 16.
+    pub(crate) fn get(&mut self) -> Result<GStack, StackError> {
+        let mut s = match self.stacks.pop() {
+            Some(s) => s,
+            None => self.refill()?,
+        };
+        if let Err(e) = s.prepare() {
+            self.stacks.push(s);
+            self.count.store(self.stacks.len(), Ordering::Relaxed);
+            return Err(e);
+        }
+        self.count.store(self.stacks.len(), Ordering::Relaxed);
+        Ok(s)
+    }
+
+    /// Takes back a stack. A stack of another size goes to the global list; past 64
+    /// cached stacks, the oldest half goes there too (Go's `stackcacherelease`).
+    pub(crate) fn put(&mut self, s: GStack) {
+        if s.size != self.size {
+            free(s);
+            return;
+        }
+        self.stacks.push(s);
+        if self.stacks.len() > CACHE_MAX {
+            self.release(CACHE_MAX / 2);
+        }
+        self.count.store(self.stacks.len(), Ordering::Relaxed);
+    }
+
+    /// Returns every cached stack to the global list (e.g. when a P is destroyed).
+    pub(crate) fn flush(&mut self) {
+        self.release(0);
+        self.count.store(0, Ordering::Relaxed);
+    }
+
+    /// Moves all but the `keep` most recently freed stacks to the global list (no
+    /// syscall: see the module docs on lazy release).
+    fn release(&mut self, keep: usize) {
+        if self.stacks.len() <= keep {
+            return;
+        }
+        let n = self.stacks.len() - keep;
+        let size = self.size;
+        {
+            let mut g = global();
+            let dirty = &mut g.class(size).dirty;
+            dirty.extend(self.stacks.drain(..n).map(GStack::into_entry));
+        }
+        maybe_scavenge();
+    }
+
+    /// Takes a batch from the global list into the cache and returns one of it.
+    fn refill(&mut self) -> Result<GStack, StackError> {
+        if self.size == 0 {
+            return Err(StackError::TooLarge {
+                requested: self.requested,
+            });
+        }
+        let mut g = global();
+        let class = g.class(self.size);
+        for i in 0..CACHE_REFILL {
+            match class.take() {
+                Ok(e) => self.stacks.push(GStack::from_entry(e, self.size)),
+                Err(e) if i == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        drop(g);
+        // Hand out the lowest address first: carved slots then go out in address order.
+        self.stacks.reverse();
+        match self.stacks.pop() {
+            Some(s) => Ok(s),
+            None => Err(StackError::OutOfMemory {
+                errno: libc::ENOMEM,
+            }),
+        }
+    }
+}
+
+impl Drop for StackCache {
+    fn drop(&mut self) {
+        self.flush();
+        let mut g = global();
+        g.caches.retain(|c| !Arc::ptr_eq(c, &self.count));
+    }
+}
+
+/// Counters for diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StackStats {
+    /// Mapped slabs.
+    pub slabs: usize,
+    /// Slots handed out and not freed (stacks of live goroutines).
+    pub slots_in_use: usize,
+    /// Carved slots on the global free lists or in per-P caches.
+    pub slots_free: usize,
+    /// Virtual bytes of all slabs (reserved, not committed).
+    pub bytes_reserved: usize,
+    /// Times a freed stack's deep part was given back to the kernel.
+    pub releases: u64,
+}
+
+/// Current counters (a snapshot; the per-P cache counts are read without their owners).
+pub(crate) fn stats() -> StackStats {
+    let g = global();
+    let mut st = StackStats {
+        releases: RELEASES.load(Ordering::Relaxed),
+        ..StackStats::default()
+    };
+    let mut carved = 0;
+    for c in &g.classes {
+        st.slabs += c.slabs.len();
+        st.bytes_reserved += c.slabs.iter().map(|s| s.len).sum::<usize>();
+        carved += c.slabs.iter().map(|s| s.carved).sum::<usize>();
+        st.slots_free += c.dirty.len() + c.clean.len();
+    }
+    st.slots_free += g
+        .caches
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum::<usize>();
+    st.slots_in_use = carved.saturating_sub(st.slots_free);
+    st
+}
+
+/// Unmaps every slab whose slots are all on the global free lists (runtime shutdown;
+/// flush or drop the per-P caches first). Slabs with a slot in use stay.
+pub(crate) fn release_all() {
+    let mut g = global();
+    for c in &mut g.classes {
+        let mut free: Vec<usize> = c.dirty.iter().chain(&c.clean).map(|e| e & !FRESH).collect();
+        free.sort_unstable();
+        let mut gone: Vec<(usize, usize)> = Vec::new();
+        let slot_size = c.slot_size;
+        c.slabs.retain(|s| {
+            let end = s.base + s.carved * slot_size;
+            let n = free.partition_point(|&a| a < end) - free.partition_point(|&a| a < s.base);
+            if n != s.carved {
+                return true;
+            }
+            registry_remove(s.reg);
+            // SAFETY: no slot of this slab is owned by a GStack (all carved slots are on
+            // the free lists, which are pruned below under the same lock).
+            unsafe { libc::munmap(s.base as *mut c_void, s.len) };
+            gone.push((s.base, s.base + s.len));
+            false
+        });
+        if gone.is_empty() {
+            continue;
+        }
+        gone.sort_unstable();
+        let alive = |e: &usize| {
+            let a = e & !FRESH;
+            let i = gone.partition_point(|&(b, _)| b <= a);
+            i == 0 || a >= gone[i - 1].1
+        };
+        c.dirty.retain(alive);
+        c.clean.retain(alive);
+        c.dirty_low = c.dirty_low.min(c.dirty.len());
+        if c.slabs.is_empty() {
+            c.next_slots = FIRST_SLAB_SLOTS.min(max_slab_slots(slot_size));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Signal-safe slab registry
+// ---------------------------------------------------------------------------------------
+
+struct RegEntry {
+    /// 0: free (never used, or the slab was unmapped).
+    base: AtomicUsize,
+    len: AtomicUsize,
+    slot_size: AtomicUsize,
+}
+
+static REGISTRY: [RegEntry; MAX_SLABS] = [const {
+    RegEntry {
+        base: AtomicUsize::new(0),
+        len: AtomicUsize::new(0),
+        slot_size: AtomicUsize::new(0),
+    }
+}; MAX_SLABS];
+/// Entries `..REG_COUNT` have been used.
+static REG_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Adds a slab (called with the global lock held: one writer). `None` when full.
+fn registry_add(base: usize, len: usize, slot_size: usize) -> Option<usize> {
+    let n = REG_COUNT.load(Ordering::Relaxed);
+    let i = (0..n)
+        .find(|&i| REGISTRY[i].base.load(Ordering::Relaxed) == 0)
+        .or((n < MAX_SLABS).then_some(n))?;
+    let e = &REGISTRY[i];
+    e.len.store(len, Ordering::Relaxed);
+    e.slot_size.store(slot_size, Ordering::Relaxed);
+    e.base.store(base, Ordering::Release);
+    if i == n {
+        REG_COUNT.store(n + 1, Ordering::Release);
+    }
+    Some(i)
+}
+
+fn registry_remove(i: usize) {
+    REGISTRY[i].base.store(0, Ordering::Release);
+}
+
+/// If `addr` is in the guard page of a slot, that slot's usable stack size.
+/// Async-signal-safe: atomics only.
+fn guard_fault_stack_size(addr: usize) -> Option<usize> {
+    let page = PAGE_SIZE.load(Ordering::Relaxed);
+    if page == 0 {
+        return None;
+    }
+    let n = REG_COUNT.load(Ordering::Acquire).min(MAX_SLABS);
+    for e in &REGISTRY[..n] {
+        let base = e.base.load(Ordering::Acquire);
+        if base == 0 || addr < base {
+            continue;
+        }
+        let len = e.len.load(Ordering::Relaxed);
+        let slot = e.slot_size.load(Ordering::Relaxed);
+        if slot <= page || addr - base >= len {
+            continue;
+        }
+        // The entry may have been reused while we read it.
+        if e.base.load(Ordering::Acquire) != base {
+            continue;
+        }
+        return ((addr - base) % slot < page).then_some(slot - page);
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// Overflow handler
+// ---------------------------------------------------------------------------------------
+
+/// The scheduler's describer of the current goroutine (a `fn(&mut [u8]) -> usize`).
+static DESCRIBER: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
+
+/// Registers `f` to describe the current goroutine in an overflow report: it writes e.g.
+/// `goroutine 17 "name"` or `goroutine 17` into the buffer and returns the length. It runs
+/// in a signal handler: no allocation, no locks, no `std::fmt` (see [`describe_goroutine`]).
+pub(crate) fn set_fault_describer(f: fn(&mut [u8]) -> usize) {
+    DESCRIBER.store(f as *mut (), Ordering::Release);
+}
+
+fn put_bytes(buf: &mut [u8], n: &mut usize, s: &[u8]) {
+    for &b in s {
+        if let Some(slot) = buf.get_mut(*n) {
+            *slot = b;
+            *n += 1;
+        }
+    }
+}
+
+fn put_uint(buf: &mut [u8], n: &mut usize, mut v: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    put_bytes(buf, n, &tmp[i..]);
+}
+
+fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writes from a valid buffer; write(2) is async-signal-safe.
+        let r = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        match usize::try_from(r) {
+            Ok(0) => return,
+            Ok(k) => bytes = &bytes[k.min(bytes.len())..],
+            Err(_) if errno() == libc::EINTR => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn report_overflow(stack_size: usize) -> ! {
+    let mut buf = [0u8; 256];
+    let mut n = 0;
+    put_bytes(&mut buf, &mut n, b"gmp: ");
+    let d = DESCRIBER.load(Ordering::Acquire);
+    if d.is_null() {
+        put_bytes(&mut buf, &mut n, b"goroutine ?");
+    } else {
+        // SAFETY: DESCRIBER only ever holds a `fn(&mut [u8]) -> usize` stored by
+        // set_fault_describer.
+        let f = unsafe { std::mem::transmute::<*mut (), fn(&mut [u8]) -> usize>(d) };
+        let room = &mut buf[n..n + 160];
+        let k = f(room).min(160);
+        n += k;
+    }
+    put_bytes(&mut buf, &mut n, b": stack overflow (stack ");
+    put_uint(&mut buf, &mut n, (stack_size / 1024) as u64);
+    put_bytes(&mut buf, &mut n, b" KiB)\n");
+    write_stderr(&buf[..n]);
+    // SAFETY: abort is async-signal-safe and does not return.
+    unsafe { libc::abort() }
+}
+
+/// The previous disposition of SIGSEGV / SIGBUS.
+struct PrevAction {
+    set: AtomicBool,
+    act: UnsafeCell<MaybeUninit<libc::sigaction>>,
+}
+
+// SAFETY: `act` is written once (by sigaction, inside the Once in install_overflow_handler)
+// before `set` is stored with Release, and read only after `set` is loaded with Acquire.
+unsafe impl Sync for PrevAction {}
+
+static PREV: [PrevAction; 2] = [const {
+    PrevAction {
+        set: AtomicBool::new(false),
+        act: UnsafeCell::new(MaybeUninit::uninit()),
+    }
+}; 2];
+
+extern "C" fn on_fault(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    if !info.is_null() {
+        // SAFETY: the kernel passes a valid siginfo_t; si_addr is meaningful for a
+        // kernel-generated SIGSEGV/SIGBUS (si_code > 0), which we check first.
+        let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+        if code > 0 {
+            if let Some(size) = guard_fault_stack_size(addr) {
+                report_overflow(size);
+            }
+        }
+    }
+    chain(sig, info, ctx);
+}
+
+/// Passes a fault that is not a stack overflow to the previous handler.
+fn chain(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let prev = match sig {
+        libc::SIGSEGV => &PREV[0],
+        libc::SIGBUS => &PREV[1],
+        _ => return,
+    };
+    let (handler, flags) = if prev.set.load(Ordering::Acquire) {
+        // SAFETY: initialized before `set` was released (see PrevAction).
+        let act = unsafe { (*prev.act.get()).assume_init_ref() };
+        (act.sa_sigaction, act.sa_flags)
+    } else {
+        (libc::SIG_DFL, 0)
+    };
+    if handler == libc::SIG_IGN {
+        // A real fault re-executes, and the kernel forces the default action when the
+        // signal is ignored; a sent signal is ignored as asked.
+        return;
+    }
+    if handler == libc::SIG_DFL {
+        // SAFETY: resets the disposition with a zeroed (valid) sigaction; both calls are
+        // async-signal-safe.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, ptr::null_mut());
+            // A fault re-faults on return; a signal someone sent is raised again
+            // (pending until the handler returns, as it is blocked in the handler).
+            if info.is_null() || (*info).si_code <= 0 {
+                libc::raise(sig);
+            }
+        }
+        return;
+    }
+    if flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous action declared SA_SIGINFO, so its handler has this type.
+        let f = unsafe {
+            std::mem::transmute::<usize, extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void)>(
+                handler,
+            )
+        };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: without SA_SIGINFO the previous handler is a plain `void (*)(int)`.
+        let f = unsafe { std::mem::transmute::<usize, extern "C" fn(c_int)>(handler) };
+        f(sig);
+    }
+}
+
+/// Installs the SIGSEGV/SIGBUS handler that reports guard-page faults as stack overflows
+/// (once per process; later calls do nothing but [`ensure_altstack`] for the caller).
+pub(crate) fn install_overflow_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        page_size();
+        for (sig, prev) in [(libc::SIGSEGV, &PREV[0]), (libc::SIGBUS, &PREV[1])] {
+            // SAFETY: a zeroed sigaction is valid; we fill in handler, flags and mask.
+            // The previous action is written straight into its slot, which nobody reads
+            // before `set` is released.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                let handler: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = on_fault;
+                sa.sa_sigaction = handler as usize;
+                sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut sa.sa_mask);
+                let old = (*prev.act.get()).as_mut_ptr();
+                if libc::sigaction(sig, &sa, old) == 0 {
+                    prev.set.store(true, Ordering::Release);
+                }
+            }
+        }
+    });
+    ensure_altstack();
+}
+
+/// This thread's alternate signal stack, if we mapped it.
+struct AltStack {
+    checked: Cell<bool>,
+    map: Cell<usize>,
+    len: Cell<usize>,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        let map = self.map.get();
+        if map == 0 {
+            return;
+        }
+        let page = page_size();
+        // SAFETY: query then disable the altstack only if it is still ours, then unmap
+        // our mapping; this thread is exiting and runs no more goroutines.
+        unsafe {
+            let mut cur: libc::stack_t = std::mem::zeroed();
+            if libc::sigaltstack(ptr::null(), &mut cur) == 0 && cur.ss_sp as usize == map + page {
+                let off = libc::stack_t {
+                    ss_sp: ptr::null_mut(),
+                    ss_flags: libc::SS_DISABLE,
+                    ss_size: ALTSTACK_SIZE,
+                };
+                libc::sigaltstack(&off, ptr::null_mut());
+            } else if cur.ss_sp as usize == map + page {
+                return; // could not disable it: keep the memory mapped
+            }
+            libc::munmap(map as *mut c_void, self.len.get());
+        }
+    }
+}
+
+thread_local! {
+    static ALTSTACK: AltStack = const {
+        AltStack { checked: Cell::new(false), map: Cell::new(0), len: Cell::new(0) }
+    };
+}
+
+/// Gives the calling thread an alternate signal stack (64 KiB, with a guard page) unless
+/// it has one already; idempotent. Call on every thread that runs goroutines, before the
+/// first one: a stack overflow leaves no room on the goroutine stack for the handler.
+pub(crate) fn ensure_altstack() {
+    let _ = ALTSTACK.try_with(|a| {
+        if a.checked.get() {
+            return;
+        }
+        a.checked.set(true);
+        // SAFETY: queries the current altstack into a valid stack_t.
+        let has = unsafe {
+            let mut cur: libc::stack_t = std::mem::zeroed();
+            libc::sigaltstack(ptr::null(), &mut cur) == 0 && cur.ss_flags & libc::SS_DISABLE == 0
+        };
+        if has {
+            return;
+        }
+        let page = page_size();
+        let len = ALTSTACK_SIZE + page;
+        // SAFETY: a fresh private anonymous mapping.
+        let map = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return;
+        }
+        // SAFETY: the lowest page of our own mapping becomes its guard; then the rest is
+        // registered as this thread's altstack; on failure we unmap what we mapped.
+        unsafe {
+            if libc::madvise(map, page, MADV_GUARD_INSTALL) != 0 {
+                libc::mprotect(map, page, libc::PROT_NONE);
+            }
+            let st = libc::stack_t {
+                ss_sp: map.cast::<u8>().add(page).cast(),
+                ss_flags: 0,
+                ss_size: ALTSTACK_SIZE,
+            };
+            if libc::sigaltstack(&st, ptr::null_mut()) != 0 {
+                libc::munmap(map, len);
+                return;
+            }
+        }
+        a.map.set(map as usize);
+        a.len.set(len);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corosensei::{Coroutine, CoroutineResult};
+    use std::hint::black_box;
+
+    const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+    use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+    /// Tests that fork, count maps or look at global counters run alone.
+    static SERIAL: RwLock<()> = RwLock::new(());
+
+    fn shared() -> RwLockReadGuard<'static, ()> {
+        SERIAL.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn exclusive() -> RwLockWriteGuard<'static, ()> {
+        SERIAL.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn class_slabs(size: usize) -> usize {
+        global().class(size).slabs.len()
+    }
+
+    fn maps_lines() -> usize {
+        std::fs::read_to_string("/proc/self/maps")
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    fn rss_bytes() -> usize {
+        let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+        let pages: usize = s
+            .split_whitespace()
+            .nth(1)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0);
+        pages * page_size()
+    }
+
+    fn vm_pte_bytes() -> usize {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmPTE:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+            .unwrap_or(0)
+            * 1024
+    }
+
+    #[test]
+    fn alloc_free_reuse() {
+        let _g = exclusive();
+        let size = 40 * 1024;
+        let a = alloc(size).expect("alloc");
+        assert_eq!(a.size(), size);
+        let (base, limit) = (a.base().get(), a.limit().get());
+        assert_eq!(base - limit, size + page_size());
+        assert_eq!(base % 16, 0);
+        free(a);
+        let slabs = class_slabs(size);
+        let b = alloc(size).expect("alloc again");
+        assert_eq!(b.base().get(), base, "a freed slot is reused first");
+        assert_eq!(class_slabs(size), slabs, "no new slab for a reuse");
+        // Two live stacks never overlap.
+        let c = alloc(size).expect("alloc third");
+        assert!(c.base().get() <= b.limit().get() || c.limit().get() >= b.base().get());
+        drop(b);
+        drop(c);
+    }
+
+    #[test]
+    fn coroutine_runs_on_stack() {
+        let _g = shared();
+        let stack = alloc(DEFAULT_STACK_SIZE).expect("alloc");
+        let (lo, hi) = (stack.limit().get() + page_size(), stack.base().get());
+        let mut co = Coroutine::with_stack(stack, move |y, x: usize| {
+            let local = 0u8;
+            let sp = black_box(&local) as *const u8 as usize;
+            assert!(sp >= lo && sp < hi, "runs on its own stack");
+            let mut big = [0u8; 100 * 1024];
+            big[0] = 1;
+            black_box(&mut big);
+            let a = y.suspend(x + 1);
+            a * 2
+        });
+        assert!(matches!(co.resume(1), CoroutineResult::Yield(2)));
+        assert!(matches!(co.resume(21), CoroutineResult::Return(42)));
+        let stack = co.into_stack();
+        assert_eq!(stack.size(), DEFAULT_STACK_SIZE);
+        free(stack);
+    }
+
+    #[test]
+    fn odd_sizes_and_too_large() {
+        let _g = shared();
+        let page = page_size();
+        assert_eq!(round_size(0), Ok(MIN_STACK_SIZE));
+        assert_eq!(round_size(1), Ok(MIN_STACK_SIZE));
+        assert_eq!(round_size(MIN_STACK_SIZE + 1), Ok(MIN_STACK_SIZE + page));
+        assert_eq!(round_size(100_000), Ok(100_000usize.div_ceil(page) * page));
+        assert_eq!(round_size(MAX_STACK_SIZE), Ok(MAX_STACK_SIZE));
+        let e = alloc(MAX_STACK_SIZE + 1).err();
+        assert_eq!(
+            e,
+            Some(StackError::TooLarge {
+                requested: MAX_STACK_SIZE + 1
+            })
+        );
+        assert!(alloc(usize::MAX).is_err());
+        for req in [
+            1,
+            16 * 1024 + 1,
+            100_000,
+            3 * 1024 * 1024 + 5,
+            MAX_STACK_SIZE,
+        ] {
+            let s = alloc(req).expect("alloc odd size");
+            assert_eq!(Ok(s.size()), round_size(req));
+            // The whole usable range is writable.
+            let lo = s.limit().get() + page;
+            let hi = s.base().get();
+            // SAFETY: both bytes are inside the usable part of the stack we own.
+            unsafe {
+                ptr::write_volatile(lo as *mut u8, 1);
+                ptr::write_volatile((hi - 1) as *mut u8, 1);
+            }
+            free(s);
+        }
+        // A too-large default makes the cache fail, not panic.
+        let mut c = StackCache::new(MAX_STACK_SIZE * 2);
+        assert!(matches!(c.get(), Err(StackError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn cache_churn() {
+        let _g = shared();
+        let size = 48 * 1024;
+        let mut cache = StackCache::new(size);
+        assert_eq!(cache.size, size);
+        let mut live: Vec<GStack> = Vec::new();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            if live.len() < 300 && (seed % 3 > 0 || live.is_empty()) {
+                live.push(cache.get().expect("get"));
+            } else {
+                let i = (seed as usize / 3) % live.len();
+                cache.put(live.swap_remove(i));
+            }
+            assert!(cache.stacks.len() <= CACHE_MAX);
+        }
+        let mut bases: Vec<usize> = live.iter().map(|s| s.base().get()).collect();
+        bases.sort_unstable();
+        bases.dedup();
+        assert_eq!(bases.len(), live.len(), "no slot handed out twice");
+        // A foreign-size stack goes to its own global list.
+        cache.put(alloc(size + page_size()).expect("alloc"));
+        for s in live {
+            cache.put(s);
+        }
+        drop(cache);
+        let g = global();
+        let c = g.classes.iter().find(|c| c.size == size).expect("class");
+        let carved: usize = c.slabs.iter().map(|s| s.carved).sum();
+        assert_eq!(c.dirty.len() + c.clean.len(), carved, "all back after drop");
+    }
+
+    #[test]
+    fn many_stacks_one_mapping_per_slab() {
+        let _g = exclusive();
+        let n = 100_000;
+        let before_maps = maps_lines();
+        let before = stats();
+        let t = Instant::now();
+        let mut stacks: Vec<GStack> = (0..n)
+            .map(|_| alloc(DEFAULT_STACK_SIZE).expect("alloc"))
+            .collect();
+        let alloc_time = t.elapsed();
+        let mut coros = Vec::new();
+        for s in stacks.drain(..1000) {
+            let mut co = Coroutine::with_stack(s, |y, x: u32| {
+                let mut buf = [0u8; 512];
+                buf[0] = x as u8;
+                black_box(&mut buf);
+                y.suspend(x);
+                buf[0] as u32
+            });
+            assert!(matches!(co.resume(7), CoroutineResult::Yield(7)));
+            coros.push(co);
+        }
+        let after_maps = maps_lines();
+        let after = stats();
+        let new_slabs = after.slabs - before.slabs;
+        eprintln!(
+            "{n} stacks: {new_slabs} new slabs, maps {before_maps} -> {after_maps}, \
+             alloc {alloc_time:?}"
+        );
+        assert!(after.slots_in_use >= before.slots_in_use + n);
+        assert!(
+            after_maps <= before_maps + new_slabs + 16,
+            "maps grew by {} for {new_slabs} slabs",
+            after_maps - before_maps
+        );
+        assert!(new_slabs < 100, "{new_slabs} slabs for {n} stacks");
+        for mut co in coros {
+            assert!(matches!(co.resume(0), CoroutineResult::Return(7)));
+            stacks.push(co.into_stack());
+        }
+        for s in stacks {
+            free(s);
+        }
+        release_all();
+        let end = stats();
+        assert!(end.slabs < after.slabs, "release_all unmapped free slabs");
+        assert!(maps_lines() <= after_maps);
+    }
+
+    fn touch(s: &GStack, deep: bool) {
+        let page = page_size();
+        let lo = if deep {
+            s.limit().get() + page
+        } else {
+            s.base().get() - page
+        };
+        for a in (lo..s.base().get()).step_by(page) {
+            // SAFETY: inside the usable part of a stack we own.
+            unsafe { ptr::write_volatile(a as *mut u8, 1) };
+        }
+    }
+
+    #[test]
+    fn lazy_release_only_idle_deep_stacks() {
+        let _g = exclusive();
+        let size = 128 * 1024;
+        // Check what other tests left free (their deep stacks would count below) and
+        // start a period now, so no fallback scavenge runs during the test.
+        scavenge(usize::MAX);
+        scavenge(usize::MAX);
+        let r0 = stats().releases;
+        let mut cache = StackCache::new(size);
+        let shallow: Vec<GStack> = (0..40).map(|_| cache.get().expect("get")).collect();
+        let deep: Vec<GStack> = (0..40).map(|_| cache.get().expect("get")).collect();
+        shallow.iter().for_each(|s| touch(s, false));
+        deep.iter().for_each(|s| touch(s, true));
+        for s in shallow.into_iter().chain(deep) {
+            cache.put(s);
+        }
+        cache.flush();
+        // A stack freed outside a cache goes the same way (it takes and gives back the
+        // last deep one of the 80 on the global list).
+        let lone = alloc(size).expect("alloc");
+        touch(&lone, true);
+        free(lone);
+        assert_eq!(stats().releases, r0, "no release on free or batch move");
+        // The first scavenge only marks what is free now.
+        assert_eq!(scavenge(usize::MAX), 0);
+        // A stack reused in between is not idle: it is not checked (that is `lone`, so
+        // 39 deep stacks are left idle).
+        let reused = alloc(size).expect("alloc");
+        let rss1 = rss_bytes();
+        let released = scavenge(usize::MAX);
+        let rss2 = rss_bytes();
+        assert_eq!(released, 39, "the idle deep stacks, not the reused one");
+        assert_eq!(stats().releases - r0, 39);
+        let given_back = rss1.saturating_sub(rss2);
+        eprintln!("scavenge gave back {given_back} bytes for {released} stacks");
+        assert!(
+            given_back >= 39 * (size - RELEASE_KEEP - 8192),
+            "RSS went from {rss1} to {rss2}"
+        );
+        // Checked stacks are not checked again while they stay free.
+        assert_eq!(scavenge(usize::MAX), 0);
+        free(reused);
+        drop(cache);
+    }
+
+    #[test]
+    fn altstack_is_idempotent() {
+        std::thread::spawn(|| {
+            ensure_altstack();
+            ensure_altstack();
+            // SAFETY: queries into a valid stack_t.
+            let cur = unsafe {
+                let mut cur: libc::stack_t = std::mem::zeroed();
+                assert_eq!(libc::sigaltstack(ptr::null(), &mut cur), 0);
+                cur
+            };
+            assert_eq!(cur.ss_flags & libc::SS_DISABLE, 0);
+            assert!(cur.ss_size >= 4096);
+        })
+        .join()
+        .expect("thread");
+    }
+
+    /// What a describer writes: `goroutine <id> "<name>"`, or `goroutine <id>`.
+    fn describe_goroutine(buf: &mut [u8], id: u64, name: &[u8]) -> usize {
+        let mut n = 0;
+        put_bytes(buf, &mut n, b"goroutine ");
+        put_uint(buf, &mut n, id);
+        if !name.is_empty() {
+            put_bytes(buf, &mut n, b" \"");
+            put_bytes(buf, &mut n, name);
+            put_bytes(buf, &mut n, b"\"");
+        }
+        n
+    }
+
+
+    #[test]
+    fn describe_formats() {
+        let mut buf = [0u8; 64];
+        let n = describe_goroutine(&mut buf, 17, b"name");
+        assert_eq!(&buf[..n], b"goroutine 17 \"name\"");
+        let n = describe_goroutine(&mut buf, 0, b"");
+        assert_eq!(&buf[..n], b"goroutine 0");
+        let n = describe_goroutine(&mut buf, u64::MAX, b"");
+        assert_eq!(&buf[..n], b"goroutine 18446744073709551615");
+        let mut small = [0u8; 12];
+        let n = describe_goroutine(&mut small, 123_456, b"x");
+        assert_eq!(&small[..n], b"goroutine 12");
+    }
+
+    // ---- fork tests ------------------------------------------------------------------
+
+    /// Runs `child` in a forked child with stderr on a pipe; returns (wait status, stderr).
+    fn run_child(child: fn()) -> (c_int, String) {
+        let _g = exclusive();
+        let mut fds = [0 as c_int; 2];
+        // SAFETY: pipe writes two fds into the array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the child only runs our code (no lock another thread could hold: the
+        // exclusive guard keeps other tests out of this module) and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            // SAFETY: in the child: redirect stderr, no core file, run, never return.
+            unsafe {
+                libc::dup2(fds[1], 2);
+                libc::close(fds[0]);
+                let no_core = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+                let r = std::panic::catch_unwind(child);
+                libc::_exit(if r.is_ok() { 100 } else { 101 });
+            }
+        }
+        // SAFETY: close our write end; read the child's stderr; reap it.
+        unsafe {
+            libc::close(fds[1]);
+            let mut out = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let r = libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len());
+                if r <= 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..r as usize]);
+            }
+            libc::close(fds[0]);
+            let mut status = 0;
+            assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+            (status, String::from_utf8_lossy(&out).into_owned())
+        }
+    }
+
+    fn killed_by(status: c_int) -> Option<c_int> {
+        libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status))
+    }
+
+    #[inline(never)]
+    fn recurse(n: usize) -> usize {
+        let mut buf = [0u8; 1024];
+        buf[n % 1024] = n as u8;
+        black_box(&mut buf);
+        if black_box(n) == usize::MAX {
+            return 0;
+        }
+        recurse(n + 1) + buf[black_box(7)] as usize
+    }
+
+    fn describe_deep(buf: &mut [u8]) -> usize {
+        describe_goroutine(buf, 7, b"deep")
+    }
+
+    fn overflow_on(size: usize) {
+        install_overflow_handler();
+        ensure_altstack();
+        let stack = alloc(size).expect("alloc");
+        let mut co = Coroutine::with_stack(stack, |_y: &corosensei::Yielder<(), ()>, ()| {
+            black_box(recurse(0))
+        });
+        co.resume(());
+    }
+
+    #[test]
+    fn overflow_is_reported_on_recycled_slot() {
+        // The slot was guarded before the fork and recycled in the child.
+        {
+            let _g = shared();
+            drop(alloc(64 * 1024).expect("alloc"));
+        }
+        let (status, err) = run_child(|| {
+            set_fault_describer(describe_deep);
+            overflow_on(64 * 1024);
+        });
+        assert_eq!(killed_by(status), Some(libc::SIGABRT), "stderr: {err}");
+        assert!(
+            err.contains("gmp: goroutine 7 \"deep\": stack overflow (stack 64 KiB)\n"),
+            "stderr: {err}"
+        );
+    }
+
+    #[test]
+    fn overflow_is_reported_on_fresh_slot_without_describer() {
+        let (status, err) = run_child(|| overflow_on(72 * 1024));
+        assert_eq!(killed_by(status), Some(libc::SIGABRT), "stderr: {err}");
+        assert!(
+            err.contains("gmp: goroutine ?: stack overflow (stack 72 KiB)\n"),
+            "stderr: {err}"
+        );
+    }
+
+    #[test]
+    fn mprotect_fallback_and_cap_note() {
+        let (status, err) = run_child(|| {
+            GUARD_MODE.store(GUARD_MPROTECT, Ordering::Relaxed);
+            MPROTECT_CAP.store(3, Ordering::Relaxed);
+            set_fault_describer(describe_deep);
+            let held: Vec<GStack> = (0..2).map(|_| alloc(88 * 1024).expect("alloc")).collect();
+            // The third guard is the last one under the cap; the fourth slot has none.
+            let third = alloc(92 * 1024).expect("alloc");
+            assert_eq!(GUARD_MODE.load(Ordering::Relaxed), GUARD_MPROTECT);
+            let fourth = alloc(92 * 1024).expect("alloc");
+            assert_eq!(GUARD_MODE.load(Ordering::Relaxed), GUARD_NONE);
+            drop((held, third, fourth));
+            overflow_on(88 * 1024);
+        });
+        assert!(
+            err.contains(
+                "gmp: stack guard pages unavailable past 3 stacks (vm.max_map_count); \
+                 overflow is no longer detected\n"
+            ),
+            "stderr: {err}"
+        );
+        assert_eq!(killed_by(status), Some(libc::SIGABRT), "stderr: {err}");
+        assert!(
+            err.contains("gmp: goroutine 7 \"deep\": stack overflow (stack 88 KiB)\n"),
+            "stderr: {err}"
+        );
+    }
+
+    /// Sets SIGSEGV to `handler` (SIG_DFL or a function) before our handler goes on top.
+    fn set_prev_segv(handler: usize, flags: c_int) {
+        // SAFETY: installs a valid disposition with a zeroed (valid) sigaction.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = handler;
+            sa.sa_flags = flags;
+            libc::sigemptyset(&mut sa.sa_mask);
+            assert_eq!(libc::sigaction(libc::SIGSEGV, &sa, ptr::null_mut()), 0);
+        }
+    }
+
+    /// Writes to an inaccessible page outside any slab.
+    fn fault_outside_slabs() -> usize {
+        // SAFETY: maps one inaccessible page and writes to it: a SIGSEGV outside any
+        // slab, which must go where it would go without us.
+        unsafe {
+            let p = libc::mmap(
+                ptr::null_mut(),
+                4096,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(p, libc::MAP_FAILED);
+            ptr::write_volatile(p.cast::<u8>(), 1);
+            p as usize
+        }
+    }
+
+    #[test]
+    fn other_faults_reach_the_previous_handler() {
+        // The test binary's previous handler is std's stack-overflow handler, which
+        // resets to SIG_DFL for faults outside its guard: the fault kills by SIGSEGV.
+        let (status, err) = run_child(|| {
+            install_overflow_handler();
+            fault_outside_slabs();
+        });
+        assert_eq!(killed_by(status), Some(libc::SIGSEGV), "stderr: {err}");
+        assert!(!err.contains("stack overflow"), "stderr: {err}");
+    }
+
+    #[test]
+    fn other_faults_reach_the_default_action() {
+        // Previous disposition SIG_DFL: a real fault and a sent SIGSEGV both kill.
+        let (status, err) = run_child(|| {
+            set_prev_segv(libc::SIG_DFL, 0);
+            install_overflow_handler();
+            fault_outside_slabs();
+        });
+        assert_eq!(killed_by(status), Some(libc::SIGSEGV), "stderr: {err}");
+        let (status, err) = run_child(|| {
+            set_prev_segv(libc::SIG_DFL, 0);
+            install_overflow_handler();
+            // SAFETY: sends ourselves a SIGSEGV (si_code <= 0: not a fault).
+            unsafe { libc::raise(libc::SIGSEGV) };
+        });
+        assert_eq!(killed_by(status), Some(libc::SIGSEGV), "stderr: {err}");
+    }
+
+    static FAULT_ADDR: AtomicUsize = AtomicUsize::new(0);
+
+    extern "C" fn prev_siginfo(sig: c_int, info: *mut libc::siginfo_t, _ctx: *mut c_void) {
+        // SAFETY: called by our chain with the kernel's siginfo.
+        let addr = unsafe { (*info).si_addr() as usize };
+        let code = if sig == libc::SIGSEGV && addr == FAULT_ADDR.load(Ordering::Relaxed) {
+            42
+        } else {
+            43
+        };
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(code) }
+    }
+
+    extern "C" fn prev_plain(sig: c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(if sig == libc::SIGSEGV { 44 } else { 45 }) }
+    }
+
+    #[test]
+    fn other_faults_reach_a_previous_function() {
+        let (status, err) = run_child(|| {
+            let h: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = prev_siginfo;
+            set_prev_segv(h as usize, libc::SA_SIGINFO);
+            install_overflow_handler();
+            // The mapping is made before the fault; remember where it will be.
+            // SAFETY: one inaccessible page, written below.
+            let p = unsafe {
+                libc::mmap(
+                    ptr::null_mut(),
+                    4096,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            FAULT_ADDR.store(p as usize, Ordering::Relaxed);
+            // SAFETY: faults into the previous handler, which exits.
+            unsafe { ptr::write_volatile(p.cast::<u8>(), 1) };
+        });
+        assert!(libc::WIFEXITED(status), "stderr: {err}");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            42,
+            "SA_SIGINFO handler got the args"
+        );
+        let (status, err) = run_child(|| {
+            let h: extern "C" fn(c_int) = prev_plain;
+            set_prev_segv(h as usize, 0);
+            install_overflow_handler();
+            fault_outside_slabs();
+        });
+        assert!(libc::WIFEXITED(status), "stderr: {err}");
+        assert_eq!(libc::WEXITSTATUS(status), 44, "plain handler called");
+    }
+
+    // ---- measurements (cargo test --release -- --ignored --nocapture) ---------------
+
+    #[test]
+    #[ignore]
+    fn measure() {
+        let _g = exclusive();
+        let mut cache = StackCache::new(DEFAULT_STACK_SIZE);
+        // Warm up.
+        let warm: Vec<GStack> = (0..32).map(|_| cache.get().expect("get")).collect();
+        for s in warm {
+            cache.put(s);
+        }
+        let iters = 10_000_000u32;
+        let t = Instant::now();
+        for _ in 0..iters {
+            let s = cache.get().expect("get");
+            cache.put(black_box(s));
+        }
+        let per = t.elapsed().as_nanos() as f64 / f64::from(iters);
+        eprintln!("cache get+put: {per:.1} ns");
+
+        // Cross-P flow: taken from one cache, given back to another (refill from and
+        // batch moves to the global list every 16 / 32 stacks).
+        let mut other = StackCache::new(DEFAULT_STACK_SIZE);
+        let iters = 10_000_000u32;
+        let t = Instant::now();
+        for _ in 0..iters {
+            let s = cache.get().expect("get");
+            other.put(black_box(s));
+        }
+        let per = t.elapsed().as_nanos() as f64 / f64::from(iters);
+        eprintln!("cache A get + cache B put: {per:.1} ns");
+        drop(other);
+
+        let iters = 1_000_000u32;
+        let t = Instant::now();
+        for _ in 0..iters {
+            free(black_box(alloc(DEFAULT_STACK_SIZE).expect("alloc")));
+        }
+        let per = t.elapsed().as_nanos() as f64 / f64::from(iters);
+        eprintln!("global alloc+free: {per:.1} ns");
+
+        let t = Instant::now();
+        let n = 10_000;
+        let fresh: Vec<GStack> = (0..n).map(|_| alloc(200 * 1024).expect("alloc")).collect();
+        let per = t.elapsed().as_nanos() as f64 / n as f64;
+        eprintln!("fresh slot (guard install) alloc: {per:.0} ns");
+        drop(fresh);
+
+        let n = 20_000;
+        let r0 = rss_bytes();
+        let p0 = vm_pte_bytes();
+        let stacks: Vec<GStack> = (0..n).map(|_| cache.get().expect("get")).collect();
+        let mut coros = Vec::with_capacity(n);
+        for s in stacks {
+            let mut co = Coroutine::with_stack(s, |y, ()| {
+                y.suspend(());
+            });
+            co.resume(());
+            coros.push(co);
+        }
+        let r1 = rss_bytes();
+        let p1 = vm_pte_bytes();
+        eprintln!(
+            "per suspended coroutine: RSS {} bytes, page tables {} bytes",
+            (r1 - r0) / n,
+            p1.saturating_sub(p0) / n
+        );
+        let t = Instant::now();
+        for mut co in coros {
+            co.resume(());
+            cache.put(co.into_stack());
+        }
+        eprintln!(
+            "finish + put: {:.0} ns",
+            t.elapsed().as_nanos() as f64 / n as f64
+        );
+        let s = stats();
+        eprintln!("{s:?}");
+    }
+}

@@ -1,0 +1,190 @@
+//! Time: `gmp_now`, per-P timer heaps, and the timers behind sleep and timeouts.
+//!
+//! Follows Go's `time.go` in shape: every P owns a min-heap of timers under a small lock,
+//! with the earliest `when` mirrored in an atomic so `find_runnable` can skip the lock;
+//! the scheduler runs a P's expired timers (`check_timers`) at schedule time, a spinning
+//! M runs other P's when stealing, and an idle M blocks in the poller until the earliest
+//! timer of all P's (`wake_netpoller` interrupts it when an earlier one is added).
+//!
+//! Differences: a timer here is one-shot and carries its action; there is no `modtimer`.
+//! A timeout whose wait already ended is not deleted but goes stale (its `WaitRef` claim
+//! fails when it fires), and a heap sweeps its stale entries once they are more than
+//! half of it, so a loop of short waits with long timeouts stays bounded. Goroutines of a
+//! home, which have no P, put their timers on some P's heap; a timer's action readies a G
+//! wherever it fires (`ready` works without a P).
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+
+use crate::park::WaitRef;
+
+/// Monotonic nanoseconds (CLOCK_MONOTONIC), `gmp_now`.
+pub(crate) fn now() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+}
+
+/// `now + ns`, saturating (a huge timeout is forever in practice).
+pub(crate) fn deadline_after(ns: i64) -> i64 {
+    if ns < 0 { -1 } else { now().saturating_add(ns) }
+}
+
+/// What a timer does when it fires. Runs with no timer lock held, maybe without a P.
+pub(crate) enum TimerAction {
+    /// End a wait with TIMEDOUT (sleep, timeouts).
+    Wake(WaitRef),
+    /// Anything else (timer channels).
+    Call(Box<dyn FnOnce(i64) + Send>),
+}
+
+impl TimerAction {
+    fn is_stale(&self) -> bool {
+        match self {
+            TimerAction::Wake(w) => !w.is_open(),
+            TimerAction::Call(_) => false,
+        }
+    }
+    fn fire(self, now: i64) {
+        match self {
+            TimerAction::Wake(w) => {
+                w.claim_and_wake(crate::park::TIMEDOUT);
+            }
+            TimerAction::Call(f) => f(now),
+        }
+    }
+}
+
+struct Entry {
+    when: i64,
+    seq: u64,
+    action: TimerAction,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.when == o.when && self.seq == o.seq
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    // Reversed: BinaryHeap is a max-heap and we want the earliest (then oldest) first.
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        o.when.cmp(&self.when).then(o.seq.cmp(&self.seq))
+    }
+}
+
+/// One P's timers. Invariant: `next` equals the earliest `when` in `heap`, or NONE.
+pub(crate) struct Timers {
+    heap: Mutex<BinaryHeap<Entry>>,
+    next: AtomicI64,
+    swept_len: AtomicUsize,
+}
+
+/// `next` of an empty heap.
+pub(crate) const NONE: i64 = i64::MAX;
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl Timers {
+    pub(crate) fn new() -> Self {
+        Timers {
+            heap: Mutex::new(BinaryHeap::new()),
+            next: AtomicI64::new(NONE),
+            swept_len: AtomicUsize::new(0),
+        }
+    }
+
+    /// The earliest deadline, or NONE.
+    pub(crate) fn next_when(&self) -> i64 {
+        self.next.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.heap.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Adds a timer; true when it became this heap's earliest.
+    fn add(&self, when: i64, action: TimerAction) -> bool {
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
+        let n = h.len();
+        if n >= 64 && n > 2 * self.swept_len.load(Ordering::Relaxed) {
+            h.retain(|e| !e.action.is_stale());
+            self.swept_len.store(h.len(), Ordering::Relaxed);
+        }
+        h.push(Entry { when, seq, action });
+        let earliest = h.peek().map_or(NONE, |e| e.when);
+        let became = earliest == when;
+        self.next.store(earliest, Ordering::Release);
+        became
+    }
+
+    /// Runs every timer due at `now`; returns how many fired.
+    pub(crate) fn run_expired(&self, now: i64) -> usize {
+        if self.next_when() > now {
+            return 0;
+        }
+        let mut due = Vec::new();
+        {
+            let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
+            while h.peek().is_some_and(|e| e.when <= now) {
+                if let Some(e) = h.pop() {
+                    due.push(e);
+                }
+            }
+            self.next
+                .store(h.peek().map_or(NONE, |e| e.when), Ordering::Release);
+        }
+        let n = due.len();
+        for e in due {
+            e.action.fire(now);
+        }
+        n
+    }
+
+    /// Moves every timer to `to` (a P being destroyed hands its timers on).
+    pub(crate) fn move_all_to(&self, to: &Timers) {
+        let all: Vec<Entry> = {
+            let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
+            self.next.store(NONE, Ordering::Release);
+            std::mem::take(&mut *h).into_vec()
+        };
+        for e in all {
+            to.add(e.when, e.action);
+        }
+    }
+}
+
+/// Arms a timer on the current P (or, without one, on some P) and makes sure an idle M
+/// wakes up for it.
+pub(crate) fn add_timer(when: i64, action: TimerAction) {
+    let p = crate::sched::schedule::timer_p();
+    if p.timers.add(when, action) {
+        crate::sched::schedule::wake_netpoller(when);
+    }
+}
+
+/// Sleeps the caller (goroutine or thread) for `ns` (API.md `gmp_sleep`).
+pub(crate) fn sleep(ns: i64) -> crate::error::Code {
+    if ns <= 0 {
+        crate::sched::schedule::preempt_check();
+        return 0;
+    }
+    let deadline = deadline_after(ns);
+    let w = crate::park::prepare();
+    match crate::park::park_deadline(&w, crate::sched::g::WaitReason::Sleep, deadline, || {}) {
+        crate::park::CANCELED => crate::error::ECANCELED,
+        _ => 0,
+    }
+}
