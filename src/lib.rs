@@ -40,12 +40,14 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod ffi;
+pub(crate) mod chan;
 pub(crate) mod error;
 pub(crate) mod home;
 pub(crate) mod loom;
 pub(crate) mod netpoll;
 pub(crate) mod park;
 pub(crate) mod sched;
+pub(crate) mod select;
 pub(crate) mod sema;
 pub(crate) mod stack;
 pub(crate) mod sync;

@@ -229,12 +229,17 @@ pub(crate) fn park_deadline(
             }
             let mut commit = Some(commit);
             let wr = w.clone();
+            // This closure runs on the scheduler's stack but lives on ours. Once `c`
+            // releases the lock, a waker may resume us elsewhere and reuse this frame:
+            // so first move everything onto the scheduler's stack, arm the timer (it may
+            // fire at once: we are already WAITING), and let `c` be the last act.
             let mut f = move || {
-                if let Some(c) = commit.take() {
-                    c();
-                }
+                let c = commit.take();
                 if deadline >= 0 {
                     crate::time::add_timer(deadline, crate::time::TimerAction::Wake(wr.clone()));
+                }
+                if let Some(c) = c {
+                    c();
                 }
             };
             crate::sched::g::gopark(reason, &mut f);

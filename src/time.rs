@@ -188,3 +188,64 @@ pub(crate) fn sleep(ns: i64) -> crate::error::Code {
         _ => 0,
     }
 }
+
+/// `gmp_after`: a channel (int64 elements, capacity 1) that receives `gmp_now()` once,
+/// `ns` from now. The timer holds its own reference until it fires.
+pub(crate) fn after(ns: i64) -> Result<*mut crate::chan::Chan, crate::error::Code> {
+    let c = crate::chan::Chan::make(8, 1, None, None)?;
+    // SAFETY: c is a fresh live channel; the extra reference belongs to the timer.
+    unsafe { (*c).retain() };
+    let cp = c as usize;
+    add_timer(
+        deadline_after(ns.max(0)),
+        TimerAction::Call(Box::new(move |now| {
+            let ch = cp as *mut crate::chan::Chan;
+            // SAFETY: the timer's reference keeps the channel alive until released here.
+            unsafe {
+                (*ch).send((&now as *const i64).cast(), -1, true);
+                crate::chan::Chan::release(ch);
+            }
+        })),
+    );
+    Ok(c)
+}
+
+/// `gmp_ticker`: a channel (int64, capacity 1) receiving `gmp_now()` every period;
+/// ticks a slow reader misses are dropped, as Go's Ticker does.
+pub(crate) fn ticker(period: i64) -> Result<*mut crate::chan::Chan, crate::error::Code> {
+    if period <= 0 {
+        return Err(crate::error::EINVAL);
+    }
+    let t = std::sync::Arc::new(crate::chan::Ticker {
+        stopped: std::sync::atomic::AtomicBool::new(false),
+        period,
+    });
+    let c = crate::chan::Chan::make(8, 1, None, Some(t.clone()))?;
+    // SAFETY: fresh channel; the extra reference belongs to the ticker's timer.
+    unsafe { (*c).retain() };
+    arm_ticker(c as usize, t, now().saturating_add(period));
+    Ok(c)
+}
+
+fn arm_ticker(cp: usize, t: std::sync::Arc<crate::chan::Ticker>, when: i64) {
+    add_timer(
+        when,
+        TimerAction::Call(Box::new(move |now| {
+            let ch = cp as *mut crate::chan::Chan;
+            if t.stopped.load(Ordering::Acquire) {
+                // SAFETY: the timer's reference, released once.
+                unsafe { crate::chan::Chan::release(ch) };
+                return;
+            }
+            // SAFETY: the timer's reference keeps the channel alive.
+            unsafe { (*ch).send((&now as *const i64).cast(), -1, true) };
+            let p = t.period;
+            let mut next = when.saturating_add(p);
+            if next <= now {
+                // Behind (a slow M): skip the missed ticks, stay on the period's grid.
+                next = now.saturating_add(p - (now - when) % p);
+            }
+            arm_ticker(cp, t, next);
+        })),
+    );
+}

@@ -21,6 +21,16 @@
 
 
 /**
+ * `gmp_select_case.op`: send `elem` on `chan`.
+ */
+#define GMP_SEND 1
+
+/**
+ * `gmp_select_case.op`: receive from `chan` into `elem` (NULL: discard).
+ */
+#define GMP_RECV 2
+
+/**
  * Success.
  */
 #define GMP_OK 0
@@ -97,9 +107,37 @@
 #define GMP_VERSION_PATCH 0
 
 /**
+ * A channel (opaque, reference counted).
+ */
+typedef struct gmp_chan gmp_chan;
+
+/**
  * A thread-bound run queue (opaque).
  */
 typedef struct gmp_home gmp_home;
+
+/**
+ * One case of `gmp_select`.
+ */
+typedef struct gmp_select_case {
+  /**
+   * NULL: never fires (Go's nil channel)
+   */
+  struct gmp_chan *chan;
+  /**
+   * GMP_SEND or GMP_RECV
+   */
+  int op;
+  /**
+   * value to send, or where to receive (NULL: discard)
+   */
+  void *elem;
+  /**
+   * out, for the case that fired only: 0, or GMP_ECLOSED (a receive on a closed
+   * channel, or a send on one)
+   */
+  int result;
+} gmp_select_case;
 
 /**
  * A goroutine's entry point: `void fn(void *arg)`.
@@ -234,6 +272,116 @@ typedef struct gmp_cond {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Makes a channel of `capacity` elements of `elem_size` bytes (0..65536; 0 is Go's
+ * `chan struct{}`: elements may be NULL). Capacity 0 is unbuffered: a send waits for a
+ * receiver and hands the value over directly.
+ *
+ * Returns 0 and the channel (one reference) in `*out`; `GMP_EINVAL` (NULL `out`,
+ * `elem_size` over 65536, or `elem_size * capacity` overflows); `GMP_ENOMEM`.
+ */
+int gmp_chan_make(struct gmp_chan **out, size_t elem_size, size_t capacity);
+
+/**
+ * `gmp_chan_make` with an element destructor: `drop(elem, drop_ctx)` runs, with no
+ * lock held, on each element still buffered when the last reference goes.
+ */
+int gmp_chan_make_ex(struct gmp_chan **out,
+                     size_t elem_size,
+                     size_t capacity,
+                     void (*drop)(void *elem, void *ctx),
+                     void *drop_ctx);
+
+/**
+ * Adds a reference to `ch` and returns it (NULL stays NULL).
+ */
+struct gmp_chan *gmp_chan_retain(struct gmp_chan *ch);
+
+/**
+ * Drops a reference; the last one frees the channel (after `drop` on buffered
+ * elements). NULL is ignored.
+ */
+void gmp_chan_release(struct gmp_chan *ch);
+
+/**
+ * Sends a copy of `elem_size` bytes at `elem` (may be NULL when elem_size is 0),
+ * waiting for room or a receiver. A switch point.
+ *
+ * Returns 0; `GMP_ECLOSED` (closed; Go panics, C cannot); `GMP_EINVAL` (NULL channel,
+ * or NULL `elem` with a non-zero element size); `GMP_ECANCELED` (home closed).
+ */
+int gmp_chan_send(struct gmp_chan *ch, const void *elem);
+
+/**
+ * Receives into `elem` (NULL: discard the value). A switch point.
+ *
+ * Returns 0 with a value; `GMP_ECLOSED` once the channel is closed and drained (elem
+ * zeroed); `GMP_EINVAL`; `GMP_ECANCELED`.
+ */
+int gmp_chan_recv(struct gmp_chan *ch, void *elem);
+
+/**
+ * `gmp_chan_send` with a timeout: 0 is a try (`GMP_EAGAIN` where it would block), < 0
+ * waits forever; `GMP_ETIMEDOUT` when it passes. A send that fails or times out has
+ * not consumed `elem`.
+ */
+int gmp_chan_send_timeout(struct gmp_chan *ch, const void *elem, int64_t timeout_ns);
+
+/**
+ * `gmp_chan_recv` with a timeout: 0 is a try (`GMP_EAGAIN`), < 0 forever;
+ * `GMP_ETIMEDOUT` when it passes.
+ */
+int gmp_chan_recv_timeout(struct gmp_chan *ch, void *elem, int64_t timeout_ns);
+
+/**
+ * Closes `ch`: every waiting receiver drains the buffer and then gets `GMP_ECLOSED`
+ * with a zeroed element; every waiting sender gets `GMP_ECLOSED`.
+ * Returns 0; `GMP_ECLOSED` if already closed; `GMP_EINVAL`.
+ */
+int gmp_chan_close(struct gmp_chan *ch);
+
+/**
+ * Elements buffered now, or `GMP_EINVAL`.
+ */
+int64_t gmp_chan_len(struct gmp_chan *ch);
+
+/**
+ * Capacity, or `GMP_EINVAL`.
+ */
+int64_t gmp_chan_cap(struct gmp_chan *ch);
+
+/**
+ * Waits until one of `n` cases can proceed and runs it; the choice among ready cases
+ * is uniformly random, so none starves. NULL channels never fire. Timeout 0 is select
+ * with default (`GMP_EAGAIN` when nothing is ready); < 0 waits forever. A switch point.
+ *
+ * Returns the index of the case that fired (its `result` is 0, or `GMP_ECLOSED` for a
+ * receive on a closed channel or a send on one); `GMP_ETIMEDOUT`; `GMP_EAGAIN`;
+ * `GMP_EINVAL` (NULL `cases` with n > 0, a bad op, a NULL send element of a non-empty
+ * type, n over 65536); `GMP_ECANCELED`.
+ */
+int gmp_select(struct gmp_select_case *cases, size_t n, int64_t timeout_ns);
+
+/**
+ * Go's `time.After`: a channel of `int64_t` (capacity 1) that receives `gmp_now()` once,
+ * `ns` from now (ns <= 0: at once). Release it as any channel.
+ * Returns 0 and the channel in `*out`, or `GMP_EINVAL`/`GMP_ENOMEM`.
+ */
+int gmp_after(struct gmp_chan **out, int64_t ns);
+
+/**
+ * Go's `time.Ticker`: a channel of `int64_t` (capacity 1) that receives `gmp_now()`
+ * every `period_ns`; ticks a slow reader misses are dropped. Stop it with
+ * `gmp_ticker_stop`, then release it. Returns 0, or `GMP_EINVAL` (period <= 0, NULL).
+ */
+int gmp_ticker(struct gmp_chan **out, int64_t period_ns);
+
+/**
+ * Stops a ticker: no tick is sent after it returns... except one already in flight.
+ * Returns 0, or `GMP_EINVAL` (NULL, or not a ticker).
+ */
+int gmp_ticker_stop(struct gmp_chan *ticker);
 
 /**
  * Starts a goroutine running `fn(arg)`. It may run on any runtime thread, moving

@@ -6,6 +6,7 @@
 
 #![allow(non_camel_case_types)]
 
+pub mod chan;
 pub mod goroutine;
 pub mod home;
 pub mod runtime;

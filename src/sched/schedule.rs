@@ -773,7 +773,14 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         p.schedtick.fetch_add(1, Ordering::Relaxed);
     }
     p.context_switches.fetch_add(1, Ordering::Relaxed);
-    g.set_status(RUNNING);
+    if g
+        .get()
+        .status
+        .compare_exchange(RUNNABLE, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        crate::fatal("execute of a goroutine that is not runnable");
+    }
     m.curg.store(g.as_ptr(), Ordering::Relaxed);
     g::set_current(Some(g));
     // SAFETY: we dequeued g, so we own it until it switches back.

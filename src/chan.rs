@@ -1,0 +1,368 @@
+//! Channels: Go's `hchan` (`runtime/chan.go`), for elements of any size up to 64 KiB.
+//!
+//! A channel is a lock, a ring buffer of `cap` slots of `elem_size` bytes, and two FIFO
+//! queues of waiters (`sudog`s: a [`WaitRef`] plus a pointer to the waiter's element).
+//! An unbuffered send that finds a parked receiver copies the value straight into the
+//! receiver's memory; a receive that finds a parked sender on a full buffer takes the
+//! head and moves the sender's value into the freed slot, as in Go.
+//!
+//! Invariants (Go's, plus two of ours):
+//! - At least one of `sendq` and `recvq` holds no live waiter, unless the channel is
+//!   unbuffered and a single select is blocked on both sides of it.
+//! - For buffered channels: `qcount > 0` implies `recvq` has no live waiter;
+//!   `qcount < cap` implies `sendq` has no live waiter.
+//! - A sudog is live iff its wait is still open. A waker claims (park.rs) before it
+//!   touches the waiter's element, and skips sudogs whose claim fails (the waiter timed
+//!   out, was canceled, or a select of it fired elsewhere); such a waiter removes its own
+//!   stale sudogs when it runs again.
+//! - Wake-ups happen after the channel lock is released, and nothing touches the channel
+//!   after that: a woken waiter may release the last reference at once.
+//!
+//! Differences from Go: send on a closed channel returns GMP_ECLOSED (C has no panic);
+//! waiters may be foreign threads; every blocking operation takes a deadline (Go uses
+//! select with a timer channel for that); the channel is reference counted, and a `drop`
+//! callback disposes of elements still buffered when the last reference goes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{self, Code};
+use crate::park::{self, WaitRef};
+use crate::sched::g::WaitReason;
+use std::collections::VecDeque;
+
+pub(crate) const MAX_ELEM: usize = 65536;
+
+/// A waiter on a channel (Go's `sudog`).
+pub(crate) struct Sudog {
+    pub(crate) w: WaitRef,
+    /// Sender: the value to send. Receiver: where to put it (may be null: discard).
+    pub(crate) elem: *mut u8,
+    /// For select: where the claimer records which case fired, and this case's index.
+    pub(crate) fired: *const AtomicUsize,
+    pub(crate) case: usize,
+}
+
+// SAFETY: the pointers refer to memory of a parked waiter, valid until its wait is
+// claimed and it is woken; only the claimer dereferences them, before waking it.
+unsafe impl Send for Sudog {}
+
+impl Sudog {
+    /// Records which select case fired (after a successful claim).
+    fn record(&self) {
+        if !self.fired.is_null() {
+            // SAFETY: the select's `fired` lives on its parked stack until it is woken.
+            unsafe { (*self.fired).store(self.case, Ordering::Release) };
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    qcount: usize,
+    sendx: usize,
+    recvx: usize,
+    pub(crate) closed: bool,
+    pub(crate) recvq: VecDeque<Sudog>,
+    pub(crate) sendq: VecDeque<Sudog>,
+}
+
+pub(crate) type DropFn = unsafe extern "C" fn(elem: *mut libc::c_void, ctx: *mut libc::c_void);
+
+/// Timer state of a ticker channel (`gmp_ticker`).
+pub(crate) struct Ticker {
+    pub(crate) stopped: std::sync::atomic::AtomicBool,
+    pub(crate) period: i64,
+}
+
+pub(crate) struct Chan {
+    refs: AtomicUsize,
+    pub(crate) lock: Mutex<Inner>,
+    pub(crate) elem_size: usize,
+    pub(crate) cap: usize,
+    buf: *mut u8,
+    drop_fn: Option<(DropFn, *mut libc::c_void)>,
+    pub(crate) ticker: Option<Arc<Ticker>>,
+}
+
+// SAFETY: `buf` is only accessed under `lock`; the drop context is the caller's and is
+// only used when the last reference goes.
+unsafe impl Send for Chan {}
+// SAFETY: as above.
+unsafe impl Sync for Chan {}
+
+/// Copies one element (no-op for size 0 or a null side).
+///
+/// # Safety
+/// Both pointers, when non-null, must be valid for `n` bytes and not overlap.
+#[inline]
+unsafe fn copy(src: *const u8, dst: *mut u8, n: usize) {
+    if n != 0 && !src.is_null() && !dst.is_null() {
+        // SAFETY: the caller's contract.
+        unsafe { std::ptr::copy_nonoverlapping(src, dst, n) };
+    }
+}
+
+impl Chan {
+    /// `gmp_chan_make_ex`. The new channel has one reference.
+    pub(crate) fn make(
+        elem_size: usize,
+        cap: usize,
+        drop_fn: Option<(DropFn, *mut libc::c_void)>,
+        ticker: Option<Arc<Ticker>>,
+    ) -> Result<*mut Chan, Code> {
+        if elem_size > MAX_ELEM {
+            return Err(error::EINVAL);
+        }
+        let bytes = elem_size.checked_mul(cap).ok_or(error::EINVAL)?;
+        if bytes > isize::MAX as usize / 2 {
+            return Err(error::EINVAL);
+        }
+        let buf = if bytes == 0 {
+            std::ptr::null_mut()
+        } else {
+            // SAFETY: plain allocation, checked below.
+            let p = unsafe { libc::malloc(bytes) } as *mut u8;
+            if p.is_null() {
+                return Err(error::ENOMEM);
+            }
+            p
+        };
+        let c = Box::new(Chan {
+            refs: AtomicUsize::new(1),
+            lock: Mutex::new(Inner {
+                qcount: 0,
+                sendx: 0,
+                recvx: 0,
+                closed: false,
+                recvq: VecDeque::new(),
+                sendq: VecDeque::new(),
+            }),
+            elem_size,
+            cap,
+            buf,
+            drop_fn,
+            ticker,
+        });
+        Ok(Box::into_raw(c))
+    }
+
+    pub(crate) fn retain(&self) {
+        self.refs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops a reference; the last one frees the channel after running `drop` on each
+    /// buffered element (no lock held).
+    ///
+    /// # Safety
+    /// `c` must be a live channel and the caller's reference is consumed.
+    pub(crate) unsafe fn release(c: *mut Chan) {
+        // SAFETY: the caller holds a reference, so c is alive.
+        let ch = unsafe { &*c };
+        if ch.refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        std::sync::atomic::fence(Ordering::Acquire);
+        // SAFETY: the last reference: nobody else can reach the channel.
+        let ch = unsafe { Box::from_raw(c) };
+        let inner = ch.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (qcount, recvx) = (inner.qcount, inner.recvx);
+        drop(inner);
+        if let Some((f, ctx)) = ch.drop_fn {
+            for i in 0..qcount {
+                let slot = ch.slot((recvx + i) % ch.cap);
+                // SAFETY: the user's callback on a buffered element it sent.
+                unsafe { f(slot as *mut libc::c_void, ctx) };
+            }
+        }
+        if !ch.buf.is_null() {
+            // SAFETY: allocated with malloc in make.
+            unsafe { libc::free(ch.buf as *mut libc::c_void) };
+        }
+    }
+
+    fn slot(&self, i: usize) -> *mut u8 {
+        // SAFETY: i < cap, so the offset stays inside the buffer.
+        unsafe { self.buf.add(i * self.elem_size) }
+    }
+
+    pub(crate) fn locked(&self) -> MutexGuard<'_, Inner> {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.locked().qcount
+    }
+
+    /// Takes the first live waiter of `q` and claims it with `outcome`.
+    pub(crate) fn dequeue(q: &mut VecDeque<Sudog>, outcome: u8) -> Option<Sudog> {
+        while let Some(sg) = q.pop_front() {
+            if sg.w.claim(outcome) {
+                sg.record();
+                return Some(sg);
+            }
+        }
+        None
+    }
+
+    /// Tries to send without blocking, with the lock held. Some(code) when the send
+    /// completed (0, or ECLOSED) and a waiter to wake; None when it would block.
+    pub(crate) fn try_send_locked(
+        &self,
+        inner: &mut Inner,
+        elem: *const u8,
+    ) -> Option<(Code, Option<Sudog>)> {
+        if inner.closed {
+            return Some((error::ECLOSED, None));
+        }
+        if let Some(sg) = Self::dequeue(&mut inner.recvq, park::OK) {
+            // SAFETY: the claimed receiver's slot is valid until we wake it.
+            unsafe { copy(elem, sg.elem, self.elem_size) };
+            return Some((0, Some(sg)));
+        }
+        if inner.qcount < self.cap {
+            let dst = self.slot(inner.sendx);
+            // SAFETY: the slot is inside our buffer; elem is the caller's value.
+            unsafe { copy(elem, dst, self.elem_size) };
+            inner.sendx = (inner.sendx + 1) % self.cap;
+            inner.qcount += 1;
+            return Some((0, None));
+        }
+        None
+    }
+
+    /// Tries to receive without blocking, with the lock held. See try_send_locked.
+    pub(crate) fn try_recv_locked(
+        &self,
+        inner: &mut Inner,
+        elem: *mut u8,
+    ) -> Option<(Code, Option<Sudog>)> {
+        if inner.qcount > 0 {
+            let src = self.slot(inner.recvx);
+            // SAFETY: the slot holds a buffered value; elem is the caller's buffer.
+            unsafe { copy(src, elem, self.elem_size) };
+            // A parked sender refills the freed slot (Go's recv on a full buffer).
+            let woken = Self::dequeue(&mut inner.sendq, park::OK);
+            if let Some(sg) = &woken {
+                // SAFETY: the claimed sender's value is valid until we wake it.
+                unsafe { copy(sg.elem, src, self.elem_size) };
+                inner.recvx = (inner.recvx + 1) % self.cap;
+                inner.sendx = inner.recvx;
+            } else {
+                inner.recvx = (inner.recvx + 1) % self.cap;
+                inner.qcount -= 1;
+            }
+            return Some((0, woken));
+        }
+        if let Some(sg) = Self::dequeue(&mut inner.sendq, park::OK) {
+            // Unbuffered: straight from the sender.
+            // SAFETY: as above.
+            unsafe { copy(sg.elem, elem, self.elem_size) };
+            return Some((0, Some(sg)));
+        }
+        if inner.closed {
+            if !elem.is_null() && self.elem_size != 0 {
+                // SAFETY: the caller's buffer of elem_size bytes.
+                unsafe { std::ptr::write_bytes(elem, 0, self.elem_size) };
+            }
+            return Some((error::ECLOSED, None));
+        }
+        None
+    }
+
+    /// `gmp_chan_send[_timeout]`. `deadline`: < 0 forever; `try_only`: never block.
+    pub(crate) fn send(&self, elem: *const u8, deadline: i64, try_only: bool) -> Code {
+        let mut inner = self.locked();
+        if let Some((rc, woken)) = self.try_send_locked(&mut inner, elem) {
+            drop(inner);
+            if let Some(sg) = woken {
+                sg.w.wake();
+            }
+            return rc;
+        }
+        if try_only {
+            return error::EAGAIN;
+        }
+        let w = park::prepare();
+        inner.sendq.push_back(Sudog {
+            w: w.clone(),
+            elem: elem as *mut u8,
+            fired: std::ptr::null(),
+            case: 0,
+        });
+        let outcome = park::park_deadline(&w, WaitReason::ChanSend, deadline, move || drop(inner));
+        match outcome {
+            park::OK => 0,
+            park::CLOSED => error::ECLOSED,
+            other => {
+                self.forget(&w);
+                crate::sema::outcome_code(other)
+            }
+        }
+    }
+
+    /// `gmp_chan_recv[_timeout]`.
+    pub(crate) fn recv(&self, elem: *mut u8, deadline: i64, try_only: bool) -> Code {
+        let mut inner = self.locked();
+        if let Some((rc, woken)) = self.try_recv_locked(&mut inner, elem) {
+            drop(inner);
+            if let Some(sg) = woken {
+                sg.w.wake();
+            }
+            return rc;
+        }
+        if try_only {
+            return error::EAGAIN;
+        }
+        let w = park::prepare();
+        inner.recvq.push_back(Sudog {
+            w: w.clone(),
+            elem,
+            fired: std::ptr::null(),
+            case: 0,
+        });
+        let outcome = park::park_deadline(&w, WaitReason::ChanReceive, deadline, move || drop(inner));
+        match outcome {
+            park::OK => 0,
+            park::CLOSED => {
+                if !elem.is_null() && self.elem_size != 0 {
+                    // SAFETY: the caller's buffer.
+                    unsafe { std::ptr::write_bytes(elem, 0, self.elem_size) };
+                }
+                error::ECLOSED
+            }
+            other => {
+                self.forget(&w);
+                crate::sema::outcome_code(other)
+            }
+        }
+    }
+
+    /// Removes the (stale) sudogs of wait `w` from both queues.
+    pub(crate) fn forget(&self, w: &WaitRef) {
+        let mut inner = self.locked();
+        inner.recvq.retain(|sg| !sg.w.same_wait(w));
+        inner.sendq.retain(|sg| !sg.w.same_wait(w));
+    }
+
+    /// `gmp_chan_close`: wakes every waiter (receivers get a zero value and ECLOSED,
+    /// senders ECLOSED). GMP_ECLOSED if already closed.
+    pub(crate) fn close(&self) -> Code {
+        let mut inner = self.locked();
+        if inner.closed {
+            return error::ECLOSED;
+        }
+        inner.closed = true;
+        let mut woken = Vec::new();
+        while let Some(sg) = Self::dequeue(&mut inner.recvq, park::CLOSED) {
+            woken.push(sg);
+        }
+        while let Some(sg) = Self::dequeue(&mut inner.sendq, park::CLOSED) {
+            woken.push(sg);
+        }
+        drop(inner);
+        for sg in woken {
+            sg.w.wake();
+        }
+        0
+    }
+}

@@ -1,0 +1,290 @@
+//! Channels and select.
+
+use std::ffi::{c_int, c_void};
+
+use super::guard;
+use crate::chan::{Chan, DropFn};
+use crate::error;
+
+/// A channel (opaque, reference counted).
+pub struct gmp_chan {
+    _private: [u8; 0],
+}
+
+/// `gmp_select_case.op`: send `elem` on `chan`.
+pub const GMP_SEND: c_int = 1;
+/// `gmp_select_case.op`: receive from `chan` into `elem` (NULL: discard).
+pub const GMP_RECV: c_int = 2;
+
+/// One case of `gmp_select`.
+#[repr(C)]
+pub struct gmp_select_case {
+    /// NULL: never fires (Go's nil channel)
+    pub chan: *mut gmp_chan,
+    /// GMP_SEND or GMP_RECV
+    pub op: c_int,
+    /// value to send, or where to receive (NULL: discard)
+    pub elem: *mut c_void,
+    /// out, for the case that fired only: 0, or GMP_ECLOSED (a receive on a closed
+    /// channel, or a send on one)
+    pub result: c_int,
+}
+
+fn chan<'a>(c: *mut gmp_chan) -> Option<&'a Chan> {
+    // SAFETY: a non-NULL handle is a live channel the caller holds a reference to.
+    unsafe { (c as *const Chan).as_ref() }
+}
+
+fn started() -> Result<(), c_int> {
+    crate::sched::ensure_started()
+}
+
+/// Makes a channel of `capacity` elements of `elem_size` bytes (0..65536; 0 is Go's
+/// `chan struct{}`: elements may be NULL). Capacity 0 is unbuffered: a send waits for a
+/// receiver and hands the value over directly.
+///
+/// Returns 0 and the channel (one reference) in `*out`; `GMP_EINVAL` (NULL `out`,
+/// `elem_size` over 65536, or `elem_size * capacity` overflows); `GMP_ENOMEM`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_chan_make(out: *mut *mut gmp_chan, elem_size: usize, capacity: usize) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { gmp_chan_make_ex(out, elem_size, capacity, None, std::ptr::null_mut()) }
+}
+
+/// `gmp_chan_make` with an element destructor: `drop(elem, drop_ctx)` runs, with no
+/// lock held, on each element still buffered when the last reference goes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_chan_make_ex(
+    out: *mut *mut gmp_chan,
+    elem_size: usize,
+    capacity: usize,
+    drop: Option<unsafe extern "C" fn(elem: *mut c_void, ctx: *mut c_void)>,
+    drop_ctx: *mut c_void,
+) -> c_int {
+    guard("gmp_chan_make_ex", error::EINVAL, || {
+        if out.is_null() {
+            return error::EINVAL;
+        }
+        if let Err(e) = started() {
+            return e;
+        }
+        let d: Option<(DropFn, *mut c_void)> = drop.map(|f| (f, drop_ctx));
+        match Chan::make(elem_size, capacity, d, None) {
+            Ok(c) => {
+                // SAFETY: checked non-NULL, writable by the caller's contract.
+                unsafe { *out = c as *mut gmp_chan };
+                0
+            }
+            Err(e) => e,
+        }
+    })
+}
+
+/// Adds a reference to `ch` and returns it (NULL stays NULL).
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_chan_retain(ch: *mut gmp_chan) -> *mut gmp_chan {
+    if let Some(c) = chan(ch) {
+        c.retain();
+    }
+    ch
+}
+
+/// Drops a reference; the last one frees the channel (after `drop` on buffered
+/// elements). NULL is ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_chan_release(ch: *mut gmp_chan) {
+    if ch.is_null() {
+        return;
+    }
+    guard("gmp_chan_release", (), || {
+        // SAFETY: the caller gives up one reference to a live channel.
+        unsafe { Chan::release(ch as *mut Chan) }
+    })
+}
+
+fn op(ch: *mut gmp_chan, f: impl FnOnce(&Chan) -> c_int) -> c_int {
+    match chan(ch) {
+        None => error::EINVAL,
+        Some(c) => match started() {
+            Err(e) => e,
+            Ok(()) => f(c),
+        },
+    }
+}
+
+/// Sends a copy of `elem_size` bytes at `elem` (may be NULL when elem_size is 0),
+/// waiting for room or a receiver. A switch point.
+///
+/// Returns 0; `GMP_ECLOSED` (closed; Go panics, C cannot); `GMP_EINVAL` (NULL channel,
+/// or NULL `elem` with a non-zero element size); `GMP_ECANCELED` (home closed).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_chan_send(ch: *mut gmp_chan, elem: *const c_void) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { gmp_chan_send_timeout(ch, elem, -1) }
+}
+
+/// Receives into `elem` (NULL: discard the value). A switch point.
+///
+/// Returns 0 with a value; `GMP_ECLOSED` once the channel is closed and drained (elem
+/// zeroed); `GMP_EINVAL`; `GMP_ECANCELED`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_chan_recv(ch: *mut gmp_chan, elem: *mut c_void) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { gmp_chan_recv_timeout(ch, elem, -1) }
+}
+
+/// `gmp_chan_send` with a timeout: 0 is a try (`GMP_EAGAIN` where it would block), < 0
+/// waits forever; `GMP_ETIMEDOUT` when it passes. A send that fails or times out has
+/// not consumed `elem`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_chan_send_timeout(ch: *mut gmp_chan, elem: *const c_void, timeout_ns: i64) -> c_int {
+    guard("gmp_chan_send", error::EINVAL, || {
+        op(ch, |c| {
+            if elem.is_null() && c.elem_size != 0 {
+                return error::EINVAL;
+            }
+            c.send(elem.cast(), crate::time::deadline_after(timeout_ns), timeout_ns == 0)
+        })
+    })
+}
+
+/// `gmp_chan_recv` with a timeout: 0 is a try (`GMP_EAGAIN`), < 0 forever;
+/// `GMP_ETIMEDOUT` when it passes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_chan_recv_timeout(ch: *mut gmp_chan, elem: *mut c_void, timeout_ns: i64) -> c_int {
+    guard("gmp_chan_recv", error::EINVAL, || {
+        op(ch, |c| {
+            c.recv(elem.cast(), crate::time::deadline_after(timeout_ns), timeout_ns == 0)
+        })
+    })
+}
+
+/// Closes `ch`: every waiting receiver drains the buffer and then gets `GMP_ECLOSED`
+/// with a zeroed element; every waiting sender gets `GMP_ECLOSED`.
+/// Returns 0; `GMP_ECLOSED` if already closed; `GMP_EINVAL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_chan_close(ch: *mut gmp_chan) -> c_int {
+    guard("gmp_chan_close", error::EINVAL, || op(ch, |c| c.close()))
+}
+
+/// Elements buffered now, or `GMP_EINVAL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_chan_len(ch: *mut gmp_chan) -> i64 {
+    guard("gmp_chan_len", error::EINVAL as i64, || {
+        chan(ch).map_or(error::EINVAL as i64, |c| c.len() as i64)
+    })
+}
+
+/// Capacity, or `GMP_EINVAL`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_chan_cap(ch: *mut gmp_chan) -> i64 {
+    chan(ch).map_or(error::EINVAL as i64, |c| c.cap as i64)
+}
+
+/// Waits until one of `n` cases can proceed and runs it; the choice among ready cases
+/// is uniformly random, so none starves. NULL channels never fire. Timeout 0 is select
+/// with default (`GMP_EAGAIN` when nothing is ready); < 0 waits forever. A switch point.
+///
+/// Returns the index of the case that fired (its `result` is 0, or `GMP_ECLOSED` for a
+/// receive on a closed channel or a send on one); `GMP_ETIMEDOUT`; `GMP_EAGAIN`;
+/// `GMP_EINVAL` (NULL `cases` with n > 0, a bad op, a NULL send element of a non-empty
+/// type, n over 65536); `GMP_ECANCELED`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_select(cases: *mut gmp_select_case, n: usize, timeout_ns: i64) -> c_int {
+    guard("gmp_select", error::EINVAL, || {
+        if (cases.is_null() && n > 0) || n > 65536 {
+            return error::EINVAL;
+        }
+        if let Err(e) = started() {
+            return e;
+        }
+        let cs: &mut [gmp_select_case] = if n == 0 {
+            &mut []
+        } else {
+            // SAFETY: the caller passes n cases.
+            unsafe { std::slice::from_raw_parts_mut(cases, n) }
+        };
+        let mut v = Vec::with_capacity(n);
+        for c in cs.iter() {
+            if c.op != GMP_SEND && c.op != GMP_RECV {
+                return error::EINVAL;
+            }
+            if let Some(ch) = chan(c.chan) {
+                if c.op == GMP_SEND && c.elem.is_null() && ch.elem_size != 0 {
+                    return error::EINVAL;
+                }
+            }
+            v.push(crate::select::Case {
+                chan: c.chan as *const Chan,
+                send: c.op == GMP_SEND,
+                elem: c.elem.cast(),
+            });
+        }
+        match crate::select::select(&v, crate::time::deadline_after(timeout_ns), timeout_ns == 0) {
+            Ok((i, rc)) => {
+                cs[i].result = rc;
+                i as c_int
+            }
+            Err(e) => e,
+        }
+    })
+}
+
+/// Go's `time.After`: a channel of `int64_t` (capacity 1) that receives `gmp_now()` once,
+/// `ns` from now (ns <= 0: at once). Release it as any channel.
+/// Returns 0 and the channel in `*out`, or `GMP_EINVAL`/`GMP_ENOMEM`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_after(out: *mut *mut gmp_chan, ns: i64) -> c_int {
+    guard("gmp_after", error::EINVAL, || {
+        if out.is_null() {
+            return error::EINVAL;
+        }
+        if let Err(e) = started() {
+            return e;
+        }
+        match crate::time::after(ns) {
+            Ok(c) => {
+                // SAFETY: checked non-NULL.
+                unsafe { *out = c as *mut gmp_chan };
+                0
+            }
+            Err(e) => e,
+        }
+    })
+}
+
+/// Go's `time.Ticker`: a channel of `int64_t` (capacity 1) that receives `gmp_now()`
+/// every `period_ns`; ticks a slow reader misses are dropped. Stop it with
+/// `gmp_ticker_stop`, then release it. Returns 0, or `GMP_EINVAL` (period <= 0, NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_ticker(out: *mut *mut gmp_chan, period_ns: i64) -> c_int {
+    guard("gmp_ticker", error::EINVAL, || {
+        if out.is_null() {
+            return error::EINVAL;
+        }
+        if let Err(e) = started() {
+            return e;
+        }
+        match crate::time::ticker(period_ns) {
+            Ok(c) => {
+                // SAFETY: checked non-NULL.
+                unsafe { *out = c as *mut gmp_chan };
+                0
+            }
+            Err(e) => e,
+        }
+    })
+}
+
+/// Stops a ticker: no tick is sent after it returns... except one already in flight.
+/// Returns 0, or `GMP_EINVAL` (NULL, or not a ticker).
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_ticker_stop(ticker: *mut gmp_chan) -> c_int {
+    match chan(ticker).and_then(|c| c.ticker.as_ref()) {
+        Some(t) => {
+            t.stopped.store(true, std::sync::atomic::Ordering::Release);
+            0
+        }
+        None => error::EINVAL,
+    }
+}
