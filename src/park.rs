@@ -242,7 +242,7 @@ pub(crate) fn park_deadline(
                     c();
                 }
             };
-            crate::sched::g::gopark(reason, &mut f);
+            crate::sched::g::gopark(*g, reason, &mut f);
             outcome_of(&g.get().wait, w.seq)
         }
         Who::Thread(t) => {
@@ -255,7 +255,7 @@ pub(crate) fn park_deadline(
 /// A wait that was claimed before the goroutine parked: the claimer will `ready` it, so
 /// it parks with nothing to commit and returns the outcome when readied.
 fn wait_claimed_g(g: GRef, w: &WaitRef, reason: WaitReason) -> u8 {
-    crate::sched::g::gopark(reason, &mut || {});
+    crate::sched::g::gopark(g, reason, &mut || {});
     outcome_of(&g.get().wait, w.seq)
 }
 

@@ -31,6 +31,18 @@ pub(crate) fn now() -> i64 {
     ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
 }
 
+/// A cheap monotonic clock with tick resolution (CLOCK_MONOTONIC_COARSE), for
+/// bookkeeping such as how long a goroutine has waited.
+pub(crate) fn coarse_now() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+}
+
 /// `now + ns`, saturating (a huge timeout is forever in practice).
 pub(crate) fn deadline_after(ns: i64) -> i64 {
     if ns < 0 { -1 } else { now().saturating_add(ns) }

@@ -227,21 +227,43 @@ impl G {
     }
 }
 
+/// This thread's scheduling context: the goroutine running on it (an M's current G, or
+/// a home's) and its M. One thread-local for both, because in a shared library every
+/// thread-local access is a `__tls_get_addr` call.
+pub(crate) struct Ctx {
+    pub(crate) g: Cell<*mut G>,
+    pub(crate) m: Cell<*mut super::m::M>,
+}
+
 thread_local! {
-    /// The goroutine running on this thread (an M's current G, or a home's), or null.
-    static CURRENT_G: Cell<*mut G> = const { Cell::new(std::ptr::null_mut()) };
+    static CTX: Ctx = const {
+        Ctx {
+            g: Cell::new(std::ptr::null_mut()),
+            m: Cell::new(std::ptr::null_mut()),
+        }
+    };
+}
+
+/// This thread's context. Valid while the caller stays on this thread: never keep it
+/// across a switch point (DESIGN.md "Thread-locals move"). `inline(never)` so the
+/// address is computed again after every switch.
+#[inline(never)]
+pub(crate) fn ctx() -> &'static Ctx {
+    // SAFETY: the reference is used only on this thread and not kept past its life
+    // (see above); the 'static only spares every caller a closure.
+    CTX.with(|c| unsafe { &*(c as *const Ctx) })
 }
 
 /// The goroutine running on this thread. Read it again after every switch point: a
 /// goroutine may resume on another thread (DESIGN.md "Thread-locals move").
-#[inline(never)]
+#[inline]
 pub(crate) fn current() -> Option<GRef> {
-    NonNull::new(CURRENT_G.with(Cell::get)).map(GRef)
+    NonNull::new(ctx().g.get()).map(GRef)
 }
 
-#[inline(never)]
+#[inline]
 pub(crate) fn set_current(g: Option<GRef>) {
-    CURRENT_G.with(|c| c.set(g.map_or(std::ptr::null_mut(), |g| g.as_ptr())));
+    ctx().g.set(g.map_or(std::ptr::null_mut(), |g| g.as_ptr()));
 }
 
 /// Body of every goroutine's coroutine: run the entry, then return (the scheduler sees
@@ -296,8 +318,7 @@ pub(crate) fn switch_out(g: GRef, why: Switch) {
 
 /// Parks the running goroutine (Go's `gopark`): switches to the scheduler, which sets
 /// it WAITING and then runs `commit`. Returns once someone `ready`s it.
-pub(crate) fn gopark(reason: WaitReason, commit: &mut dyn FnMut()) {
-    let g = current().unwrap_or_else(|| crate::fatal("gopark outside a goroutine"));
+pub(crate) fn gopark(g: GRef, reason: WaitReason, commit: &mut dyn FnMut()) {
     g.get().wait_reason.store(reason as u8, Ordering::Relaxed);
     // SAFETY: we own ourselves while running. The closure lives on this stack until we
     // are resumed, and the scheduler calls it before anyone can resume us. The transmute

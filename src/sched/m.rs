@@ -2,7 +2,6 @@
 //! `gmp-mN` and block asynchronous signals (API.md "Signals"); the thread that calls
 //! `gmp_main` becomes an M for as long as its main goroutine runs (Go's m0).
 
-use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
@@ -81,18 +80,16 @@ impl M {
     }
 }
 
-thread_local! {
-    static CURRENT_M: Cell<*mut M> = const { Cell::new(std::ptr::null_mut()) };
-}
-
 /// The M of this thread, or None on a foreign thread. Read again after switch points.
-#[inline(never)]
+#[inline]
 pub(crate) fn current() -> Option<MRef> {
-    NonNull::new(CURRENT_M.with(Cell::get)).map(MRef)
+    NonNull::new(super::g::ctx().m.get()).map(MRef)
 }
 
 pub(crate) fn set_current(m: Option<MRef>) {
-    CURRENT_M.with(|c| c.set(m.map_or(std::ptr::null_mut(), |m| m.0.as_ptr())));
+    super::g::ctx()
+        .m
+        .set(m.map_or(std::ptr::null_mut(), |m| m.0.as_ptr()));
 }
 
 /// Starts an OS thread for `m` that runs `body`. Asynchronous signals are blocked in the

@@ -480,7 +480,10 @@ fn steal_work(m: &M, p: &'static P, now: i64) -> Option<GRef> {
             if std::ptr::eq(p2, p) {
                 continue;
             }
-            if last && check_timers(p2, now) {
+            if last
+                && p2.timers.next_when() != crate::time::NONE
+                && check_timers(p2, if now == 0 { crate::time::now() } else { now })
+            {
                 if let Some((g, _)) = p.runq.get() {
                     return Some(GRef(g));
                 }
@@ -552,8 +555,14 @@ fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
             retire_p(m, p);
             continue 'top;
         }
-        let now = crate::time::now();
-        check_timers(p, now);
+        // Go's checkTimers: read the clock only when this P has timers.
+        let now = if p.timers.next_when() != crate::time::NONE {
+            let now = crate::time::now();
+            check_timers(p, now);
+            now
+        } else {
+            0
+        };
 
         // Fairness: check the global queue once in a while.
         if p.schedtick.load(Ordering::Relaxed) % 61 == 0
@@ -782,14 +791,16 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         crate::fatal("execute of a goroutine that is not runnable");
     }
     m.curg.store(g.as_ptr(), Ordering::Relaxed);
-    g::set_current(Some(g));
+    // execute runs on the M's own stack, so this context stays ours across the resume.
+    let ctx = g::ctx();
+    ctx.g.set(g.as_ptr());
     // SAFETY: we dequeued g, so we own it until it switches back.
     let res = unsafe { g.inner() }
         .coro
         .as_mut()
         .unwrap_or_else(|| crate::fatal("runnable G without a coroutine"))
         .resume(());
-    g::set_current(None);
+    ctx.g.set(std::ptr::null_mut());
     m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
     match res {
         corosensei::CoroutineResult::Yield(Switch::Gosched) => {
@@ -813,7 +824,7 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
 
 /// After a G switched out to park: mark it WAITING, then run its commit closure.
 pub(crate) fn park_commit(g: GRef) {
-    g.get().since.store(crate::time::now(), Ordering::Relaxed);
+    g.get().since.store(crate::time::coarse_now(), Ordering::Relaxed);
     g.set_status(WAITING);
     // SAFETY: the G has switched out and is not yet visible to any waker (its commit
     // closure publishes it), so we still own it; the closure lives on its stack.
