@@ -156,6 +156,11 @@ impl Home {
 
     /// Runs one goroutine until it switches back.
     fn run_one(&self, g: GRef) {
+        // SAFETY: we dequeued g from our own queue, so we own it.
+        if unsafe { g.inner() }.coro.is_none() && !crate::sched::schedule::start_coro(g, None) {
+            self.push(g);
+            return;
+        }
         g.set_status(RUNNING);
         g::set_current(Some(g));
         // SAFETY: we dequeued g from our own queue, so we own it.

@@ -791,6 +791,17 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         crate::fatal("execute of a goroutine that is not runnable");
     }
     m.curg.store(g.as_ptr(), Ordering::Relaxed);
+    // SAFETY: we dequeued g, so we own it.
+    if unsafe { g.inner() }.coro.is_none() && !start_coro(g, Some(p)) {
+        // No memory for a stack now: try again later, and refuse new goroutines until a
+        // stack can be had again.
+        g.set_status(RUNNABLE);
+        let mut l = SCHED.locked();
+        globrunqput(&mut l, g);
+        drop(l);
+        std::thread::yield_now();
+        return false;
+    }
     // execute runs on the M's own stack, so this context stays ours across the resume.
     let ctx = g::ctx();
     ctx.g.set(g.as_ptr());
@@ -917,6 +928,41 @@ fn gfget(p: Option<&'static P>) -> GRef {
     g
 }
 
+/// Set while stacks cannot be allocated; `gmp_go` returns GMP_ENOMEM meanwhile.
+static STACK_OOM: AtomicBool = AtomicBool::new(false);
+static STACK_OOM_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Gives a G that has never run its stack and coroutine. False when no stack could be
+/// had (the G is left as it was).
+pub(crate) fn start_coro(g: GRef, p: Option<&'static P>) -> bool {
+    // SAFETY: the caller owns g (it just dequeued it).
+    let inner = unsafe { g.inner() };
+    let size = inner.stack_size;
+    let stack = match p {
+        // SAFETY: our M holds p.
+        Some(p) if size == SCHED.stack_size.load(Ordering::Relaxed) => unsafe { p.local() }
+            .stacks
+            .get(),
+        _ => crate::stack::alloc(size),
+    };
+    match stack {
+        Ok(stack) => {
+            if STACK_OOM.load(Ordering::Relaxed) {
+                STACK_OOM.store(false, Ordering::Relaxed);
+            }
+            inner.coro = Some(g::Coro::with_stack(stack, move |y, ()| g::goroutine_main(g, y)));
+            true
+        }
+        Err(e) => {
+            STACK_OOM.store(true, Ordering::Relaxed);
+            if !STACK_OOM_WARNED.swap(true, Ordering::Relaxed) {
+                eprintln!("gmp: cannot allocate a goroutine stack ({e}); goroutines wait to start");
+            }
+            false
+        }
+    }
+}
+
 /// What a new goroutine gets besides its entry.
 #[derive(Default)]
 pub(crate) struct Spawn<'a> {
@@ -937,18 +983,16 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
     } else {
         crate::stack::round_size(sp.stack_size).map_err(|_| error::EINVAL)?
     };
-    let stack = match p {
-        // SAFETY: our M holds p.
-        Some(p) if size == default => unsafe { p.local() }.stacks.get(),
-        _ => crate::stack::alloc(size),
+    // The stack is taken when the goroutine first runs (`start_coro`), not here: a
+    // burst of spawns then queues only G's, and each one that runs to completion hands
+    // its (cache-hot) stack to the next. Go must allocate at spawn; we need not.
+    if STACK_OOM.load(Ordering::Relaxed) {
+        return Err(error::ENOMEM);
     }
-    .map_err(|_| error::ENOMEM)?;
     let g = gfget(p);
-    let gg = g;
-    let coro = g::Coro::with_stack(stack, move |y, ()| g::goroutine_main(gg, y));
     // SAFETY: a fresh G from the free list is owned by us until we queue it.
     let inner = unsafe { g.inner() };
-    inner.coro = Some(coro);
+    inner.coro = None;
     inner.entry = Some(entry);
     inner.hooks = sp.hooks;
     inner.lock_count = 0;
@@ -1110,8 +1154,7 @@ fn newproc_locked(entry: Entry, mm: MRef) -> Result<GRef, Code> {
     let size = SCHED.stack_size.load(Ordering::Relaxed);
     let stack = crate::stack::alloc(size).map_err(|_| error::ENOMEM)?;
     let g = gfget(None);
-    let gg = g;
-    let coro = g::Coro::with_stack(stack, move |y, ()| g::goroutine_main(gg, y));
+    let coro = g::Coro::with_stack(stack, move |y, ()| g::goroutine_main(g, y));
     // SAFETY: a fresh G is ours until queued.
     let inner = unsafe { g.inner() };
     inner.coro = Some(coro);
