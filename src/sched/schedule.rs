@@ -177,14 +177,12 @@ fn runqput(p: &P, g: GRef, next: bool, locked: Option<&mut super::Locked>) {
 
 /// Makes a waiting goroutine runnable (Go's `goready`), from any thread.
 pub(crate) fn ready(g: GRef) {
-    if g
-        .get()
-        .status
-        .compare_exchange(WAITING, RUNNABLE, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
+    // Only the one claimer of its wait readies a G (park.rs), so a check and a store do;
+    // the check catches a broken protocol rather than a race.
+    if g.status() != WAITING {
         crate::fatal("ready of a goroutine that is not waiting");
     }
+    g.set_status(RUNNABLE);
     g.get().since.store(0, Ordering::Relaxed);
     let home = g.get().home.load(Ordering::Acquire);
     if !home.is_null() {
@@ -500,7 +498,7 @@ fn steal_work(m: &M, p: &'static P, now: i64) -> Option<GRef> {
                 }
             }
             if let Some(g) = p.runq.steal_from(&p2.runq, last) {
-                p.steals.fetch_add(1, Ordering::Relaxed);
+                bump64(&p.steals);
                 return Some(GRef(g));
             }
         }
@@ -778,18 +776,16 @@ fn schedule(mm: MRef) {
 fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
     let m = mm.get();
     let p = m.p().unwrap_or_else(|| crate::fatal("execute without a P"));
+    // Only the holder of p writes these counters: plain load + store, no atomic RMW.
     if !inherit {
-        p.schedtick.fetch_add(1, Ordering::Relaxed);
+        bump(&p.schedtick);
     }
-    p.context_switches.fetch_add(1, Ordering::Relaxed);
-    if g
-        .get()
-        .status
-        .compare_exchange(RUNNABLE, RUNNING, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
+    bump64(&p.context_switches);
+    // We dequeued g: it is ours, RUNNABLE. A check, not an RMW, on the hot path.
+    if g.status() != RUNNABLE {
         crate::fatal("execute of a goroutine that is not runnable");
     }
+    g.set_status(RUNNING);
     m.curg.store(g.as_ptr(), Ordering::Relaxed);
     // SAFETY: we dequeued g, so we own it.
     if unsafe { g.inner() }.coro.is_none() && !start_coro(g, Some(p)) {
@@ -831,6 +827,16 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         }
         corosensei::CoroutineResult::Return(()) => goexit0(mm, g),
     }
+}
+
+#[inline]
+fn bump(c: &std::sync::atomic::AtomicU32) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+}
+
+#[inline]
+fn bump64(c: &std::sync::atomic::AtomicU64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
 /// After a G switched out to park: mark it WAITING, then run its commit closure.
@@ -1197,33 +1203,23 @@ pub(crate) fn describe_current(buf: &mut [u8]) -> usize {
     w.len()
 }
 
-static PARENT_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn atfork_child() {
+    FORKED.store(true, Ordering::Relaxed);
+}
 
 /// A forked child has none of the parent's threads: every call there returns
 /// GMP_ESHUTDOWN (API.md leaves the choice to the implementation; documented in gmp.h).
+/// `pthread_atfork` marks the child, so the check is one load.
 pub(crate) fn install_fork_handler() {
-    // SAFETY: getpid has no preconditions.
-    PARENT_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+    // SAFETY: registers a handler that only stores to an atomic.
+    unsafe { libc::pthread_atfork(None, None, Some(atfork_child)) };
 }
 
 #[inline]
 pub(crate) fn is_forked_child() -> bool {
-    // getpid is a cheap vDSO-less syscall on modern glibc... cache per thread instead.
-    thread_local! { static CHECKED: std::cell::Cell<i32> = const { std::cell::Cell::new(0) }; }
-    let parent = PARENT_PID.load(Ordering::Relaxed);
-    CHECKED.with(|c| {
-        if c.get() == parent {
-            return false;
-        }
-        // SAFETY: getpid has no preconditions.
-        let me = unsafe { libc::getpid() };
-        if me == parent {
-            c.set(me);
-            false
-        } else {
-            true
-        }
-    })
+    FORKED.load(Ordering::Relaxed)
 }
 
 static SHUTDOWN_POLLER: OnceLock<()> = OnceLock::new();
