@@ -102,9 +102,15 @@ unsafe fn copy(src: *const u8, dst: *mut u8, n: usize) {
     // SAFETY: the caller's contract; the common word sizes skip the memcpy call.
     unsafe {
         match n {
-            8 => dst.cast::<u64>().write_unaligned(src.cast::<u64>().read_unaligned()),
-            4 => dst.cast::<u32>().write_unaligned(src.cast::<u32>().read_unaligned()),
-            16 => dst.cast::<u128>().write_unaligned(src.cast::<u128>().read_unaligned()),
+            8 => dst
+                .cast::<u64>()
+                .write_unaligned(src.cast::<u64>().read_unaligned()),
+            4 => dst
+                .cast::<u32>()
+                .write_unaligned(src.cast::<u32>().read_unaligned()),
+            16 => dst
+                .cast::<u128>()
+                .write_unaligned(src.cast::<u128>().read_unaligned()),
             _ => std::ptr::copy_nonoverlapping(src, dst, n),
         }
     }
@@ -328,7 +334,8 @@ impl Chan {
             fired: std::ptr::null(),
             case: 0,
         });
-        let outcome = park::park_deadline(&w, WaitReason::ChanReceive, deadline, move || drop(inner));
+        let outcome =
+            park::park_deadline(&w, WaitReason::ChanReceive, deadline, move || drop(inner));
         match outcome {
             park::OK => 0,
             park::CLOSED => {

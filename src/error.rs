@@ -74,7 +74,10 @@ mod tests {
     fn names() {
         assert!(strerror(ECLOSED).to_str().unwrap().contains("ECLOSED"));
         assert!(strerror(-libc::ECONNRESET).to_str().unwrap().len() > 3);
-        assert_eq!(strerror(-libc::EPIPE).as_ptr(), strerror(-libc::EPIPE).as_ptr());
+        assert_eq!(
+            strerror(-libc::EPIPE).as_ptr(),
+            strerror(-libc::EPIPE).as_ptr()
+        );
         assert!(strerror(12345678).to_str().unwrap().contains("unknown"));
     }
 }

@@ -67,7 +67,9 @@ pub(crate) fn make() -> Result<*mut Home, Code> {
     // SAFETY: eventfd with valid flags; the result is checked.
     let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
     if efd < 0 {
-        return Err(-std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOMEM));
+        return Err(-std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::ENOMEM));
     }
     crate::stack::ensure_altstack();
     let h = Box::into_raw(Box::new(Home {
@@ -111,7 +113,11 @@ impl Home {
     }
 
     fn has_work(&self) -> bool {
-        !self.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+        !self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
     }
 
     /// `gmp_go_home`.
@@ -220,7 +226,9 @@ impl Home {
         }
         let deadline = crate::time::deadline_after(timeout_ns);
         loop {
-            if self.has_work() || (self.closed.load(Ordering::Acquire) && !self.swept.load(Ordering::Acquire)) {
+            if self.has_work()
+                || (self.closed.load(Ordering::Acquire) && !self.swept.load(Ordering::Acquire))
+            {
                 return 0;
             }
             if timeout_ns == 0 {
@@ -272,7 +280,7 @@ impl Home {
             return error::EAGAIN;
         }
         HOME.with(|c| {
-            if c.get() == h as *const Home {
+            if std::ptr::eq(c.get(), h) {
                 c.set(std::ptr::null());
             }
         });

@@ -39,9 +39,9 @@
 
 #![allow(clippy::missing_safety_doc)]
 
-pub mod ffi;
 pub(crate) mod chan;
 pub(crate) mod error;
+pub mod ffi;
 pub(crate) mod home;
 pub(crate) mod loom;
 pub(crate) mod netpoll;
@@ -53,6 +53,7 @@ pub(crate) mod stack;
 pub(crate) mod sync;
 pub(crate) mod sys;
 pub(crate) mod time;
+pub(crate) mod trace;
 pub(crate) mod util;
 
 /// Prints `gmp: fatal error: msg` and aborts: for broken invariants inside the

@@ -169,14 +169,6 @@ impl WaitRef {
     pub(crate) fn same_wait(&self, o: &WaitRef) -> bool {
         self.seq == o.seq && std::ptr::eq(self.word(), o.word())
     }
-
-    /// The goroutine waiting, if it is one (for dumps and home cancellation).
-    pub(crate) fn g(&self) -> Option<GRef> {
-        match self.who {
-            Who::G(g) => Some(g),
-            Who::Thread(_) => None,
-        }
-    }
 }
 
 fn open(word: &AtomicU64) -> u64 {
@@ -190,7 +182,10 @@ pub(crate) fn prepare() -> WaitRef {
     match crate::sched::g::current() {
         Some(g) => {
             let seq = open(&g.get().wait);
-            WaitRef { who: Who::G(g), seq }
+            WaitRef {
+                who: Who::G(g),
+                seq,
+            }
         }
         None => {
             let t = thread_waiter();

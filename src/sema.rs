@@ -44,10 +44,9 @@ pub(crate) fn lock(addr: usize) -> MutexGuard<'static, Queues> {
 /// Appends a node for the caller's new wait to `addr`'s queue (bucket lock held).
 pub(crate) fn enqueue(q: &mut Queues, addr: usize, kind: u8) -> WaitRef {
     let w = park::prepare();
-    q.entry(addr).or_default().push_back(Node {
-        w: w.clone(),
-        kind,
-    });
+    q.entry(addr)
+        .or_default()
+        .push_back(Node { w: w.clone(), kind });
     w
 }
 

@@ -225,6 +225,7 @@ pub(crate) struct GStack {
 
 impl GStack {
     /// Usable bytes of the stack (the guard page not included).
+    #[allow(dead_code)] // for diagnostics and tests
     pub(crate) fn size(&self) -> usize {
         self.size
     }

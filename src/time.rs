@@ -28,7 +28,7 @@ pub(crate) fn now() -> i64 {
     };
     // SAFETY: clock_gettime writes one timespec into `ts`.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 /// A cheap monotonic clock with tick resolution (CLOCK_MONOTONIC_COARSE), for
@@ -40,7 +40,7 @@ pub(crate) fn coarse_now() -> i64 {
     };
     // SAFETY: clock_gettime writes one timespec into `ts`.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 /// `now + ns`, saturating (a huge timeout is forever in practice).
@@ -120,10 +120,6 @@ impl Timers {
     /// The earliest deadline, or NONE.
     pub(crate) fn next_when(&self) -> i64 {
         self.next.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.heap.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Adds a timer; true when it became this heap's earliest.

@@ -589,6 +589,13 @@ int gmp_sleep(int64_t ns);
 int gmp_read_stats(struct gmp_stats *out);
 
 /**
+ * Writes every goroutine (id, name, state, wait reason and how long, home or locked)
+ * to `fd`, in the style of Go's traceback headers. Returns 0, or a negative errno
+ * from write(2).
+ */
+int gmp_dump_goroutines(int fd);
+
+/**
  * Locks `mu`, parking while another holds it. Waiters are served in FIFO order.
  * Returns 0; `GMP_EINVAL` (NULL); `GMP_ECANCELED` (the goroutine's home closed).
  */

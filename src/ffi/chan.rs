@@ -46,7 +46,11 @@ fn started() -> Result<(), c_int> {
 /// Returns 0 and the channel (one reference) in `*out`; `GMP_EINVAL` (NULL `out`,
 /// `elem_size` over 65536, or `elem_size * capacity` overflows); `GMP_ENOMEM`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn gmp_chan_make(out: *mut *mut gmp_chan, elem_size: usize, capacity: usize) -> c_int {
+pub unsafe extern "C" fn gmp_chan_make(
+    out: *mut *mut gmp_chan,
+    elem_size: usize,
+    capacity: usize,
+) -> c_int {
     // SAFETY: forwarded.
     unsafe { gmp_chan_make_ex(out, elem_size, capacity, None, std::ptr::null_mut()) }
 }
@@ -137,13 +141,21 @@ pub unsafe extern "C" fn gmp_chan_recv(ch: *mut gmp_chan, elem: *mut c_void) -> 
 /// waits forever; `GMP_ETIMEDOUT` when it passes. A send that fails or times out has
 /// not consumed `elem`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn gmp_chan_send_timeout(ch: *mut gmp_chan, elem: *const c_void, timeout_ns: i64) -> c_int {
+pub unsafe extern "C" fn gmp_chan_send_timeout(
+    ch: *mut gmp_chan,
+    elem: *const c_void,
+    timeout_ns: i64,
+) -> c_int {
     guard("gmp_chan_send", error::EINVAL, || {
         op(ch, |c| {
             if elem.is_null() && c.elem_size != 0 {
                 return error::EINVAL;
             }
-            c.send(elem.cast(), crate::time::deadline_after(timeout_ns), timeout_ns == 0)
+            c.send(
+                elem.cast(),
+                crate::time::deadline_after(timeout_ns),
+                timeout_ns == 0,
+            )
         })
     })
 }
@@ -151,10 +163,18 @@ pub unsafe extern "C" fn gmp_chan_send_timeout(ch: *mut gmp_chan, elem: *const c
 /// `gmp_chan_recv` with a timeout: 0 is a try (`GMP_EAGAIN`), < 0 forever;
 /// `GMP_ETIMEDOUT` when it passes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn gmp_chan_recv_timeout(ch: *mut gmp_chan, elem: *mut c_void, timeout_ns: i64) -> c_int {
+pub unsafe extern "C" fn gmp_chan_recv_timeout(
+    ch: *mut gmp_chan,
+    elem: *mut c_void,
+    timeout_ns: i64,
+) -> c_int {
     guard("gmp_chan_recv", error::EINVAL, || {
         op(ch, |c| {
-            c.recv(elem.cast(), crate::time::deadline_after(timeout_ns), timeout_ns == 0)
+            c.recv(
+                elem.cast(),
+                crate::time::deadline_after(timeout_ns),
+                timeout_ns == 0,
+            )
         })
     })
 }
@@ -190,7 +210,11 @@ pub extern "C" fn gmp_chan_cap(ch: *mut gmp_chan) -> i64 {
 /// `GMP_EINVAL` (NULL `cases` with n > 0, a bad op, a NULL send element of a non-empty
 /// type, n over 65536); `GMP_ECANCELED`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn gmp_select(cases: *mut gmp_select_case, n: usize, timeout_ns: i64) -> c_int {
+pub unsafe extern "C" fn gmp_select(
+    cases: *mut gmp_select_case,
+    n: usize,
+    timeout_ns: i64,
+) -> c_int {
     guard("gmp_select", error::EINVAL, || {
         if (cases.is_null() && n > 0) || n > 65536 {
             return error::EINVAL;

@@ -25,7 +25,9 @@ pub extern "C" fn gmp_go(fn_: gmp_fn, arg: *mut c_void) -> c_int {
 }
 
 /// Converts an attr (size rule) into spawn options; the name and hooks are copied.
-pub(crate) unsafe fn spawn_opts(attr: *const gmp_go_attr) -> Result<(Spawn<'static>, Option<std::ffi::CString>), Code> {
+pub(crate) unsafe fn spawn_opts(
+    attr: *const gmp_go_attr,
+) -> Result<(Spawn<'static>, Option<std::ffi::CString>), Code> {
     // SAFETY: the caller passes NULL or a gmp_go_attr of its own size.
     let Some(a) = (unsafe { read_sized(attr) })? else {
         return Ok((Spawn::default(), None));

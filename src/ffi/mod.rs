@@ -53,7 +53,8 @@ pub(crate) unsafe fn read_sized<T: Copy>(ptr: *const T) -> Result<Option<T>, Cod
     }
     if size > known {
         // SAFETY: the caller's struct is `size` bytes long.
-        let extra = unsafe { std::slice::from_raw_parts((ptr as *const u8).add(known), size - known) };
+        let extra =
+            unsafe { std::slice::from_raw_parts((ptr as *const u8).add(known), size - known) };
         if extra.iter().any(|&b| b != 0) {
             return Err(crate::error::E2BIG);
         }
@@ -62,7 +63,11 @@ pub(crate) unsafe fn read_sized<T: Copy>(ptr: *const T) -> Result<Option<T>, Cod
     // min(size, known) bytes from the caller's readable struct.
     unsafe {
         let mut out: T = std::mem::zeroed();
-        std::ptr::copy_nonoverlapping(ptr as *const u8, &mut out as *mut T as *mut u8, size.min(known));
+        std::ptr::copy_nonoverlapping(
+            ptr as *const u8,
+            &mut out as *mut T as *mut u8,
+            size.min(known),
+        );
         Ok(Some(out))
     }
 }

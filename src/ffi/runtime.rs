@@ -177,3 +177,13 @@ pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
         0
     })
 }
+
+/// Writes every goroutine (id, name, state, wait reason and how long, home or locked)
+/// to `fd`, in the style of Go's traceback headers. Returns 0, or a negative errno
+/// from write(2).
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_dump_goroutines(fd: c_int) -> c_int {
+    guard("gmp_dump_goroutines", error::EINVAL, || {
+        crate::trace::dump_to_fd(fd)
+    })
+}

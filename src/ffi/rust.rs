@@ -10,7 +10,11 @@ pub fn go(f: impl FnOnce() + Send + 'static) -> Result<u64, i32> {
 }
 
 /// Starts a goroutine with a name and stack size.
-pub fn go_named(name: &std::ffi::CStr, stack_size: usize, f: impl FnOnce() + Send + 'static) -> Result<u64, i32> {
+pub fn go_named(
+    name: &std::ffi::CStr,
+    stack_size: usize,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<u64, i32> {
     schedule::newproc(
         Entry::Rust(Box::new(f)),
         Spawn {

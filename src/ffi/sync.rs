@@ -32,13 +32,17 @@ macro_rules! word {
 /// Returns 0; `GMP_EINVAL` (NULL); `GMP_ECANCELED` (the goroutine's home closed).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_mutex_lock(mu: *mut gmp_mutex) -> c_int {
-    guard("gmp_mutex_lock", error::EINVAL, || s::mutex::lock(word!(mu, AtomicU32)))
+    guard("gmp_mutex_lock", error::EINVAL, || {
+        s::mutex::lock(word!(mu, AtomicU32))
+    })
 }
 
 /// Locks `mu` if it is free. Returns 0, `GMP_EAGAIN` (held), or `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_mutex_trylock(mu: *mut gmp_mutex) -> c_int {
-    guard("gmp_mutex_trylock", error::EINVAL, || s::mutex::trylock(word!(mu, AtomicU32)))
+    guard("gmp_mutex_trylock", error::EINVAL, || {
+        s::mutex::trylock(word!(mu, AtomicU32))
+    })
 }
 
 /// Unlocks `mu` (any goroutine or thread may, as in Go). The struct is not touched after
@@ -46,44 +50,58 @@ pub unsafe extern "C" fn gmp_mutex_trylock(mu: *mut gmp_mutex) -> c_int {
 /// (NULL, or not locked).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_mutex_unlock(mu: *mut gmp_mutex) -> c_int {
-    guard("gmp_mutex_unlock", error::EINVAL, || s::mutex::unlock(word!(mu, AtomicU32)))
+    guard("gmp_mutex_unlock", error::EINVAL, || {
+        s::mutex::unlock(word!(mu, AtomicU32))
+    })
 }
 
 /// Read-locks `rw`; parks while a writer holds it or waits (writers are not starved).
 /// Returns 0, `GMP_EINVAL`, or `GMP_ECANCELED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_rwmutex_rlock(rw: *mut gmp_rwmutex) -> c_int {
-    guard("gmp_rwmutex_rlock", error::EINVAL, || s::rwmutex::rlock(word!(rw, AtomicU64)))
+    guard("gmp_rwmutex_rlock", error::EINVAL, || {
+        s::rwmutex::rlock(word!(rw, AtomicU64))
+    })
 }
 
 /// Read-locks `rw` if no writer holds or waits for it. 0, `GMP_EAGAIN` or `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_rwmutex_tryrlock(rw: *mut gmp_rwmutex) -> c_int {
-    guard("gmp_rwmutex_tryrlock", error::EINVAL, || s::rwmutex::tryrlock(word!(rw, AtomicU64)))
+    guard("gmp_rwmutex_tryrlock", error::EINVAL, || {
+        s::rwmutex::tryrlock(word!(rw, AtomicU64))
+    })
 }
 
 /// Drops one read lock. 0, or `GMP_EINVAL` (NULL, or not read-locked).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_rwmutex_runlock(rw: *mut gmp_rwmutex) -> c_int {
-    guard("gmp_rwmutex_runlock", error::EINVAL, || s::rwmutex::runlock(word!(rw, AtomicU64)))
+    guard("gmp_rwmutex_runlock", error::EINVAL, || {
+        s::rwmutex::runlock(word!(rw, AtomicU64))
+    })
 }
 
 /// Write-locks `rw`. Returns 0, `GMP_EINVAL`, or `GMP_ECANCELED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_rwmutex_lock(rw: *mut gmp_rwmutex) -> c_int {
-    guard("gmp_rwmutex_lock", error::EINVAL, || s::rwmutex::lock(word!(rw, AtomicU64)))
+    guard("gmp_rwmutex_lock", error::EINVAL, || {
+        s::rwmutex::lock(word!(rw, AtomicU64))
+    })
 }
 
 /// Write-locks `rw` if it is free. 0, `GMP_EAGAIN` or `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_rwmutex_trylock(rw: *mut gmp_rwmutex) -> c_int {
-    guard("gmp_rwmutex_trylock", error::EINVAL, || s::rwmutex::trylock(word!(rw, AtomicU64)))
+    guard("gmp_rwmutex_trylock", error::EINVAL, || {
+        s::rwmutex::trylock(word!(rw, AtomicU64))
+    })
 }
 
 /// Drops the write lock. 0, or `GMP_EINVAL` (NULL, or not write-locked).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_rwmutex_unlock(rw: *mut gmp_rwmutex) -> c_int {
-    guard("gmp_rwmutex_unlock", error::EINVAL, || s::rwmutex::unlock(word!(rw, AtomicU64)))
+    guard("gmp_rwmutex_unlock", error::EINVAL, || {
+        s::rwmutex::unlock(word!(rw, AtomicU64))
+    })
 }
 
 /// Adds `delta` (may be negative) to the counter; at zero, every waiter wakes.
@@ -153,11 +171,15 @@ pub unsafe extern "C" fn gmp_cond_wait_timeout(
 /// Wakes one waiter of `c`, if any. Returns 0 or `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_cond_signal(c: *mut gmp_cond) -> c_int {
-    guard("gmp_cond_signal", error::EINVAL, || s::cond::signal(word!(c, AtomicU32), false))
+    guard("gmp_cond_signal", error::EINVAL, || {
+        s::cond::signal(word!(c, AtomicU32), false)
+    })
 }
 
 /// Wakes every waiter of `c`. Returns 0 or `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_cond_broadcast(c: *mut gmp_cond) -> c_int {
-    guard("gmp_cond_broadcast", error::EINVAL, || s::cond::signal(word!(c, AtomicU32), true))
+    guard("gmp_cond_broadcast", error::EINVAL, || {
+        s::cond::signal(word!(c, AtomicU32), true)
+    })
 }

@@ -18,7 +18,9 @@ use std::cell::{Cell, UnsafeCell};
 use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering,
+};
 
 use corosensei::{Coroutine, Yielder};
 
@@ -34,6 +36,7 @@ pub(crate) const DEAD: u32 = 6;
 /// Why a goroutine waits: Go's `waitReason` strings, shown in dumps and traces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
+#[allow(dead_code)] // IoWait, Syscall, Preempted: set by the netpoll/syscall issue
 pub(crate) enum WaitReason {
     None = 0,
     ChanReceive,
@@ -283,7 +286,8 @@ pub(crate) fn goroutine_main(g: GRef, yielder: &GYielder) {
             unsafe { f(arg) }
         }
         Some(Entry::Rust(f)) => {
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
+            if !ok {
                 crate::fatal("a goroutine panicked");
             }
         }
@@ -324,9 +328,10 @@ pub(crate) fn gopark(g: GRef, reason: WaitReason, commit: &mut dyn FnMut()) {
     // are resumed, and the scheduler calls it before anyone can resume us. The transmute
     // only erases the borrow's lifetime, which that ordering makes sound.
     unsafe {
-        g.inner().park_commit = Some(std::mem::transmute::<*mut (dyn FnMut() + '_), *mut (dyn FnMut() + 'static)>(
-                commit as *mut dyn FnMut(),
-            ));
+        g.inner().park_commit = Some(std::mem::transmute::<
+            *mut (dyn FnMut() + '_),
+            *mut (dyn FnMut() + 'static),
+        >(commit as *mut dyn FnMut()));
     }
     switch_out(g, Switch::Park);
 }

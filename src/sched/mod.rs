@@ -48,7 +48,9 @@ pub(crate) mod schedule;
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering,
+};
 
 use g::GRef;
 use m::MRef;
@@ -257,7 +259,9 @@ fn start_slow() -> Result<(), crate::error::Code> {
     }
     SCHED.stack_size.store(cfg.stack_size, Ordering::Relaxed);
     SCHED.max_threads.store(cfg.max_threads, Ordering::Relaxed);
-    SCHED.start_time.store(crate::time::now(), Ordering::Relaxed);
+    SCHED
+        .start_time
+        .store(crate::time::now(), Ordering::Relaxed);
     crate::stack::install_overflow_handler();
     crate::stack::set_fault_describer(schedule::describe_current);
     schedule::install_fork_handler();

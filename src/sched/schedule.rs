@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering, fence};
 
-use super::g::{self, DEAD, Entry, G, GRef, RUNNABLE, RUNNING, Switch, WAITING, WaitReason};
+use super::g::{self, DEAD, Entry, G, GRef, RUNNABLE, RUNNING, Switch, WAITING};
 use super::m::{self, M, MRef};
 use super::p::{self, P, PRef};
 use super::{SCHED, ST_RUNNING, ST_SHUTDOWN};
@@ -281,9 +281,7 @@ fn newm(p: &'static P, spinning: bool) -> Result<(), Code> {
     if SCHED.mcount.fetch_add(1, Ordering::SeqCst) >= max {
         SCHED.mcount.fetch_sub(1, Ordering::SeqCst);
         if !THREAD_CAP_WARNED.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "gmp: thread limit reached (max_threads = {max}); not starting another M"
-            );
+            eprintln!("gmp: thread limit reached (max_threads = {max}); not starting another M");
         }
         return Err(error::EAGAIN);
     }
@@ -658,10 +656,9 @@ fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
             } else {
                 (when - now).max(0)
             };
-            SCHED.poll_until.store(
-                if delay < 0 { 0 } else { now + delay },
-                Ordering::SeqCst,
-            );
+            SCHED
+                .poll_until
+                .store(if delay < 0 { 0 } else { now + delay }, Ordering::SeqCst);
             let list = crate::netpoll::poll(delay);
             SCHED.poll_until.store(0, Ordering::SeqCst);
             let now = crate::time::now();
@@ -758,7 +755,7 @@ fn schedule(mm: MRef) {
             resetspinning(m);
         }
         let lm = g.get().lockedm.load(Ordering::Acquire);
-        if !lm.is_null() && lm != m as *const M as *mut M {
+        if !lm.is_null() && !std::ptr::eq(lm, m) {
             // Hand our P to the M this G is locked to, and stop.
             if !startlockedm(mm, g) {
                 return;
@@ -841,7 +838,9 @@ fn bump64(c: &std::sync::atomic::AtomicU64) {
 
 /// After a G switched out to park: mark it WAITING, then run its commit closure.
 pub(crate) fn park_commit(g: GRef) {
-    g.get().since.store(crate::time::coarse_now(), Ordering::Relaxed);
+    g.get()
+        .since
+        .store(crate::time::coarse_now(), Ordering::Relaxed);
     g.set_status(WAITING);
     // SAFETY: the G has switched out and is not yet visible to any waker (its commit
     // closure publishes it), so we still own it; the closure lives on its stack.
@@ -856,7 +855,7 @@ pub(crate) fn park_commit(g: GRef) {
 /// end with it (it was locked).
 fn goexit0(mm: MRef, g: GRef) -> bool {
     let m = mm.get();
-    let locked = g.get().lockedm.load(Ordering::Relaxed) == m as *const M as *mut M;
+    let locked = std::ptr::eq(g.get().lockedm.load(Ordering::Relaxed), m);
     let p = m.p();
     gfree(g, p);
     if locked {
@@ -882,7 +881,9 @@ pub(crate) fn gfree(g: GRef, p: Option<&'static P>) {
     inner.lock_count = 0;
     g.get().set_name(None);
     g.get().home.store(std::ptr::null_mut(), Ordering::Relaxed);
-    g.get().lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
+    g.get()
+        .lockedm
+        .store(std::ptr::null_mut(), Ordering::Relaxed);
     g.get().preempt.store(false, Ordering::Relaxed);
     g.set_status(DEAD);
     SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst);
@@ -946,9 +947,9 @@ pub(crate) fn start_coro(g: GRef, p: Option<&'static P>) -> bool {
     let size = inner.stack_size;
     let stack = match p {
         // SAFETY: our M holds p.
-        Some(p) if size == SCHED.stack_size.load(Ordering::Relaxed) => unsafe { p.local() }
-            .stacks
-            .get(),
+        Some(p) if size == SCHED.stack_size.load(Ordering::Relaxed) => {
+            unsafe { p.local() }.stacks.get()
+        }
         _ => crate::stack::alloc(size),
     };
     match stack {
@@ -956,7 +957,9 @@ pub(crate) fn start_coro(g: GRef, p: Option<&'static P>) -> bool {
             if STACK_OOM.load(Ordering::Relaxed) {
                 STACK_OOM.store(false, Ordering::Relaxed);
             }
-            inner.coro = Some(g::Coro::with_stack(stack, move |y, ()| g::goroutine_main(g, y)));
+            inner.coro = Some(g::Coro::with_stack(stack, move |y, ()| {
+                g::goroutine_main(g, y)
+            }));
             true
         }
         Err(e) => {
@@ -1066,9 +1069,7 @@ pub(crate) fn lock_os_thread() {
     // SAFETY: the running goroutine owns its inner state.
     let inner = unsafe { g.inner() };
     inner.lock_count += 1;
-    g.get()
-        .lockedm
-        .store(mm.0.as_ptr(), Ordering::Release);
+    g.get().lockedm.store(mm.0.as_ptr(), Ordering::Release);
     mm.get().lockedg.store(g.as_ptr(), Ordering::Release);
 }
 
@@ -1100,8 +1101,7 @@ pub(crate) fn run_main(entry: Entry) -> Code {
     if let Err(e) = super::ensure_started() {
         return e;
     }
-    if g::current().is_some() || m::current().is_some() || crate::home::thread_home().is_some()
-    {
+    if g::current().is_some() || m::current().is_some() || crate::home::thread_home().is_some() {
         return error::EALREADY;
     }
     if SCHED.main_running.swap(true, Ordering::SeqCst) {
@@ -1258,7 +1258,8 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
         mm.get().wakeup();
     }
     crate::netpoll::wake();
-    let threads: Vec<_> = std::mem::take(&mut *SCHED.threads.lock().unwrap_or_else(|e| e.into_inner()));
+    let threads: Vec<_> =
+        std::mem::take(&mut *SCHED.threads.lock().unwrap_or_else(|e| e.into_inner()));
     let me = std::thread::current().id();
     for t in threads {
         if t.thread().id() != me {

@@ -98,7 +98,10 @@ fn unlock_slow(s: &AtomicU32) -> Code {
         Some(node) => {
             // Hand off: stays LOCKED, now owned by the waiter.
             let more = q.contains_key(&addr);
-            s.store(if more { LOCKED | WAITERS } else { LOCKED }, Ordering::Release);
+            s.store(
+                if more { LOCKED | WAITERS } else { LOCKED },
+                Ordering::Release,
+            );
             drop(q);
             node.w.wake();
         }

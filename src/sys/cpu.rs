@@ -34,7 +34,11 @@ pub(crate) fn parse_cpu_max(text: &str) -> Option<usize> {
 /// does (the tightest limit on the path wins).
 fn cgroup_limit() -> Option<usize> {
     let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let path = cg.lines().find_map(|l| l.strip_prefix("0::"))?.trim().to_owned();
+    let path = cg
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))?
+        .trim()
+        .to_owned();
     let mut best: Option<usize> = None;
     let mut dir = std::path::PathBuf::from("/sys/fs/cgroup");
     dir.push(path.trim_start_matches('/'));

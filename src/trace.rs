@@ -1,0 +1,101 @@
+//! Looking inside: the goroutine dump (`gmp_dump_goroutines`). Go's `traceback.go`
+//! prints `goroutine 17 [chan receive, 3 minutes]:`; we print the same header line per
+//! goroutine, with its name, home/lock state and stack, but no frames (C frames cannot be
+//! walked safely from another thread; a gdb extension can, from the saved context).
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use crate::sched::SCHED;
+use crate::sched::g::{self, GRef};
+
+fn status_name(g: GRef) -> &'static str {
+    match g.status() {
+        g::IDLE => "idle",
+        g::RUNNABLE => "runnable",
+        g::RUNNING => "running",
+        g::SYSCALL => "syscall",
+        g::WAITING => "waiting",
+        _ => "dead",
+    }
+}
+
+/// Formats every live goroutine, one header line each, as Go's traceback does.
+pub(crate) fn dump() -> String {
+    let gs: Vec<GRef> = SCHED
+        .allgs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let now = crate::time::coarse_now();
+    let mut out = String::new();
+    let s = crate::sched::schedule::snapshot();
+    let st = crate::stack::stats();
+    let _ = writeln!(
+        out,
+        "gmp: {} goroutines, gomaxprocs={} threads={} idleprocs={} runqueue={} stacks: {} in use, {} free, {} slabs",
+        s.goroutines,
+        s.maxprocs,
+        s.threads,
+        s.idle_procs,
+        s.global_runqueue,
+        st.slots_in_use,
+        st.slots_free,
+        st.slabs
+    );
+    for g in gs {
+        let status = g.status();
+        if status == g::DEAD || status == g::IDLE {
+            continue;
+        }
+        let gg = g.get();
+        let _ = write!(out, "\ngoroutine {} [", g.id());
+        if status == g::WAITING {
+            out.push_str(g.wait_reason().as_str());
+            let since = gg.since.load(Ordering::Relaxed);
+            if since > 0 && now > since {
+                let mins = (now - since) / 60_000_000_000;
+                if mins > 0 {
+                    let _ = write!(out, ", {mins} minutes");
+                }
+            }
+        } else {
+            out.push_str(status_name(g));
+        }
+        out.push(']');
+        if let Some(name) = gg.name() {
+            let _ = write!(out, " \"{}\"", name.to_string_lossy());
+        }
+        if !gg.home.load(Ordering::Relaxed).is_null() {
+            out.push_str(" (home)");
+        }
+        let lm = gg.lockedm.load(Ordering::Relaxed);
+        if !lm.is_null() {
+            // SAFETY: M's are never freed while the runtime runs.
+            let _ = write!(out, " (locked to M{})", unsafe { (*lm).id });
+        }
+        out.push_str(":\n");
+    }
+    out
+}
+
+/// Writes the dump to `fd`. 0, or a negative errno.
+pub(crate) fn dump_to_fd(fd: i32) -> i32 {
+    let text = dump();
+    let mut b = text.as_bytes();
+    while !b.is_empty() {
+        // SAFETY: writes from a live buffer to the caller's fd.
+        let n = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO);
+            if e == libc::EINTR {
+                continue;
+            }
+            return -e;
+        }
+        b = &b[n as usize..];
+    }
+    0
+}
