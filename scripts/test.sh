@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test of libgmp: the Rust unit and integration tests, the loom models of the
+# lock-free parts, and the C test programs (plain and under ASan/UBSan) against the
+# generated header. Long stress forms are opt-in: GMP_STRESS=1.
+# Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p build
+
+echo "== cargo test (unit + integration)"
+cargo test --quiet 2>&1 | tee build/cargo-test.log | grep -E "^test result|FAILED|panicked|^error" || true
+if grep -qE "FAILED|^error|test result: FAILED" build/cargo-test.log; then
+  echo "cargo test failed" >&2
+  exit 1
+fi
+
+echo "== loom models (run queue)"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test --quiet --release --lib sched::runq 2>&1 | grep -E "^test result|FAILED|panicked" 
+
+echo "== C tests"
+cargo build --quiet
+ln -sf libgmp.so target/debug/libgmp.so.0
+bash tests/c/run.sh target/debug
+echo "== C tests under ASan + UBSan (C side instrumented)"
+bash tests/c/run.sh target/debug --asan
