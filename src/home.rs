@@ -177,7 +177,9 @@ impl Home {
             .resume(());
         g::set_current(None);
         match res {
-            corosensei::CoroutineResult::Yield(Switch::Gosched) => {
+            // (A home goroutine has no P to lose in a syscall, so no Requeue comes; treat
+            // one as a yield all the same.)
+            corosensei::CoroutineResult::Yield(Switch::Gosched | Switch::Requeue) => {
                 g.set_status(RUNNABLE);
                 self.push(g);
             }

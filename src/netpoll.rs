@@ -1,12 +1,43 @@
-//! The network poller's owner side: one M at a time blocks in [`poll`] with the next
-//! timer as its time-out, and [`wake`] interrupts it (`polling::Poller::notify`, Go's
-//! `netpollBreak`). Poll descriptors, fd readiness and the fd calls come with the
-//! netpoll issue; today the poller only sleeps and wakes, which is what timers need.
+//! The network poller: goroutines block on file descriptors without blocking threads.
+//!
+//! Follows Go's `netpoll.go` + `netpoll_epoll.go` in shape, over the `polling` crate:
+//! one M at a time blocks in [`poll`] (in `find_runnable`, with the next timer as its
+//! time-out); [`wake`] interrupts it (`Poller::notify`, Go's `netpollBreak`); spinning
+//! M's and sysmon poll without blocking. Every fd the poller knows has a [`PollDesc`].
+//!
+//! Differences from Go, and why:
+//! - A waiter *list* per direction (Go's `pollDesc` has one `rg`/`wg` slot): C code puts
+//!   many accepters on one listener. An event wakes every waiter of its direction; each
+//!   retries its syscall and re-parks on EAGAIN.
+//! - One-shot registrations, re-armed (`EPOLL_CTL_MOD`) by each waiter as it parks,
+//!   under the descriptor's lock. Go registers edge-triggered once; we re-arm because C
+//!   programs close fds behind our back: if the fd number was closed and reused, MOD
+//!   fails with ENOENT and we register the new file afresh with a new generation.
+//!   Events carry `generation << 32 | fd`, so an event for an old registration of the same
+//!   number is ignored: a reused fd never gets a stale wake-up.
+//! - A readiness latch per direction (set by an event, consumed by the next waiter
+//!   before it parks) closes the window between a waiter's EAGAIN and its park.
+//! - Only sockets (and fds already non-blocking, or adopted with `gmp_fd_adopt`) are
+//!   netpolled. Other fds keep their blocking mode (O_NONBLOCK would change an open file
+//!   description other processes share, such as a shell's stdin) and take the syscall
+//!   hand-off, with poll(2) for a time-out; regular files always do.
+//! - Deadlines are per call (`timeout_ns`), through `park_deadline`'s timers.
+//!
+//! Lock order: a descriptor's lock is taken with no other gmp lock held, and `ready`
+//! (which may take the scheduler lock) runs after it is released.
 
-use std::sync::OnceLock;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
-use crate::sched::g::GRef;
+use polling::{Event, PollMode};
+
+use crate::error::{self, Code};
+use crate::park::{self, WaitRef};
+use crate::sched::g::{GRef, WaitReason};
 
 static POLLER: OnceLock<Option<polling::Poller>> = OnceLock::new();
 
@@ -22,17 +53,249 @@ fn poller() -> Option<&'static polling::Poller> {
         .as_ref()
 }
 
-/// Whether any goroutine waits on an fd (none yet).
+/// Goroutines and threads parked on fds now (Go's `netpollWaiters`).
+static WAITERS: AtomicI64 = AtomicI64::new(0);
+static GEN: AtomicU64 = AtomicU64::new(1);
+
+const READ: usize = 0;
+const WRITE: usize = 1;
+
+/// GMP_POLLIN etc. (API.md).
+pub(crate) const POLLIN: i32 = 1;
+pub(crate) const POLLOUT: i32 = 4;
+pub(crate) const POLLERR: i32 = 8;
+pub(crate) const POLLHUP: i32 = 16;
+
+/// What the poller knows of one fd. Invariants: `queues[d]` holds the open waits on
+/// direction d (plus stale ones their owners will remove); the registration is armed
+/// for d while `queues[d]` is non-empty (re-armed by every parking waiter).
+pub(crate) struct PollDesc {
+    fd: i32,
+    inner: Mutex<PdInner>,
+    /// Calls inside the descriptor now (Go's fdMutex reference count).
+    inflight: AtomicU32,
+    closing: AtomicBool,
+}
+
+struct PdInner {
+    generation: u64,
+    registered: bool,
+    latch: [bool; 2],
+    queues: [VecDeque<WaitRef>; 2],
+}
+
+static TABLE: RwLock<Option<HashMap<i32, Arc<PollDesc>>>> = RwLock::new(None);
+
+fn lookup(fd: i32) -> Option<Arc<PollDesc>> {
+    TABLE
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|t| t.get(&fd).cloned())
+}
+
+fn insert(fd: i32) -> Arc<PollDesc> {
+    let mut t = TABLE.write().unwrap_or_else(|e| e.into_inner());
+    t.get_or_insert_with(HashMap::new)
+        .entry(fd)
+        .or_insert_with(|| {
+            Arc::new(PollDesc {
+                fd,
+                inner: Mutex::new(PdInner {
+                    generation: 0,
+                    registered: false,
+                    latch: [false; 2],
+                    queues: [VecDeque::new(), VecDeque::new()],
+                }),
+                inflight: AtomicU32::new(0),
+                closing: AtomicBool::new(false),
+            })
+        })
+        .clone()
+}
+
+fn remove(fd: i32) {
+    let mut t = TABLE.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = t.as_mut() {
+        t.remove(&fd);
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn set_nonblock(fd: i32) -> Result<(), Code> {
+    // SAFETY: fcntl on a caller's fd; failures are reported.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if fl < 0 {
+        return Err(-errno());
+    }
+    if fl & libc::O_NONBLOCK == 0 {
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0 {
+            return Err(-errno());
+        }
+    }
+    Ok(())
+}
+
+/// How calls on an fd block.
+enum Kind {
+    Polled(Arc<PollDesc>),
+    Blocking { regular: bool },
+}
+
+/// Classifies fd: known to the poller; a socket (made non-blocking, registered); an fd
+/// that is already non-blocking and pollable (registered); else the blocking path.
+fn classify(fd: i32) -> Result<Kind, Code> {
+    if fd < 0 {
+        return Err(-libc::EBADF);
+    }
+    if let Some(pd) = lookup(fd) {
+        return Ok(Kind::Polled(pd));
+    }
+    // SAFETY: fstat fills a stat buffer for the caller's fd.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return Err(-errno());
+    }
+    let fmt = st.st_mode & libc::S_IFMT;
+    if fmt == libc::S_IFSOCK {
+        set_nonblock(fd)?;
+        return Ok(Kind::Polled(insert(fd)));
+    }
+    if fmt == libc::S_IFREG || fmt == libc::S_IFDIR {
+        return Ok(Kind::Blocking { regular: true });
+    }
+    // SAFETY: fcntl on the caller's fd.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if fl >= 0 && fl & libc::O_NONBLOCK != 0 {
+        return Ok(Kind::Polled(insert(fd)));
+    }
+    Ok(Kind::Blocking { regular: false })
+}
+
+/// `gmp_fd_adopt`: make fd non-blocking and netpolled.
+pub(crate) fn adopt(fd: i32) -> Code {
+    if fd < 0 {
+        return -libc::EBADF;
+    }
+    if let Err(e) = set_nonblock(fd) {
+        return e;
+    }
+    let pd = insert(fd);
+    pd.closing.store(false, Ordering::Release);
+    0
+}
+
+/// Arms the one-shot registration for the directions that have waiters (pd lock held).
+fn arm(pd: &PollDesc, inner: &mut PdInner) -> Result<(), Code> {
+    let Some(p) = poller() else {
+        return Err(error::ENOMEM);
+    };
+    let want_r = !inner.queues[READ].is_empty();
+    let want_w = !inner.queues[WRITE].is_empty();
+    if inner.registered {
+        let ev = Event::new(key(pd.fd, inner.generation), want_r, want_w);
+        // SAFETY: the fd is the caller's, open for the duration of its call.
+        let bfd = unsafe { BorrowedFd::borrow_raw(pd.fd) };
+        match p.modify_with_mode(bfd, ev, PollMode::Oneshot) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                // The number was closed and reused: register the new file afresh.
+                inner.registered = false;
+            }
+            Err(e) => return Err(-e.raw_os_error().unwrap_or(libc::EIO)),
+        }
+    }
+    inner.generation = GEN.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
+    let ev = Event::new(key(pd.fd, inner.generation), want_r, want_w);
+    // SAFETY: registers the caller's open fd; it is deleted on gmp_close_fd (or
+    // dropped by the kernel when the file is closed).
+    match unsafe { p.add_with_mode(pd.fd, ev, PollMode::Oneshot) } {
+        Ok(()) => {
+            inner.registered = true;
+            Ok(())
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            inner.registered = true;
+            // SAFETY: as above.
+            let bfd = unsafe { BorrowedFd::borrow_raw(pd.fd) };
+            p.modify_with_mode(bfd, ev, PollMode::Oneshot)
+                .map_err(|e| -e.raw_os_error().unwrap_or(libc::EIO))
+        }
+        Err(e) => Err(-e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
+
+fn key(fd: i32, generation: u64) -> usize {
+    ((generation << 32) | fd as u32 as u64) as usize
+}
+
+/// Parks the caller until fd is ready in one of `dirs` (or the deadline, or close).
+/// Returns the park outcome; OK means "try the syscall again".
+fn wait(pd: &PollDesc, dirs: [bool; 2], deadline: i64) -> u8 {
+    let mut inner = pd.inner.lock().unwrap_or_else(|e| e.into_inner());
+    if pd.closing.load(Ordering::Acquire) {
+        return park::CANCELED;
+    }
+    for d in [READ, WRITE] {
+        if dirs[d] && inner.latch[d] {
+            inner.latch[d] = false;
+            return park::OK;
+        }
+    }
+    if deadline >= 0 && crate::time::now() >= deadline {
+        return park::TIMEDOUT;
+    }
+    let w = park::prepare();
+    for d in [READ, WRITE] {
+        if dirs[d] {
+            inner.queues[d].push_back(w.clone());
+        }
+    }
+    if let Err(_e) = arm(pd, &mut inner) {
+        for d in [READ, WRITE] {
+            inner.queues[d].retain(|x| !x.same_wait(&w));
+        }
+        // Not pollable after all (or closed): let the caller retry the syscall, which
+        // reports the real error; avoid a hot loop on a persistent failure.
+        drop(inner);
+        return park::CLOSED;
+    }
+    WAITERS.fetch_add(1, Ordering::SeqCst);
+    let outcome = park::park_deadline(&w, WaitReason::IoWait, deadline, move || drop(inner));
+    WAITERS.fetch_sub(1, Ordering::SeqCst);
+    // Remove our (now stale) entries, in both directions.
+    let mut inner = pd.inner.lock().unwrap_or_else(|e| e.into_inner());
+    for d in [READ, WRITE] {
+        inner.queues[d].retain(|x| !x.same_wait(&w));
+    }
+    outcome
+}
+
+/// Whether any goroutine waits on an fd.
 pub(crate) fn has_waiters() -> bool {
-    false
+    WAITERS.load(Ordering::SeqCst) > 0
 }
 
-/// Whether a non-blocking poll could find ready goroutines (none yet).
+/// Whether a non-blocking poll might find something (waiters exist).
 pub(crate) fn ready_any() -> bool {
-    false
+    has_waiters()
 }
 
-/// Blocks up to `delay_ns` (< 0: until woken) and returns the goroutines made ready.
+thread_local! {
+    static EVENTS: RefCell<Option<polling::Events>> = const { RefCell::new(None) };
+}
+
+/// Waits up to `delay_ns` (< 0: until woken; 0: just look) for fd events and wakes their
+/// waiters (they go to the caller's P, or the global queue). Returns nothing: waking
+/// through `WaitRef::wake` already queued them (Go returns a gList; `ready` here works
+/// from any M, with or without a P).
 pub(crate) fn poll(delay_ns: i64) -> Vec<GRef> {
     let Some(p) = poller() else {
         if delay_ns > 0 {
@@ -40,13 +303,46 @@ pub(crate) fn poll(delay_ns: i64) -> Vec<GRef> {
         }
         return Vec::new();
     };
-    let mut events = polling::Events::new();
     let timeout = if delay_ns < 0 {
         None
     } else {
         Some(Duration::from_nanos(delay_ns as u64))
     };
-    let _ = p.wait(&mut events, timeout);
+    let mut woken: Vec<WaitRef> = Vec::new();
+    EVENTS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let events = slot.get_or_insert_with(polling::Events::new);
+        events.clear();
+        if p.wait(events, timeout).is_err() {
+            return;
+        }
+        for ev in events.iter() {
+            let fd = (ev.key as u64 & 0xffff_ffff) as u32 as i32;
+            let generation = (ev.key as u64) >> 32;
+            let Some(pd) = lookup(fd) else { continue };
+            let mut inner = pd.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if inner.generation != generation {
+                continue; // an old registration of a reused number
+            }
+            for (d, ready) in [(READ, ev.readable), (WRITE, ev.writable)] {
+                if ready {
+                    inner.latch[d] = true;
+                    while let Some(w) = inner.queues[d].pop_front() {
+                        if w.claim(park::OK) {
+                            woken.push(w);
+                        }
+                    }
+                }
+            }
+            // The one-shot fired for both directions: re-arm for the ones still waited.
+            if !inner.queues[READ].is_empty() || !inner.queues[WRITE].is_empty() {
+                let _ = arm(&pd, &mut inner);
+            }
+        }
+    });
+    for w in woken {
+        w.wake();
+    }
     Vec::new()
 }
 
@@ -55,4 +351,430 @@ pub(crate) fn wake() {
     if let Some(p) = poller() {
         let _ = p.notify();
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The fd calls.
+
+/// A guard for one call inside a descriptor (Go's fdMutex incref/decref).
+struct InFlight<'a>(&'a PollDesc);
+
+impl<'a> InFlight<'a> {
+    fn enter(pd: &'a PollDesc) -> Result<Self, Code> {
+        pd.inflight.fetch_add(1, Ordering::AcqRel);
+        if pd.closing.load(Ordering::Acquire) {
+            pd.inflight.fetch_sub(1, Ordering::AcqRel);
+            return Err(error::ECANCELED);
+        }
+        Ok(InFlight(pd))
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Runs `op` (a syscall returning >= 0 or -errno) on fd until it does not report
+/// EAGAIN/EINTR, parking on `dir` readiness in between. `deadline` < 0: forever.
+pub(crate) fn io(fd: i32, dir: usize, deadline: i64, mut op: impl FnMut() -> isize) -> isize {
+    let kind = match classify(fd) {
+        Ok(k) => k,
+        Err(e) => return e as isize,
+    };
+    match kind {
+        Kind::Polled(pd) => {
+            let _g = match InFlight::enter(&pd) {
+                Ok(g) => g,
+                Err(e) => return e as isize,
+            };
+            loop {
+                let r = op();
+                if r >= 0 {
+                    return r;
+                }
+                let e = -r as i32;
+                if e == libc::EINTR {
+                    continue;
+                }
+                if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+                    return r;
+                }
+                let mut dirs = [false; 2];
+                dirs[dir] = true;
+                match wait(&pd, dirs, deadline) {
+                    park::OK => continue,
+                    park::TIMEDOUT => return error::ETIMEDOUT as isize,
+                    park::CANCELED => return error::ECANCELED as isize,
+                    park::CLOSED => {
+                        // Could not arm: retry once, then report what the syscall says.
+                        let r = op();
+                        if r == -(libc::EAGAIN as isize) {
+                            crate::time::sleep(50_000);
+                            continue;
+                        }
+                        return r;
+                    }
+                    _ => return error::EINVAL as isize,
+                }
+            }
+        }
+        Kind::Blocking { regular } => blocking_io(fd, dir, deadline, regular, op),
+    }
+}
+
+/// The syscall hand-off path: poll(2) for the time-out, then the call, each inside
+/// `entersyscall`/`exitsyscall` so the P can run other goroutines meanwhile.
+fn blocking_io(
+    fd: i32,
+    dir: usize,
+    deadline: i64,
+    regular: bool,
+    mut op: impl FnMut() -> isize,
+) -> isize {
+    loop {
+        if deadline >= 0 && !regular {
+            let left = deadline - crate::time::now();
+            let ev = if dir == READ {
+                libc::POLLIN
+            } else {
+                libc::POLLOUT
+            };
+            let mut pfd = libc::pollfd {
+                fd,
+                events: ev,
+                revents: 0,
+            };
+            let ms = if left <= 0 {
+                0
+            } else {
+                (left.saturating_add(999_999) / 1_000_000).min(i32::MAX as i64) as i32
+            };
+            let n = crate::sched::sysmon::in_syscall(|| {
+                // SAFETY: polls one pollfd on our stack.
+                unsafe { libc::poll(&mut pfd, 1, ms) }
+            });
+            if n < 0 {
+                if errno() == libc::EINTR {
+                    continue;
+                }
+                return -(errno() as isize);
+            }
+            if n == 0 {
+                return error::ETIMEDOUT as isize;
+            }
+        }
+        let r = crate::sched::sysmon::in_syscall(&mut op);
+        if r == -(libc::EINTR as isize) {
+            continue;
+        }
+        return r;
+    }
+}
+
+fn ret(r: isize) -> isize {
+    if r < 0 { -(errno() as isize) } else { r }
+}
+
+/// `gmp_read`.
+pub(crate) fn read(fd: i32, buf: *mut u8, n: usize, deadline: i64) -> isize {
+    io(fd, READ, deadline, || {
+        // SAFETY: the caller's buffer of n bytes.
+        ret(unsafe { libc::read(fd, buf.cast(), n) })
+    })
+}
+
+/// `gmp_recv`.
+pub(crate) fn recv(fd: i32, buf: *mut u8, n: usize, flags: i32, deadline: i64) -> isize {
+    io(fd, READ, deadline, || {
+        // SAFETY: the caller's buffer of n bytes.
+        ret(unsafe { libc::recv(fd, buf.cast(), n, flags) })
+    })
+}
+
+/// `gmp_recvmsg`.
+pub(crate) fn recvmsg(fd: i32, msg: *mut libc::msghdr, flags: i32, deadline: i64) -> isize {
+    io(fd, READ, deadline, || {
+        // SAFETY: the caller's msghdr.
+        ret(unsafe { libc::recvmsg(fd, msg, flags) })
+    })
+}
+
+/// `gmp_sendmsg` (one call; a short send is returned as is).
+pub(crate) fn sendmsg(fd: i32, msg: *const libc::msghdr, flags: i32, deadline: i64) -> isize {
+    io(fd, WRITE, deadline, || {
+        // SAFETY: the caller's msghdr.
+        ret(unsafe { libc::sendmsg(fd, msg, flags | libc::MSG_NOSIGNAL) })
+    })
+}
+
+/// `gmp_write` / `gmp_send`: writes all `n` bytes (several calls if needed). Returns
+/// n, or the error of the call that failed (bytes written before it are lost to the
+/// caller's count, as with Go's `Write`, which returns them alongside the error).
+pub(crate) fn write_all(
+    fd: i32,
+    buf: *const u8,
+    n: usize,
+    flags: Option<i32>,
+    deadline: i64,
+) -> isize {
+    let mut off = 0usize;
+    while off < n {
+        let r = io(fd, WRITE, deadline, || {
+            // SAFETY: the caller's buffer; off < n.
+            let p = unsafe { buf.add(off) };
+            ret(match flags {
+                // SAFETY: as above.
+                Some(f) => unsafe { libc::send(fd, p.cast(), n - off, f | libc::MSG_NOSIGNAL) },
+                // SAFETY: as above.
+                None => unsafe { libc::write(fd, p.cast(), n - off) },
+            })
+        });
+        if r < 0 {
+            return r;
+        }
+        if r == 0 && n > 0 {
+            return -(libc::EIO as isize);
+        }
+        off += r as usize;
+    }
+    n as isize
+}
+
+/// `gmp_accept`: the new fd is non-blocking, close-on-exec and netpolled.
+pub(crate) fn accept(
+    fd: i32,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+    deadline: i64,
+) -> i32 {
+    let r = io(fd, READ, deadline, || {
+        // SAFETY: the caller's address buffer (may be NULL).
+        ret(
+            unsafe { libc::accept4(fd, addr, len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) }
+                as isize,
+        )
+    });
+    if r >= 0 {
+        let nfd = r as i32;
+        insert(nfd).closing.store(false, Ordering::Release);
+    }
+    r as i32
+}
+
+/// `gmp_connect`: a non-blocking connect finished in the poller.
+pub(crate) fn connect(
+    fd: i32,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+    deadline: i64,
+) -> i32 {
+    let pd = match classify(fd) {
+        Ok(Kind::Polled(pd)) => pd,
+        Ok(Kind::Blocking { .. }) => return -libc::ENOTSOCK,
+        Err(e) => return e,
+    };
+    let _g = match InFlight::enter(&pd) {
+        Ok(g) => g,
+        Err(e) => return e,
+    };
+    // SAFETY: the caller's address.
+    let r = unsafe { libc::connect(fd, addr, len) };
+    if r == 0 {
+        return 0;
+    }
+    let e = errno();
+    if e != libc::EINPROGRESS && e != libc::EINTR && e != libc::EALREADY {
+        return -e;
+    }
+    loop {
+        match wait(&pd, [false, true], deadline) {
+            park::OK | park::CLOSED => {}
+            park::TIMEDOUT => return error::ETIMEDOUT,
+            park::CANCELED => return error::ECANCELED,
+            _ => return error::EINVAL,
+        }
+        let mut err: libc::c_int = 0;
+        let mut l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: reads SO_ERROR into a local int.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut l,
+            )
+        };
+        if r < 0 {
+            return -errno();
+        }
+        if err == 0 {
+            // Writable and no error: connected (or still in progress if spurious).
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: polls one pollfd without blocking.
+            let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+            if n > 0 {
+                return 0;
+            }
+            continue;
+        }
+        return -err;
+    }
+}
+
+/// `gmp_wait_fd`: the ready mask (GMP_POLLIN | GMP_POLLOUT | GMP_POLLERR | GMP_POLLHUP).
+pub(crate) fn wait_fd(fd: i32, events: i32, deadline: i64) -> i32 {
+    if events & (POLLIN | POLLOUT) == 0 {
+        return error::EINVAL;
+    }
+    let mut want: libc::c_short = 0;
+    if events & POLLIN != 0 {
+        want |= libc::POLLIN;
+    }
+    if events & POLLOUT != 0 {
+        want |= libc::POLLOUT;
+    }
+    let check = || -> i32 {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: want,
+            revents: 0,
+        };
+        // SAFETY: polls one pollfd without blocking.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if n < 0 {
+            return -errno();
+        }
+        let mut m = 0;
+        if pfd.revents & libc::POLLIN != 0 {
+            m |= POLLIN;
+        }
+        if pfd.revents & libc::POLLOUT != 0 {
+            m |= POLLOUT;
+        }
+        if pfd.revents & libc::POLLERR != 0 {
+            m |= POLLERR;
+        }
+        if pfd.revents & libc::POLLHUP != 0 {
+            m |= POLLHUP;
+        }
+        if pfd.revents & libc::POLLNVAL != 0 {
+            return -libc::EBADF;
+        }
+        m
+    };
+    match classify(fd) {
+        Err(e) => e,
+        Ok(Kind::Blocking { .. }) => {
+            let ms = if deadline < 0 {
+                -1
+            } else {
+                ((deadline - crate::time::now())
+                    .max(0)
+                    .saturating_add(999_999)
+                    / 1_000_000)
+                    .min(i32::MAX as i64) as i32
+            };
+            loop {
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: want,
+                    revents: 0,
+                };
+                // SAFETY: polls one pollfd on our stack.
+                let n = crate::sched::sysmon::in_syscall(|| unsafe { libc::poll(&mut pfd, 1, ms) });
+                if n < 0 && errno() == libc::EINTR {
+                    continue;
+                }
+                if n == 0 {
+                    return error::ETIMEDOUT;
+                }
+                return check();
+            }
+        }
+        Ok(Kind::Polled(pd)) => {
+            let _g = match InFlight::enter(&pd) {
+                Ok(g) => g,
+                Err(e) => return e,
+            };
+            loop {
+                let m = check();
+                if m != 0 {
+                    return m;
+                }
+                match wait(&pd, [events & POLLIN != 0, events & POLLOUT != 0], deadline) {
+                    park::OK | park::CLOSED => continue,
+                    park::TIMEDOUT => return error::ETIMEDOUT,
+                    park::CANCELED => return error::ECANCELED,
+                    _ => return error::EINVAL,
+                }
+            }
+        }
+    }
+}
+
+/// `gmp_socket`: non-blocking, close-on-exec, netpolled.
+pub(crate) fn socket(domain: i32, ty: i32, protocol: i32) -> i32 {
+    // SAFETY: plain socket(2).
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            protocol,
+        )
+    };
+    if fd < 0 {
+        return -errno();
+    }
+    insert(fd).closing.store(false, Ordering::Release);
+    fd
+}
+
+/// `gmp_close_fd`: cancels the fd's waiters (GMP_ECANCELED), waits for calls in flight
+/// to return, then closes it.
+pub(crate) fn close(fd: i32) -> i32 {
+    if fd < 0 {
+        return -libc::EBADF;
+    }
+    if let Some(pd) = lookup(fd) {
+        pd.closing.store(true, Ordering::Release);
+        let woken: Vec<WaitRef> = {
+            let mut inner = pd.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let mut v = Vec::new();
+            for d in [READ, WRITE] {
+                while let Some(w) = inner.queues[d].pop_front() {
+                    if w.claim(park::CANCELED) {
+                        v.push(w);
+                    }
+                }
+            }
+            v
+        };
+        for w in woken {
+            w.wake();
+        }
+        // Wait for the calls in flight to leave (they see `closing` or were canceled).
+        while pd.inflight.load(Ordering::Acquire) > 0 {
+            crate::time::sleep(20_000);
+        }
+        if let Some(p) = poller() {
+            // SAFETY: the fd is still open (we close it just below).
+            let _ = p.delete(unsafe { BorrowedFd::borrow_raw(fd) });
+        }
+        remove(fd);
+    }
+    // SAFETY: closes the caller's fd once.
+    if unsafe { libc::close(fd) } < 0 {
+        let e = errno();
+        if e != libc::EINTR {
+            return -e;
+        }
+    }
+    0
 }

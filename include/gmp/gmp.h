@@ -31,6 +31,26 @@
 #define GMP_RECV 2
 
 /**
+ * `gmp_wait_fd` events: readable.
+ */
+#define GMP_POLLIN 1
+
+/**
+ * Writable.
+ */
+#define GMP_POLLOUT 4
+
+/**
+ * An error condition (output only).
+ */
+#define GMP_POLLERR 8
+
+/**
+ * Hang-up (output only).
+ */
+#define GMP_POLLHUP 16
+
+/**
  * Success.
  */
 #define GMP_OK 0
@@ -501,6 +521,106 @@ int gmp_home_close(struct gmp_home *h);
  * Returns 0; `GMP_EAGAIN` if it is not closed or goroutines remain; `GMP_EINVAL`.
  */
 int gmp_home_free(struct gmp_home *h);
+
+/**
+ * Waits until `fd` is ready for `events` (GMP_POLLIN and/or GMP_POLLOUT) or the
+ * timeout passes (< 0: forever; 0: just check). A goroutine parks (sockets and
+ * non-blocking fds go through the poller; other fds through a syscall hand-off); a
+ * foreign thread blocks.
+ *
+ * Returns the ready mask (GMP_POLLIN | GMP_POLLOUT | GMP_POLLERR | GMP_POLLHUP);
+ * `GMP_ETIMEDOUT`; `GMP_ECANCELED` (gmp_close_fd, or the home closed); `GMP_EINVAL`
+ * (no event asked); a negative errno (`-EBADF`).
+ */
+int gmp_wait_fd(int fd, int events, int64_t timeout_ns);
+
+/**
+ * `socket(2)`, made non-blocking, close-on-exec and netpolled. Returns the fd or a
+ * negative errno.
+ */
+int gmp_socket(int domain, int type_, int protocol);
+
+/**
+ * Makes any pollable fd (pipe, tty, eventfd, socket) non-blocking and netpolled.
+ * O_NONBLOCK changes the open file description, which other processes may share.
+ * Returns 0 or a negative errno.
+ */
+int gmp_fd_adopt(int fd);
+
+/**
+ * Reads up to `n` bytes, parking until data, EOF or the timeout. EINTR is retried.
+ * Returns the bytes read (0 at EOF), `GMP_ETIMEDOUT`, `GMP_ECANCELED`, or a negative
+ * errno (`-ECONNRESET`, ...). A switch point.
+ */
+ssize_t gmp_read(int fd, void *buf, size_t n, int64_t timeout_ns);
+
+/**
+ * Writes all `n` bytes (several writes if the kernel takes less), parking while the fd
+ * is full. Returns `n`, or the error that stopped it. SIGPIPE is not raised for sockets.
+ */
+ssize_t gmp_write(int fd, const void *buf, size_t n, int64_t timeout_ns);
+
+/**
+ * `recv(2)` with parking. Returns bytes received, 0 at EOF, or a code.
+ */
+ssize_t gmp_recv(int fd, void *buf, size_t n, int flags, int64_t timeout_ns);
+
+/**
+ * `send(2)` of all `n` bytes with parking (MSG_NOSIGNAL added). Returns `n` or a code.
+ */
+ssize_t gmp_send(int fd, const void *buf, size_t n, int flags, int64_t timeout_ns);
+
+/**
+ * `recvmsg(2)` with parking.
+ */
+ssize_t gmp_recvmsg(int fd, struct msghdr *msg, int flags, int64_t timeout_ns);
+
+/**
+ * `sendmsg(2)` with parking (one call: a short send is returned as is).
+ */
+ssize_t gmp_sendmsg(int fd, const struct msghdr *msg, int flags, int64_t timeout_ns);
+
+/**
+ * Accepts a connection, parking until one arrives. The new fd is non-blocking,
+ * close-on-exec and netpolled. `addr`/`len` may be NULL. Returns the fd or a code.
+ */
+int gmp_accept(int fd, struct sockaddr *addr, socklen_t *len, int64_t timeout_ns);
+
+/**
+ * Connects, parking until the connection is made (a non-blocking connect finished in
+ * the poller). Returns 0, `GMP_ETIMEDOUT`, or a negative errno (`-ECONNREFUSED`).
+ */
+int gmp_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t timeout_ns);
+
+/**
+ * Closes `fd`: its waiters return `GMP_ECANCELED`, the close waits for calls in flight
+ * to return (Go's fdMutex), then close(2). Prefer it to close(2) for fds the poller
+ * knows. Returns 0 or a negative errno.
+ */
+int gmp_close_fd(int fd);
+
+/**
+ * `entersyscall`: the calling goroutine is about to block in the kernel; its P may be
+ * handed to another thread meanwhile. Until `gmp_syscall_exit`, gmp calls on this
+ * thread act as on a foreign thread. No-op on a foreign thread.
+ */
+void gmp_syscall_enter(void);
+
+/**
+ * `exitsyscall`: take a P back (the old one with one CAS when nobody took it), or queue
+ * the goroutine and wait for one. A switch point.
+ */
+void gmp_syscall_exit(void);
+
+/**
+ * Runs `fn(arg)` between `gmp_syscall_enter` and `gmp_syscall_exit`, on the thread's
+ * own stack (as cgo runs C): a stable thread and a large stack for getaddrinfo,
+ * OpenSSL and the like. Other goroutines keep running on the other P's (and on this
+ * one, once sysmon hands it off). `fn` must not call blocking gmp functions expecting
+ * goroutine behaviour: inside, they block the thread.
+ * Returns 0, `GMP_EINVAL` (NULL fn), or `GMP_ESHUTDOWN`.
+ */
+int gmp_blocking(gmp_fn fn_, void *arg);
 
 /**
  * Configures the runtime before its first use (optional).

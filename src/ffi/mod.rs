@@ -9,6 +9,7 @@
 pub mod chan;
 pub mod goroutine;
 pub mod home;
+pub mod netpoll;
 pub mod runtime;
 pub mod rust;
 pub mod sync;

@@ -165,8 +165,8 @@ pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
             goroutines_created: s.created,
             context_switches: s.context_switches,
             steals: s.steals,
-            syscall_handoffs: 0,
-            preempt_requests: 0,
+            syscall_handoffs: s.syscall_handoffs,
+            preempt_requests: s.preempt_requests,
         };
         let n = size.min(std::mem::size_of::<gmp_stats>());
         let st = gmp_stats { size: n, ..st };

@@ -94,6 +94,8 @@ pub(crate) enum Switch {
     Gosched,
     /// `gopark`: run the commit closure set in `GInner::park_commit`, I am waiting.
     Park,
+    /// `exitsyscall` found no P: queue me on the global queue and park this M.
+    Requeue,
 }
 
 pub(crate) type Coro = Coroutine<(), Switch, (), GStack>;

@@ -45,6 +45,7 @@ pub(crate) mod m;
 pub(crate) mod p;
 pub(crate) mod runq;
 pub(crate) mod schedule;
+pub(crate) mod sysmon;
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -267,5 +268,6 @@ fn start_slow() -> Result<(), crate::error::Code> {
     schedule::install_fork_handler();
     schedule::procresize(cfg.maxprocs as usize);
     SCHED.state.store(ST_RUNNING, Ordering::Release);
+    sysmon::start();
     Ok(())
 }

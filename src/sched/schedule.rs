@@ -211,11 +211,36 @@ pub(crate) fn ready(g: GRef) {
 // ---------------------------------------------------------------------------------------
 // M's: wakep, startm, stopm, handoffp.
 
+/// For sysmon and exitsyscall: an idle P, taking the scheduler lock.
+pub(crate) fn pidleget_locked() -> Option<&'static P> {
+    let mut l = SCHED.locked();
+    pidleget(&mut l)
+}
+
+pub(crate) fn acquirep_pub(m: &M, p: &'static P) {
+    acquirep(m, p)
+}
+
+pub(crate) fn handoffp_pub(p: &'static P) {
+    handoffp(p)
+}
+
+/// Queues goroutines on the global queue (sysmon moving a hog's queue).
+pub(crate) fn globrunqput_batch(gs: Vec<GRef>) {
+    let mut l = SCHED.locked();
+    for g in gs {
+        globrunqput(&mut l, g);
+    }
+}
+
 /// Tries to add one more spinning M to run goroutines, if there is an idle P and no
 /// spinning M (Go's `wakep`).
 pub(crate) fn wakep() {
     if SCHED.npidle.load(Ordering::SeqCst) == 0 {
         return;
+    }
+    if super::sysmon::SYSMON_SLEEPING.load(Ordering::Relaxed) {
+        super::sysmon::wake_sysmon();
     }
     if SCHED.nmspinning.load(Ordering::SeqCst) != 0
         || SCHED
@@ -806,20 +831,29 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         .resume(());
     ctx.g.set(std::ptr::null_mut());
     m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
+    // The P may have changed while g ran (a syscall section can lose it and take
+    // another): read it again.
     match res {
         corosensei::CoroutineResult::Yield(Switch::Gosched) => {
             g.set_status(RUNNABLE);
-            if m.lockedg().is_some() {
-                let mut l = SCHED.locked();
-                globrunqput(&mut l, g);
-            } else {
-                // The P may have changed hands? No: only this M releases it.
-                runqput(p, g, false, None);
+            match m.p() {
+                Some(p) if m.lockedg().is_none() => runqput(p, g, false, None),
+                _ => {
+                    let mut l = SCHED.locked();
+                    globrunqput(&mut l, g);
+                }
             }
             false
         }
         corosensei::CoroutineResult::Yield(Switch::Park) => {
             park_commit(g);
+            false
+        }
+        corosensei::CoroutineResult::Yield(Switch::Requeue) => {
+            g.set_status(RUNNABLE);
+            let mut l = SCHED.locked();
+            globrunqput(&mut l, g);
+            drop(l);
             false
         }
         corosensei::CoroutineResult::Return(()) => goexit0(mm, g),
@@ -1290,6 +1324,8 @@ pub(crate) struct Snapshot {
     pub(crate) created: u64,
     pub(crate) context_switches: u64,
     pub(crate) steals: u64,
+    pub(crate) syscall_handoffs: u64,
+    pub(crate) preempt_requests: u64,
 }
 
 pub(crate) fn snapshot() -> Snapshot {
@@ -1313,6 +1349,8 @@ pub(crate) fn snapshot() -> Snapshot {
         created: SCHED.goroutines_created.load(Ordering::Relaxed),
         context_switches: cs,
         steals: st,
+        syscall_handoffs: super::sysmon::SYSCALL_HANDOFFS.load(Ordering::Relaxed),
+        preempt_requests: super::sysmon::PREEMPT_REQUESTS.load(Ordering::Relaxed),
     }
 }
 

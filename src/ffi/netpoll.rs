@@ -1,0 +1,244 @@
+//! The network poller and syscall-safe blocking.
+
+use std::ffi::{c_int, c_void};
+
+use super::{gmp_fn, guard};
+use crate::error;
+use crate::netpoll as np;
+use crate::time::deadline_after;
+
+/// `gmp_wait_fd` events: readable.
+pub const GMP_POLLIN: c_int = 1;
+/// Writable.
+pub const GMP_POLLOUT: c_int = 4;
+/// An error condition (output only).
+pub const GMP_POLLERR: c_int = 8;
+/// Hang-up (output only).
+pub const GMP_POLLHUP: c_int = 16;
+
+const _: () = {
+    assert!(GMP_POLLIN == np::POLLIN && GMP_POLLOUT == np::POLLOUT);
+    assert!(GMP_POLLERR == np::POLLERR && GMP_POLLHUP == np::POLLHUP);
+};
+
+fn started() -> Result<(), c_int> {
+    crate::sched::ensure_started()
+}
+
+macro_rules! run {
+    ($name:expr, $body:expr) => {
+        guard($name, error::EINVAL as _, || match started() {
+            Err(e) => e as _,
+            Ok(()) => $body,
+        })
+    };
+}
+
+/// Waits until `fd` is ready for `events` (GMP_POLLIN and/or GMP_POLLOUT) or the
+/// timeout passes (< 0: forever; 0: just check). A goroutine parks (sockets and
+/// non-blocking fds go through the poller; other fds through a syscall hand-off); a
+/// foreign thread blocks.
+///
+/// Returns the ready mask (GMP_POLLIN | GMP_POLLOUT | GMP_POLLERR | GMP_POLLHUP);
+/// `GMP_ETIMEDOUT`; `GMP_ECANCELED` (gmp_close_fd, or the home closed); `GMP_EINVAL`
+/// (no event asked); a negative errno (`-EBADF`).
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_wait_fd(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
+    run!(
+        "gmp_wait_fd",
+        np::wait_fd(fd, events, deadline_after(timeout_ns))
+    )
+}
+
+/// `socket(2)`, made non-blocking, close-on-exec and netpolled. Returns the fd or a
+/// negative errno.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_socket(domain: c_int, type_: c_int, protocol: c_int) -> c_int {
+    run!("gmp_socket", np::socket(domain, type_, protocol))
+}
+
+/// Makes any pollable fd (pipe, tty, eventfd, socket) non-blocking and netpolled.
+/// O_NONBLOCK changes the open file description, which other processes may share.
+/// Returns 0 or a negative errno.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_fd_adopt(fd: c_int) -> c_int {
+    run!("gmp_fd_adopt", np::adopt(fd))
+}
+
+/// Reads up to `n` bytes, parking until data, EOF or the timeout. EINTR is retried.
+/// Returns the bytes read (0 at EOF), `GMP_ETIMEDOUT`, `GMP_ECANCELED`, or a negative
+/// errno (`-ECONNRESET`, ...). A switch point.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_read(
+    fd: c_int,
+    buf: *mut c_void,
+    n: usize,
+    timeout_ns: i64,
+) -> libc::ssize_t {
+    if buf.is_null() && n > 0 {
+        return error::EINVAL as isize;
+    }
+    run!(
+        "gmp_read",
+        np::read(fd, buf.cast(), n, deadline_after(timeout_ns))
+    )
+}
+
+/// Writes all `n` bytes (several writes if the kernel takes less), parking while the fd
+/// is full. Returns `n`, or the error that stopped it. SIGPIPE is not raised for sockets.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_write(
+    fd: c_int,
+    buf: *const c_void,
+    n: usize,
+    timeout_ns: i64,
+) -> libc::ssize_t {
+    if buf.is_null() && n > 0 {
+        return error::EINVAL as isize;
+    }
+    run!(
+        "gmp_write",
+        np::write_all(fd, buf.cast(), n, None, deadline_after(timeout_ns))
+    )
+}
+
+/// `recv(2)` with parking. Returns bytes received, 0 at EOF, or a code.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_recv(
+    fd: c_int,
+    buf: *mut c_void,
+    n: usize,
+    flags: c_int,
+    timeout_ns: i64,
+) -> libc::ssize_t {
+    if buf.is_null() && n > 0 {
+        return error::EINVAL as isize;
+    }
+    run!(
+        "gmp_recv",
+        np::recv(fd, buf.cast(), n, flags, deadline_after(timeout_ns))
+    )
+}
+
+/// `send(2)` of all `n` bytes with parking (MSG_NOSIGNAL added). Returns `n` or a code.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_send(
+    fd: c_int,
+    buf: *const c_void,
+    n: usize,
+    flags: c_int,
+    timeout_ns: i64,
+) -> libc::ssize_t {
+    if buf.is_null() && n > 0 {
+        return error::EINVAL as isize;
+    }
+    run!(
+        "gmp_send",
+        np::write_all(fd, buf.cast(), n, Some(flags), deadline_after(timeout_ns))
+    )
+}
+
+/// `recvmsg(2)` with parking.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_recvmsg(
+    fd: c_int,
+    msg: *mut libc::msghdr,
+    flags: c_int,
+    timeout_ns: i64,
+) -> libc::ssize_t {
+    if msg.is_null() {
+        return error::EINVAL as isize;
+    }
+    run!(
+        "gmp_recvmsg",
+        np::recvmsg(fd, msg, flags, deadline_after(timeout_ns))
+    )
+}
+
+/// `sendmsg(2)` with parking (one call: a short send is returned as is).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_sendmsg(
+    fd: c_int,
+    msg: *const libc::msghdr,
+    flags: c_int,
+    timeout_ns: i64,
+) -> libc::ssize_t {
+    if msg.is_null() {
+        return error::EINVAL as isize;
+    }
+    run!(
+        "gmp_sendmsg",
+        np::sendmsg(fd, msg, flags, deadline_after(timeout_ns))
+    )
+}
+
+/// Accepts a connection, parking until one arrives. The new fd is non-blocking,
+/// close-on-exec and netpolled. `addr`/`len` may be NULL. Returns the fd or a code.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_accept(
+    fd: c_int,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+    timeout_ns: i64,
+) -> c_int {
+    run!(
+        "gmp_accept",
+        np::accept(fd, addr, len, deadline_after(timeout_ns))
+    )
+}
+
+/// Connects, parking until the connection is made (a non-blocking connect finished in
+/// the poller). Returns 0, `GMP_ETIMEDOUT`, or a negative errno (`-ECONNREFUSED`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_connect(
+    fd: c_int,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+    timeout_ns: i64,
+) -> c_int {
+    if addr.is_null() {
+        return error::EINVAL;
+    }
+    run!(
+        "gmp_connect",
+        np::connect(fd, addr, len, deadline_after(timeout_ns))
+    )
+}
+
+/// Closes `fd`: its waiters return `GMP_ECANCELED`, the close waits for calls in flight
+/// to return (Go's fdMutex), then close(2). Prefer it to close(2) for fds the poller
+/// knows. Returns 0 or a negative errno.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_close_fd(fd: c_int) -> c_int {
+    run!("gmp_close_fd", np::close(fd))
+}
+
+/// `entersyscall`: the calling goroutine is about to block in the kernel; its P may be
+/// handed to another thread meanwhile. Until `gmp_syscall_exit`, gmp calls on this
+/// thread act as on a foreign thread. No-op on a foreign thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_syscall_enter() {
+    guard("gmp_syscall_enter", (), crate::sched::sysmon::enter_section)
+}
+
+/// `exitsyscall`: take a P back (the old one with one CAS when nobody took it), or queue
+/// the goroutine and wait for one. A switch point.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_syscall_exit() {
+    guard("gmp_syscall_exit", (), crate::sched::sysmon::exit_section)
+}
+
+/// Runs `fn(arg)` between `gmp_syscall_enter` and `gmp_syscall_exit`, on the thread's
+/// own stack (as cgo runs C): a stable thread and a large stack for getaddrinfo,
+/// OpenSSL and the like. Other goroutines keep running on the other P's (and on this
+/// one, once sysmon hands it off). `fn` must not call blocking gmp functions expecting
+/// goroutine behaviour: inside, they block the thread.
+/// Returns 0, `GMP_EINVAL` (NULL fn), or `GMP_ESHUTDOWN`.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_blocking(fn_: gmp_fn, arg: *mut c_void) -> c_int {
+    let Some(f) = fn_ else { return error::EINVAL };
+    run!("gmp_blocking", {
+        crate::sched::sysmon::blocking(f, arg);
+        0
+    })
+}

@@ -1,0 +1,323 @@
+//! Syscall hand-off (`entersyscall`/`exitsyscall`, `gmp_blocking`) and sysmon.
+//!
+//! Go's protocol (`proc.go`): a goroutine about to block in the kernel marks its P
+//! `SYSCALL` and keeps it; if the call returns quickly, `exitsyscall` takes the P back
+//! with one CAS. sysmon, a thread without a P, looks at every P each tick (20 us, backing
+//! off to 10 ms when there is nothing to do) and *retakes* a P that has sat in a syscall
+//! for over a tick when it has work queued or nobody else could run new work (or after
+//! 10 ms regardless), handing it to another M. The slow `exitsyscall` then takes any
+//! idle P, or queues the goroutine and parks its M.
+//!
+//! sysmon also marks goroutines that have run 10 ms without a schedule for preemption
+//! (`gmp_preempt_point` and the switch-point calls honour the flag: C cannot be
+//! preempted asynchronously), moves a hog's queued goroutines to the global queue so
+//! other M's run them, polls the network when nobody has for 10 ms, and returns the
+//! memory of stacks that went deep and then sat unused.
+//!
+//! Differences from Go: during a syscall section the thread's goroutine context is
+//! cleared, so gmp calls made inside it (from `gmp_blocking`'s function, say) behave as
+//! on a foreign thread: they block the thread, which is what a syscall section is for.
+//! sysmon deep-sleeps (futex, no time-out) when every P is idle and no goroutine is in a
+//! syscall, and `wakep` wakes it.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use super::g::{self, GRef, RUNNING, SYSCALL, Switch};
+use super::m;
+use super::p::{self, P};
+use super::runq::RunQueue;
+use super::schedule;
+use super::{SCHED, ST_SHUTDOWN};
+use crate::sys::futex;
+
+pub(crate) static SYSCALL_HANDOFFS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static PREEMPT_REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+/// What entersyscall saved, for exitsyscall.
+pub(crate) struct InSyscall {
+    g: GRef,
+    m: m::MRef,
+    p: &'static P,
+}
+
+/// Go's `entersyscall`: this goroutine may block in the kernel; its P may be handed
+/// off. None on a foreign thread or in a home (nothing to hand off: just block).
+pub(crate) fn entersyscall() -> Option<InSyscall> {
+    let ctx = g::ctx();
+    let gp = std::ptr::NonNull::new(ctx.g.get()).map(GRef)?;
+    let mm = m::current()?;
+    let p = mm.get().p()?;
+    gp.set_status(SYSCALL);
+    p.syscalltick.store(
+        p.syscalltick.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+    p.status.store(p::SYSCALL, Ordering::Release);
+    // Inside the section, gmp calls act as on a foreign thread (module docs).
+    ctx.g.set(std::ptr::null_mut());
+    ctx.m.set(std::ptr::null_mut());
+    if SYSMON_SLEEPING.load(Ordering::SeqCst) {
+        wake_sysmon();
+    }
+    Some(InSyscall { g: gp, m: mm, p })
+}
+
+/// Go's `exitsyscall`: take the old P back with one CAS, else any idle P, else queue
+/// the goroutine and let this M park (a switch point).
+pub(crate) fn exitsyscall(s: InSyscall) {
+    let ctx = g::ctx();
+    ctx.g.set(s.g.as_ptr());
+    ctx.m.set(s.m.0.as_ptr());
+    let m = s.m.get();
+    if s.p
+        .status
+        .compare_exchange(p::SYSCALL, p::RUNNING, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        s.g.set_status(RUNNING);
+        return;
+    }
+    // sysmon took the P: it belongs to another M now; forget it without touching it.
+    m.p.store(std::ptr::null_mut(), Ordering::Release);
+    if let Some(pp) = schedule::pidleget_locked() {
+        schedule::acquirep_pub(m, pp);
+        s.g.set_status(RUNNING);
+        return;
+    }
+    // No P: switch to the scheduler, which queues us globally and parks this M.
+    g::switch_out(s.g, Switch::Requeue);
+}
+
+/// Runs `f` inside a syscall section.
+pub(crate) fn in_syscall<R>(f: impl FnOnce() -> R) -> R {
+    let s = entersyscall();
+    let r = f();
+    if let Some(s) = s {
+        exitsyscall(s);
+    }
+    r
+}
+
+/// Per-P observations of sysmon (Go's `sysmontick`).
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    schedtick: u32,
+    schedwhen: i64,
+    syscalltick: u32,
+    syscallwhen: i64,
+    preempted_at: i64,
+}
+
+static SYSMON_NOTE: AtomicU32 = AtomicU32::new(0);
+pub(crate) static SYSMON_SLEEPING: AtomicBool = AtomicBool::new(false);
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Wakes sysmon from its deep sleep.
+pub(crate) fn wake_sysmon() {
+    SYSMON_NOTE.store(1, Ordering::Release);
+    futex::wake(&SYSMON_NOTE, 1);
+}
+
+/// Starts the sysmon thread (once).
+pub(crate) fn start() {
+    if STARTED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    match m::spawn_thread("gmp-sysmon".into(), sysmon) {
+        Ok(h) => SCHED
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(h),
+        Err(e) => eprintln!("gmp: cannot start sysmon: {e}"),
+    }
+}
+
+const FORCE_PREEMPT_NS: i64 = 10_000_000;
+
+fn sysmon() {
+    // SAFETY: prctl on this thread only: timer slack 1 us so 20 us sleeps are 20 us.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1_000u64, 0, 0, 0) };
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut idle = 0u32;
+    let mut delay_us = 20i64;
+    let mut last_scavenge = crate::time::now();
+    let scratch: RunQueue<g::G> = RunQueue::new();
+    loop {
+        if SCHED.state.load(Ordering::Acquire) == ST_SHUTDOWN {
+            return;
+        }
+        if idle == 0 {
+            delay_us = 20;
+        } else if idle > 50 {
+            delay_us = (delay_us * 2).min(10_000);
+        }
+        futex::wait(&SYSMON_NOTE, 0, delay_us * 1000);
+        SYSMON_NOTE.store(0, Ordering::Relaxed);
+        let now = crate::time::now();
+        let procs = SCHED.procs();
+        if seen.len() < procs {
+            seen.resize(procs, Seen::default());
+        }
+        // Deep sleep: nothing runs and nothing is in a syscall.
+        if SCHED.npidle.load(Ordering::SeqCst) as usize >= procs && !crate::netpoll::has_waiters() {
+            SYSMON_SLEEPING.store(true, Ordering::SeqCst);
+            if SCHED.npidle.load(Ordering::SeqCst) as usize >= SCHED.procs() {
+                futex::wait(&SYSMON_NOTE, 0, 1_000_000_000);
+            }
+            SYSMON_SLEEPING.store(false, Ordering::SeqCst);
+            idle = 0;
+            continue;
+        }
+        // Poll the network if nobody has for 10 ms (Go's sysmon does).
+        let lastpoll = SCHED.lastpoll.load(Ordering::SeqCst);
+        if crate::netpoll::has_waiters()
+            && lastpoll != 0
+            && lastpoll + 10_000_000 < now
+            && SCHED
+                .lastpoll
+                .compare_exchange(lastpoll, now, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            crate::netpoll::poll(0);
+        }
+        if retake(now, &mut seen, &scratch) {
+            idle = 0;
+        } else {
+            idle += 1;
+        }
+        if now - last_scavenge > 1_000_000_000 {
+            last_scavenge = now;
+            crate::stack::scavenge(4096);
+        }
+    }
+}
+
+/// Go's `retake`: hands off P's stuck in syscalls and asks long runners to yield.
+fn retake(now: i64, seen: &mut [Seen], scratch: &RunQueue<g::G>) -> bool {
+    let mut acted = false;
+    for (i, pd) in seen.iter_mut().enumerate().take(SCHED.procs()) {
+        let Some(p) = SCHED.p(i) else { continue };
+        match p.status.load(Ordering::Acquire) {
+            p::SYSCALL => {
+                let t = p.syscalltick.load(Ordering::Relaxed);
+                if pd.syscalltick != t {
+                    pd.syscalltick = t;
+                    pd.syscallwhen = now;
+                    continue;
+                }
+                // On one tick's notice only if it has work or nobody else can take new
+                // work; after 10 ms in any case.
+                if p.runq.is_empty()
+                    && SCHED.nmspinning.load(Ordering::SeqCst) + SCHED.npidle.load(Ordering::SeqCst)
+                        > 0
+                    && pd.syscallwhen + 10_000_000 > now
+                {
+                    continue;
+                }
+                if p.status
+                    .compare_exchange(p::SYSCALL, p::IDLE, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    SYSCALL_HANDOFFS.fetch_add(1, Ordering::Relaxed);
+                    schedule::handoffp_pub(p);
+                    acted = true;
+                }
+            }
+            p::RUNNING => {
+                let t = p.schedtick.load(Ordering::Relaxed);
+                if pd.schedtick != t {
+                    pd.schedtick = t;
+                    pd.schedwhen = now;
+                    pd.preempted_at = 0;
+                    continue;
+                }
+                if pd.schedwhen + FORCE_PREEMPT_NS > now {
+                    continue;
+                }
+                let mp = p.m.load(Ordering::Acquire);
+                if mp.is_null() {
+                    continue;
+                }
+                // SAFETY: M's are never freed while the runtime runs.
+                let gp = unsafe { (*mp).curg.load(Ordering::Acquire) };
+                if gp.is_null() {
+                    continue;
+                }
+                if pd.preempted_at == 0 {
+                    // SAFETY: G's are never freed while the runtime runs.
+                    unsafe { (*gp).preempt.store(true, Ordering::Release) };
+                    PREEMPT_REQUESTS.fetch_add(1, Ordering::Relaxed);
+                    pd.preempted_at = now;
+                    acted = true;
+                } else if pd.preempted_at + FORCE_PREEMPT_NS <= now && !p.runq.is_empty() {
+                    // A hog that does not yield: move the goroutines queued behind it
+                    // to the global queue, and wake M's for them.
+                    let mut moved = Vec::new();
+                    if let Some(first) = scratch.steal_from(&p.runq, true) {
+                        moved.push(GRef(first));
+                    }
+                    scratch.drain(|g| moved.push(GRef(g)));
+                    let n = moved.len();
+                    schedule::globrunqput_batch(moved);
+                    for _ in 0..n.min(SCHED.procs()) {
+                        schedule::wakep();
+                    }
+                    acted = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    acted
+}
+
+thread_local! {
+    /// Sections opened by `gmp_syscall_enter` on this thread (the goroutine cannot move
+    /// while in one: no switch happens inside).
+    static SECTIONS: std::cell::RefCell<Vec<Option<InSyscall>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `gmp_syscall_enter`.
+pub(crate) fn enter_section() {
+    let s = entersyscall();
+    SECTIONS.with(|v| v.borrow_mut().push(s));
+}
+
+/// `gmp_syscall_exit` (unbalanced: no-op).
+pub(crate) fn exit_section() {
+    let s = SECTIONS.with(|v| v.borrow_mut().pop());
+    if let Some(Some(s)) = s {
+        exitsyscall(s);
+    }
+}
+
+struct SendFn(unsafe extern "C" fn(*mut libc::c_void), *mut libc::c_void);
+// SAFETY: the function and argument are the caller's, run on the same OS thread (the
+// coroutine's parent stack belongs to the thread running it); Send only satisfies
+// corosensei's bound, which guards against moving a Yielder to another thread.
+unsafe impl Send for SendFn {}
+
+/// `gmp_blocking`: runs `f(arg)` in a syscall section on the thread's own stack (the
+/// M's, or a home thread's), as cgo runs C: a stable thread and a large stack.
+pub(crate) fn blocking(f: unsafe extern "C" fn(*mut libc::c_void), arg: *mut libc::c_void) {
+    let job = SendFn(f, arg);
+    let Some(gp) = g::current() else {
+        // SAFETY: the caller's function, on the caller's own thread.
+        unsafe { (job.0)(job.1) };
+        return;
+    };
+    // SAFETY: the running goroutine owns its inner state; the yielder lives at the
+    // base of its stack for its whole life and we are on that stack.
+    let yielder = unsafe { gp.inner().yielder };
+    in_syscall(move || {
+        // SAFETY: see above; on_parent_stack runs the closure on the thread's own stack
+        // and returns before the goroutine continues.
+        unsafe {
+            (*yielder).on_parent_stack(move || {
+                let job = job;
+                (job.0)(job.1)
+            })
+        }
+    });
+}
