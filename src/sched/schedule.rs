@@ -980,8 +980,8 @@ pub(crate) fn start_coro(g: GRef, p: Option<&'static P>) -> bool {
     let inner = unsafe { g.inner() };
     let size = inner.stack_size;
     let stack = match p {
-        // SAFETY: our M holds p.
         Some(p) if size == SCHED.stack_size.load(Ordering::Relaxed) => {
+            // SAFETY: our M holds p.
             unsafe { p.local() }.stacks.get()
         }
         _ => crate::stack::alloc(size),
