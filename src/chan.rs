@@ -24,7 +24,9 @@
 //! callback disposes of elements still buffered when the last reference goes.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use crate::sys::lock::{Guard, Lock};
 
 use crate::error::{self, Code};
 use crate::park::{self, WaitRef};
@@ -76,7 +78,7 @@ pub(crate) struct Ticker {
 
 pub(crate) struct Chan {
     refs: AtomicUsize,
-    pub(crate) lock: Mutex<Inner>,
+    pub(crate) lock: Lock<Inner>,
     pub(crate) elem_size: usize,
     pub(crate) cap: usize,
     buf: *mut u8,
@@ -143,7 +145,7 @@ impl Chan {
         };
         let c = Box::new(Chan {
             refs: AtomicUsize::new(1),
-            lock: Mutex::new(Inner {
+            lock: Lock::new(Inner {
                 qcount: 0,
                 sendx: 0,
                 recvx: 0,
@@ -178,7 +180,7 @@ impl Chan {
         std::sync::atomic::fence(Ordering::Acquire);
         // SAFETY: the last reference: nobody else can reach the channel.
         let ch = unsafe { Box::from_raw(c) };
-        let inner = ch.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = ch.lock.lock();
         let (qcount, recvx) = (inner.qcount, inner.recvx);
         drop(inner);
         if let Some((f, ctx)) = ch.drop_fn {
@@ -194,13 +196,20 @@ impl Chan {
         }
     }
 
+    /// The ring index after i (no division: this is the hot path of buffered channels).
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.cap { 0 } else { i + 1 }
+    }
+
+    #[inline]
     fn slot(&self, i: usize) -> *mut u8 {
         // SAFETY: i < cap, so the offset stays inside the buffer.
         unsafe { self.buf.add(i * self.elem_size) }
     }
 
-    pub(crate) fn locked(&self) -> MutexGuard<'_, Inner> {
-        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn locked(&self) -> Guard<'_, Inner> {
+        self.lock.lock()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -208,7 +217,15 @@ impl Chan {
     }
 
     /// Takes the first live waiter of `q` and claims it with `outcome`.
+    #[inline]
     pub(crate) fn dequeue(q: &mut VecDeque<Sudog>, outcome: u8) -> Option<Sudog> {
+        if q.is_empty() {
+            return None;
+        }
+        Self::dequeue_slow(q, outcome)
+    }
+
+    fn dequeue_slow(q: &mut VecDeque<Sudog>, outcome: u8) -> Option<Sudog> {
         while let Some(sg) = q.pop_front() {
             if sg.w.claim(outcome) {
                 sg.record();
@@ -220,6 +237,7 @@ impl Chan {
 
     /// Tries to send without blocking, with the lock held. Some(code) when the send
     /// completed (0, or ECLOSED) and a waiter to wake; None when it would block.
+    #[inline]
     pub(crate) fn try_send_locked(
         &self,
         inner: &mut Inner,
@@ -237,7 +255,7 @@ impl Chan {
             let dst = self.slot(inner.sendx);
             // SAFETY: the slot is inside our buffer; elem is the caller's value.
             unsafe { copy(elem, dst, self.elem_size) };
-            inner.sendx = (inner.sendx + 1) % self.cap;
+            inner.sendx = self.next(inner.sendx);
             inner.qcount += 1;
             return Some((0, None));
         }
@@ -245,6 +263,7 @@ impl Chan {
     }
 
     /// Tries to receive without blocking, with the lock held. See try_send_locked.
+    #[inline]
     pub(crate) fn try_recv_locked(
         &self,
         inner: &mut Inner,
@@ -259,10 +278,10 @@ impl Chan {
             if let Some(sg) = &woken {
                 // SAFETY: the claimed sender's value is valid until we wake it.
                 unsafe { copy(sg.elem, src, self.elem_size) };
-                inner.recvx = (inner.recvx + 1) % self.cap;
+                inner.recvx = self.next(inner.recvx);
                 inner.sendx = inner.recvx;
             } else {
-                inner.recvx = (inner.recvx + 1) % self.cap;
+                inner.recvx = self.next(inner.recvx);
                 inner.qcount -= 1;
             }
             return Some((0, woken));

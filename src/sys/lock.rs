@@ -1,0 +1,129 @@
+//! A small mutex for the runtime's short critical sections (channels), after Go's
+//! `lock_futex.go`: spin a little with PAUSE, then yield, then sleep on a futex. Unlike
+//! `std::sync::Mutex` (which spins 100 rounds then sleeps), it yields the CPU between
+//! spin rounds, which on a machine with few cores lets a preempted holder finish; and
+//! its unlock is one swap that wakes a sleeper only if one registered.
+
+use std::cell::UnsafeCell;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::futex;
+
+const UNLOCKED: u32 = 0;
+const LOCKED: u32 = 1;
+/// Locked, and someone may sleep on the futex.
+const SLEEPING: u32 = 2;
+
+pub(crate) struct Lock<T> {
+    state: AtomicU32,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock serializes all access to `value`.
+unsafe impl<T: Send> Sync for Lock<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for Lock<T> {}
+
+pub(crate) struct Guard<'a, T> {
+    lock: &'a Lock<T>,
+}
+
+impl<T> Lock<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Lock {
+            state: AtomicU32::new(UNLOCKED),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> Guard<'_, T> {
+        if self
+            .state
+            .compare_exchange_weak(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_slow();
+        }
+        Guard { lock: self }
+    }
+
+    #[cold]
+    fn lock_slow(&self) {
+        // Go: 4 rounds of active spinning (30 PAUSEs), 1 passive (osyield), then sleep.
+        for round in 0..5 {
+            for _ in 0..30 {
+                let s = self.state.load(Ordering::Relaxed);
+                if s == UNLOCKED
+                    && self
+                        .state
+                        .compare_exchange_weak(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            if round >= 3 {
+                std::thread::yield_now();
+            }
+        }
+        loop {
+            if self.state.swap(SLEEPING, Ordering::Acquire) == UNLOCKED {
+                return;
+            }
+            futex::wait(&self.state, SLEEPING, -1);
+        }
+    }
+
+    fn unlock(&self) {
+        if self.state.swap(UNLOCKED, Ordering::Release) == SLEEPING {
+            futex::wake(&self.state, 1);
+        }
+    }
+}
+
+impl<T> Deref for Guard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: we hold the lock.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> DerefMut for Guard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: we hold the lock, exclusively.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for Guard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn counts() {
+        let l = std::sync::Arc::new(Lock::new(0u64));
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                let l = l.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100_000 {
+                        *l.lock() += 1;
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(*l.lock(), 400_000);
+    }
+}
