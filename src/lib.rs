@@ -40,6 +40,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub(crate) mod chan;
+pub(crate) mod debug;
 pub(crate) mod error;
 pub mod ffi;
 pub(crate) mod home;

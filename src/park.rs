@@ -100,7 +100,12 @@ impl ThreadWaiter {
 }
 
 thread_local! {
-    static THREAD_WAITER: Arc<ThreadWaiter> = Arc::new(ThreadWaiter::new());
+    static THREAD_WAITER: Arc<ThreadWaiter> = {
+        // A thread that waits in gmp outside a goroutine may act later: checkdead
+        // cannot prove a deadlock any more (sched/sysmon.rs).
+        crate::sched::sysmon::FOREIGN_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
+        Arc::new(ThreadWaiter::new())
+    };
 }
 
 /// This thread's waiter (foreign threads and home threads).

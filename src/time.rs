@@ -122,6 +122,10 @@ impl Timers {
         self.next.load(Ordering::Acquire)
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.heap.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Adds a timer; true when it became this heap's earliest.
     fn add(&self, when: i64, action: TimerAction) -> bool {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);

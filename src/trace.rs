@@ -99,3 +99,91 @@ pub(crate) fn dump_to_fd(fd: i32) -> i32 {
     }
     0
 }
+
+/// Go's schedtrace line (and, with `detail`, its P/M/G lines).
+pub(crate) fn schedtrace(detail: bool) -> String {
+    let start = SCHED.start_time.load(Ordering::Relaxed);
+    let ms = (crate::time::now() - start) / 1_000_000;
+    let procs = SCHED.procs();
+    let s = crate::sched::schedule::snapshot();
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "SCHED {ms}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} needspinning=0 idlethreads={} runqueue={}",
+        s.maxprocs, s.idle_procs, s.threads, s.spinning, s.idle_threads, s.global_runqueue
+    );
+    if !detail {
+        out.push_str(" [");
+        for i in 0..procs {
+            if let Some(p) = SCHED.p(i) {
+                if i > 0 {
+                    out.push(' ');
+                }
+                let _ = write!(out, "{}", p.runq.len());
+            }
+        }
+        out.push_str("]\n");
+        return out;
+    }
+    out.push('\n');
+    for i in 0..procs {
+        let Some(p) = SCHED.p(i) else { continue };
+        let m = p.m.load(Ordering::Relaxed);
+        // SAFETY: M's are never freed while the runtime runs.
+        let mid = if m.is_null() { -1 } else { unsafe { (*m).id } };
+        let _ = writeln!(
+            out,
+            "  P{i}: status={} schedtick={} syscalltick={} m={mid} runqsize={} timerslen={}",
+            p.status.load(Ordering::Relaxed),
+            p.schedtick.load(Ordering::Relaxed),
+            p.syscalltick.load(Ordering::Relaxed),
+            p.runq.len(),
+            p.timers.len()
+        );
+    }
+    let ms_list: Vec<_> = SCHED
+        .allm
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for mm in &ms_list {
+        let m = mm.get();
+        let pid = m.p().map_or(-1, |p| p.id as i64);
+        let curg = m.curg.load(Ordering::Relaxed);
+        // SAFETY: G's are never freed while the runtime runs.
+        let gid = if curg.is_null() { -1 } else { unsafe { (*curg).id.load(Ordering::Relaxed) as i64 } };
+        let lg = m.lockedg.load(Ordering::Relaxed);
+        // SAFETY: as above.
+        let lgid = if lg.is_null() { -1 } else { unsafe { (*lg).id.load(Ordering::Relaxed) as i64 } };
+        let _ = writeln!(
+            out,
+            "  M{}: p={pid} curg={gid} spinning={} blocked={} lockedg={lgid}",
+            m.id,
+            m.spinning.load(Ordering::Relaxed),
+            m.blocked.load(Ordering::Relaxed)
+        );
+    }
+    let gs: Vec<GRef> = SCHED.allgs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for g in gs {
+        let st = g.status();
+        if st == g::DEAD || st == g::IDLE {
+            continue;
+        }
+        let mut mid = -1;
+        for mm in &ms_list {
+            if mm.get().curg.load(Ordering::Relaxed) == g.as_ptr() {
+                mid = mm.get().id;
+            }
+        }
+        let lm = g.get().lockedm.load(Ordering::Relaxed);
+        let lockedm = if lm.is_null() {
+            "nil".to_string()
+        } else {
+            // SAFETY: M's are never freed while the runtime runs.
+            unsafe { (*lm).id.to_string() }
+        };
+        let reason = if st == g::WAITING { g.wait_reason().as_str() } else { "" };
+        let _ = writeln!(out, "  G{}: status={st}({reason}) m={mid} lockedm={lockedm}", g.id());
+    }
+    out
+}

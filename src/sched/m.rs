@@ -25,6 +25,8 @@ pub(crate) struct M {
     pub(crate) lockedg: AtomicPtr<G>,
     /// The gmp_main caller: not created by the runtime, never exits through the runtime.
     pub(crate) foreign: bool,
+    /// Sleeping in `sleep` (schedtrace's `blocked`).
+    pub(crate) blocked: AtomicBool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -52,15 +54,18 @@ impl M {
             curg: AtomicPtr::new(std::ptr::null_mut()),
             lockedg: AtomicPtr::new(std::ptr::null_mut()),
             foreign,
+            blocked: AtomicBool::new(false),
         });
         MRef(NonNull::from(Box::leak(m)))
     }
 
     /// Go's `notesleep(&m.park)` + `noteclear`: sleeps until [`M::wakeup`].
     pub(crate) fn sleep(&self) {
+        self.blocked.store(true, Ordering::Relaxed);
         while self.note.load(Ordering::Acquire) == 0 {
             futex::wait(&self.note, 0, -1);
         }
+        self.blocked.store(false, Ordering::Relaxed);
         self.note.store(0, Ordering::Relaxed);
     }
 

@@ -98,6 +98,10 @@ pub(crate) struct Sched {
     /// When the blocked poller wakes by itself (0: never).
     pub(crate) poll_until: AtomicI64,
     pub(crate) main_running: AtomicBool,
+    /// The M of the running gmp_main (for checkdead), or null.
+    pub(crate) main_m: AtomicPtr<m::M>,
+    /// Set when checkdead gave up on the main goroutine.
+    pub(crate) main_deadlocked: AtomicBool,
     pub(crate) goroutines_created: AtomicU64,
     pub(crate) start_time: AtomicI64,
     pub(crate) allm: Mutex<Vec<MRef>>,
@@ -130,6 +134,8 @@ pub(crate) static SCHED: Sched = Sched {
     lastpoll: AtomicI64::new(1),
     poll_until: AtomicI64::new(0),
     main_running: AtomicBool::new(false),
+    main_m: AtomicPtr::new(std::ptr::null_mut()),
+    main_deadlocked: AtomicBool::new(false),
     goroutines_created: AtomicU64::new(0),
     start_time: AtomicI64::new(0),
     allm: Mutex::new(Vec::new()),
@@ -268,6 +274,7 @@ fn start_slow() -> Result<(), crate::error::Code> {
     schedule::install_fork_handler();
     schedule::procresize(cfg.maxprocs as usize);
     SCHED.state.store(ST_RUNNING, Ordering::Release);
+    crate::debug::install();
     sysmon::start();
     Ok(())
 }

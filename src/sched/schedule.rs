@@ -211,6 +211,25 @@ pub(crate) fn ready(g: GRef) {
 // ---------------------------------------------------------------------------------------
 // M's: wakep, startm, stopm, handoffp.
 
+/// For sysmon's checkdead.
+pub(crate) fn earliest_timer_pub() -> i64 {
+    earliest_timer()
+}
+
+/// checkdead found the main goroutine deadlocked: wake gmp_main's M without a P so it
+/// returns GMP_EDEADLK. The main goroutine stays parked forever (its C frames cannot be
+/// unwound); its stack is leaked.
+pub(crate) fn abandon_main() {
+    let mp = SCHED.main_m.load(Ordering::Acquire);
+    if mp.is_null() {
+        return;
+    }
+    SCHED.main_deadlocked.store(true, Ordering::SeqCst);
+    // SAFETY: M's are never freed while the runtime runs.
+    let m = unsafe { &*mp };
+    m.wakeup();
+}
+
 /// For sysmon and exitsyscall: an idle P, taking the scheduler lock.
 pub(crate) fn pidleget_locked() -> Option<&'static P> {
     let mut l = SCHED.locked();
@@ -1066,6 +1085,7 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
             }
         }
         None => {
+            super::sysmon::FOREIGN_SEEN.store(true, Ordering::Relaxed);
             let mut l = SCHED.locked();
             globrunqput(&mut l, g);
             drop(l);
@@ -1150,6 +1170,7 @@ pub(crate) fn run_main(entry: Entry) -> Code {
         .push(mm);
     m::set_current(Some(mm));
     crate::stack::ensure_altstack();
+    SCHED.main_deadlocked.store(false, Ordering::SeqCst);
     let g = match newproc_locked(entry, mm) {
         Ok(g) => g,
         Err(e) => {
@@ -1168,6 +1189,7 @@ pub(crate) fn run_main(entry: Entry) -> Code {
         }
         p
     };
+    SCHED.main_m.store(mm.0.as_ptr(), Ordering::Release);
     let ended = match p {
         Some(p) => {
             acquirep(m, p);
@@ -1181,12 +1203,18 @@ pub(crate) fn run_main(entry: Entry) -> Code {
     if !ended {
         schedule(mm);
     }
+    SCHED.main_m.store(std::ptr::null_mut(), Ordering::Release);
     if let Some(p) = releasep(m) {
         handoffp(p);
     }
     m::set_current(None);
+    let dead = SCHED.main_deadlocked.swap(false, Ordering::SeqCst);
+    if dead {
+        m.lockedg.store(std::ptr::null_mut(), Ordering::Release);
+        SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst);
+    }
     SCHED.main_running.store(false, Ordering::SeqCst);
-    0
+    if dead { error::EDEADLK } else { 0 }
 }
 
 /// A G for gmp_main: locked to mm from the start, not queued.

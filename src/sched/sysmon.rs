@@ -143,6 +143,9 @@ fn sysmon() {
     let mut delay_us = 20i64;
     let mut last_scavenge = crate::time::now();
     let scratch: RunQueue<g::G> = RunQueue::new();
+    let dbg = *crate::debug::cfg();
+    let mut next_trace = crate::time::now() + dbg.schedtrace_ms * 1_000_000;
+    let mut dead = DeadState::default();
     loop {
         if SCHED.state.load(Ordering::Acquire) == ST_SHUTDOWN {
             return;
@@ -152,15 +155,33 @@ fn sysmon() {
         } else if idle > 50 {
             delay_us = (delay_us * 2).min(10_000);
         }
+        if dbg.schedtrace_ms > 0 {
+            delay_us = delay_us.min(dbg.schedtrace_ms * 1000);
+        }
         futex::wait(&SYSMON_NOTE, 0, delay_us * 1000);
         SYSMON_NOTE.store(0, Ordering::Relaxed);
         let now = crate::time::now();
+        if crate::debug::DUMP_REQUESTED.swap(false, Ordering::AcqRel) {
+            crate::util::write_stderr(crate::trace::dump().as_bytes());
+        }
+        if dbg.schedtrace_ms > 0 && now >= next_trace {
+            next_trace = now + dbg.schedtrace_ms * 1_000_000;
+            crate::util::write_stderr(crate::trace::schedtrace(dbg.scheddetail).as_bytes());
+        }
+        if dbg.checkdead && checkdead(now, &mut dead) {
+            continue;
+        }
         let procs = SCHED.procs();
         if seen.len() < procs {
             seen.resize(procs, Seen::default());
         }
-        // Deep sleep: nothing runs and nothing is in a syscall.
-        if SCHED.npidle.load(Ordering::SeqCst) as usize >= procs && !crate::netpoll::has_waiters() {
+        // Deep sleep: nothing runs and nothing is in a syscall (not while a schedtrace
+        // or a deadlock check wants regular ticks).
+        if SCHED.npidle.load(Ordering::SeqCst) as usize >= procs
+            && !crate::netpoll::has_waiters()
+            && dbg.schedtrace_ms == 0
+            && dead.since == 0
+        {
             SYSMON_SLEEPING.store(true, Ordering::SeqCst);
             if SCHED.npidle.load(Ordering::SeqCst) as usize >= SCHED.procs() {
                 futex::wait(&SYSMON_NOTE, 0, 1_000_000_000);
@@ -320,4 +341,64 @@ pub(crate) fn blocking(f: unsafe extern "C" fn(*mut libc::c_void), arg: *mut lib
             })
         }
     });
+}
+
+/// Observations for Go's `checkdead`, inside `gmp_main`.
+#[derive(Default)]
+struct DeadState {
+    /// When the quiet state was first seen (0: not quiet).
+    since: i64,
+    switches: u64,
+    created: u64,
+}
+
+/// Set once a thread that is not an M (nor the gmp_main thread) blocks in gmp or spawns
+/// goroutines: such a thread may act later, so a quiet runtime is not proof of a
+/// deadlock (Go turns checkdead off for c-shared builds for this reason).
+pub(crate) static FOREIGN_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// How long the runtime must stay quiet before it is called deadlocked.
+const DEAD_QUIET_NS: i64 = 200_000_000;
+
+/// Go's `checkdead`, from sysmon: every goroutine blocked on a channel, sync or select,
+/// no timer pending, nothing in the poller or a syscall, no foreign thread involved, and
+/// nothing scheduled for DEAD_QUIET_NS. Then print Go's message and the dump, and make
+/// `gmp_main` return GMP_EDEADLK. True when it fired.
+fn checkdead(now: i64, st: &mut DeadState) -> bool {
+    let main = SCHED.main_m.load(Ordering::Acquire);
+    if main.is_null() || FOREIGN_SEEN.load(Ordering::Relaxed) {
+        st.since = 0;
+        return false;
+    }
+    let procs = SCHED.procs();
+    let quiet = SCHED.npidle.load(Ordering::SeqCst) as usize >= procs
+        && SCHED.runqsize.load(Ordering::SeqCst) == 0
+        && SCHED.ngoroutines.load(Ordering::SeqCst) > 0
+        && !crate::netpoll::has_waiters()
+        && schedule::earliest_timer_pub() == crate::time::NONE
+        && (0..procs).all(|i| {
+            SCHED.p(i).is_none_or(|p| {
+                p.runq.is_empty() && p.status.load(Ordering::Relaxed) != p::SYSCALL
+            })
+        });
+    if !quiet {
+        st.since = 0;
+        return false;
+    }
+    let s = schedule::snapshot();
+    if st.since == 0 || s.context_switches != st.switches || s.created != st.created {
+        st.since = now;
+        st.switches = s.context_switches;
+        st.created = s.created;
+        return false;
+    }
+    if now - st.since < DEAD_QUIET_NS {
+        return false;
+    }
+    st.since = 0;
+    let mut msg = String::from("fatal error: all goroutines are asleep - deadlock!\n\n");
+    msg.push_str(&crate::trace::dump());
+    crate::util::write_stderr(msg.as_bytes());
+    schedule::abandon_main();
+    true
 }
