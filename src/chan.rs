@@ -23,8 +23,8 @@
 //! select with a timer channel for that); the channel is reference counted, and a `drop`
 //! callback disposes of elements still buffered when the last reference goes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::sys::lock::{Guard, Lock};
 

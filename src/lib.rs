@@ -55,6 +55,7 @@ pub(crate) mod sync;
 pub(crate) mod sys;
 pub(crate) mod time;
 pub(crate) mod trace;
+pub(crate) mod tracefile;
 pub(crate) mod util;
 
 /// Prints `gmp: fatal error: msg` and aborts: for broken invariants inside the

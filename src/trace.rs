@@ -141,20 +141,24 @@ pub(crate) fn schedtrace(detail: bool) -> String {
             p.timers.len()
         );
     }
-    let ms_list: Vec<_> = SCHED
-        .allm
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let ms_list: Vec<_> = SCHED.allm.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for mm in &ms_list {
         let m = mm.get();
         let pid = m.p().map_or(-1, |p| p.id as i64);
         let curg = m.curg.load(Ordering::Relaxed);
         // SAFETY: G's are never freed while the runtime runs.
-        let gid = if curg.is_null() { -1 } else { unsafe { (*curg).id.load(Ordering::Relaxed) as i64 } };
+        let gid = if curg.is_null() {
+            -1
+        } else {
+            unsafe { (*curg).id.load(Ordering::Relaxed) as i64 }
+        };
         let lg = m.lockedg.load(Ordering::Relaxed);
         // SAFETY: as above.
-        let lgid = if lg.is_null() { -1 } else { unsafe { (*lg).id.load(Ordering::Relaxed) as i64 } };
+        let lgid = if lg.is_null() {
+            -1
+        } else {
+            unsafe { (*lg).id.load(Ordering::Relaxed) as i64 }
+        };
         let _ = writeln!(
             out,
             "  M{}: p={pid} curg={gid} spinning={} blocked={} lockedg={lgid}",
@@ -163,7 +167,11 @@ pub(crate) fn schedtrace(detail: bool) -> String {
             m.blocked.load(Ordering::Relaxed)
         );
     }
-    let gs: Vec<GRef> = SCHED.allgs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let gs: Vec<GRef> = SCHED
+        .allgs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     for g in gs {
         let st = g.status();
         if st == g::DEAD || st == g::IDLE {
@@ -182,8 +190,16 @@ pub(crate) fn schedtrace(detail: bool) -> String {
             // SAFETY: M's are never freed while the runtime runs.
             unsafe { (*lm).id.to_string() }
         };
-        let reason = if st == g::WAITING { g.wait_reason().as_str() } else { "" };
-        let _ = writeln!(out, "  G{}: status={st}({reason}) m={mid} lockedm={lockedm}", g.id());
+        let reason = if st == g::WAITING {
+            g.wait_reason().as_str()
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  G{}: status={st}({reason}) m={mid} lockedm={lockedm}",
+            g.id()
+        );
     }
     out
 }

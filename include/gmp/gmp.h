@@ -716,6 +716,22 @@ int gmp_read_stats(struct gmp_stats *out);
 int gmp_dump_goroutines(int fd);
 
 /**
+ * Starts writing an execution trace to `path` (Chrome trace event JSON: open it in
+ * Perfetto or chrome://tracing): one track per P with a slice per goroutine run, one per
+ * M with its syscalls, and arrows from where a goroutine was made ready to where it ran.
+ * `GMP_TRACE=path` does the same from the start and writes the file at exit.
+ * Returns 0; `GMP_EALREADY` if a trace runs; `GMP_EINVAL` (NULL); a negative errno if
+ * the file cannot be created.
+ */
+int gmp_trace_start(const char *path);
+
+/**
+ * Stops the trace and writes the file. Returns 0; `GMP_EINVAL` if no trace runs; a
+ * negative errno from writing.
+ */
+int gmp_trace_stop(void);
+
+/**
  * Locks `mu`, parking while another holds it. Waiters are served in FIFO order.
  * Returns 0; `GMP_EINVAL` (NULL); `GMP_ECANCELED` (the goroutine's home closed).
  */

@@ -187,3 +187,33 @@ pub extern "C" fn gmp_dump_goroutines(fd: c_int) -> c_int {
         crate::trace::dump_to_fd(fd)
     })
 }
+
+/// Starts writing an execution trace to `path` (Chrome trace event JSON: open it in
+/// Perfetto or chrome://tracing): one track per P with a slice per goroutine run, one per
+/// M with its syscalls, and arrows from where a goroutine was made ready to where it ran.
+/// `GMP_TRACE=path` does the same from the start and writes the file at exit.
+/// Returns 0; `GMP_EALREADY` if a trace runs; `GMP_EINVAL` (NULL); a negative errno if
+/// the file cannot be created.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_trace_start(path: *const std::ffi::c_char) -> c_int {
+    guard("gmp_trace_start", error::EINVAL, || {
+        if path.is_null() {
+            return error::EINVAL;
+        }
+        if let Err(e) = sched::ensure_started() {
+            return e;
+        }
+        // SAFETY: the caller passes a NUL-terminated path.
+        let p = unsafe { std::ffi::CStr::from_ptr(path) }
+            .to_string_lossy()
+            .into_owned();
+        crate::tracefile::start(&p)
+    })
+}
+
+/// Stops the trace and writes the file. Returns 0; `GMP_EINVAL` if no trace runs; a
+/// negative errno from writing.
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_trace_stop() -> c_int {
+    guard("gmp_trace_stop", error::EINVAL, crate::tracefile::stop)
+}

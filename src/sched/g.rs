@@ -147,6 +147,8 @@ pub(crate) struct GInner {
     /// The commit closure of the park in progress (lives on the G's own stack).
     pub(crate) park_commit: Option<*mut dyn FnMut()>,
     pub(crate) stack_size: usize,
+    /// A trace flow (made ready) waits for its end (runs again).
+    pub(crate) flow_pending: bool,
 }
 
 /// What the goroutine runs.
@@ -218,6 +220,7 @@ impl G {
                 lock_count: 0,
                 park_commit: None,
                 stack_size: 0,
+                flow_pending: false,
             }),
         });
         GRef(NonNull::from(Box::leak(g)))

@@ -275,6 +275,7 @@ fn start_slow() -> Result<(), crate::error::Code> {
     schedule::procresize(cfg.maxprocs as usize);
     SCHED.state.store(ST_RUNNING, Ordering::Release);
     crate::debug::install();
+    crate::tracefile::start_from_env();
     sysmon::start();
     Ok(())
 }

@@ -41,6 +41,9 @@ pub(crate) struct P {
 pub(crate) struct PLocal {
     pub(crate) stacks: StackCache,
     pub(crate) gfree: Vec<GRef>,
+    /// Trace events not yet flushed (tracefile.rs).
+    pub(crate) trace: Vec<crate::tracefile::Ev>,
+    pub(crate) trace_epoch: u64,
 }
 
 // SAFETY: shared fields are atomics or internally locked; `local` is touched only by the
@@ -64,6 +67,8 @@ impl P {
             local: UnsafeCell::new(PLocal {
                 stacks: StackCache::new(stack_size),
                 gfree: Vec::new(),
+                trace: Vec::new(),
+                trace_epoch: 0,
             }),
         }))
     }

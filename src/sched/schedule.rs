@@ -184,6 +184,9 @@ pub(crate) fn ready(g: GRef) {
     }
     g.set_status(RUNNABLE);
     g.get().since.store(0, Ordering::Relaxed);
+    if crate::tracefile::on() {
+        trace_ready(g);
+    }
     let home = g.get().home.load(Ordering::Acquire);
     if !home.is_null() {
         // SAFETY: a home outlives its goroutines (gmp_home_free refuses while any lives).
@@ -250,6 +253,22 @@ pub(crate) fn globrunqput_batch(gs: Vec<GRef>) {
     for g in gs {
         globrunqput(&mut l, g);
     }
+}
+
+#[cold]
+fn trace_ready(g: GRef) {
+    let p = m::current().and_then(|m| m.get().p());
+    // SAFETY: the claimer of g's wait owns it until it is queued, which is now.
+    unsafe { g.inner() }.flow_pending = true;
+    crate::tracefile::emit(
+        p,
+        crate::tracefile::Ev::Flow {
+            tid: p.map_or(0, |p| p.id as i64),
+            id: crate::tracefile::flow_id(g),
+            ts: crate::tracefile::now(),
+            start: true,
+        },
+    );
 }
 
 /// Tries to add one more spinning M to run goroutines, if there is an idle P and no
@@ -541,6 +560,9 @@ fn steal_work(m: &M, p: &'static P, now: i64) -> Option<GRef> {
             }
             if let Some(g) = p.runq.steal_from(&p2.runq, last) {
                 bump64(&p.steals);
+                if crate::tracefile::on() {
+                    trace_instant(Some(p), "steal", GRef(g));
+                }
                 return Some(GRef(g));
             }
         }
@@ -839,6 +861,8 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         std::thread::yield_now();
         return false;
     }
+    let traced = crate::tracefile::on();
+    let t0 = if traced { trace_run_start(p, g) } else { 0 };
     // execute runs on the M's own stack, so this context stays ours across the resume.
     let ctx = g::ctx();
     ctx.g.set(g.as_ptr());
@@ -850,6 +874,9 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         .resume(());
     ctx.g.set(std::ptr::null_mut());
     m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
+    if traced {
+        trace_run_end(m.p(), p, g, t0);
+    }
     // The P may have changed while g ran (a syscall section can lose it and take
     // another): read it again.
     match res {
@@ -877,6 +904,54 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         }
         corosensei::CoroutineResult::Return(()) => goexit0(mm, g),
     }
+}
+
+#[cold]
+fn trace_run_start(p: &P, g: GRef) -> i64 {
+    let ts = crate::tracefile::now();
+    // SAFETY: we own g (just dequeued).
+    let inner = unsafe { g.inner() };
+    if inner.flow_pending {
+        inner.flow_pending = false;
+        crate::tracefile::emit(
+            Some(p),
+            crate::tracefile::Ev::Flow {
+                tid: p.id as i64,
+                id: crate::tracefile::flow_id(g),
+                ts,
+                start: false,
+            },
+        );
+    }
+    ts
+}
+
+#[cold]
+fn trace_run_end(now_p: Option<&'static P>, ran_on: &P, g: GRef, t0: i64) {
+    let name = g.get().name().map(|n| n.to_string_lossy().into_owned());
+    crate::tracefile::emit(
+        now_p,
+        crate::tracefile::Ev::Run {
+            p: ran_on.id as u32,
+            gid: g.id(),
+            name,
+            ts: t0,
+            dur: crate::tracefile::now() - t0,
+        },
+    );
+}
+
+#[cold]
+fn trace_instant(p: Option<&'static P>, what: &'static str, g: GRef) {
+    crate::tracefile::emit(
+        p,
+        crate::tracefile::Ev::Instant {
+            p: p.map_or(0, |p| p.id as u32),
+            what,
+            gid: g.id(),
+            ts: crate::tracefile::now(),
+        },
+    );
 }
 
 #[inline]
@@ -1075,6 +1150,9 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
         return Ok(g);
     }
     g.set_status(RUNNABLE);
+    if crate::tracefile::on() {
+        trace_instant(p, "create", g);
+    }
     match p {
         Some(p) => {
             runqput(p, g, true, None);

@@ -38,6 +38,8 @@ pub(crate) struct InSyscall {
     g: GRef,
     m: m::MRef,
     p: &'static P,
+    /// When it entered, if tracing.
+    t0: i64,
 }
 
 /// Go's `entersyscall`: this goroutine may block in the kernel; its P may be handed
@@ -59,7 +61,17 @@ pub(crate) fn entersyscall() -> Option<InSyscall> {
     if SYSMON_SLEEPING.load(Ordering::SeqCst) {
         wake_sysmon();
     }
-    Some(InSyscall { g: gp, m: mm, p })
+    let t0 = if crate::tracefile::on() {
+        crate::tracefile::now()
+    } else {
+        0
+    };
+    Some(InSyscall {
+        g: gp,
+        m: mm,
+        p,
+        t0,
+    })
 }
 
 /// Go's `exitsyscall`: take the old P back with one CAS, else any idle P, else queue
@@ -69,6 +81,17 @@ pub(crate) fn exitsyscall(s: InSyscall) {
     ctx.g.set(s.g.as_ptr());
     ctx.m.set(s.m.0.as_ptr());
     let m = s.m.get();
+    if s.t0 != 0 && crate::tracefile::on() {
+        crate::tracefile::emit(
+            None,
+            crate::tracefile::Ev::Syscall {
+                m: m.id,
+                gid: s.g.id(),
+                ts: s.t0,
+                dur: crate::tracefile::now() - s.t0,
+            },
+        );
+    }
     if s.p
         .status
         .compare_exchange(p::SYSCALL, p::RUNNING, Ordering::AcqRel, Ordering::Acquire)
@@ -377,9 +400,9 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
         && !crate::netpoll::has_waiters()
         && schedule::earliest_timer_pub() == crate::time::NONE
         && (0..procs).all(|i| {
-            SCHED.p(i).is_none_or(|p| {
-                p.runq.is_empty() && p.status.load(Ordering::Relaxed) != p::SYSCALL
-            })
+            SCHED
+                .p(i)
+                .is_none_or(|p| p.runq.is_empty() && p.status.load(Ordering::Relaxed) != p::SYSCALL)
         });
     if !quiet {
         st.since = 0;

@@ -58,7 +58,12 @@ impl<T> Lock<T> {
                 if s == UNLOCKED
                     && self
                         .state
-                        .compare_exchange_weak(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                        .compare_exchange_weak(
+                            UNLOCKED,
+                            LOCKED,
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        )
                         .is_ok()
                 {
                     return;
