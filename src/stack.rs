@@ -263,6 +263,7 @@ impl GStack {
         if self.fresh {
             install_guard(self.lo)?;
             self.fresh = false;
+            crate::sys::valgrind::stack_register(self.lo + page_size(), self.top());
         }
         Ok(())
     }

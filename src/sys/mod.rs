@@ -6,3 +6,4 @@
 pub(crate) mod cpu;
 pub(crate) mod futex;
 pub(crate) mod lock;
+pub(crate) mod valgrind;
