@@ -24,3 +24,6 @@ ln -sf libgmp.so target/debug/libgmp.so.0
 bash tests/c/run.sh target/debug
 echo "== C tests under ASan + UBSan (C side instrumented)"
 bash tests/c/run.sh target/debug --asan
+
+echo "== debugger support (gdb extension, valgrind)"
+bash tests/debug/run.sh target/debug

@@ -7,6 +7,7 @@
 #![allow(non_camel_case_types)]
 
 pub mod chan;
+pub mod debug;
 pub mod goroutine;
 pub mod home;
 pub mod netpoll;

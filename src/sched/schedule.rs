@@ -1055,11 +1055,9 @@ fn gfget(p: Option<&'static P>) -> GRef {
         return g;
     }
     let g = G::alloc();
-    SCHED
-        .allgs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(g);
+    let mut all = SCHED.allgs.lock().unwrap_or_else(|e| e.into_inner());
+    all.push(g);
+    crate::ffi::debug::publish(&all);
     g
 }
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Debugger support: the gdb extension lists goroutines and backtraces a parked one from
+# its saved context; memcheck runs clean on goroutine code (stacks registered with
+# valgrind). Prints `N passed, N failed`. Usage: tests/debug/run.sh [libdir]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+lib=$(realpath "${1:-target/debug}")
+ln -sf libgmp.so "$lib/libgmp.so.0"
+out=build/debug-tests
+mkdir -p "$out"
+pass=0
+fail=0
+check() { # name, command...
+  local name=$1; shift
+  if "$@"; then echo "PASS $name"; pass=$((pass + 1)); else echo "FAIL $name"; fail=$((fail + 1)); fi
+}
+cc -O1 -g -I include tests/debug/parked.c "$lib/libgmp.so" -Wl,-rpath,"$lib" -o "$out/parked"
+gdb_test() {
+  command -v gdb >/dev/null || { echo "gdb missing"; return 1; }
+  timeout 120 gdb -nx -batch -ex run -ex "source gdb/gmp-gdb.py" -ex "info goroutines" \
+      -ex "goroutine 2 bt" -ex continue "$out/parked" >"$out/gdb.log" 2>&1
+  grep -q 'waiting (chan receive) "deep"' "$out/gdb.log" &&
+    grep -q 'in deep_wait' "$out/gdb.log" && grep -q 'in waiter' "$out/gdb.log" ||
+    { cat "$out/gdb.log"; return 1; }
+}
+check gdb_info_goroutines_and_bt gdb_test
+cc -O1 -g -I include examples/worker_pool.c "$lib/libgmp.so" -Wl,-rpath,"$lib" -o "$out/worker_pool"
+memcheck() {
+  command -v valgrind >/dev/null || { echo "valgrind missing"; return 1; }
+  timeout 300 valgrind -q --error-exitcode=9 "$out/worker_pool" 100 4 >"$out/vg.log" 2>&1 ||
+    { cat "$out/vg.log"; return 1; }
+  ! grep -q "client switching stacks" "$out/vg.log"
+}
+check valgrind_memcheck_clean memcheck
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
