@@ -71,6 +71,9 @@ pub(crate) const POLLHUP: i32 = 16;
 /// for d while `queues[d]` is non-empty (re-armed by every parking waiter).
 pub(crate) struct PollDesc {
     fd: i32,
+    /// A socket: its calls pass MSG_DONTWAIT, so they never block even if the number
+    /// was closed with close(2) and reused by a blocking socket.
+    socket: bool,
     inner: Mutex<PdInner>,
     /// Calls inside the descriptor now (Go's fdMutex reference count).
     inflight: AtomicU32,
@@ -94,13 +97,14 @@ fn lookup(fd: i32) -> Option<Arc<PollDesc>> {
         .and_then(|t| t.get(&fd).cloned())
 }
 
-fn insert(fd: i32) -> Arc<PollDesc> {
+fn insert(fd: i32, socket: bool) -> Arc<PollDesc> {
     let mut t = TABLE.write().unwrap_or_else(|e| e.into_inner());
     t.get_or_insert_with(HashMap::new)
         .entry(fd)
         .or_insert_with(|| {
             Arc::new(PollDesc {
                 fd,
+                socket,
                 inner: Mutex::new(PdInner {
                     generation: 0,
                     registered: false,
@@ -121,11 +125,7 @@ fn remove(fd: i32) {
     }
 }
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
+use crate::sys::errno;
 
 fn set_nonblock(fd: i32) -> Result<(), Code> {
     // SAFETY: fcntl on a caller's fd; failures are reported.
@@ -155,7 +155,17 @@ fn classify(fd: i32) -> Result<Kind, Code> {
         return Err(-libc::EBADF);
     }
     if let Some(pd) = lookup(fd) {
-        return Ok(Kind::Polled(pd));
+        if pd.socket {
+            return Ok(Kind::Polled(pd));
+        }
+        // A pipe or tty: a number reused after close(2) may now be a blocking file: check
+        // (one fcntl) and forget the stale descriptor if so.
+        // SAFETY: fcntl on the caller's fd.
+        let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if fl >= 0 && fl & libc::O_NONBLOCK != 0 {
+            return Ok(Kind::Polled(pd));
+        }
+        remove(fd);
     }
     // SAFETY: fstat fills a stat buffer for the caller's fd.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -166,7 +176,7 @@ fn classify(fd: i32) -> Result<Kind, Code> {
     let fmt = st.st_mode & libc::S_IFMT;
     if fmt == libc::S_IFSOCK {
         set_nonblock(fd)?;
-        return Ok(Kind::Polled(insert(fd)));
+        return Ok(Kind::Polled(insert(fd, true)));
     }
     if fmt == libc::S_IFREG || fmt == libc::S_IFDIR {
         return Ok(Kind::Blocking { regular: true });
@@ -174,7 +184,7 @@ fn classify(fd: i32) -> Result<Kind, Code> {
     // SAFETY: fcntl on the caller's fd.
     let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if fl >= 0 && fl & libc::O_NONBLOCK != 0 {
-        return Ok(Kind::Polled(insert(fd)));
+        return Ok(Kind::Polled(insert(fd, false)));
     }
     Ok(Kind::Blocking { regular: false })
 }
@@ -187,7 +197,12 @@ pub(crate) fn adopt(fd: i32) -> Code {
     if let Err(e) = set_nonblock(fd) {
         return e;
     }
-    let pd = insert(fd);
+    // SAFETY: fstat fills a buffer on our stack.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let sock =
+        unsafe { libc::fstat(fd, &mut st) } == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK;
+    let pd = insert(fd, sock);
     pd.closing.store(false, Ordering::Release);
     0
 }
@@ -268,6 +283,12 @@ fn wait(pd: &PollDesc, dirs: [bool; 2], deadline: i64) -> u8 {
         return park::CLOSED;
     }
     WAITERS.fetch_add(1, Ordering::SeqCst);
+    if crate::sched::m::current().is_none() {
+        // A foreign or home thread: no M of ours goes on to block in the poller for it,
+        // so make sure one does (an idle runtime would otherwise look only at sysmon's
+        // next tick).
+        crate::sched::schedule::ensure_poller();
+    }
     let outcome = park::park_deadline(&w, WaitReason::IoWait, deadline, move || drop(inner));
     WAITERS.fetch_sub(1, Ordering::SeqCst);
     // Remove our (now stale) entries, in both directions.
@@ -376,51 +397,60 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Runs `op` (a syscall returning >= 0 or -errno) on fd until it does not report
-/// EAGAIN/EINTR, parking on `dir` readiness in between. `deadline` < 0: forever.
-pub(crate) fn io(fd: i32, dir: usize, deadline: i64, mut op: impl FnMut() -> isize) -> isize {
-    let kind = match classify(fd) {
-        Ok(k) => k,
-        Err(e) => return e as isize,
-    };
-    match kind {
-        Kind::Polled(pd) => {
-            let _g = match InFlight::enter(&pd) {
-                Ok(g) => g,
-                Err(e) => return e as isize,
-            };
-            loop {
-                let r = op();
-                if r >= 0 {
-                    return r;
-                }
-                let e = -r as i32;
-                if e == libc::EINTR {
-                    continue;
-                }
-                if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
-                    return r;
-                }
-                let mut dirs = [false; 2];
-                dirs[dir] = true;
-                match wait(&pd, dirs, deadline) {
-                    park::OK => continue,
-                    park::TIMEDOUT => return error::ETIMEDOUT as isize,
-                    park::CANCELED => return error::ECANCELED as isize,
-                    park::CLOSED => {
-                        // Could not arm: retry once, then report what the syscall says.
-                        let r = op();
-                        if r == -(libc::EAGAIN as isize) {
-                            crate::time::sleep(50_000);
-                            continue;
-                        }
-                        return r;
+/// Runs `op` (a syscall returning >= 0 or -errno; its argument says "a netpolled
+/// socket: pass MSG_DONTWAIT") on fd until it does not report EAGAIN/EINTR, parking on
+/// `dir` readiness in between. `deadline` < 0: forever.
+pub(crate) fn io(fd: i32, dir: usize, deadline: i64, mut op: impl FnMut(bool) -> isize) -> isize {
+    'classify: loop {
+        let kind = match classify(fd) {
+            Ok(k) => k,
+            Err(e) => return e as isize,
+        };
+        let pd = match kind {
+            Kind::Polled(pd) => pd,
+            Kind::Blocking { regular } => {
+                return blocking_io(fd, dir, deadline, regular, || op(false));
+            }
+        };
+        let _g = match InFlight::enter(&pd) {
+            Ok(g) => g,
+            Err(e) => return e as isize,
+        };
+        loop {
+            let r = op(pd.socket);
+            if r >= 0 {
+                return r;
+            }
+            let e = -r as i32;
+            if e == libc::EINTR {
+                continue;
+            }
+            if e == libc::ENOTSOCK && pd.socket {
+                // The number was closed with close(2) and reused by something else.
+                remove(fd);
+                continue 'classify;
+            }
+            if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+                return r;
+            }
+            let mut dirs = [false; 2];
+            dirs[dir] = true;
+            match wait(&pd, dirs, deadline) {
+                park::OK => continue,
+                park::TIMEDOUT => return error::ETIMEDOUT as isize,
+                park::CANCELED => return error::ECANCELED as isize,
+                park::CLOSED => {
+                    // Could not arm: retry once, then report what the syscall says.
+                    let r = op(pd.socket);
+                    if r == -(libc::EAGAIN as isize) {
+                        crate::time::sleep(50_000);
+                        continue;
                     }
-                    _ => return error::EINVAL as isize,
+                    return r;
                 }
+                _ => return error::EINVAL as isize,
             }
         }
-        Kind::Blocking { regular } => blocking_io(fd, dir, deadline, regular, op),
     }
 }
 
@@ -451,15 +481,17 @@ fn blocking_io(
             } else {
                 (left.saturating_add(999_999) / 1_000_000).min(i32::MAX as i64) as i32
             };
+            // errno is read inside the section: exitsyscall may move us to another thread.
             let n = crate::sched::sysmon::in_syscall(|| {
                 // SAFETY: polls one pollfd on our stack.
-                unsafe { libc::poll(&mut pfd, 1, ms) }
+                let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+                if n < 0 { -errno() } else { n }
             });
             if n < 0 {
-                if errno() == libc::EINTR {
+                if n == -libc::EINTR {
                     continue;
                 }
-                return -(errno() as isize);
+                return n as isize;
             }
             if n == 0 {
                 return error::ETIMEDOUT as isize;
@@ -479,33 +511,54 @@ fn ret(r: isize) -> isize {
 
 /// `gmp_read`.
 pub(crate) fn read(fd: i32, buf: *mut u8, n: usize, deadline: i64) -> isize {
-    io(fd, READ, deadline, || {
+    io(fd, READ, deadline, |sock| {
         // SAFETY: the caller's buffer of n bytes.
-        ret(unsafe { libc::read(fd, buf.cast(), n) })
+        ret(unsafe {
+            if sock {
+                libc::recv(fd, buf.cast(), n, libc::MSG_DONTWAIT)
+            } else {
+                libc::read(fd, buf.cast(), n)
+            }
+        })
     })
 }
 
 /// `gmp_recv`.
 pub(crate) fn recv(fd: i32, buf: *mut u8, n: usize, flags: i32, deadline: i64) -> isize {
-    io(fd, READ, deadline, || {
+    io(fd, READ, deadline, |sock| {
+        let f = if sock {
+            flags | libc::MSG_DONTWAIT
+        } else {
+            flags
+        };
         // SAFETY: the caller's buffer of n bytes.
-        ret(unsafe { libc::recv(fd, buf.cast(), n, flags) })
+        ret(unsafe { libc::recv(fd, buf.cast(), n, f) })
     })
 }
 
 /// `gmp_recvmsg`.
 pub(crate) fn recvmsg(fd: i32, msg: *mut libc::msghdr, flags: i32, deadline: i64) -> isize {
-    io(fd, READ, deadline, || {
+    io(fd, READ, deadline, |sock| {
+        let f = if sock {
+            flags | libc::MSG_DONTWAIT
+        } else {
+            flags
+        };
         // SAFETY: the caller's msghdr.
-        ret(unsafe { libc::recvmsg(fd, msg, flags) })
+        ret(unsafe { libc::recvmsg(fd, msg, f) })
     })
 }
 
 /// `gmp_sendmsg` (one call; a short send is returned as is).
 pub(crate) fn sendmsg(fd: i32, msg: *const libc::msghdr, flags: i32, deadline: i64) -> isize {
-    io(fd, WRITE, deadline, || {
+    io(fd, WRITE, deadline, |sock| {
+        let f = if sock {
+            flags | libc::MSG_DONTWAIT
+        } else {
+            flags
+        };
         // SAFETY: the caller's msghdr.
-        ret(unsafe { libc::sendmsg(fd, msg, flags | libc::MSG_NOSIGNAL) })
+        ret(unsafe { libc::sendmsg(fd, msg, f | libc::MSG_NOSIGNAL) })
     })
 }
 
@@ -521,12 +574,19 @@ pub(crate) fn write_all(
 ) -> isize {
     let mut off = 0usize;
     while off < n {
-        let r = io(fd, WRITE, deadline, || {
+        let r = io(fd, WRITE, deadline, |sock| {
             // SAFETY: the caller's buffer; off < n.
             let p = unsafe { buf.add(off) };
+            let dw = if sock { libc::MSG_DONTWAIT } else { 0 };
             ret(match flags {
                 // SAFETY: as above.
-                Some(f) => unsafe { libc::send(fd, p.cast(), n - off, f | libc::MSG_NOSIGNAL) },
+                Some(f) => unsafe {
+                    libc::send(fd, p.cast(), n - off, f | dw | libc::MSG_NOSIGNAL)
+                },
+                // SAFETY: as above.
+                None if sock => unsafe {
+                    libc::send(fd, p.cast(), n - off, dw | libc::MSG_NOSIGNAL)
+                },
                 // SAFETY: as above.
                 None => unsafe { libc::write(fd, p.cast(), n - off) },
             })
@@ -549,7 +609,14 @@ pub(crate) fn accept(
     len: *mut libc::socklen_t,
     deadline: i64,
 ) -> i32 {
-    let r = io(fd, READ, deadline, || {
+    // A listener number reused after close(2) may be a blocking socket: sockets are
+    // made non-blocking on first use (API.md), and accept4 has no per-call flag.
+    if let Some(pd) = lookup(fd) {
+        if pd.socket {
+            let _ = set_nonblock(fd);
+        }
+    }
+    let r = io(fd, READ, deadline, |_| {
         // SAFETY: the caller's address buffer (may be NULL).
         ret(
             unsafe { libc::accept4(fd, addr, len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) }
@@ -558,7 +625,8 @@ pub(crate) fn accept(
     });
     if r >= 0 {
         let nfd = r as i32;
-        insert(nfd).closing.store(false, Ordering::Release);
+        remove(nfd); // a stale descriptor of a number closed with close(2)
+        insert(nfd, true);
     }
     r as i32
 }
@@ -575,6 +643,9 @@ pub(crate) fn connect(
         Ok(Kind::Blocking { .. }) => return -libc::ENOTSOCK,
         Err(e) => return e,
     };
+    if let Err(e) = set_nonblock(fd) {
+        return e;
+    }
     let _g = match InFlight::enter(&pd) {
         Ok(g) => g,
         Err(e) => return e,
@@ -687,10 +758,16 @@ pub(crate) fn wait_fd(fd: i32, events: i32, deadline: i64) -> i32 {
                     events: want,
                     revents: 0,
                 };
-                // SAFETY: polls one pollfd on our stack.
-                let n = crate::sched::sysmon::in_syscall(|| unsafe { libc::poll(&mut pfd, 1, ms) });
-                if n < 0 && errno() == libc::EINTR {
+                let n = crate::sched::sysmon::in_syscall(|| {
+                    // SAFETY: polls one pollfd on our stack.
+                    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+                    if n < 0 { -errno() } else { n }
+                });
+                if n == -libc::EINTR {
                     continue;
+                }
+                if n < 0 {
+                    return n;
                 }
                 if n == 0 {
                     return error::ETIMEDOUT;
@@ -732,7 +809,8 @@ pub(crate) fn socket(domain: i32, ty: i32, protocol: i32) -> i32 {
     if fd < 0 {
         return -errno();
     }
-    insert(fd).closing.store(false, Ordering::Release);
+    remove(fd); // a stale descriptor of a number closed with close(2)
+    insert(fd, true);
     fd
 }
 

@@ -329,15 +329,24 @@ mod loom_tests {
     /// Iterations explored, for the report (a std atomic: it outlives loom's executions).
     static ITERATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+    /// Runs a model. Bounded to 3 preemptions by default (as Tokio's CI bounds its
+    /// models; every bug these models target needs at most two); `GMP_STRESS=1` explores
+    /// every interleaving (minutes), `LOOM_MAX_PREEMPTIONS` sets the bound explicitly.
     fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
         ITERATIONS.store(0, std::sync::atomic::Ordering::Relaxed);
         let t0 = std::time::Instant::now();
-        loom::model(move || {
+        let mut b = loom::model::Builder::new();
+        let exhaustive = std::env::var("GMP_STRESS").is_ok_and(|v| !v.is_empty() && v != "0");
+        if b.preemption_bound.is_none() && !exhaustive {
+            b.preemption_bound = Some(3);
+        }
+        let bound = b.preemption_bound;
+        b.check(move || {
             ITERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             f()
         });
         eprintln!(
-            "loom {name}: {} iterations in {:?}",
+            "loom {name}: {} iterations in {:?} (preemption bound {bound:?})",
             ITERATIONS.load(std::sync::atomic::Ordering::Relaxed),
             t0.elapsed()
         );

@@ -782,6 +782,14 @@ pub(crate) fn wake_netpoller(when: i64) {
     }
 }
 
+/// Makes sure some M polls the network soon: if nobody is blocked in the poller, wake
+/// an M (which, finding no other work, blocks there since fd waiters exist).
+pub(crate) fn ensure_poller() {
+    if SCHED.lastpoll.load(Ordering::SeqCst) != 0 {
+        wakep();
+    }
+}
+
 /// The P whose heap a new timer goes on: ours, else one picked at random.
 pub(crate) fn timer_p() -> &'static P {
     if let Some(p) = m::current().and_then(|m| m.get().p()) {
