@@ -27,3 +27,6 @@ bash tests/c/run.sh target/debug --asan
 
 echo "== debugger support (gdb extension, valgrind)"
 bash tests/debug/run.sh target/debug
+
+echo "== C++ binding, CMake package, pkg-config, GNU MP coexistence"
+bash scripts/test-cmake.sh

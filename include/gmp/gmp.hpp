@@ -10,8 +10,9 @@
 //   std::thread does. Exception: in a home (below) a gmp::error with GMP_ECANCELED, which
 //   blocking calls throw once the home is closed, ends the goroutine quietly.
 // * Thread identity moves with a goroutine: do not keep a thread_local's address, a
-//   pthread_self() or errno across a switch point. gmp::lock_os_thread() pins the
-//   goroutine to its thread when it must not move.
+//   pthread_self() or errno across a switch point, nor hold a std::mutex (owned by a
+//   thread, and it blocks the thread) across one: use gmp::mutex. gmp::lock_os_thread()
+//   pins the goroutine to its thread when it must not move.
 // * C++ exception state (the thread's caught-exception stack and uncaught count, which
 //   the ABI keeps per thread in __cxa_eh_globals) travels with goroutines started here:
 //   their switch hooks save it when they park and restore it when they resume, so a
@@ -32,6 +33,9 @@
 //     rvalue) holding it, and nothing leaks.
 //   Sending on a closed channel or closing one twice throws gmp::error(GMP_ECLOSED)
 //   (Go panics). Receiving from a closed, drained channel gives an empty optional.
+//   Many goroutines may use one chan object at once (its operations only read the
+//   handle); moving or assigning it must not race with them. share() gives a goroutine
+//   its own handle, which keeps the channel alive as long as it needs it.
 // * gmp::select(recv_case(a, f), send_case(b, v, g), timeout_case(10ms, h)) runs the
 //   callback of the one case that fired and returns that case's position among the
 //   arguments. Ready cases are chosen uniformly at random. A case on an empty (moved
@@ -283,7 +287,8 @@ struct eh_slot {
 struct goroutine_base {
   eh_slot eh;
   bool in_home = false;
-  virtual void run() = 0;  // invokes the callable, then destroys it
+  virtual void run() = 0;            // invokes the callable
+  virtual void drop() noexcept = 0;  // destroys it (and its captures)
   virtual ~goroutine_base() = default;
 };
 
@@ -295,10 +300,8 @@ struct goroutine final : goroutine_base {
   explicit goroutine(F&& f, A&&... a) {
     call.emplace(std::forward<F>(f), std::forward<A>(a)...);
   }
-  void run() override {
-    std::apply([](auto&... x) { std::invoke(std::move(x)...); }, *call);
-    call.reset();  // captures die while the goroutine's exception state is still installed
-  }
+  void run() override { std::apply([](auto&... x) { std::invoke(std::move(x)...); }, *call); }
+  void drop() noexcept override { call.reset(); }
 };
 
 /// Reports an exception escaping a goroutine and terminates, as std::thread does;
@@ -330,6 +333,7 @@ inline void goroutine_entry(void* arg) noexcept {
   } catch (...) {
     goroutine_escaped(g);
   }
+  g->drop();  // captures die while the goroutine's exception state is still installed
   eh_park(&g->eh);
   delete g;
 }
@@ -611,7 +615,8 @@ class chan {
   void swap(chan& other) noexcept { std::swap(h_, other.h_); }
 
   /// Sends v, waiting for room or a receiver. Throws gmp::error: GMP_ECLOSED (closed),
-  /// GMP_ECANCELED (home closed), GMP_EINVAL (moved-from handle).
+  /// GMP_ECANCELED (home closed), GMP_EINVAL (moved-from handle); v is then destroyed
+  /// (try_send and send_for give a value back instead).
   void send(T v) {
     typename traits::send_slot s(v);
     detail::check(gmp_chan_send(h_, s.address()), "gmp::chan::send");

@@ -1,0 +1,110 @@
+// gmp::go with callables and arguments, go_attr, this_goroutine, lock_os_thread,
+// gmp::main, and the error type.
+#include <gmp/gmp.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "test_util.hpp"
+
+using namespace std::chrono_literals;
+using gmp_test::steady;
+
+TEST(Go, CallableWithMoveOnlyArguments) {
+  gmp::chan<int> out;
+  gmp::go([](std::unique_ptr<int> p, gmp::chan<int> c) { c.send(*p); }, std::make_unique<int>(42),
+          out.share());
+  EXPECT_EQ(out.recv(), std::optional<int>(42));
+}
+
+TEST(Go, LambdaCapturesAndFunctionPointers) {
+  struct functor {
+    gmp::chan<std::string>* out;
+    void operator()(const std::string& s) const { out->send(s + "!"); }
+  };
+  gmp::chan<std::string> out(2);
+  gmp::waitgroup wg;
+  const std::string word = "captured";
+  wg.go([&out, word] { out.send(word); });
+  wg.go(functor{&out}, std::string("functor"));
+  wg.wait();
+  std::optional<std::string> a = out.recv();
+  std::optional<std::string> b = out.recv();
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE((*a == "captured" && *b == "functor!") || (*a == "functor!" && *b == "captured"));
+}
+
+TEST(Go, AttrNameStackAndId) {
+  gmp::go_attr attr;
+  attr.name = "named-worker";
+  attr.stack_size = 64 * 1024;
+  gmp::chan<gmp::goid> ids(1);
+  const gmp::goid id = gmp::go(attr, [&ids] { ids.send(gmp::this_goroutine::id()); });
+  EXPECT_NE(id, 0u);
+  EXPECT_EQ(ids.recv(), std::optional<gmp::goid>(id));
+}
+
+TEST(Go, ThisGoroutineOnAForeignThread) {
+  EXPECT_EQ(gmp::this_goroutine::id(), 0u);  // the test's thread is not a goroutine
+  gmp::this_goroutine::yield();              // a no-op here
+  const auto t0 = steady::now();
+  gmp::this_goroutine::sleep_for(10ms);
+  EXPECT_GE(steady::now() - t0, 10ms);
+  gmp::this_goroutine::sleep_until(steady::now() + 2ms);
+  EXPECT_THROW(gmp::this_goroutine::set_name("no"), gmp::error);  // GMP_ENOTGOROUTINE
+}
+
+TEST(Go, LockOsThreadKeepsTheGoroutineOnItsThread) {
+  const int previous = gmp::maxprocs(2);
+  std::atomic<bool> stop{false};
+  gmp::waitgroup churn;
+  for (int i = 0; i < 4; i++) {
+    churn.go([&] {
+      while (!stop) {
+        gmp_test::spin_for_us(50);
+        gmp::this_goroutine::sleep_for(100us);
+      }
+    });
+  }
+  gmp::chan<int> moves(1);
+  gmp::go([&moves] {
+    auto pin = gmp::lock_os_thread();
+    const long tid = gmp_test::current_tid();
+    int moved = 0;
+    for (int i = 0; i < 50; i++) {
+      gmp::this_goroutine::sleep_for(200us);
+      if (gmp_test::current_tid() != tid) moved++;
+    }
+    moves.send(moved);
+  });
+  EXPECT_EQ(moves.recv(), std::optional<int>(0));
+  stop = true;
+  churn.wait();
+  gmp::maxprocs(previous);
+}
+
+TEST(Go, MainRunsAGoroutineAndRethrows) {
+  gmp::goid id = 0;
+  gmp::main([&id] { id = gmp::this_goroutine::id(); });
+  EXPECT_NE(id, 0u);
+  EXPECT_THROW(gmp::main([] { throw std::logic_error("from main"); }), std::logic_error);
+}
+
+TEST(Error, CategoryCodesAndMessages) {
+  const gmp::error closed(GMP_ECLOSED, "gmp::chan::send");
+  EXPECT_EQ(closed.code().value(), GMP_ECLOSED);
+  EXPECT_STREQ(closed.code().category().name(), "gmp");
+  EXPECT_EQ(closed.code().message(), std::string(gmp_strerror(GMP_ECLOSED)));
+  EXPECT_NE(std::strstr(closed.what(), "gmp::chan::send"), nullptr);
+  EXPECT_EQ(closed.code(), gmp::errc::closed);
+  EXPECT_EQ(gmp::error(GMP_ETIMEDOUT).code(), std::errc::timed_out);  // errno codes map
+  EXPECT_EQ(gmp::error(GMP_EAGAIN).code(), std::errc::resource_unavailable_try_again);
+  EXPECT_NE(gmp::error(GMP_ECLOSED).code(), std::errc::timed_out);
+  const std::system_error& base = closed;  // catchable as std::system_error
+  EXPECT_EQ(&base.code().category(), &gmp::gmp_category());
+}
