@@ -18,6 +18,9 @@ echo "== loom models (run queue)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test --quiet --release --lib sched::runq 2>&1 | grep -E "^test result|FAILED|panicked" 
 
+echo "== ABI test (ctest: header vs the Rust items of src/ffi)"
+(cd abi-test && CARGO_TARGET_DIR=../target/abi cargo run --quiet)
+
 echo "== C tests"
 cargo build --quiet
 ln -sf libgmp.so target/debug/libgmp.so.0

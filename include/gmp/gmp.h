@@ -21,36 +21,6 @@
 
 
 /**
- * `gmp_select_case.op`: send `elem` on `chan`.
- */
-#define GMP_SEND 1
-
-/**
- * `gmp_select_case.op`: receive from `chan` into `elem` (NULL: discard).
- */
-#define GMP_RECV 2
-
-/**
- * `gmp_wait_fd` events: readable.
- */
-#define GMP_POLLIN 1
-
-/**
- * Writable.
- */
-#define GMP_POLLOUT 4
-
-/**
- * An error condition (output only).
- */
-#define GMP_POLLERR 8
-
-/**
- * Hang-up (output only).
- */
-#define GMP_POLLHUP 16
-
-/**
  * Success.
  */
 #define GMP_OK 0
@@ -125,6 +95,36 @@
 #define GMP_VERSION_MINOR 1
 
 #define GMP_VERSION_PATCH 0
+
+/**
+ * `gmp_select_case.op`: send `elem` on `chan`.
+ */
+#define GMP_SEND 1
+
+/**
+ * `gmp_select_case.op`: receive from `chan` into `elem` (NULL: discard).
+ */
+#define GMP_RECV 2
+
+/**
+ * `gmp_wait_fd` events: readable.
+ */
+#define GMP_POLLIN 1
+
+/**
+ * Writable.
+ */
+#define GMP_POLLOUT 4
+
+/**
+ * An error condition (output only).
+ */
+#define GMP_POLLERR 8
+
+/**
+ * Hang-up (output only).
+ */
+#define GMP_POLLHUP 16
 
 /**
  * A channel (opaque, reference counted).

@@ -3,32 +3,9 @@
 use std::ffi::{c_int, c_void};
 
 use super::guard;
+use super::types::{GMP_RECV, GMP_SEND, gmp_chan, gmp_select_case};
 use crate::chan::{Chan, DropFn};
 use crate::error;
-
-/// A channel (opaque, reference counted).
-pub struct gmp_chan {
-    _private: [u8; 0],
-}
-
-/// `gmp_select_case.op`: send `elem` on `chan`.
-pub const GMP_SEND: c_int = 1;
-/// `gmp_select_case.op`: receive from `chan` into `elem` (NULL: discard).
-pub const GMP_RECV: c_int = 2;
-
-/// One case of `gmp_select`.
-#[repr(C)]
-pub struct gmp_select_case {
-    /// NULL: never fires (Go's nil channel)
-    pub chan: *mut gmp_chan,
-    /// GMP_SEND or GMP_RECV
-    pub op: c_int,
-    /// value to send, or where to receive (NULL: discard)
-    pub elem: *mut c_void,
-    /// out, for the case that fired only: 0, or GMP_ECLOSED (a receive on a closed
-    /// channel, or a send on one)
-    pub result: c_int,
-}
 
 fn chan<'a>(c: *mut gmp_chan) -> Option<&'a Chan> {
     // SAFETY: a non-NULL handle is a live channel the caller holds a reference to.

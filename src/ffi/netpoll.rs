@@ -2,19 +2,11 @@
 
 use std::ffi::{c_int, c_void};
 
+use super::types::{GMP_POLLERR, GMP_POLLHUP, GMP_POLLIN, GMP_POLLOUT};
 use super::{gmp_fn, guard};
 use crate::error;
 use crate::netpoll as np;
 use crate::time::deadline_after;
-
-/// `gmp_wait_fd` events: readable.
-pub const GMP_POLLIN: c_int = 1;
-/// Writable.
-pub const GMP_POLLOUT: c_int = 4;
-/// An error condition (output only).
-pub const GMP_POLLERR: c_int = 8;
-/// Hang-up (output only).
-pub const GMP_POLLHUP: c_int = 16;
 
 const _: () = {
     assert!(GMP_POLLIN == np::POLLIN && GMP_POLLOUT == np::POLLOUT);

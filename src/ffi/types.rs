@@ -1,7 +1,8 @@
-//! The C types of the ABI. Layouts are frozen: the header checks their sizes with static
-//! asserts.
+//! The C types and constants of the ABI. Layouts are frozen: the header checks their
+//! sizes with static asserts. This file is self-contained (no `crate::` or `libc`
+//! paths) so that the ABI test (abi-test/, ctest) can parse it on its own.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_int, c_void};
 
 /// A goroutine's entry point: `void fn(void *arg)`.
 pub type gmp_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
@@ -140,22 +141,35 @@ pub const GMP_VERSION_MAJOR: u32 = 0;
 pub const GMP_VERSION_MINOR: u32 = 1;
 pub const GMP_VERSION_PATCH: u32 = 0;
 
-const _: () = {
-    assert!(GMP_EINVAL == -libc::EINVAL);
-    assert!(GMP_ENOMEM == -libc::ENOMEM);
-    assert!(GMP_EAGAIN == -libc::EAGAIN);
-    assert!(GMP_ETIMEDOUT == -libc::ETIMEDOUT);
-    assert!(GMP_ECANCELED == -libc::ECANCELED);
-    assert!(GMP_EDEADLK == -libc::EDEADLK);
-    assert!(GMP_EALREADY == -libc::EALREADY);
-    assert!(GMP_EINTR == -libc::EINTR);
-    assert!(GMP_E2BIG == -libc::E2BIG);
-    assert!(GMP_ECLOSED == crate::error::ECLOSED);
-    assert!(GMP_ENOTGOROUTINE == crate::error::ENOTGOROUTINE);
-    assert!(GMP_ESHUTDOWN == crate::error::ESHUTDOWN);
-    assert!(std::mem::size_of::<gmp_mutex>() == 16);
-    assert!(std::mem::size_of::<gmp_rwmutex>() == 32);
-    assert!(std::mem::size_of::<gmp_waitgroup>() == 32);
-    assert!(std::mem::size_of::<gmp_once>() == 16);
-    assert!(std::mem::size_of::<gmp_cond>() == 32);
-};
+/// A channel (opaque, reference counted).
+pub struct gmp_chan {
+    _private: [u8; 0],
+}
+
+/// `gmp_select_case.op`: send `elem` on `chan`.
+pub const GMP_SEND: c_int = 1;
+/// `gmp_select_case.op`: receive from `chan` into `elem` (NULL: discard).
+pub const GMP_RECV: c_int = 2;
+
+/// One case of `gmp_select`.
+#[repr(C)]
+pub struct gmp_select_case {
+    /// NULL: never fires (Go's nil channel)
+    pub chan: *mut gmp_chan,
+    /// GMP_SEND or GMP_RECV
+    pub op: c_int,
+    /// value to send, or where to receive (NULL: discard)
+    pub elem: *mut c_void,
+    /// out, for the case that fired only: 0, or GMP_ECLOSED (a receive on a closed
+    /// channel, or a send on one)
+    pub result: c_int,
+}
+
+/// `gmp_wait_fd` events: readable.
+pub const GMP_POLLIN: c_int = 1;
+/// Writable.
+pub const GMP_POLLOUT: c_int = 4;
+/// An error condition (output only).
+pub const GMP_POLLERR: c_int = 8;
+/// Hang-up (output only).
+pub const GMP_POLLHUP: c_int = 16;
