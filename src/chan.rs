@@ -129,6 +129,10 @@ impl Chan {
         if elem_size > MAX_ELEM {
             return Err(error::EINVAL);
         }
+        // gmp_chan_cap reports the capacity as an int64_t.
+        if cap > i64::MAX as usize {
+            return Err(error::EINVAL);
+        }
         let bytes = elem_size.checked_mul(cap).ok_or(error::EINVAL)?;
         if bytes > isize::MAX as usize / 2 {
             return Err(error::EINVAL);

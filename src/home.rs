@@ -297,11 +297,17 @@ impl Home {
 
 /// Runs every ready goroutine of h (a home thread waiting in a blocking call).
 pub(crate) fn pump(h: &Home) {
+    pump_until(h, || false)
+}
+
+/// Runs ready goroutines of h until none is ready or `stop()` (checked between them).
+pub(crate) fn pump_until(h: &Home, mut stop: impl FnMut() -> bool) {
     if g::current().is_some() {
         return;
     }
     h.sweep();
-    while let Some(g) = h.pop() {
+    while !stop() {
+        let Some(g) = h.pop() else { break };
         h.run_one(g);
         h.sweep();
     }

@@ -77,6 +77,26 @@ impl ThreadWaiter {
         futex::wake(&self.word, 1);
     }
 
+    /// Sleeps until a bit in `mask` is set or `deadline` passes, consuming nothing.
+    pub(crate) fn wait_any(&self, mask: u32, deadline: i64) {
+        loop {
+            let w = self.word.load(Ordering::Acquire);
+            if w & mask != 0 {
+                return;
+            }
+            let timeout = if deadline < 0 {
+                -1
+            } else {
+                let left = deadline - crate::time::now();
+                if left <= 0 {
+                    return;
+                }
+                left
+            };
+            futex::wait(&self.word, w, timeout);
+        }
+    }
+
     /// Sleeps until a bit in `mask` is set or `deadline` (gmp_now ns, < 0: none) passes;
     /// clears and returns the bits of `mask` that were set (0 on time-out).
     pub(crate) fn sleep(&self, mask: u32, deadline: i64) -> u32 {
@@ -267,28 +287,36 @@ fn outcome_of(word: &AtomicU64, seq: u64) -> u8 {
 
 fn park_thread(t: &Arc<ThreadWaiter>, w: &WaitRef, deadline: i64) -> u8 {
     let home = crate::home::thread_home();
+    let mask = if home.is_some() {
+        PERMIT | HOME_WORK
+    } else {
+        PERMIT
+    };
     loop {
-        // A home thread keeps running its goroutines while it waits (API.md).
+        // A home thread keeps running its goroutines while it waits (API.md), but only
+        // until its own wake-up or deadline comes: a busy home must not starve the call.
         if let Some(h) = home {
-            crate::home::pump(h);
+            crate::home::pump_until(h, || {
+                t.word.load(Ordering::Acquire) & PERMIT != 0
+                    || (deadline >= 0 && crate::time::now() >= deadline)
+            });
         }
-        let mask = if home.is_some() {
-            PERMIT | HOME_WORK
-        } else {
-            PERMIT
-        };
-        let got = t.sleep(mask, deadline);
-        if got & PERMIT != 0 {
+        if t.word.load(Ordering::Acquire) & PERMIT != 0 {
+            t.word.fetch_and(!PERMIT, Ordering::Acquire);
             return outcome_of(&t.wait, w.seq);
         }
-        if got == 0 && deadline >= 0 && crate::time::now() >= deadline && w.claim(TIMEDOUT) {
-            return TIMEDOUT;
-        }
-        // Claimed by someone else just now, or home work: go round; the PERMIT will come.
-        if got == 0 && !w.is_open() {
+        if deadline >= 0 && crate::time::now() >= deadline {
+            if w.claim(TIMEDOUT) {
+                return TIMEDOUT;
+            }
+            // Claimed by someone else just now: its PERMIT is on the way.
             t.sleep(PERMIT, -1);
             return outcome_of(&t.wait, w.seq);
         }
+        // Sleep until PERMIT or home work, without consuming PERMIT (checked at the top);
+        // the home-work bit is only a hint, consumed here.
+        t.wait_any(mask, deadline);
+        t.word.fetch_and(!HOME_WORK, Ordering::AcqRel);
     }
 }
 

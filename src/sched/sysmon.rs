@@ -419,9 +419,23 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
         return false;
     }
     st.since = 0;
+    // A thread the runtime did not make (besides gmp_main's) may act at any time, even
+    // one that never called gmp yet: then a quiet runtime proves nothing. Count them.
+    if foreign_threads_exist() {
+        return false;
+    }
     let mut msg = String::from("fatal error: all goroutines are asleep - deadlock!\n\n");
     msg.push_str(&crate::trace::dump());
     crate::util::write_stderr(msg.as_bytes());
     schedule::abandon_main();
     true
+}
+
+/// Whether the process has threads besides the runtime's M's, sysmon and gmp_main's.
+fn foreign_threads_exist() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return true;
+    };
+    let tasks = dir.count() as i32;
+    tasks > SCHED.mcount.load(Ordering::SeqCst) + 2
 }

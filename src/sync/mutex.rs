@@ -68,8 +68,10 @@ fn lock_slow(s: &AtomicU32) -> Code {
         // Handed off: we own the lock.
         return 0;
     }
-    // Canceled (home closed): our node is gone; fix the WAITERS bit.
-    let q = sema::lock(addr);
+    // Canceled (home closed): the canceller only claimed our wait, so our node is still
+    // queued (stale); take it out, then clear WAITERS if nobody else waits.
+    let mut q = sema::lock(addr);
+    sema::remove(&mut q, addr, &w);
     if !q.contains_key(&addr) {
         s.fetch_and(!WAITERS, Ordering::Relaxed);
     }

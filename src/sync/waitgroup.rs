@@ -9,15 +9,20 @@ use crate::sema;
 
 pub(crate) fn add(c: &AtomicI64, delta: i64) -> Code {
     let addr = c as *const AtomicI64 as usize;
-    let old = c.fetch_add(delta, Ordering::AcqRel);
-    let Some(new) = old.checked_add(delta) else {
-        c.fetch_sub(delta, Ordering::AcqRel);
-        return error::EINVAL;
+    // A CAS, not fetch_add + undo: a refused add must never be visible (a waiter that
+    // saw a transient -1 would park with nobody left to wake it).
+    let mut old = c.load(Ordering::Relaxed);
+    let new = loop {
+        let new = match old.checked_add(delta) {
+            Some(n) if n >= 0 => n,
+            _ => return error::EINVAL,
+        };
+        match c.compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => break new,
+            Err(v) => old = v,
+        }
     };
-    if new < 0 {
-        c.fetch_sub(delta, Ordering::AcqRel);
-        return error::EINVAL;
-    }
+    // The CAS above was the last touch of the struct; from here only its address.
     if new == 0 && delta != 0 {
         sema::wake_all(addr);
     }
