@@ -67,21 +67,6 @@ fn errno_name(e: i32) -> &'static std::ffi::CStr {
     leaked
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn names() {
-        assert!(strerror(ECLOSED).to_str().unwrap().contains("ECLOSED"));
-        assert!(strerror(-libc::ECONNRESET).to_str().unwrap().len() > 3);
-        assert_eq!(
-            strerror(-libc::EPIPE).as_ptr(),
-            strerror(-libc::EPIPE).as_ptr()
-        );
-        assert!(strerror(12345678).to_str().unwrap().contains("unknown"));
-    }
-}
-
 // The ABI's codes are these values, and the sync structs keep their frozen sizes.
 const _: () = {
     assert!(crate::ffi::types::GMP_EINVAL == -libc::EINVAL);
@@ -102,3 +87,18 @@ const _: () = {
     assert!(std::mem::size_of::<crate::ffi::types::gmp_once>() == 16);
     assert!(std::mem::size_of::<crate::ffi::types::gmp_cond>() == 32);
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn names() {
+        assert!(strerror(ECLOSED).to_str().unwrap().contains("ECLOSED"));
+        assert!(strerror(-libc::ECONNRESET).to_str().unwrap().len() > 3);
+        assert_eq!(
+            strerror(-libc::EPIPE).as_ptr(),
+            strerror(-libc::EPIPE).as_ptr()
+        );
+        assert!(strerror(12345678).to_str().unwrap().contains("unknown"));
+    }
+}

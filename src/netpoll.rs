@@ -74,6 +74,10 @@ pub(crate) struct PollDesc {
     /// A socket: its calls pass MSG_DONTWAIT, so they never block even if the number
     /// was closed with close(2) and reused by a blocking socket.
     socket: bool,
+    /// Made by gmp_socket/gmp_accept: registered once, edge-triggered, as Go registers
+    /// its fds (no epoll_ctl per wait). Others (adopted or found by fstat) use one-shot
+    /// registrations re-armed by each waiter, which survives close(2) and reuse.
+    owned: bool,
     inner: Mutex<PdInner>,
     /// Calls inside the descriptor now (Go's fdMutex reference count).
     inflight: AtomicU32,
@@ -98,6 +102,10 @@ fn lookup(fd: i32) -> Option<Arc<PollDesc>> {
 }
 
 fn insert(fd: i32, socket: bool) -> Arc<PollDesc> {
+    insert_as(fd, socket, false)
+}
+
+fn insert_as(fd: i32, socket: bool, owned: bool) -> Arc<PollDesc> {
     let mut t = TABLE.write().unwrap_or_else(|e| e.into_inner());
     t.get_or_insert_with(HashMap::new)
         .entry(fd)
@@ -105,6 +113,7 @@ fn insert(fd: i32, socket: bool) -> Arc<PollDesc> {
             Arc::new(PollDesc {
                 fd,
                 socket,
+                owned,
                 inner: Mutex::new(PdInner {
                     generation: 0,
                     registered: false,
@@ -212,6 +221,21 @@ fn arm(pd: &PollDesc, inner: &mut PdInner) -> Result<(), Code> {
     let Some(p) = poller() else {
         return Err(error::ENOMEM);
     };
+    if pd.owned {
+        if inner.registered {
+            return Ok(()); // edge-triggered for both directions since registration
+        }
+        inner.generation = GEN.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
+        let ev = Event::all(key(pd.fd, inner.generation));
+        // SAFETY: registers our own open fd; deleted on gmp_close_fd.
+        return match unsafe { p.add_with_mode(pd.fd, ev, PollMode::Edge) } {
+            Ok(()) => {
+                inner.registered = true;
+                Ok(())
+            }
+            Err(e) => Err(-e.raw_os_error().unwrap_or(libc::EIO)),
+        };
+    }
     let want_r = !inner.queues[READ].is_empty();
     let want_w = !inner.queues[WRITE].is_empty();
     if inner.registered {
@@ -347,16 +371,21 @@ pub(crate) fn poll(delay_ns: i64) -> Vec<GRef> {
             }
             for (d, ready) in [(READ, ev.readable), (WRITE, ev.writable)] {
                 if ready {
-                    inner.latch[d] = true;
+                    let before = woken.len();
                     while let Some(w) = inner.queues[d].pop_front() {
                         if w.claim(park::OK) {
                             woken.push(w);
                         }
                     }
+                    // Latch the edge only if nobody took it: a woken waiter retries its
+                    // call anyway, and a stale latch costs the next call an EAGAIN.
+                    if woken.len() == before {
+                        inner.latch[d] = true;
+                    }
                 }
             }
-            // The one-shot fired for both directions: re-arm for the ones still waited.
-            if !inner.queues[READ].is_empty() || !inner.queues[WRITE].is_empty() {
+            // A one-shot fired for both directions: re-arm for the ones still waited.
+            if !pd.owned && (!inner.queues[READ].is_empty() || !inner.queues[WRITE].is_empty()) {
                 let _ = arm(&pd, &mut inner);
             }
         }
@@ -626,7 +655,7 @@ pub(crate) fn accept(
     if r >= 0 {
         let nfd = r as i32;
         remove(nfd); // a stale descriptor of a number closed with close(2)
-        insert(nfd, true);
+        insert_as(nfd, true, true);
     }
     r as i32
 }
@@ -810,7 +839,7 @@ pub(crate) fn socket(domain: i32, ty: i32, protocol: i32) -> i32 {
         return -errno();
     }
     remove(fd); // a stale descriptor of a number closed with close(2)
-    insert(fd, true);
+    insert_as(fd, true, true);
     fd
 }
 

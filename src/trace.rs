@@ -64,7 +64,7 @@ pub(crate) fn dump() -> String {
         }
         out.push(']');
         if let Some(name) = gg.name() {
-            let _ = write!(out, " \"{}\"", name.to_string_lossy());
+            let _ = write!(out, " \"{}\"", name.to_string_lossy().escape_default());
         }
         if !gg.home.load(Ordering::Relaxed).is_null() {
             out.push_str(" (home)");
@@ -75,8 +75,38 @@ pub(crate) fn dump() -> String {
             let _ = write!(out, " (locked to M{})", unsafe { (*lm).id });
         }
         out.push_str(":\n");
+        let pc = gg.spawn_pc.load(Ordering::Relaxed);
+        if pc != 0 {
+            let _ = writeln!(out, "created by {}", symbolize(pc));
+        }
     }
     out
+}
+
+/// `symbol+0xoff (object)` for a code address, through dladdr.
+pub(crate) fn symbolize(pc: u64) -> String {
+    // SAFETY: dladdr fills a Dl_info for any address; its strings live as long as the
+    // object stays loaded.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if libc::dladdr(pc as *const libc::c_void, &mut info) == 0 {
+            return format!("{pc:#x}");
+        }
+        let obj = if info.dli_fname.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(info.dli_fname)
+                .to_string_lossy()
+                .into_owned()
+        };
+        if info.dli_sname.is_null() {
+            let off = pc - info.dli_fbase as u64;
+            return format!("{pc:#x} ({obj}+{off:#x})");
+        }
+        let name = std::ffi::CStr::from_ptr(info.dli_sname).to_string_lossy();
+        let off = pc - info.dli_saddr as u64;
+        format!("{name}+{off:#x} ({obj})")
+    }
 }
 
 /// Writes the dump to `fd`. 0, or a negative errno.
@@ -146,17 +176,17 @@ pub(crate) fn schedtrace(detail: bool) -> String {
         let m = mm.get();
         let pid = m.p().map_or(-1, |p| p.id as i64);
         let curg = m.curg.load(Ordering::Relaxed);
-        // SAFETY: G's are never freed while the runtime runs.
         let gid = if curg.is_null() {
             -1
         } else {
+            // SAFETY: G's are never freed while the runtime runs.
             unsafe { (*curg).id.load(Ordering::Relaxed) as i64 }
         };
         let lg = m.lockedg.load(Ordering::Relaxed);
-        // SAFETY: as above.
         let lgid = if lg.is_null() {
             -1
         } else {
+            // SAFETY: as above.
             unsafe { (*lg).id.load(Ordering::Relaxed) as i64 }
         };
         let _ = writeln!(

@@ -112,7 +112,16 @@ pub(crate) fn stop() -> i32 {
         return crate::error::EINVAL;
     };
     ON.store(false, Ordering::Release);
-    // Ask every P's holder to flush at its next event; idle P's we flush ourselves
+    // Our own P, if we hold one (a goroutine stopping the trace): we are its holder.
+    if let Some(p) = crate::sched::m::current().and_then(|m| m.get().p()) {
+        // SAFETY: this M holds p.
+        let local = unsafe { p.local() };
+        GLOBAL
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(&mut local.trace);
+    }
+    // Ask every other P's holder to flush at its next event; idle P's we flush ourselves
     // under the scheduler lock (no M holds them then).
     EPOCH.fetch_add(1, Ordering::Relaxed);
     let deadline = crate::time::now() + 100_000_000;
@@ -123,7 +132,12 @@ pub(crate) fn stop() -> i32 {
             for i in 0..SCHED.nallp.load(Ordering::Acquire) {
                 let Some(p) = SCHED.p(i) else { continue };
                 if p.status.load(Ordering::Acquire) == crate::sched::p::RUNNING {
-                    pending = true;
+                    let mine = crate::sched::m::current()
+                        .and_then(|m| m.get().p())
+                        .is_some_and(|q| std::ptr::eq(q, p));
+                    if !mine {
+                        pending = true;
+                    }
                     continue;
                 }
                 // SAFETY: an idle or dead P is owned by the scheduler lock we hold.

@@ -1,6 +1,7 @@
 //! A million goroutines parked at once, on the default stack size (DESIGN.md "Stacks":
 //! slabs with guard regions that do not split the mapping, so this stays far below
-//! vm.max_map_count), then released and joined.
+//! vm.max_map_count), then released and joined. A debug build parks 200k by default;
+//! `cargo test --release --test million` or GMP_STRESS=1 parks the full million.
 
 mod common;
 
@@ -10,12 +11,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use common::*;
 use gmp::ffi::runtime::*;
 
-/// 1M by default; GMP_MILLION_N overrides (e.g. for a quick run).
+/// How many to park: 1M in release builds and under GMP_STRESS=1; 200k in a debug build
+/// (1M takes 7-45 s there, with 4+ GB of RSS, depending on the machine's load).
+/// GMP_MILLION_N overrides both.
 fn count() -> usize {
-    std::env::var("GMP_MILLION_N")
+    if let Some(n) = std::env::var("GMP_MILLION_N")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
+    {
+        return n;
+    }
+    if cfg!(debug_assertions) && !stress() {
+        200_000
+    } else {
+        1_000_000
+    }
 }
 
 fn park_all_on(n: usize, on_mutex: bool) {
@@ -58,6 +68,12 @@ fn park_all_on(n: usize, on_mutex: bool) {
         started.load(Ordering::Relaxed) == n as u64
     });
     assert!(gmp_num_goroutine() >= n as i64);
+    // Guarded stacks must not cost a mapping each (vm.max_map_count is 65530).
+    let maps = std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count();
+    assert!(maps < 60_000, "{maps} mappings with {n} parked goroutines");
     eprintln!("million: parked {n} in {:?}", t0.elapsed());
     assert_eq!(finished.load(Ordering::Relaxed), 0, "passed a closed gate");
     if on_mutex {
@@ -91,6 +107,6 @@ fn million_parked_on_a_waitgroup() {
 #[test]
 fn many_parked_on_a_mutex_held_by_the_test() {
     let _s = serial();
-    // FIFO hand-off through 50k waiters (1M under GMP_STRESS).
+    // FIFO hand-off through 50k waiters (the full count under GMP_STRESS).
     park_all_on(scale(50_000, count()), true);
 }

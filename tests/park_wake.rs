@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::*;
 use gmp::ffi::runtime::*;
 
-fn setup() -> std::sync::MutexGuard<'static, ()> {
+fn setup() -> Serial {
     let g = serial();
     let prev = gmp_maxprocs(2);
     assert!(prev >= 1);
@@ -210,7 +210,12 @@ fn sleepers_and_mutex_churn() {
     let counter = Arc::new(Racy::new(0u64));
     let done = Arc::new(WaitGroup::with(n as i64));
     for i in 0..n {
-        let (m, c, d, p) = (mu.clone(), counter.clone(), done.clone(), wd.progress.clone());
+        let (m, c, d, p) = (
+            mu.clone(),
+            counter.clone(),
+            done.clone(),
+            wd.progress.clone(),
+        );
         go(move || {
             for j in 0..iters {
                 assert_eq!(m.lock(), 0);

@@ -127,7 +127,10 @@ fn goroutine_ids_unique_and_positive() {
     let set: HashSet<u64> = seen.iter().copied().collect();
     assert_eq!(set.len(), N, "duplicate goroutine ids");
     let ret: HashSet<u64> = returned.iter().copied().collect();
-    assert_eq!(set, ret, "ids seen by gmp_self differ from the ids go returned");
+    assert_eq!(
+        set, ret,
+        "ids seen by gmp_self differ from the ids go returned"
+    );
 }
 
 unsafe extern "C" fn record_self(arg: *mut c_void) {
@@ -151,7 +154,12 @@ fn go_ex_out_id_matches_gmp_self() {
         };
         // SAFETY: attr and the pair outlive the goroutine (we wait for it).
         let rc = unsafe {
-            gmp_go_ex(&attr, Some(record_self), &*pair as *const _ as *mut c_void, &mut id)
+            gmp_go_ex(
+                &attr,
+                Some(record_self),
+                &*pair as *const _ as *mut c_void,
+                &mut id,
+            )
         };
         assert_eq!(rc, 0);
         assert_eq!(pair.1.wait(), 0);
@@ -175,9 +183,7 @@ fn num_goroutine_drops_back_after_joins() {
         });
     }
     // All N are parked on the gate now (or about to be): they exist.
-    wait_for("N blocked goroutines counted", || {
-        gmp_num_goroutine() >= N
-    });
+    wait_for("N blocked goroutines counted", || gmp_num_goroutine() >= N);
     assert!(stats().goroutines >= N);
     assert_eq!(gate.done(), 0);
     assert_eq!(done.wait(), 0);

@@ -117,7 +117,8 @@ fn exclusion(goroutines: usize, threads: usize, iters: usize, yield_inside: bool
         t.join().unwrap();
     }
     // SAFETY: every holder has finished.
-    assert_eq!(unsafe { *counter.get() }, ((goroutines + threads) * iters) as u64);
+    let total = unsafe { *counter.get() };
+    assert_eq!(total, ((goroutines + threads) * iters) as u64);
     assert_eq!(mu.words(), [0, 0]);
 }
 
@@ -172,7 +173,12 @@ fn unlock_then_free(objects: usize, users: usize, thread_every: usize, how: Disp
         })) as usize;
         for u in 0..users {
             n += 1;
-            let (d, q, f, p) = (done.clone(), quarantine.clone(), freed.clone(), wd.progress.clone());
+            let (d, q, f, p) = (
+                done.clone(),
+                quarantine.clone(),
+                freed.clone(),
+                wd.progress.clone(),
+            );
             let body = move || {
                 // SAFETY: the object lives until the last user frees it, below.
                 let o = unsafe { &*(obj as *const Obj) };
@@ -223,7 +229,11 @@ fn unlock_then_free(objects: usize, users: usize, thread_every: usize, how: Disp
     for &obj in quarantine.lock().unwrap().iter() {
         // SAFETY: quarantined objects are never freed until here.
         let o = unsafe { Box::from_raw(obj as *mut Obj) };
-        assert_eq!(o.mu.words(), [POISON, POISON], "the library wrote to a mutex after its last unlock");
+        assert_eq!(
+            o.mu.words(),
+            [POISON, POISON],
+            "the library wrote to a mutex after its last unlock"
+        );
     }
 }
 

@@ -14,10 +14,26 @@ use crate::sched::schedule::{self, Spawn};
 /// Returns 0; `GMP_EINVAL` if `fn` is NULL; `GMP_ENOMEM` if no stack could be had;
 /// `GMP_ESHUTDOWN`.
 #[unsafe(no_mangle)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), unsafe(naked))]
 pub extern "C" fn gmp_go(fn_: gmp_fn, arg: *mut c_void) -> c_int {
+    // A trampoline that passes the caller's return address (the spawn site shown in
+    // goroutine dumps) as a third argument: Rust has no stable return-address intrinsic.
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!("mov rdx, [rsp]", "jmp {0}", sym go_impl);
+    #[cfg(target_arch = "aarch64")]
+    core::arch::naked_asm!("mov x2, x30", "b {0}", sym go_impl);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    go_impl(fn_, arg, 0)
+}
+
+extern "C" fn go_impl(fn_: gmp_fn, arg: *mut c_void, pc: u64) -> c_int {
     guard("gmp_go", error::EINVAL, || {
         let Some(f) = fn_ else { return error::EINVAL };
-        match schedule::newproc(Entry::C(f, arg), Spawn::default()) {
+        let sp = Spawn {
+            spawn_pc: pc,
+            ..Spawn::default()
+        };
+        match schedule::newproc(Entry::C(f, arg), sp) {
             Ok(_) => 0,
             Err(e) => e,
         }
@@ -68,11 +84,31 @@ pub(crate) unsafe fn spawn_opts(
 /// Returns 0; `GMP_EINVAL` (NULL `fn`, stack size over 1 GiB); `GMP_E2BIG` (unknown
 /// non-zero trailing bytes in `attr`); `GMP_ENOMEM`; `GMP_ESHUTDOWN`.
 #[unsafe(no_mangle)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), unsafe(naked))]
 pub unsafe extern "C" fn gmp_go_ex(
     attr: *const gmp_go_attr,
     fn_: gmp_fn,
     arg: *mut c_void,
     out_id: *mut gmp_goid,
+) -> c_int {
+    // As gmp_go: the caller's return address becomes a fifth argument.
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!("mov r8, [rsp]", "jmp {0}", sym go_ex_impl);
+    #[cfg(target_arch = "aarch64")]
+    core::arch::naked_asm!("mov x4, x30", "b {0}", sym go_ex_impl);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    // SAFETY: forwarded.
+    unsafe {
+        go_ex_impl(attr, fn_, arg, out_id, 0)
+    }
+}
+
+unsafe extern "C" fn go_ex_impl(
+    attr: *const gmp_go_attr,
+    fn_: gmp_fn,
+    arg: *mut c_void,
+    out_id: *mut gmp_goid,
+    pc: u64,
 ) -> c_int {
     guard("gmp_go_ex", error::EINVAL, || {
         let Some(f) = fn_ else { return error::EINVAL };
@@ -83,6 +119,7 @@ pub unsafe extern "C" fn gmp_go_ex(
         };
         let sp = Spawn {
             name: name.as_deref(),
+            spawn_pc: pc,
             ..sp
         };
         match schedule::newproc(Entry::C(f, arg), sp) {

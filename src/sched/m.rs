@@ -27,6 +27,9 @@ pub(crate) struct M {
     pub(crate) foreign: bool,
     /// Sleeping in `sleep` (schedtrace's `blocked`).
     pub(crate) blocked: AtomicBool,
+    /// Tracing: when the current goroutine's slice on this M's P began (0: no slice
+    /// open, e.g. inside a syscall section, whose P may run others meanwhile).
+    pub(crate) trace_t0: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -55,6 +58,7 @@ impl M {
             lockedg: AtomicPtr::new(std::ptr::null_mut()),
             foreign,
             blocked: AtomicBool::new(false),
+            trace_t0: std::sync::atomic::AtomicI64::new(0),
         });
         MRef(NonNull::from(Box::leak(m)))
     }

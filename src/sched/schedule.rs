@@ -17,6 +17,11 @@ use crate::error::{self, Code};
 // P's: acquire, release, idle list, resize.
 
 fn acquirep(m: &M, p: &'static P) {
+    // Work may start here without a wakep (a timer or fd woke the poller): sysmon must
+    // not sleep through it.
+    if super::sysmon::SYSMON_SLEEPING.load(Ordering::Relaxed) {
+        super::sysmon::wake_sysmon();
+    }
     p.m.store(m as *const M as *mut M, Ordering::Relaxed);
     p.status.store(p::RUNNING, Ordering::Release);
     m.p.store(p as *const P as *mut P, Ordering::Release);
@@ -32,12 +37,26 @@ fn releasep(m: &M) -> Option<&'static P> {
 /// Puts `p` on the idle list (sched lock held). A P past gomaxprocs becomes DEAD.
 fn pidleput(l: &mut super::Locked, p: &'static P) {
     if p.id >= SCHED.procs() {
-        p.status.store(p::DEAD, Ordering::Release);
+        retire_idle(l, p);
         return;
     }
     p.status.store(p::IDLE, Ordering::Release);
     l.pidle.push(PRef(p));
     SCHED.npidle.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Marks a P past gomaxprocs DEAD, handing its timers to P0 and any queued goroutines to
+/// the global queue (sched lock held; the timer locks come after it in the lock order).
+fn retire_idle(l: &mut super::Locked, p: &'static P) {
+    p.status.store(p::DEAD, Ordering::Release);
+    p.runq.drain(|g| globrunqput(l, GRef(g)));
+    if let Some(p0) = SCHED.p(0) {
+        if !std::ptr::eq(p0, p) && p.timers.next_when() != crate::time::NONE {
+            p.timers.move_all_to(&p0.timers);
+            // The poller may sleep past the moved timers: let it recompute.
+            crate::netpoll::wake();
+        }
+    }
 }
 
 /// Takes an idle P (sched lock held).
@@ -48,7 +67,7 @@ fn pidleget(l: &mut super::Locked) -> Option<&'static P> {
         if p.id < procs {
             return Some(p);
         }
-        p.status.store(p::DEAD, Ordering::Release);
+        retire_idle(l, p);
     }
     None
 }
@@ -68,16 +87,15 @@ pub(crate) fn procresize(n: usize) -> usize {
     }
     SCHED.gomaxprocs.store(n as i32, Ordering::SeqCst);
     // Drop idle P's past n; revive dead P's below n.
-    let mut kept = Vec::with_capacity(l.pidle.len());
-    for PRef(p) in l.pidle.drain(..) {
+    let idle = std::mem::take(&mut l.pidle);
+    for PRef(p) in idle {
         if p.id < n {
-            kept.push(PRef(p));
+            l.pidle.push(PRef(p));
         } else {
-            p.status.store(p::DEAD, Ordering::Release);
             SCHED.npidle.fetch_sub(1, Ordering::SeqCst);
+            retire_idle(&mut l, p);
         }
     }
-    l.pidle = kept;
     for i in 0..n {
         let p = SCHED.p(i).unwrap_or_else(|| crate::fatal("allp hole"));
         if p.status.load(Ordering::Acquire) == p::DEAD {
@@ -626,8 +644,11 @@ fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
             0
         };
 
-        // Fairness: check the global queue once in a while.
-        if p.schedtick.load(Ordering::Relaxed) % 61 == 0
+        // Fairness: check the global queue once in a while. Go counts schedticks, which
+        // do not advance while goroutines hand the P on through runnext (they inherit the
+        // time slice); Go's async preemption ends such a chain, ours cannot (C code), so
+        // count every execution instead, or a runnext ping-pong starves the global queue.
+        if p.context_switches.load(Ordering::Relaxed) % 61 == 0
             && SCHED.runqsize.load(Ordering::Relaxed) > 0
         {
             let mut l = SCHED.locked();
@@ -870,7 +891,9 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         return false;
     }
     let traced = crate::tracefile::on();
-    let t0 = if traced { trace_run_start(p, g) } else { 0 };
+    if traced {
+        m.trace_t0.store(trace_run_start(p, g), Ordering::Relaxed);
+    }
     // execute runs on the M's own stack, so this context stays ours across the resume.
     let ctx = g::ctx();
     ctx.g.set(g.as_ptr());
@@ -883,7 +906,12 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
     ctx.g.set(std::ptr::null_mut());
     m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
     if traced {
-        trace_run_end(m.p(), p, g, t0);
+        let t0 = m.trace_t0.swap(0, Ordering::Relaxed);
+        if t0 != 0 {
+            if let Some(now_p) = m.p() {
+                trace_run_end(Some(now_p), now_p, g, t0);
+            }
+        }
     }
     // The P may have changed while g ran (a syscall section can lose it and take
     // another): read it again.
@@ -935,7 +963,7 @@ fn trace_run_start(p: &P, g: GRef) -> i64 {
 }
 
 #[cold]
-fn trace_run_end(now_p: Option<&'static P>, ran_on: &P, g: GRef, t0: i64) {
+pub(crate) fn trace_run_end(now_p: Option<&'static P>, ran_on: &P, g: GRef, t0: i64) {
     let name = g.get().name().map(|n| n.to_string_lossy().into_owned());
     crate::tracefile::emit(
         now_p,

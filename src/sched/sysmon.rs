@@ -31,6 +31,8 @@ use super::{SCHED, ST_SHUTDOWN};
 use crate::sys::futex;
 
 pub(crate) static SYSCALL_HANDOFFS: AtomicU64 = AtomicU64::new(0);
+/// Goroutines inside a syscall section now (checkdead counts them as running, as Go does).
+pub(crate) static IN_SYSCALL: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 pub(crate) static PREEMPT_REQUESTS: AtomicU64 = AtomicU64::new(0);
 
 /// What entersyscall saved, for exitsyscall.
@@ -50,6 +52,7 @@ pub(crate) fn entersyscall() -> Option<InSyscall> {
     let mm = m::current()?;
     let p = mm.get().p()?;
     gp.set_status(SYSCALL);
+    IN_SYSCALL.fetch_add(1, Ordering::SeqCst);
     p.syscalltick.store(
         p.syscalltick.load(Ordering::Relaxed).wrapping_add(1),
         Ordering::Relaxed,
@@ -58,10 +61,17 @@ pub(crate) fn entersyscall() -> Option<InSyscall> {
     // Inside the section, gmp calls act as on a foreign thread (module docs).
     ctx.g.set(std::ptr::null_mut());
     ctx.m.set(std::ptr::null_mut());
-    if SYSMON_SLEEPING.load(Ordering::SeqCst) {
+    // sysmon must look at this P within a tick, not after a backed-off 10 ms (or from
+    // its deep sleep): back-to-back syscalls would otherwise starve the P's queue.
+    if SYSMON_SLEEPING.load(Ordering::Relaxed) || SYSMON_BACKED_OFF.load(Ordering::Relaxed) {
         wake_sysmon();
     }
     let t0 = if crate::tracefile::on() {
+        // Close the goroutine's slice on this P: sysmon may hand the P to another M.
+        let start = mm.get().trace_t0.swap(0, Ordering::Relaxed);
+        if start != 0 {
+            schedule::trace_run_end(Some(p), p, gp, start);
+        }
         crate::tracefile::now()
     } else {
         0
@@ -80,6 +90,7 @@ pub(crate) fn exitsyscall(s: InSyscall) {
     let ctx = g::ctx();
     ctx.g.set(s.g.as_ptr());
     ctx.m.set(s.m.0.as_ptr());
+    IN_SYSCALL.fetch_sub(1, Ordering::SeqCst);
     let m = s.m.get();
     if s.t0 != 0 && crate::tracefile::on() {
         crate::tracefile::emit(
@@ -98,6 +109,7 @@ pub(crate) fn exitsyscall(s: InSyscall) {
         .is_ok()
     {
         s.g.set_status(RUNNING);
+        trace_reopen(m);
         return;
     }
     // sysmon took the P: it belongs to another M now; forget it without touching it.
@@ -105,10 +117,18 @@ pub(crate) fn exitsyscall(s: InSyscall) {
     if let Some(pp) = schedule::pidleget_locked() {
         schedule::acquirep_pub(m, pp);
         s.g.set_status(RUNNING);
+        trace_reopen(m);
         return;
     }
     // No P: switch to the scheduler, which queues us globally and parks this M.
     g::switch_out(s.g, Switch::Requeue);
+}
+
+/// Tracing: the goroutine runs on a P again after a syscall: open a new slice.
+fn trace_reopen(m: &m::M) {
+    if crate::tracefile::on() {
+        m.trace_t0.store(crate::tracefile::now(), Ordering::Relaxed);
+    }
 }
 
 /// Runs `f` inside a syscall section.
@@ -133,6 +153,8 @@ struct Seen {
 
 static SYSMON_NOTE: AtomicU32 = AtomicU32::new(0);
 pub(crate) static SYSMON_SLEEPING: AtomicBool = AtomicBool::new(false);
+/// sysmon's tick has backed off past 20 us.
+static SYSMON_BACKED_OFF: AtomicBool = AtomicBool::new(false);
 static STARTED: AtomicBool = AtomicBool::new(false);
 
 /// Wakes sysmon from its deep sleep.
@@ -181,8 +203,13 @@ fn sysmon() {
         if dbg.schedtrace_ms > 0 {
             delay_us = delay_us.min(dbg.schedtrace_ms * 1000);
         }
+        SYSMON_BACKED_OFF.store(delay_us > 20, Ordering::Relaxed);
         futex::wait(&SYSMON_NOTE, 0, delay_us * 1000);
-        SYSMON_NOTE.store(0, Ordering::Relaxed);
+        if SYSMON_NOTE.swap(0, Ordering::Relaxed) != 0 {
+            // Woken on purpose (a syscall, new work): look closely again.
+            idle = 0;
+            delay_us = 20;
+        }
         let now = crate::time::now();
         if crate::debug::DUMP_REQUESTED.swap(false, Ordering::AcqRel) {
             crate::util::write_stderr(crate::trace::dump().as_bytes());
@@ -194,20 +221,38 @@ fn sysmon() {
         if dbg.checkdead && checkdead(now, &mut dead) {
             continue;
         }
+        // Backstop (Go's sysmon does the same): a timer overdue by a millisecond means no
+        // M is about to run it; interrupt the poller or wake an M.
+        let next_timer = schedule::earliest_timer_pub();
+        if next_timer != crate::time::NONE && now - next_timer > 1_000_000 {
+            if SCHED.lastpoll.load(Ordering::SeqCst) == 0 {
+                crate::netpoll::wake();
+            } else {
+                schedule::wakep();
+            }
+        }
         let procs = SCHED.procs();
-        if seen.len() < procs {
-            seen.resize(procs, Seen::default());
+        let nallp = SCHED.nallp.load(Ordering::Acquire);
+        if seen.len() < nallp {
+            seen.resize(nallp, Seen::default());
         }
         // Deep sleep: nothing runs and nothing is in a syscall (not while a schedtrace
         // or a deadlock check wants regular ticks).
+        // (fd waiters do not keep it awake while an M blocks in the poller for them.)
         if SCHED.npidle.load(Ordering::SeqCst) as usize >= procs
-            && !crate::netpoll::has_waiters()
+            && (!crate::netpoll::has_waiters() || SCHED.lastpoll.load(Ordering::SeqCst) == 0)
             && dbg.schedtrace_ms == 0
             && dead.since == 0
         {
             SYSMON_SLEEPING.store(true, Ordering::SeqCst);
             if SCHED.npidle.load(Ordering::SeqCst) as usize >= SCHED.procs() {
-                futex::wait(&SYSMON_NOTE, 0, 1_000_000_000);
+                // At most until the next timer (plus the backstop's slack), as Go's.
+                let until = if next_timer == crate::time::NONE {
+                    1_000_000_000
+                } else {
+                    (next_timer - now + 2_000_000).clamp(20_000, 1_000_000_000)
+                };
+                futex::wait(&SYSMON_NOTE, 0, until);
             }
             SYSMON_SLEEPING.store(false, Ordering::SeqCst);
             idle = 0;
@@ -240,7 +285,8 @@ fn sysmon() {
 /// Go's `retake`: hands off P's stuck in syscalls and asks long runners to yield.
 fn retake(now: i64, seen: &mut [Seen], scratch: &RunQueue<g::G>) -> bool {
     let mut acted = false;
-    for (i, pd) in seen.iter_mut().enumerate().take(SCHED.procs()) {
+    // Every allocated P: one past gomaxprocs may still be held through a syscall or a hog.
+    for (i, pd) in seen.iter_mut().enumerate() {
         let Some(p) = SCHED.p(i) else { continue };
         match p.status.load(Ordering::Acquire) {
             p::SYSCALL => {
@@ -397,6 +443,7 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
     let quiet = SCHED.npidle.load(Ordering::SeqCst) as usize >= procs
         && SCHED.runqsize.load(Ordering::SeqCst) == 0
         && SCHED.ngoroutines.load(Ordering::SeqCst) > 0
+        && IN_SYSCALL.load(Ordering::SeqCst) == 0
         && !crate::netpoll::has_waiters()
         && schedule::earliest_timer_pub() == crate::time::NONE
         && (0..procs).all(|i| {

@@ -31,9 +31,47 @@ pub fn scale(normal: usize, long: usize) -> usize {
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Serialises the tests of one file (they share the process-global runtime).
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// Held by a running test: the file-wide lock, and a hang detector that aborts the
+/// process if the test runs for more than 120 s (600 s under GMP_STRESS).
+pub struct Serial {
+    _wd: Watchdog,
+    _g: std::sync::MutexGuard<'static, ()>,
+}
+
+/// Makes a panic inside a goroutine (or on a runtime thread) print its message straight
+/// to fd 2. By default libtest captures what a panic prints on threads a test spawned,
+/// the runtime's M threads included, and the runtime then aborts ("a goroutine
+/// panicked"), so the assertion message would be lost.
+pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let runtime_thread = std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("gmp-"));
+            if gmp_self() != 0 || runtime_thread {
+                let msg = format!("goroutine {} {info}\n", gmp_self());
+                // SAFETY: writes our own buffer to stderr.
+                unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+            } else {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Serialises the tests of one file (they share the process-global runtime), and
+/// aborts the process with a message if the test hangs.
+pub fn serial() -> Serial {
+    install_panic_hook();
+    let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let name = std::thread::current().name().unwrap_or("test").to_owned();
+    let limit = Duration::from_secs(if stress() { 600 } else { 120 });
+    Serial {
+        _wd: Watchdog::new(Box::leak(name.into_boxed_str()), limit),
+        _g: g,
+    }
 }
 
 /// Runs `f` as the main goroutine (gmp_main) on this thread; asserts it returned 0.
@@ -44,6 +82,7 @@ pub fn gmain(f: impl FnOnce() + Send + 'static) {
 
 /// Starts a goroutine; panics if it cannot.
 pub fn go(f: impl FnOnce() + Send + 'static) -> u64 {
+    install_panic_hook();
     gmp::rt::go(f).unwrap_or_else(|e| panic!("gmp go failed: {e}"))
 }
 
@@ -103,12 +142,17 @@ impl Watchdog {
                     last = v;
                     since = Instant::now();
                 } else if since.elapsed() > limit {
-                    eprintln!(
-                        "watchdog: {name}: no progress for {:?} (progress = {v}, goroutines = {}); \
-                         probably a lost wake-up: aborting",
-                        limit,
+                    // Straight to fd 2: libtest captures eprintln! in threads a test spawns,
+                    // and the capture is lost when we abort.
+                    let msg = format!(
+                        "watchdog: {name}: no progress for {limit:?} (progress = {v}, \
+                         goroutines = {}); probably a lost wake-up: aborting\n",
                         gmp_num_goroutine()
                     );
+                    // SAFETY: writes our own buffer to stderr.
+                    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+                    // Every goroutine's state and wait reason, for the post-mortem.
+                    gmp_dump_goroutines(2);
                     std::process::abort();
                 }
             }

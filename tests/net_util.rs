@@ -1,0 +1,539 @@
+//! Helpers shared by the network-poller and syscall hand-off tests (`tests/net_*.rs`),
+//! included by each of them with `#[path = "net_util.rs"] mod nu;`. Cargo also builds
+//! this file as a test target of its own, with one sanity test.
+//!
+//! - [`spawn`] / [`Joiner`]: a goroutine (or a foreign thread) whose panic is carried
+//!   back to whoever joins it (a panicking goroutine otherwise aborts the process).
+//! - [`Watchdog`]: aborts the process with a message if a test stops making progress
+//!   (a hang detector; only loose upper bounds are asserted on time anywhere).
+//! - Sockets on loopback and Unix paths, read/write helpers over the gmp fd calls,
+//!   fcntl flags, gettid, stats.
+
+#![allow(dead_code, unused_imports)]
+
+use std::any::Any;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use gmp::ffi::goroutine::*;
+pub use gmp::ffi::netpoll::*;
+pub use gmp::ffi::runtime::*;
+pub use gmp::ffi::sync::*;
+pub use gmp::ffi::types::*;
+
+pub const MS: i64 = 1_000_000;
+pub const US: i64 = 1_000;
+
+/// Whether the long variants run (GMP_STRESS=1).
+pub fn stress() -> bool {
+    std::env::var("GMP_STRESS").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// `normal` normally, `long` under GMP_STRESS=1.
+pub fn scale(normal: usize, long: usize) -> usize {
+    if stress() { long } else { normal }
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Serialises the tests of one file (they share the process-global runtime, and some
+/// change GOMAXPROCS).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn now() -> i64 {
+    gmp_now()
+}
+
+pub fn gettid() -> i64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) }
+}
+
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// gmp_read_stats with the full struct.
+pub fn stats() -> gmp_stats {
+    let mut s = gmp_stats {
+        size: std::mem::size_of::<gmp_stats>(),
+        ..Default::default()
+    };
+    // SAFETY: a writable struct with its size set.
+    assert_eq!(unsafe { gmp_read_stats(&mut s) }, 0);
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+// Goroutines and threads
+
+type Payload = Box<dyn Any + Send + 'static>;
+
+#[repr(transparent)]
+pub struct WaitGroup(std::cell::UnsafeCell<gmp_waitgroup>);
+// SAFETY: the library accesses the struct atomically; sharing it is the point.
+unsafe impl Sync for WaitGroup {}
+// SAFETY: as above.
+unsafe impl Send for WaitGroup {}
+
+impl WaitGroup {
+    pub fn new() -> Self {
+        WaitGroup(std::cell::UnsafeCell::new(gmp_waitgroup {
+            _opaque: [0; 4],
+        }))
+    }
+    pub fn add(&self, n: i64) -> i32 {
+        // SAFETY: a live waitgroup.
+        unsafe { gmp_waitgroup_add(self.0.get(), n) }
+    }
+    pub fn done(&self) -> i32 {
+        // SAFETY: a live waitgroup.
+        unsafe { gmp_waitgroup_done(self.0.get()) }
+    }
+    pub fn wait(&self) -> i32 {
+        // SAFETY: a live waitgroup.
+        unsafe { gmp_waitgroup_wait(self.0.get()) }
+    }
+}
+
+impl Default for WaitGroup {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Waits for a goroutine or thread started by [`spawn`] / [`thread`]; re-raises its
+/// panic in the joiner. Works from a goroutine (parks it) or from a thread.
+pub enum Joiner {
+    Go(Arc<GoDone>),
+    Thread(std::thread::JoinHandle<()>),
+}
+
+pub struct GoDone {
+    wg: WaitGroup,
+    panic: Mutex<Option<Payload>>,
+}
+
+impl Joiner {
+    pub fn join(self) {
+        match self {
+            Joiner::Go(d) => {
+                assert_eq!(d.wg.wait(), 0);
+                let p = d.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(p) = p {
+                    std::panic::resume_unwind(p);
+                }
+            }
+            Joiner::Thread(h) => {
+                if let Err(p) = h.join() {
+                    std::panic::resume_unwind(p);
+                }
+            }
+        }
+    }
+}
+
+/// Joins every handle, re-raising the first panic after all have ended.
+pub fn join_all(v: Vec<Joiner>) {
+    let mut first = None;
+    for j in v {
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| j.join())) {
+            first.get_or_insert(p);
+        }
+    }
+    if let Some(p) = first {
+        std::panic::resume_unwind(p);
+    }
+}
+
+/// Starts a goroutine running `f`.
+pub fn spawn(f: impl FnOnce() + Send + 'static) -> Joiner {
+    let d = Arc::new(GoDone {
+        wg: WaitGroup::new(),
+        panic: Mutex::new(None),
+    });
+    assert_eq!(d.wg.add(1), 0);
+    let d2 = d.clone();
+    gmp::rt::go(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        if let Err(p) = r {
+            *d2.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+        }
+        assert_eq!(d2.wg.done(), 0);
+    })
+    .expect("gmp go");
+    Joiner::Go(d)
+}
+
+/// Starts a foreign OS thread running `f`.
+pub fn thread(f: impl FnOnce() + Send + 'static) -> Joiner {
+    Joiner::Thread(std::thread::spawn(f))
+}
+
+/// Runs `f` in a goroutine and waits for it (from the test's thread).
+pub fn in_go(f: impl FnOnce() + Send + 'static) {
+    spawn(f).join()
+}
+
+type BoxedFn = Box<dyn FnOnce() + Send + 'static>;
+
+unsafe extern "C" fn call_boxed(arg: *mut c_void) {
+    // SAFETY: `arg` is a Box<BoxedFn> leaked by `c_closure`, called exactly once.
+    let f = unsafe { Box::from_raw(arg as *mut BoxedFn) };
+    f()
+}
+
+/// A C entry point and argument that run `f` once (for gmp_blocking).
+pub fn c_closure(f: impl FnOnce() + Send + 'static) -> (gmp_fn, *mut c_void) {
+    let b: Box<BoxedFn> = Box::new(Box::new(f));
+    (Some(call_boxed), Box::into_raw(b) as *mut c_void)
+}
+
+/// `gmp_blocking` with a closure; returns its code.
+pub fn blocking(f: impl FnOnce() + Send + 'static) -> i32 {
+    let (fnp, arg) = c_closure(f);
+    gmp_blocking(fnp, arg)
+}
+
+/// A hang detector: a thread that aborts the process (after a message) when the
+/// progress counter has not moved for `limit`. Dropping it stops the thread.
+pub struct Watchdog {
+    pub progress: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    pub fn new(name: &'static str, limit: Duration) -> Watchdog {
+        let progress = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (progress.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut last = p.load(Ordering::Relaxed);
+            let mut since = Instant::now();
+            while !s.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                let v = p.load(Ordering::Relaxed);
+                if v != last {
+                    last = v;
+                    since = Instant::now();
+                } else if since.elapsed() > limit {
+                    eprintln!(
+                        "watchdog: {name}: no progress for {limit:?} (progress = {v}, \
+                         goroutines = {}): aborting",
+                        gmp_num_goroutine()
+                    );
+                    let _ = gmp_dump_goroutines(2);
+                    std::process::abort();
+                }
+            }
+        });
+        Watchdog {
+            progress,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn tick(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn counter(&self) -> Arc<AtomicU64> {
+        self.progress.clone()
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `f` on a thread after `ms` unless dropped first: unblocks a call that a
+/// regression would leave blocked, so the test fails instead of hanging.
+pub struct Rescuer {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+pub fn rescuer(ms: u64, f: impl FnOnce() + Send + 'static) -> Rescuer {
+    let done = Arc::new(AtomicBool::new(false));
+    let d2 = done.clone();
+    let thread = std::thread::spawn(move || {
+        let start = Instant::now();
+        while !d2.load(Ordering::Relaxed) {
+            if start.elapsed() >= Duration::from_millis(ms) {
+                f();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    Rescuer {
+        done,
+        thread: Some(thread),
+    }
+}
+
+impl Drop for Rescuer {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sockets
+
+pub fn sockaddr_in(port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+pub fn sockaddr_un(path: &str) -> (libc::sockaddr_un, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_un.
+    let mut sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let b = path.as_bytes();
+    assert!(b.len() < sa.sun_path.len(), "unix path too long: {path}");
+    for (i, &c) in b.iter().enumerate() {
+        sa.sun_path[i] = c as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + b.len() + 1;
+    (sa, len as libc::socklen_t)
+}
+
+fn setsockopt_int(fd: i32, level: i32, opt: i32, v: i32) {
+    // SAFETY: an int option on a valid socket.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            (&v as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "setsockopt({level}, {opt}) errno {}", errno());
+}
+
+/// A gmp socket listening on 127.0.0.1 (an ephemeral port); returns (fd, port).
+pub fn tcp_listener(backlog: i32) -> (i32, u16) {
+    let fd = gmp_socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+    assert!(fd >= 0, "gmp_socket: {fd}");
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
+    let sa = sockaddr_in(0);
+    // SAFETY: a valid address of the right length.
+    let r = unsafe {
+        libc::bind(
+            fd,
+            (&sa as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "bind errno {}", errno());
+    // SAFETY: a bound socket.
+    assert_eq!(unsafe { libc::listen(fd, backlog) }, 0);
+    (fd, local_port(fd))
+}
+
+pub fn local_port(fd: i32) -> u16 {
+    // SAFETY: all-zero is a valid sockaddr_in.
+    let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a buffer of the given length.
+    let r = unsafe { libc::getsockname(fd, (&mut sa as *mut libc::sockaddr_in).cast(), &mut len) };
+    assert_eq!(r, 0);
+    u16::from_be(sa.sin_port)
+}
+
+/// gmp_connect to 127.0.0.1:port on a new gmp socket; returns the fd or the code (the
+/// socket is closed on failure).
+pub fn tcp_connect(port: u16, timeout: i64) -> i32 {
+    let fd = gmp_socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+    assert!(fd >= 0, "gmp_socket: {fd}");
+    let sa = sockaddr_in(port);
+    // SAFETY: a valid address of the right length.
+    let r = unsafe {
+        gmp_connect(
+            fd,
+            (&sa as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            timeout,
+        )
+    };
+    if r != 0 {
+        gmp_close_fd(fd);
+        return r;
+    }
+    fd
+}
+
+/// A fresh Unix socket path in a per-process temp directory (removed first if present).
+pub fn unix_path(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("gmp-net-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p.to_str().expect("utf-8 temp path").to_owned()
+}
+
+/// A gmp AF_UNIX stream socket listening on `path`.
+pub fn unix_listener(path: &str, backlog: i32) -> i32 {
+    let fd = gmp_socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+    assert!(fd >= 0, "gmp_socket(AF_UNIX): {fd}");
+    let (sa, len) = sockaddr_un(path);
+    // SAFETY: a valid address of the given length.
+    let r = unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_un).cast(), len) };
+    assert_eq!(r, 0, "bind {path}: errno {}", errno());
+    // SAFETY: a bound socket.
+    assert_eq!(unsafe { libc::listen(fd, backlog) }, 0);
+    fd
+}
+
+pub fn unix_connect(path: &str, timeout: i64) -> i32 {
+    let fd = gmp_socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+    assert!(fd >= 0);
+    let (sa, len) = sockaddr_un(path);
+    // SAFETY: a valid address of the given length.
+    let r = unsafe { gmp_connect(fd, (&sa as *const libc::sockaddr_un).cast(), len, timeout) };
+    if r != 0 {
+        gmp_close_fd(fd);
+        return r;
+    }
+    fd
+}
+
+pub fn accept(fd: i32, timeout: i64) -> i32 {
+    // SAFETY: NULL address buffers are allowed.
+    unsafe { gmp_accept(fd, std::ptr::null_mut(), std::ptr::null_mut(), timeout) }
+}
+
+pub fn read(fd: i32, buf: &mut [u8], timeout: i64) -> isize {
+    // SAFETY: a writable buffer of buf.len() bytes.
+    unsafe { gmp_read(fd, buf.as_mut_ptr().cast(), buf.len(), timeout) }
+}
+
+pub fn write(fd: i32, buf: &[u8], timeout: i64) -> isize {
+    // SAFETY: a readable buffer of buf.len() bytes.
+    unsafe { gmp_write(fd, buf.as_ptr().cast(), buf.len(), timeout) }
+}
+
+/// Reads exactly buf.len() bytes (gmp_read until full); returns 0, or the first code
+/// (or -1 at a premature EOF).
+pub fn read_full(fd: i32, buf: &mut [u8], timeout: i64) -> isize {
+    let mut off = 0;
+    while off < buf.len() {
+        let r = read(fd, &mut buf[off..], timeout);
+        if r < 0 {
+            return r;
+        }
+        if r == 0 {
+            return -1;
+        }
+        off += r as usize;
+    }
+    0
+}
+
+pub fn fd_flags(fd: i32) -> i32 {
+    // SAFETY: fcntl on our fd.
+    let f = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    assert!(f >= 0, "F_GETFL({fd}) errno {}", errno());
+    f
+}
+
+pub fn is_nonblocking(fd: i32) -> bool {
+    fd_flags(fd) & libc::O_NONBLOCK != 0
+}
+
+/// A pipe (blocking, close-on-exec): (read end, write end).
+pub fn pipe() -> (i32, i32) {
+    let mut p = [0i32; 2];
+    // SAFETY: a two-int array.
+    assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    (p[0], p[1])
+}
+
+pub fn raw_close(fd: i32) {
+    // SAFETY: closes our own fd once.
+    unsafe { libc::close(fd) };
+}
+
+/// A connected pair of plain (blocking, not gmp) sockets of `domain`.
+pub fn socketpair() -> (i32, i32) {
+    let mut p = [0i32; 2];
+    // SAFETY: a two-int array.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            p.as_mut_ptr(),
+        )
+    };
+    assert_eq!(r, 0);
+    (p[0], p[1])
+}
+
+/// Sets SO_LINGER {1, 0}: close(2) then sends a RST.
+pub fn set_linger_zero(fd: i32) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a linger struct on a valid socket.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0);
+}
+
+pub fn set_sndbuf(fd: i32, n: i32) {
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, n);
+}
+
+pub fn set_rcvbuf(fd: i32, n: i32) {
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, n);
+}
+
+/// The bytes of message `i` of client `c` (`len` bytes, content checked by the peer).
+pub fn pattern(c: usize, i: usize, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|k| (c.wrapping_mul(31) ^ i.wrapping_mul(7) ^ k) as u8)
+        .collect()
+}
+
+#[test]
+fn util_sanity() {
+    let (fd, port) = tcp_listener(4);
+    assert!(port > 0);
+    assert!(is_nonblocking(fd), "gmp_socket is non-blocking");
+    // SAFETY: fcntl on our fd.
+    let fdfl = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    assert!(fdfl & libc::FD_CLOEXEC != 0, "gmp_socket is close-on-exec");
+    assert_eq!(gmp_close_fd(fd), 0);
+    assert_eq!(pattern(1, 2, 3).len(), 3);
+}
