@@ -179,8 +179,8 @@ fn main() {
     for f in files {
         let src = std::fs::read_to_string(&f).expect("read");
         for (name, params, ret) in signatures(&src) {
-            let params = params.replace("libc::", "").replace("std::ffi::", "");
-            let ret = ret.replace("libc::", "").replace("std::ffi::", "");
+            let params = params.replace("libc::", "").replace("std::ffi::", "").replace("super::", "");
+            let ret = ret.replace("libc::", "").replace("std::ffi::", "").replace("super::", "");
             let _ = write!(abi, "    pub fn {name}({params})");
             if !ret.is_empty() {
                 let _ = write!(abi, " -> {ret}");

@@ -33,3 +33,6 @@ bash tests/debug/run.sh target/debug
 
 echo "== C++ binding, CMake package, pkg-config, GNU MP coexistence"
 bash scripts/test-cmake.sh
+
+echo "== Python module (import gmp): wheel built with maturin, pytest"
+bash scripts/test-python.sh

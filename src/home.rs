@@ -16,7 +16,7 @@
 //! goroutine runs concurrently with it, so none can be half-way into a park).
 
 use std::cell::Cell;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -32,7 +32,7 @@ pub(crate) struct Home {
     closed: AtomicBool,
     swept: AtomicBool,
     live: AtomicI64,
-    members: Mutex<Vec<GRef>>,
+    members: Mutex<HashSet<GRef>>,
 }
 
 thread_local! {
@@ -81,7 +81,7 @@ pub(crate) fn make() -> Result<*mut Home, Code> {
         closed: AtomicBool::new(false),
         swept: AtomicBool::new(false),
         live: AtomicI64::new(0),
-        members: Mutex::new(Vec::new()),
+        members: Mutex::new(HashSet::new()),
     }));
     HOME.with(|c| c.set(h));
     Ok(h)
@@ -120,10 +120,14 @@ impl Home {
             .is_empty()
     }
 
-    /// `gmp_go_home`.
-    pub(crate) fn spawn(&self, entry: g::Entry, sp: crate::sched::schedule::Spawn<'_>) -> Code {
+    /// `gmp_go_home`: the new goroutine's id.
+    pub(crate) fn spawn(
+        &self,
+        entry: g::Entry,
+        sp: crate::sched::schedule::Spawn<'_>,
+    ) -> Result<u64, Code> {
         if self.closed.load(Ordering::Acquire) {
-            return error::ECLOSED;
+            return Err(error::ECLOSED);
         }
         self.live.fetch_add(1, Ordering::SeqCst);
         let sp = crate::sched::schedule::Spawn {
@@ -135,12 +139,12 @@ impl Home {
                 self.members
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(g);
-                0
+                    .insert(g);
+                Ok(g.id())
             }
             Err(e) => {
                 self.live.fetch_sub(1, Ordering::SeqCst);
-                e
+                Err(e)
             }
         }
     }
@@ -154,7 +158,9 @@ impl Home {
             .members
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
+            .iter()
+            .copied()
+            .collect();
         for g in members {
             crate::park::cancel_g(g);
         }
@@ -190,7 +196,7 @@ impl Home {
                 self.members
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .retain(|x| *x != g);
+                    .remove(&g);
                 crate::sched::schedule::gfree(g, None);
                 self.live.fetch_sub(1, Ordering::SeqCst);
             }

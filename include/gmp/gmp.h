@@ -476,6 +476,15 @@ int gmp_home_make(struct gmp_home **out);
 int gmp_go_home(struct gmp_home *h, const struct gmp_go_attr *attr, gmp_fn fn_, void *arg);
 
 /**
+ * `gmp_go_home` that also stores the new goroutine's id in `*out_id` (if not NULL).
+ */
+int gmp_go_home_ex(struct gmp_home *h,
+                   const struct gmp_go_attr *attr,
+                   gmp_fn fn_,
+                   void *arg,
+                   gmp_goid *out_id);
+
+/**
  * Home thread only; never waits: runs ready goroutines of `h` until none is ready or
  * `budget_ns` has passed (< 0: no budget).
  *
@@ -738,6 +747,12 @@ int gmp_trace_stop(void);
 int gmp_mutex_lock(struct gmp_mutex *mu);
 
 /**
+ * `gmp_mutex_lock` that gives up after `timeout_ns` (< 0: forever; 0: a trylock).
+ * Returns 0 (locked), `GMP_ETIMEDOUT`, `GMP_EINVAL` or `GMP_ECANCELED`.
+ */
+int gmp_mutex_lock_timeout(struct gmp_mutex *mu, int64_t timeout_ns);
+
+/**
  * Locks `mu` if it is free. Returns 0, `GMP_EAGAIN` (held), or `GMP_EINVAL`.
  */
 int gmp_mutex_trylock(struct gmp_mutex *mu);
@@ -795,6 +810,12 @@ int gmp_waitgroup_done(struct gmp_waitgroup *wg);
  * Waits until the counter is zero. Returns 0, `GMP_EINVAL`, or `GMP_ECANCELED`.
  */
 int gmp_waitgroup_wait(struct gmp_waitgroup *wg);
+
+/**
+ * `gmp_waitgroup_wait` that gives up after `timeout_ns` (< 0: forever; 0: a check).
+ * Returns 0 (the counter is zero), `GMP_ETIMEDOUT`, `GMP_EINVAL` or `GMP_ECANCELED`.
+ */
+int gmp_waitgroup_wait_timeout(struct gmp_waitgroup *wg, int64_t timeout_ns);
 
 /**
  * Runs `fn(arg)` if no call on `once` has run it yet; concurrent callers wait until it

@@ -3,7 +3,7 @@
 use std::ffi::c_int;
 use std::ffi::c_void;
 
-use super::{gmp_fn, gmp_go_attr, gmp_home, guard};
+use super::{gmp_fn, gmp_go_attr, gmp_goid, gmp_home, guard};
 use crate::error;
 use crate::home::Home;
 use crate::sched::g::Entry;
@@ -38,6 +38,26 @@ pub unsafe extern "C" fn gmp_home_make(out: *mut *mut gmp_home) -> c_int {
     })
 }
 
+fn go_home(
+    h: *mut gmp_home,
+    attr: *const gmp_go_attr,
+    fn_: gmp_fn,
+    arg: *mut c_void,
+) -> Result<u64, c_int> {
+    let (Some(h), Some(f)) = (home(h), fn_) else {
+        return Err(error::EINVAL);
+    };
+    // SAFETY: forwarded caller contract.
+    let (sp, name) = unsafe { super::goroutine::spawn_opts(attr) }?;
+    h.spawn(
+        Entry::C(f, arg),
+        Spawn {
+            name: name.as_deref(),
+            ..sp
+        },
+    )
+}
+
 /// Starts a goroutine in home `h` (from any thread). `attr` may be NULL.
 ///
 /// Returns 0; `GMP_EINVAL` (NULL `h` or `fn`); `GMP_ECLOSED` once the home is closed;
@@ -50,21 +70,33 @@ pub unsafe extern "C" fn gmp_go_home(
     arg: *mut c_void,
 ) -> c_int {
     guard("gmp_go_home", error::EINVAL, || {
-        let (Some(h), Some(f)) = (home(h), fn_) else {
-            return error::EINVAL;
-        };
-        // SAFETY: forwarded caller contract.
-        let (sp, name) = match unsafe { super::goroutine::spawn_opts(attr) } {
-            Ok(x) => x,
-            Err(e) => return e,
-        };
-        h.spawn(
-            Entry::C(f, arg),
-            Spawn {
-                name: name.as_deref(),
-                ..sp
-            },
-        )
+        match go_home(h, attr, fn_, arg) {
+            Ok(_) => 0,
+            Err(e) => e,
+        }
+    })
+}
+
+/// `gmp_go_home` that also stores the new goroutine's id in `*out_id` (if not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_go_home_ex(
+    h: *mut gmp_home,
+    attr: *const gmp_go_attr,
+    fn_: gmp_fn,
+    arg: *mut c_void,
+    out_id: *mut gmp_goid,
+) -> c_int {
+    guard("gmp_go_home_ex", error::EINVAL, || {
+        match go_home(h, attr, fn_, arg) {
+            Ok(id) => {
+                if !out_id.is_null() {
+                    // SAFETY: the caller passes a writable gmp_goid.
+                    unsafe { *out_id = id };
+                }
+                0
+            }
+            Err(e) => e,
+        }
     })
 }
 

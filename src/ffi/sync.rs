@@ -37,6 +37,18 @@ pub unsafe extern "C" fn gmp_mutex_lock(mu: *mut gmp_mutex) -> c_int {
     })
 }
 
+/// `gmp_mutex_lock` that gives up after `timeout_ns` (< 0: forever; 0: a trylock).
+/// Returns 0 (locked), `GMP_ETIMEDOUT`, `GMP_EINVAL` or `GMP_ECANCELED`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_mutex_lock_timeout(mu: *mut gmp_mutex, timeout_ns: i64) -> c_int {
+    guard("gmp_mutex_lock_timeout", error::EINVAL, || {
+        s::mutex::lock_deadline(
+            word!(mu, AtomicU32),
+            crate::time::deadline_after(timeout_ns),
+        )
+    })
+}
+
 /// Locks `mu` if it is free. Returns 0, `GMP_EAGAIN` (held), or `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_mutex_trylock(mu: *mut gmp_mutex) -> c_int {
@@ -126,6 +138,21 @@ pub unsafe extern "C" fn gmp_waitgroup_done(wg: *mut gmp_waitgroup) -> c_int {
 pub unsafe extern "C" fn gmp_waitgroup_wait(wg: *mut gmp_waitgroup) -> c_int {
     guard("gmp_waitgroup_wait", error::EINVAL, || {
         s::waitgroup::wait(word!(wg, AtomicI64))
+    })
+}
+
+/// `gmp_waitgroup_wait` that gives up after `timeout_ns` (< 0: forever; 0: a check).
+/// Returns 0 (the counter is zero), `GMP_ETIMEDOUT`, `GMP_EINVAL` or `GMP_ECANCELED`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_waitgroup_wait_timeout(
+    wg: *mut gmp_waitgroup,
+    timeout_ns: i64,
+) -> c_int {
+    guard("gmp_waitgroup_wait_timeout", error::EINVAL, || {
+        s::waitgroup::wait_deadline(
+            word!(wg, AtomicI64),
+            crate::time::deadline_after(timeout_ns),
+        )
     })
 }
 

@@ -166,7 +166,7 @@ pub(crate) enum Entry {
 }
 
 /// A shared reference to a G that can cross threads (G's are never freed while running).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[repr(transparent)]
 pub(crate) struct GRef(pub(crate) NonNull<G>);
 // SAFETY: G's are allocated once and never freed while the runtime runs; every field

@@ -27,11 +27,22 @@ pub(crate) fn lock(s: &AtomicU32) -> Code {
     if trylock(s) == 0 {
         return 0;
     }
-    lock_slow(s)
+    lock_slow(s, -1)
+}
+
+/// `gmp_mutex_lock_timeout`: `deadline` < 0 waits forever.
+pub(crate) fn lock_deadline(s: &AtomicU32, deadline: i64) -> Code {
+    if trylock(s) == 0 {
+        return 0;
+    }
+    if deadline >= 0 && crate::time::now() >= deadline {
+        return error::ETIMEDOUT;
+    }
+    lock_slow(s, deadline)
 }
 
 #[cold]
-fn lock_slow(s: &AtomicU32) -> Code {
+fn lock_slow(s: &AtomicU32, deadline: i64) -> Code {
     let addr = s as *const AtomicU32 as usize;
     let mut i = 0;
     while super::spin_round(i) {
@@ -63,12 +74,12 @@ fn lock_slow(s: &AtomicU32) -> Code {
         }
     }
     let w = sema::enqueue(&mut q, addr, 0);
-    let outcome = park::park(&w, WaitReason::MutexLock, move || drop(q));
+    let outcome = park::park_deadline(&w, WaitReason::MutexLock, deadline, move || drop(q));
     if outcome == park::OK {
         // Handed off: we own the lock.
         return 0;
     }
-    // Canceled (home closed): the canceller only claimed our wait, so our node is still
+    // Timed out or canceled (home closed): the timer/canceller only claimed our wait, so our node is still
     // queued (stale); take it out, then clear WAITERS if nobody else waits.
     let mut q = sema::lock(addr);
     sema::remove(&mut q, addr, &w);

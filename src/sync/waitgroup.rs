@@ -30,11 +30,19 @@ pub(crate) fn add(c: &AtomicI64, delta: i64) -> Code {
 }
 
 pub(crate) fn wait(c: &AtomicI64) -> Code {
+    wait_deadline(c, -1)
+}
+
+/// `gmp_waitgroup_wait_timeout`: `deadline` < 0 waits forever.
+pub(crate) fn wait_deadline(c: &AtomicI64, deadline: i64) -> Code {
     if c.load(Ordering::Acquire) == 0 {
         return 0;
     }
+    if deadline >= 0 && crate::time::now() >= deadline {
+        return crate::error::ETIMEDOUT;
+    }
     let addr = c as *const AtomicI64 as usize;
-    let outcome = sema::wait_until(addr, WaitReason::WaitGroupWait, -1, || {
+    let outcome = sema::wait_until(addr, WaitReason::WaitGroupWait, deadline, || {
         c.load(Ordering::Acquire) == 0
     });
     sema::outcome_code(outcome)

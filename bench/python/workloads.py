@@ -1,0 +1,331 @@
+"""The Python benchmark workloads, each written for gmp, gevent and asyncio with the same
+shape. Run one with
+
+    python bench/python/workloads.py WORKLOAD IMPL [--repeat N] [--scale S]
+
+It does one warm-up run, then N timed runs, checks each result, and prints one JSON
+line: {"workload": ..., "impl": ..., "times": [seconds, ...]}.
+
+| workload | work |
+| --- | --- |
+| spawn    | 100,000 goroutines/greenlets/tasks, each doing nothing but signal completion, started from one goroutine and all joined |
+| pingpong | two goroutines exchange a value over a pair of unbuffered channels 100,000 times (asyncio: two Queue(maxsize=1)) |
+| echo     | a TCP echo server and 500 client connections in one process on 127.0.0.1, each client doing 200 round trips of a 64-byte message |
+
+gevent runs on its own (not monkey patched) API: gevent.spawn/joinall, gevent.queue.Channel,
+gevent.socket. asyncio uses create_task/gather, asyncio.Queue and loop.sock_* calls.
+"""
+
+import argparse
+import json
+import resource
+import socket
+import sys
+import time
+
+N_SPAWN = 100_000
+N_PING = 100_000
+N_CONN = 500
+N_ROUNDS = 200
+MSG = b"x" * 64
+
+
+def _raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def _listener(mod=socket):
+    ls = mod.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4096)
+    return ls
+
+
+# --------------------------------------------------------------------------- gmp
+
+def gmp_spawn(n):
+    import gmp
+
+    def main():
+        wg = gmp.WaitGroup()
+        wg.add(n)
+        done = wg.done
+        for _ in range(n):
+            gmp.go(done)
+        wg.wait()
+        return n
+
+    return gmp.run(main)
+
+
+def gmp_pingpong(n):
+    import gmp
+
+    def main():
+        a, b = gmp.Chan(), gmp.Chan()
+
+        def pong():
+            for _ in range(n):
+                b.send(a.recv())
+
+        gmp.go(pong)
+        total = 0
+        for i in range(n):
+            a.send(i)
+            total += b.recv()
+        return total
+
+    return gmp.run(main)
+
+
+def gmp_echo(nconn, rounds):
+    import gmp
+
+    def main():
+        ls = gmp.socket(_listener())
+        port = ls.getsockname()[1]
+
+        def handle(conn):
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    break
+                conn.sendall(data)
+            conn.close()
+
+        def server():
+            for _ in range(nconn):
+                conn, _ = ls.accept()
+                gmp.go(handle, conn)
+
+        gmp.go(server)
+        wg = gmp.WaitGroup()
+        wg.add(nconn)
+        count = [0]
+
+        def client():
+            c = gmp.socket()
+            c.connect(("127.0.0.1", port))
+            for _ in range(rounds):
+                c.sendall(MSG)
+                got = c.recv(64)
+                while len(got) < 64:
+                    got += c.recv(64 - len(got))
+                count[0] += 1
+            c.close()
+            wg.done()
+
+        for _ in range(nconn):
+            gmp.go(client)
+        wg.wait()
+        ls.close()
+        return count[0]
+
+    return gmp.run(main)
+
+
+# ------------------------------------------------------------------------ gevent
+
+def gevent_spawn(n):
+    import gevent
+
+    def main():
+        gs = [gevent.spawn(int) for _ in range(n)]
+        gevent.joinall(gs)
+        return len(gs)
+
+    return gevent.spawn(main).get()
+
+
+def gevent_pingpong(n):
+    import gevent
+    from gevent.queue import Channel
+
+    def main():
+        a, b = Channel(), Channel()
+
+        def pong():
+            for _ in range(n):
+                b.put(a.get())
+
+        gevent.spawn(pong)
+        total = 0
+        for i in range(n):
+            a.put(i)
+            total += b.get()
+        return total
+
+    return gevent.spawn(main).get()
+
+
+def gevent_echo(nconn, rounds):
+    import gevent
+    import gevent.socket as gsocket
+
+    def main():
+        ls = _listener(gsocket)
+        port = ls.getsockname()[1]
+
+        def handle(conn):
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    break
+                conn.sendall(data)
+            conn.close()
+
+        def server():
+            for _ in range(nconn):
+                conn, _ = ls.accept()
+                gevent.spawn(handle, conn)
+
+        gevent.spawn(server)
+        count = [0]
+
+        def client():
+            c = gsocket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.connect(("127.0.0.1", port))
+            for _ in range(rounds):
+                c.sendall(MSG)
+                got = c.recv(64)
+                while len(got) < 64:
+                    got += c.recv(64 - len(got))
+                count[0] += 1
+            c.close()
+
+        gevent.joinall([gevent.spawn(client) for _ in range(nconn)])
+        ls.close()
+        return count[0]
+
+    return gevent.spawn(main).get()
+
+
+# ----------------------------------------------------------------------- asyncio
+
+def asyncio_spawn(n):
+    import asyncio
+
+    async def nothing():
+        return None
+
+    async def main():
+        tasks = [asyncio.create_task(nothing()) for _ in range(n)]
+        await asyncio.gather(*tasks)
+        return len(tasks)
+
+    return asyncio.run(main())
+
+
+def asyncio_pingpong(n):
+    import asyncio
+
+    async def main():
+        a, b = asyncio.Queue(1), asyncio.Queue(1)
+
+        async def pong():
+            for _ in range(n):
+                await b.put(await a.get())
+
+        t = asyncio.create_task(pong())
+        total = 0
+        for i in range(n):
+            await a.put(i)
+            total += await b.get()
+        await t
+        return total
+
+    return asyncio.run(main())
+
+
+def asyncio_echo(nconn, rounds):
+    import asyncio
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        ls = _listener()
+        ls.setblocking(False)
+        port = ls.getsockname()[1]
+
+        async def handle(conn):
+            while True:
+                data = await loop.sock_recv(conn, 4096)
+                if not data:
+                    break
+                await loop.sock_sendall(conn, data)
+            conn.close()
+
+        async def server():
+            for _ in range(nconn):
+                conn, _ = await loop.sock_accept(ls)
+                conn.setblocking(False)
+                asyncio.create_task(handle(conn))
+
+        srv = asyncio.create_task(server())
+        count = [0]
+
+        async def client():
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.setblocking(False)
+            await loop.sock_connect(c, ("127.0.0.1", port))
+            for _ in range(rounds):
+                await loop.sock_sendall(c, MSG)
+                got = await loop.sock_recv(c, 64)
+                while len(got) < 64:
+                    got += await loop.sock_recv(c, 64 - len(got))
+                count[0] += 1
+            c.close()
+
+        await asyncio.gather(*(client() for _ in range(nconn)))
+        await srv
+        ls.close()
+        return count[0]
+
+    return asyncio.run(main())
+
+
+# ------------------------------------------------------------------------ driver
+
+def workload(name, impl, scale):
+    f = globals()["%s_%s" % (impl, name)]
+    if name == "spawn":
+        n = max(1, int(N_SPAWN * scale))
+        return (lambda: f(n)), n
+    if name == "pingpong":
+        n = max(1, int(N_PING * scale))
+        return (lambda: f(n)), sum(range(n))
+    if name == "echo":
+        c, r = max(1, int(N_CONN * min(1.0, scale))), max(1, int(N_ROUNDS * scale))
+        return (lambda: f(c, r)), c * r
+    raise SystemExit("unknown workload %s" % name)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("workload", choices=["spawn", "pingpong", "echo"])
+    ap.add_argument("impl", choices=["gmp", "gevent", "asyncio"])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--scale", type=float, default=1.0)
+    a = ap.parse_args()
+    _raise_fd_limit()
+    run, want = workload(a.workload, a.impl, a.scale)
+    got = run()  # warm-up
+    if got != want:
+        print("FAIL: %s/%s returned %r, want %r" % (a.workload, a.impl, got, want), file=sys.stderr)
+        sys.exit(1)
+    times = []
+    for _ in range(a.repeat):
+        t = time.perf_counter()
+        got = run()
+        times.append(time.perf_counter() - t)
+        if got != want:
+            print("FAIL: %s/%s returned %r" % (a.workload, a.impl, got), file=sys.stderr)
+            sys.exit(1)
+    print(json.dumps({"workload": a.workload, "impl": a.impl, "times": times}))
+
+
+if __name__ == "__main__":
+    main()

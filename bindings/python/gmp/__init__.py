@@ -1,0 +1,349 @@
+"""Goroutines, channels, select, sleep and sockets for Python on the libgmp runtime.
+
+libgmp is Go's G/M/P scheduler as a native library. ``import gmp`` runs Python callables
+as real libgmp goroutines, each on its own stack, so any Python code (deep calls,
+generators, ``with`` blocks, C extensions calling back into Python) can block in the
+middle and let the others run, without ``async``/``await`` and without monkey patching::
+
+    import gmp
+
+    def producer(ch):
+        for i in range(3):
+            ch.send(i)
+        ch.close()
+
+    def main():
+        ch = gmp.Chan()
+        gmp.go(producer, ch)
+        return [v for v in ch]          # iterates until the channel is closed
+
+    print(gmp.run(main))                # [0, 1, 2]
+
+How it runs
+-----------
+Python goroutines run on a *home* thread that owns one Python thread state and holds
+the GIL while it switches between them; each goroutine's own interpreter state (frames,
+recursion depth, handled exception, contextvars context) is saved and restored at every
+park and resume. A blocking gmp call in a goroutine parks only that goroutine. Python
+code on any other thread (the main thread, ``threading`` threads) that blocks in gmp
+releases the GIL and waits in slices of at most 50 ms, so Ctrl-C raises
+KeyboardInterrupt there. One home is the default (the GIL serialises Python anyway);
+``gmp.configure(python_threads=N)`` starts N, for code that blocks in C.
+
+Goroutines never migrate between threads, so ``threading.local``, ``current_thread()``
+and trace functions are shared by the goroutines of a home. Plain blocking calls
+(``time.sleep``, ``socket.socket.recv``, file I/O) block the whole home: use
+``gmp.sleep``, ``gmp.socket`` and ``gmp.blocking(fn, ...)`` instead.
+
+At interpreter exit, goroutines still parked are abandoned (as daemon threads are);
+``gmp.blocking`` calls in flight are let finish first.
+
+C interop: ``gmp.library_path()`` names the shared object whose ``gmp_*`` symbols are
+this process's runtime (load it with ``ctypes.CDLL`` or link C code against it), and
+``Chan(raw=True).handle`` is a ``gmp_chan*`` with 8-byte int64 elements that C
+goroutines can use directly.
+"""
+
+import sys as _sys
+
+if _sys.implementation.name != "cpython" or _sys.version_info[:2] != (3, 11):
+    raise ImportError(
+        "gmp supports CPython 3.11 only (this is %s %d.%d): its per-goroutine "
+        "interpreter-state swap is audited version by version"
+        % (_sys.implementation.name, _sys.version_info[0], _sys.version_info[1])
+    )
+
+import atexit as _atexit
+import errno as _errno
+import ipaddress as _ipaddress
+import socket as _socket
+import traceback as _traceback
+
+from . import _gmp
+from ._gmp import (
+    Chan,
+    ChannelClosed,
+    Mutex,
+    SelectCase,
+    Ticker,
+    Timeout,
+    WaitGroup,
+    after,
+    configure,
+    dump_goroutines,
+    go,
+    gosched,
+    library_path,
+    lib_version,
+    maxprocs,
+    num_goroutine,
+    run,
+    select,
+    self_id,
+    set_name,
+    sleep,
+    stats,
+    ticker,
+    blocking,
+)
+
+__all__ = [
+    "Chan",
+    "ChannelClosed",
+    "Mutex",
+    "Once",
+    "SelectCase",
+    "Ticker",
+    "Timeout",
+    "WaitGroup",
+    "after",
+    "blocking",
+    "configure",
+    "dump_goroutines",
+    "excepthook",
+    "go",
+    "goroutines",
+    "gosched",
+    "library_path",
+    "lib_version",
+    "maxprocs",
+    "num_goroutine",
+    "print_goroutines",
+    "run",
+    "select",
+    "self_id",
+    "set_name",
+    "sleep",
+    "socket",
+    "stats",
+    "ticker",
+]
+
+__version__ = "0.1.0"
+
+
+def _default_excepthook(exc):
+    """Prints an exception that escaped a goroutine, as ``threading.excepthook`` does."""
+    stderr = _sys.stderr
+    if stderr is None:
+        return
+    print("Exception in goroutine %d:" % self_id(), file=stderr, flush=True)
+    _traceback.print_exception(type(exc), exc, exc.__traceback__, file=stderr)
+    stderr.flush()
+
+
+#: Called with each exception that escapes a goroutine started by :func:`go`
+#: (``SystemExit`` is ignored). Reassign it to log elsewhere; the other goroutines go on.
+excepthook = _default_excepthook
+
+
+def goroutines():
+    """The live Python goroutines (parked, ready or running) as a list of
+    ``(id, frames)``, frames outermost first as ``(filename, line, function)`` like
+    ``traceback.extract_stack``. A goroutine that has not started yet has id 0 and no
+    frames. For the runtime's view of every goroutine (C ones too, with states and
+    wait reasons) see :func:`dump_goroutines`."""
+    return [(gid, frames[::-1]) for gid, frames in _gmp._goroutines()]
+
+
+def print_goroutines(file=None):
+    """Prints the stack of every live Python goroutine, as ``goroutines()`` sees it: the
+    place to look when a program seems stuck."""
+    file = _sys.stderr if file is None else file
+    gs = goroutines()
+    print("%d Python goroutine(s):" % len(gs), file=file)
+    for gid, frames in sorted(gs):
+        print("\ngoroutine %s:" % (gid or "(not started)"), file=file)
+        for filename, line, name in frames:
+            print('  File "%s", line %d, in %s' % (filename, line, name), file=file)
+    file.flush()
+
+
+class Once:
+    """Go's sync.Once: ``do(fn, *args)`` calls fn the first time only; concurrent
+    callers wait until that first call has returned. If fn raises, the exception goes
+    to its caller and the Once still counts as done (as Go's does on a panic)."""
+
+    __slots__ = ("_mu", "_done")
+
+    def __init__(self):
+        self._mu = Mutex()
+        self._done = False
+
+    def do(self, fn, /, *args, **kwargs):
+        if self._done:
+            return
+        with self._mu:
+            if not self._done:
+                try:
+                    fn(*args, **kwargs)
+                finally:
+                    self._done = True
+
+    @property
+    def done(self):
+        return self._done
+
+
+_POLLIN = _gmp.POLLIN
+_POLLOUT = _gmp.POLLOUT
+
+
+def _is_ip_literal(host):
+    try:
+        _ipaddress.ip_address(host.split("%", 1)[0])
+        return True
+    except ValueError:
+        return False
+
+
+class socket:
+    """Wraps a ``socket.socket`` so that ``accept``, ``recv``, ``recv_into``, ``send``,
+    ``sendall`` and ``connect`` park only the calling goroutine (the runtime's netpoller
+    wakes it). Other attributes are those of the wrapped socket. The fd is switched to
+    non-blocking mode. ``settimeout(t)`` bounds each call (raising ``gmp.Timeout``, a
+    ``TimeoutError``); ``close()`` wakes goroutines parked on the socket (they get
+    ``OSError(EBADF)``).
+
+    ``gmp.socket(family=AF_INET, type=SOCK_STREAM)`` with no socket makes a new one.
+    Host names given to ``connect`` are resolved with :func:`blocking`.
+    """
+
+    __slots__ = ("_sock", "_fd", "_timeout", "__weakref__")
+
+    def __init__(self, sock=None, family=_socket.AF_INET, type=_socket.SOCK_STREAM, proto=0):
+        if sock is None:
+            sock = _socket.socket(family, type, proto)
+        elif isinstance(sock, socket):
+            sock = sock._sock
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._timeout = timeout
+
+    # -- the calls that park --------------------------------------------------------
+    def accept(self):
+        """Waits for a connection: ``(gmp.socket, address)``."""
+        fd = _gmp.sock_accept(self._fd, self._timeout)
+        s = _socket.socket(fileno=fd)
+        try:
+            addr = s.getpeername()
+        except OSError:
+            addr = None
+        return socket(s), addr
+
+    def recv(self, bufsize, flags=0):
+        if flags:
+            return self._flagged(self._sock.recv, _POLLIN, bufsize, flags)
+        return _gmp.sock_recv(self._fd, bufsize, self._timeout)
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        if flags:
+            return self._flagged(self._sock.recv_into, _POLLIN, buffer, nbytes, flags)
+        return _gmp.sock_recv_into(self._fd, buffer, nbytes, self._timeout)
+
+    def send(self, data, flags=0):
+        if flags:
+            return self._flagged(self._sock.send, _POLLOUT, data, flags)
+        return _gmp.sock_send(self._fd, data, self._timeout)
+
+    def sendall(self, data, flags=0):
+        if flags:
+            view = memoryview(data).cast("B")
+            while view:
+                n = self._flagged(self._sock.send, _POLLOUT, view, flags)
+                view = view[n:]
+            return None
+        _gmp.sock_sendall(self._fd, data, self._timeout)
+
+    def recvfrom(self, bufsize, flags=0):
+        return self._flagged(self._sock.recvfrom, _POLLIN, bufsize, flags)
+
+    def sendto(self, data, *args):
+        return self._flagged(self._sock.sendto, _POLLOUT, data, *args)
+
+    def connect(self, address):
+        if (
+            isinstance(address, tuple)
+            and self._sock.family in (_socket.AF_INET, _socket.AF_INET6)
+            and isinstance(address[0], str)
+            and not _is_ip_literal(address[0])
+        ):
+            infos = blocking(
+                _socket.getaddrinfo, address[0], address[1], self._sock.family, self._sock.type
+            )
+            address = infos[0][4]
+        err = self._sock.connect_ex(address)
+        if err in (0, _errno.EISCONN):
+            return
+        if err not in (_errno.EINPROGRESS, _errno.EALREADY, _errno.EWOULDBLOCK, _errno.EAGAIN):
+            raise OSError(err, _errno.errorcode.get(err, "connect failed"))
+        _gmp.wait_fd(self._fd, _POLLOUT, self._timeout)
+        err = self._sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
+        if err:
+            raise OSError(err, _errno.errorcode.get(err, "connect failed"))
+
+    def connect_ex(self, address):
+        try:
+            self.connect(address)
+            return 0
+        except OSError as e:
+            return e.errno or _errno.EIO
+
+    def _flagged(self, call, events, *args):
+        # The general path: try the non-blocking call, park until ready, retry.
+        while True:
+            try:
+                return call(*args)
+            except (BlockingIOError, InterruptedError):
+                pass
+            _gmp.wait_fd(self._fd, events, self._timeout)
+
+    # -- plumbing ---------------------------------------------------------------------
+    def settimeout(self, timeout):
+        if timeout is not None and timeout < 0:
+            raise ValueError("Timeout value out of range")
+        self._timeout = timeout
+
+    def gettimeout(self):
+        return self._timeout
+
+    def setblocking(self, flag):
+        self._timeout = None if flag else 0.0
+
+    def fileno(self):
+        return self._sock.fileno()
+
+    def detach(self):
+        return self._sock.detach()
+
+    def close(self):
+        """Closes the socket, waking goroutines parked on it."""
+        if self._sock.fileno() < 0:
+            return
+        fd = self._sock.detach()
+        _gmp.close_fd(fd)
+
+    def makefile(self, *args, **kwargs):
+        raise NotImplementedError("gmp.socket.makefile is not supported yet")
+
+    @property
+    def sock(self):
+        """The wrapped ``socket.socket``."""
+        return self._sock
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return "<gmp.socket %r>" % (self._sock,)
+
+
+_atexit.register(_gmp._atexit)

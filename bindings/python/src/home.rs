@@ -1,0 +1,494 @@
+//! Home threads: where Python goroutines run.
+//!
+//! A Python goroutine is a real libgmp goroutine on its own stack, started with
+//! `gmp_go_home` in one of our homes and pinned there for life. Each home is a thread we
+//! create, which owns one ordinary `PyThreadState` and loops:
+//!
+//! ```text
+//!   hold the GIL:      gmp_home_run (runs ready goroutines; each park/resume swaps the
+//!                      per-goroutine PyThreadState fields through the switch hooks)
+//!   none is ready:     release the GIL, gmp_home_wait, take the GIL back
+//! ```
+//!
+//! So the GIL is held while the home switches between its goroutines and released only
+//! when none is ready. The GIL serialises Python anyway, so one home (the default) loses
+//! nothing; `gmp.configure(python_threads=N)` starts N for code that blocks in C.
+//!
+//! Exit: an `atexit` hook sets [`EXITING`]; each home thread, the next time it is outside
+//! its goroutines, releases the GIL for good, acknowledges, and sleeps until the process
+//! ends. Parked goroutines stay parked (never dropped: unwinding a suspended coroutine
+//! would run through CPython's C frames). No home thread ever waits for the GIL once the
+//! interpreter finalizes (a thread that does is ended by `pthread_exit`, which cannot
+//! unwind through Rust frames).
+
+use std::cell::Cell;
+use std::ffi::{CString, c_void};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::ffi::*;
+
+/// Set by the atexit hook: homes stop taking the GIL, channel drops leak.
+pub static EXITING: AtomicBool = AtomicBool::new(false);
+
+pub struct Home {
+    pub h: AtomicPtr<gmp_home>,
+    pub py: *mut gmpy_home,
+    pub acked: AtomicBool,
+    ready: (Mutex<bool>, Condvar),
+}
+// SAFETY: `py` is only dereferenced by C code on the home thread (or before it starts);
+// the rest is atomics and a mutex.
+unsafe impl Send for Home {}
+// SAFETY: as above.
+unsafe impl Sync for Home {}
+
+pub struct Config {
+    pub python_threads: usize,
+}
+
+pub static CONFIG: Mutex<Config> = Mutex::new(Config { python_threads: 1 });
+static HOMES: OnceLock<Vec<&'static Home>> = OnceLock::new();
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// The process that started the homes: a fork()ed child has none of their threads.
+static HOME_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Whether the homes (if any) belong to this process (false in a fork()ed child).
+pub fn homes_are_ours() -> bool {
+    // SAFETY: getpid has no preconditions.
+    HOME_PID.load(Ordering::Acquire) == unsafe { libc::getpid() }
+}
+static G_SIZE: OnceLock<usize> = OnceLock::new();
+
+thread_local! {
+    static THIS_HOME: Cell<*const Home> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Where the calling Python code runs, which decides how it may block.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Where {
+    /// A Python goroutine on a home: park it, keep the GIL (the home runs the others).
+    HomeGoroutine,
+    /// A home thread outside its goroutines (a destructor run by the home loop): block
+    /// with the GIL held (the home's goroutines are pumped meanwhile).
+    HomeThread,
+    /// A C goroutine that called into Python (a ctypes callback): release the GIL and
+    /// stay on this thread while parked.
+    ForeignGoroutine,
+    /// Any other thread (main, `threading`): release the GIL, wait in slices.
+    Thread,
+}
+
+#[inline]
+pub fn this_home() -> Option<&'static Home> {
+    // SAFETY: set once on the home thread to a leaked &'static Home.
+    THIS_HOME.with(|c| unsafe { c.get().as_ref() })
+}
+
+#[inline]
+pub fn where_am_i() -> Where {
+    // SAFETY: gmp_self has no preconditions.
+    let g = unsafe { gmp_self() };
+    match (this_home().is_some(), g != 0) {
+        (true, true) => Where::HomeGoroutine,
+        (true, false) => Where::HomeThread,
+        (false, true) => Where::ForeignGoroutine,
+        (false, false) => Where::Thread,
+    }
+}
+
+pub fn homes_started() -> bool {
+    HOMES.get().is_some()
+}
+
+pub fn homes() -> &'static [&'static Home] {
+    HOMES.get().map(|v| v.as_slice()).unwrap_or(&[])
+}
+
+fn g_size() -> usize {
+    // SAFETY: a pure function of the C shim.
+    *G_SIZE.get_or_init(|| unsafe { gmpy_g_size() })
+}
+
+/// Starts the homes on first use (python_threads of them).
+pub fn ensure_homes(_py: Python<'_>) -> PyResult<&'static [&'static Home]> {
+    if let Some(v) = HOMES.get() {
+        if !homes_are_ours() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "gmp: goroutines do not survive fork(); use the 'spawn' start method",
+            ));
+        }
+        return Ok(v);
+    }
+    static START: Mutex<()> = Mutex::new(());
+    let _guard = START.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = HOMES.get() {
+        return Ok(v);
+    }
+    if EXITING.load(Ordering::Acquire) {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "gmp: the interpreter is shutting down",
+        ));
+    }
+    let n = CONFIG
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .python_threads
+        .max(1);
+    let mut v = Vec::with_capacity(n);
+    for i in 0..n {
+        // SAFETY: the thread state is filled in by the home thread before any of its
+        // goroutines runs.
+        let py = unsafe { gmpy_home_new(std::ptr::null_mut()) };
+        if py.is_null() {
+            return Err(pyo3::exceptions::PyMemoryError::new_err("gmp: home state"));
+        }
+        let home: &'static Home = Box::leak(Box::new(Home {
+            h: AtomicPtr::new(std::ptr::null_mut()),
+            py,
+            acked: AtomicBool::new(false),
+            ready: (Mutex::new(false), Condvar::new()),
+        }));
+        std::thread::Builder::new()
+            .name(format!("gmp-python-{i}"))
+            .spawn(move || home_main(home))
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        // The home makes its gmp_home before it asks for the GIL, so this wait is short
+        // and needs no GIL release.
+        let (m, cv) = &home.ready;
+        let mut ok = m.lock().unwrap_or_else(|e| e.into_inner());
+        while !*ok {
+            ok = cv.wait(ok).unwrap_or_else(|e| e.into_inner());
+        }
+        if home.h.load(Ordering::Acquire).is_null() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "gmp: could not make a home for Python goroutines",
+            ));
+        }
+        v.push(home);
+    }
+    // SAFETY: getpid has no preconditions.
+    HOME_PID.store(unsafe { libc::getpid() }, Ordering::Release);
+    let _ = HOMES.set(v);
+    Ok(HOMES.get().unwrap())
+}
+
+/// Blocks asynchronous signals on a home thread, so SIGINT reaches the main thread.
+fn block_signals() {
+    // SAFETY: plain sigset manipulation on a local, then pthread_sigmask on this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for s in [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGABRT,
+        ] {
+            libc::sigdelset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+const RUN_BUDGET_NS: i64 = 20_000_000;
+
+fn home_main(home: &'static Home) {
+    block_signals();
+    let mut h: *mut gmp_home = std::ptr::null_mut();
+    // SAFETY: out-pointer to a local.
+    let r = unsafe { gmp_home_make(&mut h) };
+    if r == 0 {
+        home.h.store(h, Ordering::Release);
+        THIS_HOME.with(|c| c.set(home as *const Home));
+    }
+    {
+        let (m, cv) = &home.ready;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+    if r != 0 {
+        return;
+    }
+    // SAFETY: this thread has no thread state yet; Ensure creates one (registered for
+    // PyGILState, so ctypes callbacks in our goroutines find it) and takes the GIL.
+    unsafe {
+        crate::gil_ensure();
+        let ts = pyo3::ffi::PyThreadState_Get();
+        crate::set_home_ts(home.py, ts);
+    }
+    'outer: loop {
+        // GIL held here.
+        loop {
+            // SAFETY: our own home, on its thread, outside any goroutine.
+            let n = unsafe { gmp_home_run(h, RUN_BUDGET_NS) };
+            if EXITING.load(Ordering::Acquire) {
+                break 'outer;
+            }
+            if n <= 0 {
+                break;
+            }
+        }
+        // SAFETY: we hold the GIL with this thread's state; released around the wait.
+        let ts = unsafe { pyo3::ffi::PyEval_SaveThread() };
+        // SAFETY: our own home, on its thread.
+        unsafe { gmp_home_wait(h, -1) };
+        if EXITING.load(Ordering::Acquire) {
+            // Never take the GIL again (see the module docs).
+            home.acked.store(true, Ordering::Release);
+            sleep_forever();
+        }
+        // SAFETY: the state saved above, on its own thread.
+        unsafe { gmpy_restore_thread(ts) };
+    }
+    // EXITING seen while holding the GIL: let it go for good.
+    // SAFETY: we hold the GIL with this thread's state.
+    unsafe { pyo3::ffi::PyEval_SaveThread() };
+    home.acked.store(true, Ordering::Release);
+    sleep_forever();
+}
+
+pub fn sleep_forever() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// What `gmp.run` waits for.
+pub struct RunResult {
+    pub done: *mut gmp_chan,
+    pub value: Mutex<Option<PyResult<Py<PyAny>>>>,
+}
+// SAFETY: the channel handle is thread-safe (reference counted, any thread may call);
+// the value is behind a mutex.
+unsafe impl Send for RunResult {}
+// SAFETY: as above.
+unsafe impl Sync for RunResult {}
+
+impl Drop for RunResult {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference (raw channel: no drop callback).
+        unsafe { gmp_chan_release(self.done) };
+    }
+}
+
+/// One Python goroutine: its callable, the C-side saved thread state, its hooks.
+#[repr(C)]
+struct Task {
+    /// gmpy_g storage (the C shim's per-goroutine state), 16-byte aligned.
+    g: [u128; 24],
+    hooks: gmp_switch_hooks,
+    func: Option<Py<PyAny>>,
+    args: Option<Py<PyTuple>>,
+    kwargs: Option<Py<PyDict>>,
+    result: Option<Arc<RunResult>>,
+    /// Its goroutine id, once it has started (0 before).
+    id: u64,
+    /// Links of the list of live Python goroutines (for `gmp.goroutines()`).
+    prev: *mut Task,
+    next: *mut Task,
+}
+
+/// The live Python goroutines: an intrusive list touched only with the GIL held (at
+/// spawn, at the end of a goroutine on its home thread, and by `goroutines`).
+struct LiveList(std::cell::UnsafeCell<*mut Task>);
+// SAFETY: every access holds the GIL (above), which serialises them.
+unsafe impl Sync for LiveList {}
+static LIVE: LiveList = LiveList(std::cell::UnsafeCell::new(std::ptr::null_mut()));
+
+/// # Safety
+/// GIL held; t is a live task not on the list.
+unsafe fn live_insert(t: *mut Task) {
+    // SAFETY: the caller holds the GIL, which guards LIVE and the links.
+    unsafe {
+        let head = LIVE.0.get();
+        (*t).prev = std::ptr::null_mut();
+        (*t).next = *head;
+        if !(*head).is_null() {
+            (**head).prev = t;
+        }
+        *head = t;
+    }
+}
+
+/// # Safety
+/// GIL held; t is on the list.
+unsafe fn live_remove(t: *mut Task) {
+    // SAFETY: the caller holds the GIL, which guards LIVE and the links.
+    unsafe {
+        let head = LIVE.0.get();
+        if (*t).prev.is_null() {
+            *head = (*t).next;
+        } else {
+            (*(*t).prev).next = (*t).next;
+        }
+        if !(*t).next.is_null() {
+            (*(*t).next).prev = (*t).prev;
+        }
+    }
+}
+
+/// `gmp.goroutines()`: (id, frames innermost first) of every live Python goroutine;
+/// id 0 for one that has not started yet.
+pub fn live_goroutines(py: Python<'_>) -> PyResult<Vec<(u64, Py<pyo3::types::PyList>)>> {
+    let mut out = Vec::new();
+    // SAFETY: we hold the GIL (py), which guards the list; tasks on it are alive.
+    unsafe {
+        let mut t = *LIVE.0.get();
+        while !t.is_null() {
+            let frames = pyo3::types::PyList::empty(py);
+            let gp = (*t).g.as_mut_ptr() as *mut gmpy_g;
+            if gmpy_g_frames(gp, frames.as_ptr()) < 0 {
+                return Err(PyErr::fetch(py));
+            }
+            out.push(((*t).id, frames.unbind()));
+            t = (*t).next;
+        }
+    }
+    Ok(out)
+}
+
+/// The C stack of a Python goroutine: 3.11 has no C-stack guard and recursion through C
+/// costs about 800 bytes a level, so size it from the recursion limit (1 MiB at the
+/// default limit of 1000); the runtime's guard page turns an overflow into a clear fatal
+/// message rather than silent corruption.
+fn stack_size() -> usize {
+    // SAFETY: reading the recursion limit needs the GIL, which every caller holds.
+    let limit = unsafe { pyo3::ffi::Py_GetRecursionLimit() }.max(1000) as usize;
+    let want = limit.saturating_mul(1024);
+    let mib = 1 << 20;
+    want.div_ceil(mib).max(1) * mib
+}
+
+/// `gmp.go` / `gmp.run`: starts `func(*args, **kwargs)` as a Python goroutine.
+pub fn spawn(
+    py: Python<'_>,
+    func: Py<PyAny>,
+    args: Py<PyTuple>,
+    kwargs: Option<Py<PyDict>>,
+    result: Option<Arc<RunResult>>,
+) -> PyResult<()> {
+    let homes = ensure_homes(py)?;
+    let home = match this_home() {
+        Some(h) => h,
+        None => homes[NEXT.fetch_add(1, Ordering::Relaxed) % homes.len()],
+    };
+    assert!(g_size() <= std::mem::size_of::<[u128; 24]>());
+    let task = Box::into_raw(Box::new(Task {
+        g: [0; 24],
+        hooks: gmp_switch_hooks {
+            size: std::mem::size_of::<gmp_switch_hooks>(),
+            on_park: Some(gmpy_on_park),
+            on_resume: Some(gmpy_on_resume),
+            ctx: std::ptr::null_mut(),
+        },
+        func: Some(func),
+        args: Some(args),
+        kwargs,
+        result,
+        id: 0,
+        prev: std::ptr::null_mut(),
+        next: std::ptr::null_mut(),
+    }));
+    // SAFETY: task is a fresh, exclusively owned box; g lies inside it, so its address is
+    // stable until the goroutine frees the box.
+    unsafe {
+        let gp = (*task).g.as_mut_ptr() as *mut gmpy_g;
+        gmpy_g_init(gp, home.py);
+        (*task).hooks.ctx = gp as *mut c_void;
+        live_insert(task);
+    }
+    let attr = gmp_go_attr {
+        size: std::mem::size_of::<gmp_go_attr>(),
+        stack_size: stack_size(),
+        name: std::ptr::null(),
+        // SAFETY: inside the live box (copied by gmp_go_home).
+        hooks: unsafe { &(*task).hooks },
+    };
+    // SAFETY: a live home; entry and arg as documented; attr and hooks copied.
+    let r = unsafe {
+        gmp_go_home(
+            home.h.load(Ordering::Acquire),
+            &attr,
+            Some(goroutine_entry),
+            task as *mut c_void,
+        )
+    };
+    if r < 0 {
+        // SAFETY: not started, so still ours; GIL held.
+        unsafe { live_remove(task) };
+        // SAFETY: as above.
+        drop(unsafe { Box::from_raw(task) });
+        return Err(crate::error_from_code(py, r));
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn goroutine_entry(arg: *mut c_void) {
+    let task = arg as *mut Task;
+    // SAFETY: the box from spawn, ours until we free it here; gmpy_run installs the
+    // goroutine's own thread-state fields around body.
+    unsafe {
+        let gp = (*task).g.as_mut_ptr() as *mut gmpy_g;
+        (*task).id = gmp_self();
+        gmpy_run(gp, goroutine_body, arg);
+        // The GIL is held (the home runs goroutines with it).
+        live_remove(task);
+        // Every Python reference was dropped inside body (with the goroutine's state).
+        drop(Box::from_raw(task));
+    }
+}
+
+unsafe extern "C" fn goroutine_body(arg: *mut c_void) {
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: the Task is alive for the whole goroutine (goroutine_entry).
+        let task = unsafe { &mut *(arg as *mut Task) };
+        // SAFETY: the home thread holds the GIL while it runs goroutines.
+        let py = unsafe { Python::assume_attached() };
+        run_task(py, task);
+    }));
+    if ok.is_err() {
+        crate::fatal("a Rust panic in a Python goroutine");
+    }
+}
+
+fn run_task(py: Python<'_>, task: &mut Task) {
+    let func = task.func.take().expect("goroutine callable");
+    let args = task.args.take().expect("goroutine args");
+    let kwargs = task.kwargs.take();
+    let r = crate::guarded_call(
+        py,
+        func.bind(py),
+        args.bind(py),
+        kwargs.as_ref().map(|k| k.bind(py)),
+    );
+    drop(func);
+    drop(args);
+    drop(kwargs);
+    let result = task.result.take();
+    match result {
+        Some(res) => {
+            *res.value.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.map(|v| v.unbind()));
+            // SAFETY: our reference to the done channel is alive (res holds it).
+            unsafe { gmp_chan_close(res.done) };
+            drop(res);
+        }
+        None => {
+            if let Err(e) = r {
+                crate::report_exception(py, e);
+            }
+        }
+    }
+}
+
+/// `gmp.set_name`: names the calling goroutine (shown in dumps).
+pub fn set_name(name: &str) -> i32 {
+    let c = CString::new(name.replace('\0', "")).unwrap_or_default();
+    // SAFETY: a NUL-terminated string, copied by the runtime.
+    unsafe { gmp_set_name(c.as_ptr()) }
+}
