@@ -53,6 +53,11 @@ pub(crate) unsafe fn read_sized<T: Copy>(ptr: *const T) -> Result<Option<T>, Cod
     if size < std::mem::size_of::<usize>() {
         return Err(crate::error::EINVAL);
     }
+    if size == known {
+        // The common case (a caller built against this header): one plain read.
+        // SAFETY: the caller's struct is exactly `known` bytes of a T.
+        return Ok(Some(unsafe { std::ptr::read_unaligned(ptr) }));
+    }
     if size > known {
         // SAFETY: the caller's struct is `size` bytes long.
         let extra =
