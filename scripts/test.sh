@@ -14,9 +14,10 @@ if grep -qE "FAILED|^error|test result: FAILED" build/cargo-test.log; then
   exit 1
 fi
 
-echo "== loom models (run queue)"
+echo "== loom models (run queue; the wait-claim protocol behind channels and select)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-  cargo test --quiet --release --lib sched::runq 2>&1 | grep -E "^test result|FAILED|panicked" 
+  cargo test --quiet --release --lib -- sched::runq park::loom_tests 2>&1 | tee build/loom.log | grep -E "^test result|FAILED|panicked"
+grep -q "test result: ok" build/loom.log
 
 echo "== ABI test (ctest: header vs the Rust items of src/ffi)"
 (cd abi-test && CARGO_TARGET_DIR=../target/abi cargo run --quiet)
