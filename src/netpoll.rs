@@ -353,6 +353,20 @@ pub(crate) fn poll(delay_ns: i64) -> Vec<GRef> {
     } else {
         Some(Duration::from_nanos(delay_ns as u64))
     };
+    // `Poller::wait` returns at once, empty, while another thread is inside it. A quick
+    // non-blocking poll (a spinning M, sysmon) must therefore never make the M that wants
+    // to block in the poller return at once and go to sleep with nobody left polling:
+    // non-blocking polls only try the gate, the blocking poll waits for it.
+    if delay_ns == 0 {
+        if POLLING.swap(true, Ordering::Acquire) {
+            return Vec::new();
+        }
+    } else {
+        while POLLING.swap(true, Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+    }
+    let _gate = Gate;
     let mut woken: Vec<WaitRef> = Vec::new();
     EVENTS.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -394,6 +408,17 @@ pub(crate) fn poll(delay_ns: i64) -> Vec<GRef> {
         w.wake();
     }
     Vec::new()
+}
+
+/// Held by the one thread inside `Poller::wait` (see `poll`).
+static POLLING: AtomicBool = AtomicBool::new(false);
+
+struct Gate;
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        POLLING.store(false, Ordering::Release);
+    }
 }
 
 /// Interrupts a blocked [`poll`] (or makes the next one return at once).
