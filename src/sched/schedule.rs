@@ -665,7 +665,9 @@ fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
                 return Some((g, false));
             }
         }
-        if crate::netpoll::ready_any() {
+        // Go's rule: a non-blocking poll only while nobody blocks in the poller
+        // (lastpoll != 0); that one gets the events, and we must not hold it up.
+        if crate::netpoll::ready_any() && SCHED.lastpoll.load(Ordering::Relaxed) != 0 {
             let list = crate::netpoll::poll(0);
             if let Some(g) = inject_list(p, list) {
                 return Some((g, false));
