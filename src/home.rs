@@ -97,8 +97,12 @@ impl Home {
             // SAFETY: writes 8 bytes to our own eventfd; failure (counter full) is harmless.
             unsafe { libc::write(self.efd, (&one as *const u64).cast(), 8) };
         }
+        // Signal through our own reference to the waiter: once the queue lock is
+        // released the home thread may run g to its end and free the Home (the fuzzer
+        // caught a timer's push reading `self.waiter` from a freed Home).
+        let w = self.waiter.clone();
         drop(q);
-        self.waiter.signal(HOME_WORK);
+        w.signal(HOME_WORK);
     }
 
     fn pop(&self) -> Option<GRef> {

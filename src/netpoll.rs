@@ -39,18 +39,27 @@ use crate::error::{self, Code};
 use crate::park::{self, WaitRef};
 use crate::sched::g::{GRef, WaitReason};
 
-static POLLER: OnceLock<Option<polling::Poller>> = OnceLock::new();
+static POLLER: OnceLock<polling::Poller> = OnceLock::new();
+static POLLER_WARNED: AtomicBool = AtomicBool::new(false);
 
+/// The poller, created on first use; a creation that fails (EMFILE) is retried on the
+/// next use rather than remembered.
 fn poller() -> Option<&'static polling::Poller> {
-    POLLER
-        .get_or_init(|| match polling::Poller::new() {
-            Ok(p) => Some(p),
-            Err(e) => {
-                eprintln!("gmp: cannot create the poller: {e}");
-                None
+    if let Some(p) = POLLER.get() {
+        return Some(p);
+    }
+    match polling::Poller::new() {
+        Ok(p) => {
+            let _ = POLLER.set(p);
+            POLLER.get()
+        }
+        Err(e) => {
+            if !POLLER_WARNED.swap(true, Ordering::Relaxed) {
+                eprintln!("gmp: cannot create the poller: {e} (retrying on next use)");
             }
-        })
-        .as_ref()
+            None
+        }
+    }
 }
 
 /// Goroutines and threads parked on fds now (Go's `netpollWaiters`).
@@ -342,6 +351,15 @@ thread_local! {
 /// through `WaitRef::wake` already queued them (Go returns a gList; `ready` here works
 /// from any M, with or without a P).
 pub(crate) fn poll(delay_ns: i64) -> Vec<GRef> {
+    poll_until(&|| delay_ns)
+}
+
+/// [`poll`] whose time-out is computed by `delay()` once this thread is the only one in
+/// the poller: a timer added meanwhile, whose wake-up a non-blocking poll may have
+/// swallowed (polling's `wait` consumes `notify` even with a zero time-out; Go only
+/// consumes `netpollBreak` in a blocking poll), is then already counted in.
+pub(crate) fn poll_until(delay: &dyn Fn() -> i64) -> Vec<GRef> {
+    let delay_ns = delay();
     let Some(p) = poller() else {
         if delay_ns > 0 {
             std::thread::sleep(Duration::from_nanos(delay_ns as u64));
@@ -367,6 +385,16 @@ pub(crate) fn poll(delay_ns: i64) -> Vec<GRef> {
         }
     }
     let _gate = Gate;
+    let timeout = if delay_ns == 0 {
+        timeout
+    } else {
+        let d = delay();
+        if d < 0 {
+            None
+        } else {
+            Some(Duration::from_nanos(d as u64))
+        }
+    };
     let mut woken: Vec<WaitRef> = Vec::new();
     EVENTS.with(|cell| {
         let mut slot = cell.borrow_mut();

@@ -74,7 +74,8 @@ pub extern "C" fn gmp_chan_retain(ch: *mut gmp_chan) -> *mut gmp_chan {
 /// elements). NULL is ignored.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_chan_release(ch: *mut gmp_chan) {
-    if ch.is_null() {
+    // In a forked child a parent thread may have held the channel's lock: leak instead.
+    if ch.is_null() || crate::sched::schedule::is_forked_child() {
         return;
     }
     guard("gmp_chan_release", (), || {
@@ -168,6 +169,9 @@ pub extern "C" fn gmp_chan_close(ch: *mut gmp_chan) -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_chan_len(ch: *mut gmp_chan) -> i64 {
     guard("gmp_chan_len", error::EINVAL as i64, || {
+        if crate::sched::schedule::is_forked_child() {
+            return error::ESHUTDOWN as i64;
+        }
         chan(ch).map_or(error::EINVAL as i64, |c| c.len() as i64)
     })
 }

@@ -10,6 +10,10 @@ use crate::sched::g::Entry;
 use crate::sched::schedule::Spawn;
 
 fn home<'a>(h: *mut gmp_home) -> Option<&'a Home> {
+    // A forked child has none of the parent's threads: treat every home as unusable.
+    if crate::sched::schedule::is_forked_child() {
+        return None;
+    }
     // SAFETY: a non-NULL handle came from gmp_home_make and is alive until
     // gmp_home_free (the caller's contract).
     unsafe { (h as *const Home).as_ref() }

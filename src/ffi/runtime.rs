@@ -90,6 +90,9 @@ pub extern "C" fn gmp_num_goroutine() -> i64 {
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_shutdown(timeout_ns: i64) -> c_int {
     guard("gmp_shutdown", error::EINVAL, || {
+        if sched::schedule::is_forked_child() {
+            return error::ESHUTDOWN;
+        }
         sched::schedule::shutdown(timeout_ns)
     })
 }
@@ -184,6 +187,9 @@ pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_dump_goroutines(fd: c_int) -> c_int {
     guard("gmp_dump_goroutines", error::EINVAL, || {
+        if crate::sched::schedule::is_forked_child() {
+            return error::ESHUTDOWN;
+        }
         crate::trace::dump_to_fd(fd)
     })
 }

@@ -204,6 +204,9 @@ pub(crate) fn parse_size(s: &str) -> Option<usize> {
 
 /// `gmp_init`: records the configuration; GMP_EALREADY once the runtime started.
 pub(crate) fn init(cfg: Config) -> crate::error::Code {
+    if schedule::is_forked_child() {
+        return crate::error::ESHUTDOWN;
+    }
     let _g = INIT.lock().unwrap_or_else(|p| p.into_inner());
     if SCHED.state.load(Ordering::Acquire) != ST_UNINIT {
         return if SCHED.state.load(Ordering::Acquire) == ST_SHUTDOWN {

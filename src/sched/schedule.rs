@@ -739,16 +739,21 @@ fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
         if (when != crate::time::NONE || crate::netpoll::has_waiters())
             && SCHED.lastpoll.swap(0, Ordering::SeqCst) != 0
         {
-            let now = crate::time::now();
-            let delay = if when == crate::time::NONE {
-                -1
-            } else {
-                (when - now).max(0)
+            // The delay is computed again inside the poller (see netpoll::poll_until).
+            let delay = || {
+                let when = earliest_timer();
+                let now = crate::time::now();
+                let delay = if when == crate::time::NONE {
+                    -1
+                } else {
+                    (when - now).max(0)
+                };
+                SCHED
+                    .poll_until
+                    .store(if delay < 0 { 0 } else { now + delay }, Ordering::SeqCst);
+                delay
             };
-            SCHED
-                .poll_until
-                .store(if delay < 0 { 0 } else { now + delay }, Ordering::SeqCst);
-            let list = crate::netpoll::poll(delay);
+            let list = crate::netpoll::poll_until(&delay);
             SCHED.poll_until.store(0, Ordering::SeqCst);
             let now = crate::time::now();
             SCHED.lastpoll.store(now, Ordering::SeqCst);
@@ -889,7 +894,8 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         let mut l = SCHED.locked();
         globrunqput(&mut l, g);
         drop(l);
-        std::thread::yield_now();
+        // Not a hot loop while memory is short: give it a millisecond to come back.
+        std::thread::sleep(std::time::Duration::from_millis(1));
         return false;
     }
     let traced = crate::tracefile::on();
@@ -1211,6 +1217,9 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
 
 /// `gmp_gosched`: yield the P to other goroutines. No-op on a foreign thread.
 pub(crate) fn gosched() {
+    if is_forked_child() {
+        return; // the child has none of the M's that would run the others
+    }
     if let Some(g) = g::current() {
         g.get().preempt.store(false, Ordering::Relaxed);
         g::switch_out(g, Switch::Gosched);
