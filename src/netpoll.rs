@@ -337,11 +337,6 @@ pub(crate) fn has_waiters() -> bool {
     WAITERS.load(Ordering::SeqCst) > 0
 }
 
-/// Whether a non-blocking poll might find something (waiters exist).
-pub(crate) fn ready_any() -> bool {
-    has_waiters()
-}
-
 thread_local! {
     static EVENTS: RefCell<Option<polling::Events>> = const { RefCell::new(None) };
 }

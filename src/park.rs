@@ -100,22 +100,8 @@ impl ThreadWaiter {
     /// Sleeps until a bit in `mask` is set or `deadline` (gmp_now ns, < 0: none) passes;
     /// clears and returns the bits of `mask` that were set (0 on time-out).
     pub(crate) fn sleep(&self, mask: u32, deadline: i64) -> u32 {
-        loop {
-            let w = self.word.load(Ordering::Acquire);
-            if w & mask != 0 {
-                return self.word.fetch_and(!mask, Ordering::Acquire) & mask;
-            }
-            let timeout = if deadline < 0 {
-                -1
-            } else {
-                let left = deadline - crate::time::now();
-                if left <= 0 {
-                    return 0;
-                }
-                left
-            };
-            futex::wait(&self.word, w, timeout);
-        }
+        self.wait_any(mask, deadline);
+        self.word.fetch_and(!mask, Ordering::Acquire) & mask
     }
 }
 

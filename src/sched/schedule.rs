@@ -16,7 +16,7 @@ use crate::error::{self, Code};
 // ---------------------------------------------------------------------------------------
 // P's: acquire, release, idle list, resize.
 
-fn acquirep(m: &M, p: &'static P) {
+pub(crate) fn acquirep(m: &M, p: &'static P) {
     // Work may start here without a wakep (a timer or fd woke the poller): sysmon must
     // not sleep through it.
     if super::sysmon::SYSMON_SLEEPING.load(Ordering::Relaxed) {
@@ -232,11 +232,6 @@ pub(crate) fn ready(g: GRef) {
 // ---------------------------------------------------------------------------------------
 // M's: wakep, startm, stopm, handoffp.
 
-/// For sysmon's checkdead.
-pub(crate) fn earliest_timer_pub() -> i64 {
-    earliest_timer()
-}
-
 /// checkdead found the main goroutine deadlocked: wake gmp_main's M without a P so it
 /// returns GMP_EDEADLK. The main goroutine stays parked forever (its C frames cannot be
 /// unwound); its stack is leaked.
@@ -255,14 +250,6 @@ pub(crate) fn abandon_main() {
 pub(crate) fn pidleget_locked() -> Option<&'static P> {
     let mut l = SCHED.locked();
     pidleget(&mut l)
-}
-
-pub(crate) fn acquirep_pub(m: &M, p: &'static P) {
-    acquirep(m, p)
-}
-
-pub(crate) fn handoffp_pub(p: &'static P) {
-    handoffp(p)
 }
 
 /// Queues goroutines on the global queue (sysmon moving a hog's queue).
@@ -437,7 +424,7 @@ fn stopm(mm: MRef) -> bool {
 }
 
 /// Hands off P from an M that is about to block or stop (Go's `handoffp`).
-fn handoffp(p: &'static P) {
+pub(crate) fn handoffp(p: &'static P) {
     // Local work, or global work: start an M right away.
     if !p.runq.is_empty() || SCHED.runqsize.load(Ordering::Acquire) != 0 {
         startm(Some(p), false);
@@ -590,7 +577,7 @@ fn steal_work(m: &M, p: &'static P, now: i64) -> Option<GRef> {
 }
 
 /// The earliest timer over every P, or NONE.
-fn earliest_timer() -> i64 {
+pub(crate) fn earliest_timer() -> i64 {
     let mut t = crate::time::NONE;
     for i in 0..SCHED.nallp.load(Ordering::Acquire) {
         if let Some(p) = SCHED.p(i) {
@@ -667,7 +654,7 @@ fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
         }
         // Go's rule: a non-blocking poll only while nobody blocks in the poller
         // (lastpoll != 0); that one gets the events, and we must not hold it up.
-        if crate::netpoll::ready_any() && SCHED.lastpoll.load(Ordering::Relaxed) != 0 {
+        if crate::netpoll::has_waiters() && SCHED.lastpoll.load(Ordering::Relaxed) != 0 {
             let list = crate::netpoll::poll(0);
             if let Some(g) = inject_list(p, list) {
                 return Some((g, false));

@@ -115,7 +115,7 @@ pub(crate) fn exitsyscall(s: InSyscall) {
     // sysmon took the P: it belongs to another M now; forget it without touching it.
     m.p.store(std::ptr::null_mut(), Ordering::Release);
     if let Some(pp) = schedule::pidleget_locked() {
-        schedule::acquirep_pub(m, pp);
+        schedule::acquirep(m, pp);
         s.g.set_status(RUNNING);
         trace_reopen(m);
         return;
@@ -223,7 +223,7 @@ fn sysmon() {
         }
         // Backstop (Go's sysmon does the same): a timer overdue by a millisecond means no
         // M is about to run it; interrupt the poller or wake an M.
-        let next_timer = schedule::earliest_timer_pub();
+        let next_timer = schedule::earliest_timer();
         if next_timer != crate::time::NONE && now - next_timer > 1_000_000 {
             if SCHED.lastpoll.load(Ordering::SeqCst) == 0 {
                 crate::netpoll::wake();
@@ -310,7 +310,7 @@ fn retake(now: i64, seen: &mut [Seen], scratch: &RunQueue<g::G>) -> bool {
                     .is_ok()
                 {
                     SYSCALL_HANDOFFS.fetch_add(1, Ordering::Relaxed);
-                    schedule::handoffp_pub(p);
+                    schedule::handoffp(p);
                     acted = true;
                 }
             }
@@ -445,7 +445,7 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
         && SCHED.ngoroutines.load(Ordering::SeqCst) > 0
         && IN_SYSCALL.load(Ordering::SeqCst) == 0
         && !crate::netpoll::has_waiters()
-        && schedule::earliest_timer_pub() == crate::time::NONE
+        && schedule::earliest_timer() == crate::time::NONE
         && (0..procs).all(|i| {
             SCHED
                 .p(i)
