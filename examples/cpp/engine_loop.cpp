@@ -200,8 +200,12 @@ long involuntary_switches() {
 int main(int argc, char** argv) {
   int frames = 120;
   bool verbose = false;
+  // --no-budget-check: report the budget but judge only behaviour (the ctest run: the
+  // project puts no wall-clock bound in a test; a busy machine can push one pump over).
+  bool check_budget = true;
   for (int i = 1; i < argc; i++) {
     if (std::string(argv[i]) == "-v") verbose = true;
+    else if (std::string(argv[i]) == "--no-budget-check") check_budget = false;
     else frames = std::max(1, std::atoi(argv[i]));
   }
 
@@ -359,7 +363,7 @@ int main(int argc, char** argv) {
               judged - over_budget, judged, budget_ms, ms(pump_slack));
   if (preempted) std::printf("; %d frames not judged (the OS preempted the main thread)", preempted);
   std::printf("\n");
-  const bool ok = over_budget == 0 && rs.chunks_applied > 0 &&
+  const bool ok = (over_budget == 0 || !check_budget) && rs.chunks_applied > 0 &&
                   rs.meshes_uploaded == static_cast<std::size_t>(sections * assets_per_section);
   std::printf("%s\n", ok ? "OK" : "FAILED");
   return ok ? 0 : 1;
