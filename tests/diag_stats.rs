@@ -392,3 +392,54 @@ fn preempt_requests_after_the_runtime_was_idle() {
         );
     }
 }
+
+/// gmp_num_goroutine is a sum of per-P counts read while goroutines are created on one
+/// P and end on another. It must never report fewer than the goroutines that surely
+/// live (here: the main goroutine, alive throughout), and it comes back to exactly that
+/// when the others are gone.
+#[test]
+fn goroutine_count_never_drops_below_the_live_ones() {
+    in_child("goroutine_count_never_drops_below_the_live_ones", 2, || {
+        fn chain(left: u32, wg: Arc<WaitGroup>) {
+            if left == 0 {
+                wg.done();
+                return;
+            }
+            // Two children, so the chains spread over both P's (one is stolen).
+            let w2 = wg.clone();
+            wg.add(1);
+            go(move || chain(left - 1, w2));
+            go(move || chain(left - 1, wg));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let low = Arc::new(AtomicU64::new(u64::MAX));
+        let reads = Arc::new(AtomicU64::new(0));
+        let watcher = {
+            let (stop, low, reads) = (stop.clone(), low.clone(), reads.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let n = gmp_num_goroutine();
+                    low.fetch_min(n.max(0) as u64, Ordering::Relaxed);
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        for _ in 0..20 {
+            let wg = Arc::new(WaitGroup::new());
+            wg.add(1);
+            chain(14, wg.clone());
+            wg.wait();
+        }
+        // The chains' last goroutines may still be ending after their done().
+        while gmp_num_goroutine() != 1 {
+            std::thread::yield_now();
+        }
+        stop.store(true, Ordering::Relaxed);
+        watcher.join().unwrap();
+        assert!(reads.load(Ordering::Relaxed) > 0);
+        let low = low.load(Ordering::Relaxed);
+        assert!(low >= 1, "gmp_num_goroutine read {low} while main lived");
+        let created = stats().goroutines_created;
+        assert!(created >= 20 * ((1 << 15) - 2), "created {created}");
+    });
+}

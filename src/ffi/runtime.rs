@@ -78,7 +78,7 @@ pub extern "C" fn gmp_maxprocs(n: c_int) -> c_int {
 /// The number of goroutines that exist now (running, runnable or parked).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_num_goroutine() -> i64 {
-    SCHED.ngoroutines.load(Ordering::Relaxed)
+    crate::sched::schedule::goroutine_count()
 }
 
 /// Waits up to `timeout_ns` (< 0: forever) for every goroutine to end, then stops the

@@ -258,13 +258,55 @@ impl G {
 }
 
 /// This thread's scheduling context: the goroutine running on it (an M's current G, or
-/// a home's) and its M. One thread-local for both, because in a shared library every
-/// thread-local access is a `__tls_get_addr` call.
+/// a home's) and its M. One thread-local for both.
+#[repr(C)]
 pub(crate) struct Ctx {
     pub(crate) g: Cell<*mut G>,
     pub(crate) m: Cell<*mut super::m::M>,
 }
 
+// On x86-64 Linux the context is a thread-local of the initial-exec model, defined here
+// in assembly: reaching it is two instructions (the thread pointer plus an offset from
+// the GOT), where a Rust `thread_local!` in a shared library is general-dynamic, a call
+// to `__tls_get_addr` (about 20 instructions) on every scheduler step. The cost is 16
+// bytes of the static TLS surplus glibc keeps for libraries loaded with dlopen (as
+// Python loads us); the linker marks the library DF_STATIC_TLS. Hidden: not exported.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+std::arch::global_asm!(
+    ".pushsection .tbss.gmp_tls_ctx,\"awT\",@nobits",
+    ".p2align 4",
+    ".globl gmp_tls_ctx",
+    ".hidden gmp_tls_ctx",
+    ".type gmp_tls_ctx, @object",
+    ".size gmp_tls_ctx, 16",
+    "gmp_tls_ctx:",
+    ".zero 16",
+    ".popsection",
+);
+
+/// This thread's context. Valid while the caller stays on this thread: never keep it
+/// across a switch point (DESIGN.md "Thread-locals move"). The address is computed anew
+/// on every call (the asm is not `pure`; the fallback is `inline(never)`), so a call
+/// after a switch sees the new thread's context.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+#[inline(never)]
+pub(crate) fn ctx() -> &'static Ctx {
+    let p: *const Ctx;
+    // SAFETY: reads the thread pointer and the GOT entry of our TLS block's offset; the
+    // result is this thread's 16-byte, 16-aligned, zero-initialised `gmp_tls_ctx`, which
+    // has Ctx's layout (two pointer-sized cells, null = none).
+    unsafe {
+        std::arch::asm!(
+            "mov {p}, qword ptr fs:[0]",
+            "add {p}, qword ptr [rip + gmp_tls_ctx@GOTTPOFF]",
+            p = out(reg) p,
+            options(nostack, preserves_flags, readonly),
+        );
+        &*p
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(loom))))]
 thread_local! {
     static CTX: Ctx = const {
         Ctx {
@@ -274,9 +316,8 @@ thread_local! {
     };
 }
 
-/// This thread's context. Valid while the caller stays on this thread: never keep it
-/// across a switch point (DESIGN.md "Thread-locals move"). `inline(never)` so the
-/// address is computed again after every switch.
+/// This thread's context (see the x86-64 version).
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(loom))))]
 #[inline(never)]
 pub(crate) fn ctx() -> &'static Ctx {
     // SAFETY: the reference is used only on this thread and not kept past its life

@@ -91,7 +91,8 @@ pub(crate) struct Sched {
     pub(crate) stack_size: AtomicUsize,
     pub(crate) goidgen: AtomicU64,
     pub(crate) mnext: AtomicI64,
-    /// Live goroutines.
+    /// Live goroutines created or ended without a P (homes, gmp_main); the rest are
+    /// counted per P (`P::live`). Read the total with `schedule::goroutine_count`.
     pub(crate) ngoroutines: AtomicI64,
     /// gmp_now() of the last poll, or 0 while an M blocks in the poller.
     pub(crate) lastpoll: AtomicI64,

@@ -10,7 +10,7 @@
 //!   freed (Go keeps them too), so a stealer holding an old pointer stays safe.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64};
 
 use super::g::{G, GRef};
 use super::m::M;
@@ -34,6 +34,12 @@ pub(crate) struct P {
     pub(crate) timers: crate::time::Timers,
     pub(crate) context_switches: AtomicU64,
     pub(crate) steals: AtomicU64,
+    /// Goroutines created here, and created minus ended here (either may run on
+    /// different P's, so `live` alone may be negative). Written by the holder only, so a
+    /// spawn touches no shared line: a global counter cost a third of `gmp_go` on 2 P.
+    /// Summed by `schedule::goroutine_count`.
+    pub(crate) created: AtomicU64,
+    pub(crate) live: AtomicI64,
     pub(crate) local: UnsafeCell<PLocal>,
 }
 
@@ -44,6 +50,10 @@ pub(crate) struct PLocal {
     /// Trace events not yet flushed (tracefile.rs).
     pub(crate) trace: Vec<crate::tracefile::Ev>,
     pub(crate) trace_epoch: u64,
+    /// Goroutine ids handed out from a batch taken from `sched.goidgen` (Go's
+    /// `goidcache`): the next one, and the end of the batch.
+    pub(crate) goid_next: u64,
+    pub(crate) goid_end: u64,
 }
 
 // SAFETY: shared fields are atomics or internally locked; `local` is touched only by the
@@ -64,11 +74,15 @@ impl P {
             timers: crate::time::Timers::new(),
             context_switches: AtomicU64::new(0),
             steals: AtomicU64::new(0),
+            created: AtomicU64::new(0),
+            live: AtomicI64::new(0),
             local: UnsafeCell::new(PLocal {
                 stacks: StackCache::new(stack_size),
                 gfree: Vec::new(),
                 trace: Vec::new(),
                 trace_epoch: 0,
+                goid_next: 0,
+                goid_end: 0,
             }),
         }))
     }

@@ -1045,7 +1045,7 @@ pub(crate) fn gfree(g: GRef, p: Option<&'static P>) {
         .store(std::ptr::null_mut(), Ordering::Relaxed);
     g.get().preempt.store(false, Ordering::Relaxed);
     g.set_status(DEAD);
-    SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst);
+    count_ended(p);
     match p {
         Some(p) => {
             // SAFETY: our M holds p.
@@ -1139,6 +1139,157 @@ pub(crate) struct Spawn<'a> {
     pub(crate) spawn_pc: u64,
 }
 
+/// Ids come in batches per P (Go's `_GoidCacheBatch`), so spawns on different P's do
+/// not fight over `sched.goidgen`. Ids stay unique, not ordered across P's.
+const GOID_BATCH: u64 = 16;
+
+/// A new goroutine id. `p`: the P our M holds, if any.
+fn new_goid(p: Option<&P>) -> u64 {
+    let Some(p) = p else {
+        return SCHED.goidgen.fetch_add(1, Ordering::Relaxed) + 1;
+    };
+    // SAFETY: our M holds p.
+    let local = unsafe { p.local() };
+    if local.goid_next == local.goid_end {
+        local.goid_next = SCHED.goidgen.fetch_add(GOID_BATCH, Ordering::Relaxed) + 1;
+        local.goid_end = local.goid_next + GOID_BATCH;
+    }
+    let id = local.goid_next;
+    local.goid_next += 1;
+    id
+}
+
+/// Counts a new goroutine: on the P our M holds (holder-only stores, no RMW), else on
+/// the global counters.
+fn count_created(p: Option<&P>) {
+    match p {
+        Some(p) => {
+            p.live
+                .store(p.live.load(Ordering::Relaxed) + 1, Ordering::Release);
+            p.created
+                .store(p.created.load(Ordering::Relaxed) + 1, Ordering::Release);
+        }
+        None => {
+            SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
+            SCHED.goroutines_created.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Counts an ended goroutine (see count_created).
+fn count_ended(p: Option<&P>) {
+    match p {
+        Some(p) => p
+            .live
+            .store(p.live.load(Ordering::Relaxed) - 1, Ordering::Release),
+        None => {
+            SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Goroutines created so far (all P's and the global counter).
+pub(crate) fn created_count() -> u64 {
+    let mut n = SCHED.goroutines_created.load(Ordering::SeqCst);
+    for i in 0..SCHED.nallp.load(Ordering::Acquire) {
+        if let Some(p) = SCHED.p(i) {
+            n += p.created.load(Ordering::Acquire);
+        }
+    }
+    n
+}
+
+/// Live goroutines. The per-P counts are read one after the other while goroutines
+/// come, go and move, so a plain sum could miss a creation whose end it saw elsewhere;
+/// the sum is taken again until no goroutine was created meanwhile. Then it can only
+/// over-count (an end it did not see yet), never report 0 while one lives: shutdown and
+/// checkdead rely on that. Ends seen without their creation imply the creation is
+/// visible too (the G moved between P's through a run queue's release/acquire).
+pub(crate) fn goroutine_count() -> i64 {
+    stable_sum(created_count, || {
+        let mut n = SCHED.ngoroutines.load(Ordering::SeqCst);
+        for i in 0..SCHED.nallp.load(Ordering::Acquire) {
+            if let Some(p) = SCHED.p(i) {
+                n += p.live.load(Ordering::Acquire);
+            }
+        }
+        n
+    })
+}
+
+/// `live()` taken until `created()` (monotonic) did not move across it (see
+/// goroutine_count; loom-checked in `count_loom`).
+fn stable_sum(created: impl Fn() -> u64, live: impl Fn() -> i64) -> i64 {
+    loop {
+        let c1 = created();
+        let n = live();
+        if created() == c1 {
+            return n.max(0);
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// A loom model of `stable_sum` over per-P counters: one goroutine X lives throughout
+/// (counted on P1); meanwhile A is created on P0, moves to P1 and ends there. A plain
+/// sum of P0 then P1 can read 0 (P0 before A's creation, P1 after its end); the stable
+/// sum never reads less than 1. Run with
+/// `RUSTFLAGS="--cfg loom" cargo test --release --lib sched::schedule::count_loom`.
+#[cfg(all(test, loom))]
+mod count_loom {
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+    #[test]
+    fn stable_sum_never_undercounts() {
+        loom::model(|| {
+            let live0 = Arc::new(AtomicI64::new(0));
+            let live1 = Arc::new(AtomicI64::new(1)); // X
+            let created0 = Arc::new(AtomicU64::new(0));
+            let created1 = Arc::new(AtomicU64::new(1));
+            let moved = Arc::new(AtomicU64::new(0));
+            let t = {
+                let (live0, live1, created0, moved) = (
+                    live0.clone(),
+                    live1.clone(),
+                    created0.clone(),
+                    moved.clone(),
+                );
+                loom::thread::spawn(move || {
+                    // P0's holder creates A (count_created)...
+                    live0.store(live0.load(Ordering::Relaxed) + 1, Ordering::Release);
+                    created0.store(created0.load(Ordering::Relaxed) + 1, Ordering::Release);
+                    // ...A moves to P1 through a run queue (release/acquire)...
+                    moved.store(1, Ordering::Release);
+                })
+            };
+            let t2 = {
+                let (live1, moved) = (live1.clone(), moved.clone());
+                loom::thread::spawn(move || {
+                    // ...and P1's holder ends it (count_ended).
+                    if moved.load(Ordering::Acquire) == 1 {
+                        live1.store(live1.load(Ordering::Relaxed) - 1, Ordering::Release);
+                    }
+                })
+            };
+            let n = super::stable_sum(
+                || created0.load(Ordering::Acquire) + created1.load(Ordering::Acquire),
+                || {
+                    let a = live0.load(Ordering::Acquire);
+                    // Others run between two P's reads. Without this explicit point
+                    // loom 0.7 never scheduled them there; with it, the model fails
+                    // for a plain sum (checked) and passes for stable_sum.
+                    loom::thread::yield_now();
+                    a + live1.load(Ordering::Acquire)
+                },
+            );
+            assert!(n >= 1, "read {n} while X lived");
+            t.join().unwrap();
+            t2.join().unwrap();
+        });
+    }
+}
+
 /// Creates a goroutine running `entry` and makes it runnable (Go's `newproc`).
 pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
     super::ensure_started()?;
@@ -1163,14 +1314,13 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
     inner.hooks = sp.hooks;
     inner.lock_count = 0;
     inner.stack_size = size;
-    let id = SCHED.goidgen.fetch_add(1, Ordering::Relaxed) + 1;
+    let id = new_goid(p);
     let gs = g.get();
     gs.id.store(id, Ordering::Relaxed);
     gs.set_name(sp.name);
     gs.spawn_pc.store(sp.spawn_pc, Ordering::Relaxed);
     gs.since.store(0, Ordering::Relaxed);
-    SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
-    SCHED.goroutines_created.fetch_add(1, Ordering::Relaxed);
+    count_created(p);
     if let Some(h) = sp.home {
         gs.home
             .store(h as *const _ as *mut crate::home::Home, Ordering::Release);
@@ -1340,13 +1490,11 @@ fn newproc_locked(entry: Entry, mm: MRef) -> Result<GRef, Code> {
     inner.hooks = None;
     inner.lock_count = 1;
     inner.stack_size = size;
-    let id = SCHED.goidgen.fetch_add(1, Ordering::Relaxed) + 1;
-    g.get().id.store(id, Ordering::Relaxed);
+    g.get().id.store(new_goid(None), Ordering::Relaxed);
     g.get().set_name(Some(c"main"));
     g.get().lockedm.store(mm.0.as_ptr(), Ordering::Release);
     mm.get().lockedg.store(g.as_ptr(), Ordering::Release);
-    SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
-    SCHED.goroutines_created.fetch_add(1, Ordering::Relaxed);
+    count_created(None);
     g.set_status(RUNNABLE);
     Ok(g)
 }
@@ -1411,7 +1559,7 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
         return error::EALREADY;
     }
     let deadline = crate::time::deadline_after(timeout_ns);
-    while SCHED.ngoroutines.load(Ordering::SeqCst) > 0 {
+    while goroutine_count() > 0 {
         if deadline >= 0 && crate::time::now() >= deadline {
             return error::ETIMEDOUT;
         }
@@ -1482,9 +1630,9 @@ pub(crate) fn snapshot() -> Snapshot {
             + SCHED.main_running.load(Ordering::Relaxed) as i32,
         spinning: SCHED.nmspinning.load(Ordering::Relaxed),
         idle_threads: SCHED.nmidle.load(Ordering::Relaxed),
-        goroutines: SCHED.ngoroutines.load(Ordering::Relaxed),
+        goroutines: goroutine_count(),
         global_runqueue: SCHED.runqsize.load(Ordering::Relaxed) as i64,
-        created: SCHED.goroutines_created.load(Ordering::Relaxed),
+        created: created_count(),
         context_switches: cs,
         steals: st,
         syscall_handoffs: super::sysmon::SYSCALL_HANDOFFS.load(Ordering::Relaxed),

@@ -442,7 +442,7 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
     let procs = SCHED.procs();
     let quiet = SCHED.npidle.load(Ordering::SeqCst) as usize >= procs
         && SCHED.runqsize.load(Ordering::SeqCst) == 0
-        && SCHED.ngoroutines.load(Ordering::SeqCst) > 0
+        && schedule::goroutine_count() > 0
         && IN_SYSCALL.load(Ordering::SeqCst) == 0
         && !crate::netpoll::has_waiters()
         && schedule::earliest_timer() == crate::time::NONE
