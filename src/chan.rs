@@ -319,7 +319,11 @@ impl Chan {
         if try_only {
             return error::EAGAIN;
         }
-        let w = park::prepare();
+        let w = if deadline < 0 {
+            park::prepare_sole()
+        } else {
+            park::prepare()
+        };
         inner.sendq.push_back(Sudog {
             w: w.clone(),
             elem: elem as *mut u8,
@@ -350,7 +354,11 @@ impl Chan {
         if try_only {
             return error::EAGAIN;
         }
-        let w = park::prepare();
+        let w = if deadline < 0 {
+            park::prepare_sole()
+        } else {
+            park::prepare()
+        };
         inner.recvq.push_back(Sudog {
             w: w.clone(),
             elem,

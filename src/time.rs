@@ -33,6 +33,21 @@ pub(crate) fn now() -> i64 {
 
 /// A cheap monotonic clock with tick resolution (CLOCK_MONOTONIC_COARSE), for
 /// bookkeeping such as how long a goroutine has waited.
+/// `now()` as sysmon last saw it (it ticks at least once a second while the runtime
+/// lives); 0 before sysmon ran.
+pub(crate) static TICK_NOW: AtomicI64 = AtomicI64::new(0);
+
+/// A clock good to about a second, for "waiting since" in dumps (which show minutes, as
+/// Go's): one load instead of a clock read on every park. Go's `waitsince` is as
+/// coarse (set lazily by the garbage collector).
+#[inline]
+pub(crate) fn tick_now() -> i64 {
+    match TICK_NOW.load(Ordering::Relaxed) {
+        0 => coarse_now(),
+        t => t,
+    }
+}
+
 pub(crate) fn coarse_now() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

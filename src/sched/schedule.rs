@@ -999,7 +999,7 @@ fn bump64(c: &std::sync::atomic::AtomicU64) {
 pub(crate) fn park_commit(g: GRef) {
     g.get()
         .since
-        .store(crate::time::coarse_now(), Ordering::Relaxed);
+        .store(crate::time::tick_now(), Ordering::Relaxed);
     g.set_status(WAITING);
     // SAFETY: the G has switched out and is not yet visible to any waker (its commit
     // closure publishes it), so we still own it; the closure lives on its stack.

@@ -211,6 +211,7 @@ fn sysmon() {
             delay_us = 20;
         }
         let now = crate::time::now();
+        crate::time::TICK_NOW.store(now, Ordering::Relaxed);
         if crate::debug::DUMP_REQUESTED.swap(false, Ordering::AcqRel) {
             crate::util::write_stderr(crate::trace::dump().as_bytes());
         }
