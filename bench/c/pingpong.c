@@ -45,7 +45,12 @@ static void one(const char *name, int procs) {
     CHECK(gmp_waitgroup_add(&wg, 2));
     CHECK(gmp_go(ponger, NULL));
     CHECK(gmp_go(pinger, NULL));
+    gmp_stats s0 = {sizeof s0}, s1 = {sizeof s1};
+    CHECK(gmp_read_stats(&s0));
     CHECK(gmp_waitgroup_wait(&wg));
+    CHECK(gmp_read_stats(&s1));
+    fprintf(stderr, "INFO name=%s steals=%" PRIu64 " context_switches=%" PRIu64 "\n", name,
+            s1.steals - s0.steals, s1.context_switches - s0.context_switches);
     gmp_chan_release(ping);
     gmp_chan_release(pong);
     fprintf(stderr, "%s: %" PRId64 " round trips on %d P in %.3f ms\n", name, n, procs, elapsed / 1e6);
