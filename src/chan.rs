@@ -246,14 +246,14 @@ impl Chan {
         &self,
         inner: &mut Inner,
         elem: *const u8,
-    ) -> Option<(Code, Option<Sudog>)> {
+    ) -> Option<(Code, Option<WaitRef>)> {
         if inner.closed {
             return Some((error::ECLOSED, None));
         }
         if let Some(sg) = Self::dequeue(&mut inner.recvq, park::OK) {
             // SAFETY: the claimed receiver's slot is valid until we wake it.
             unsafe { copy(elem, sg.elem, self.elem_size) };
-            return Some((0, Some(sg)));
+            return Some((0, Some(sg.w)));
         }
         if inner.qcount < self.cap {
             let dst = self.slot(inner.sendx);
@@ -272,7 +272,7 @@ impl Chan {
         &self,
         inner: &mut Inner,
         elem: *mut u8,
-    ) -> Option<(Code, Option<Sudog>)> {
+    ) -> Option<(Code, Option<WaitRef>)> {
         if inner.qcount > 0 {
             let src = self.slot(inner.recvx);
             // SAFETY: the slot holds a buffered value; elem is the caller's buffer.
@@ -288,13 +288,13 @@ impl Chan {
                 inner.recvx = self.next(inner.recvx);
                 inner.qcount -= 1;
             }
-            return Some((0, woken));
+            return Some((0, woken.map(|sg| sg.w)));
         }
         if let Some(sg) = Self::dequeue(&mut inner.sendq, park::OK) {
             // Unbuffered: straight from the sender.
             // SAFETY: as above.
             unsafe { copy(sg.elem, elem, self.elem_size) };
-            return Some((0, Some(sg)));
+            return Some((0, Some(sg.w)));
         }
         if inner.closed {
             if !elem.is_null() && self.elem_size != 0 {
@@ -311,8 +311,8 @@ impl Chan {
         let mut inner = self.locked();
         if let Some((rc, woken)) = self.try_send_locked(&mut inner, elem) {
             drop(inner);
-            if let Some(sg) = woken {
-                sg.w.wake();
+            if let Some(w) = woken {
+                w.wake();
             }
             return rc;
         }
@@ -346,8 +346,8 @@ impl Chan {
         let mut inner = self.locked();
         if let Some((rc, woken)) = self.try_recv_locked(&mut inner, elem) {
             drop(inner);
-            if let Some(sg) = woken {
-                sg.w.wake();
+            if let Some(w) = woken {
+                w.wake();
             }
             return rc;
         }

@@ -119,46 +119,103 @@ pub(crate) fn thread_waiter() -> Arc<ThreadWaiter> {
     THREAD_WAITER.with(Arc::clone)
 }
 
-#[derive(Clone)]
-enum Who {
-    G(GRef),
-    Thread(Arc<ThreadWaiter>),
+/// One wait of one waiter: who waits (a G, or a thread's [`ThreadWaiter`]) and which of
+/// its waits. Two words, so a channel's queue entry (`Sudog`) is five: `who` is a
+/// `*const G`, or with bit 0 set a `*const ThreadWaiter` that owns one `Arc` count;
+/// `tag` is `seq << 1 | sole`. Cheap to clone (a copy, or an `Arc` count for threads).
+pub(crate) struct WaitRef {
+    who: usize,
+    /// `seq << 1 | sole`. A wait is `sole` when only one party can ever end it: it has
+    /// no deadline, is not a select, and its waiter has no home that could cancel it, so
+    /// the one queue entry that names it (taken under its structure's lock) is the only
+    /// claimer. Its claim is a plain store, not a CAS.
+    tag: u64,
 }
 
-/// One wait of one waiter. Cheap to clone (a pointer, or an `Arc` for threads).
-#[derive(Clone)]
-pub(crate) struct WaitRef {
-    who: Who,
-    seq: u64,
-    /// Only one party can ever end this wait: it has no deadline, is not a select,
-    /// and its waiter has no home that could cancel it, so the one queue entry that
-    /// names it (taken under its structure's lock) is the only claimer. Its claim is a
-    /// plain store, not a CAS: two locked instructions fewer per channel round trip.
-    sole: bool,
+const THREAD_BIT: usize = 1;
+
+// SAFETY: `who` is a G (never freed while the runtime runs, park.rs module docs) or a
+// ThreadWaiter kept alive by the Arc count this WaitRef owns; both are Sync.
+unsafe impl Send for WaitRef {}
+// SAFETY: as above.
+unsafe impl Sync for WaitRef {}
+
+impl Clone for WaitRef {
+    #[inline]
+    fn clone(&self) -> Self {
+        if self.who & THREAD_BIT != 0 {
+            // SAFETY: we own one count of this Arc, so it is alive.
+            unsafe { Arc::increment_strong_count((self.who & !THREAD_BIT) as *const ThreadWaiter) };
+        }
+        WaitRef {
+            who: self.who,
+            tag: self.tag,
+        }
+    }
+}
+
+impl Drop for WaitRef {
+    #[inline]
+    fn drop(&mut self) {
+        if self.who & THREAD_BIT != 0 {
+            // SAFETY: gives back the count this WaitRef owns.
+            unsafe { Arc::decrement_strong_count((self.who & !THREAD_BIT) as *const ThreadWaiter) };
+        }
+    }
 }
 
 impl WaitRef {
+    fn for_g(g: GRef, seq: u64, sole: bool) -> WaitRef {
+        WaitRef {
+            who: g.as_ptr() as usize,
+            tag: seq << 1 | sole as u64,
+        }
+    }
+
+    fn for_thread(t: Arc<ThreadWaiter>, seq: u64, sole: bool) -> WaitRef {
+        WaitRef {
+            who: Arc::into_raw(t) as usize | THREAD_BIT,
+            tag: seq << 1 | sole as u64,
+        }
+    }
+
+    #[inline]
+    fn seq(&self) -> u64 {
+        self.tag >> 1
+    }
+
+    #[inline]
+    fn sole(&self) -> bool {
+        self.tag & 1 != 0
+    }
+
+    #[inline]
     fn word(&self) -> &AtomicU64 {
-        match &self.who {
-            Who::G(g) => &g.get().wait,
-            Who::Thread(t) => &t.wait,
+        if self.who & THREAD_BIT == 0 {
+            // SAFETY: a G, never freed while the runtime runs.
+            unsafe { &(*(self.who as *const crate::sched::g::G)).wait }
+        } else {
+            // SAFETY: a ThreadWaiter kept alive by our Arc count.
+            unsafe { &(*((self.who & !THREAD_BIT) as *const ThreadWaiter)).wait }
         }
     }
 
     /// Ends the wait with `outcome` if it is still open. True for exactly one caller.
+    #[inline]
     pub(crate) fn claim(&self, outcome: u8) -> bool {
         debug_assert!(outcome != WAITING);
-        if self.sole {
-            // The only possible claimer (see `sole`): the wait is open.
+        let seq = self.seq();
+        if self.sole() {
+            // The only possible claimer (see `tag`): the wait is open.
             let word = self.word();
-            debug_assert_eq!(word.load(Ordering::Relaxed), self.seq << 8 | WAITING as u64);
-            word.store(self.seq << 8 | outcome as u64, Ordering::Release);
+            debug_assert_eq!(word.load(Ordering::Relaxed), seq << 8 | WAITING as u64);
+            word.store(seq << 8 | outcome as u64, Ordering::Release);
             return true;
         }
         self.word()
             .compare_exchange(
-                self.seq << 8 | WAITING as u64,
-                self.seq << 8 | outcome as u64,
+                seq << 8 | WAITING as u64,
+                seq << 8 | outcome as u64,
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             )
@@ -167,14 +224,19 @@ impl WaitRef {
 
     /// Whether the wait is still open (for sweeping stale timers; racy by nature).
     pub(crate) fn is_open(&self) -> bool {
-        self.word().load(Ordering::Relaxed) == self.seq << 8 | WAITING as u64
+        self.word().load(Ordering::Relaxed) == self.seq() << 8 | WAITING as u64
     }
 
     /// Wakes the waiter. Only the winner of [`claim`](Self::claim) may call it, once.
+    #[inline]
     pub(crate) fn wake(self) {
-        match self.who {
-            Who::G(g) => crate::sched::schedule::ready(g),
-            Who::Thread(t) => t.signal(PERMIT),
+        if self.who & THREAD_BIT == 0 {
+            // SAFETY: a G, never freed while the runtime runs (module docs).
+            let g = GRef(unsafe { std::ptr::NonNull::new_unchecked(self.who as *mut _) });
+            crate::sched::schedule::ready(g);
+        } else {
+            // SAFETY: kept alive by our Arc count (given back when self drops).
+            unsafe { (*((self.who & !THREAD_BIT) as *const ThreadWaiter)).signal(PERMIT) };
         }
     }
 
@@ -190,7 +252,26 @@ impl WaitRef {
 
     /// Whether both name the same wait.
     pub(crate) fn same_wait(&self, o: &WaitRef) -> bool {
-        self.seq == o.seq && std::ptr::eq(self.word(), o.word())
+        self.seq() == o.seq() && std::ptr::eq(self.word(), o.word())
+    }
+
+    /// The waiting goroutine, if a goroutine waits.
+    fn g(&self) -> Option<GRef> {
+        if self.who & THREAD_BIT == 0 {
+            std::ptr::NonNull::new(self.who as *mut crate::sched::g::G).map(GRef)
+        } else {
+            None
+        }
+    }
+
+    /// The waiting thread, if a thread waits.
+    fn thread(&self) -> Option<&ThreadWaiter> {
+        if self.who & THREAD_BIT != 0 {
+            // SAFETY: kept alive by our Arc count.
+            Some(unsafe { &*((self.who & !THREAD_BIT) as *const ThreadWaiter) })
+        } else {
+            None
+        }
     }
 }
 
@@ -217,20 +298,13 @@ fn prepare_ex(sole: bool) -> WaitRef {
     match crate::sched::g::current() {
         Some(g) => {
             let seq = open(&g.get().wait);
-            WaitRef {
-                who: Who::G(g),
-                seq,
-                sole: sole && g.get().home.load(Ordering::Relaxed).is_null(),
-            }
+            let sole = sole && g.get().home.load(Ordering::Relaxed).is_null();
+            WaitRef::for_g(g, seq, sole)
         }
         None => {
             let t = thread_waiter();
             let seq = open(&t.wait);
-            WaitRef {
-                who: Who::Thread(t),
-                seq,
-                sole,
-            }
+            WaitRef::for_thread(t, seq, sole)
         }
     }
 }
@@ -249,15 +323,15 @@ pub(crate) fn park_deadline(
     deadline: i64,
     commit: impl FnOnce(),
 ) -> u8 {
-    match &w.who {
-        Who::G(g) => {
-            if crate::home::canceled(*g) {
+    if let Some(g) = w.g() {
+        {
+            if crate::home::canceled(g) {
                 // A closed home's goroutines never block again: they finish.
                 commit();
                 if w.claim(CANCELED) {
                     return CANCELED;
                 }
-                return wait_claimed_g(*g, w, reason);
+                return wait_claimed_g(g, w, reason);
             }
             let mut commit = Some(commit);
             let wr = w.clone();
@@ -274,13 +348,12 @@ pub(crate) fn park_deadline(
                     c();
                 }
             };
-            crate::sched::g::gopark(*g, reason, &mut f);
-            outcome_of(&g.get().wait, w.seq)
+            crate::sched::g::gopark(g, reason, &mut f);
+            outcome_of(&g.get().wait, w.seq())
         }
-        Who::Thread(t) => {
-            commit();
-            park_thread(t, w, deadline)
-        }
+    } else {
+        commit();
+        park_thread(w, deadline)
     }
 }
 
@@ -288,7 +361,7 @@ pub(crate) fn park_deadline(
 /// it parks with nothing to commit and returns the outcome when readied.
 fn wait_claimed_g(g: GRef, w: &WaitRef, reason: WaitReason) -> u8 {
     crate::sched::g::gopark(g, reason, &mut || {});
-    outcome_of(&g.get().wait, w.seq)
+    outcome_of(&g.get().wait, w.seq())
 }
 
 fn outcome_of(word: &AtomicU64, seq: u64) -> u8 {
@@ -297,7 +370,10 @@ fn outcome_of(word: &AtomicU64, seq: u64) -> u8 {
     (v & 0xff) as u8
 }
 
-fn park_thread(t: &Arc<ThreadWaiter>, w: &WaitRef, deadline: i64) -> u8 {
+fn park_thread(w: &WaitRef, deadline: i64) -> u8 {
+    let t = w
+        .thread()
+        .unwrap_or_else(|| crate::fatal("park_thread on a goroutine's wait"));
     let home = crate::home::thread_home();
     let mask = if home.is_some() {
         PERMIT | HOME_WORK
@@ -315,7 +391,7 @@ fn park_thread(t: &Arc<ThreadWaiter>, w: &WaitRef, deadline: i64) -> u8 {
         }
         if t.word.load(Ordering::Acquire) & PERMIT != 0 {
             t.word.fetch_and(!PERMIT, Ordering::Acquire);
-            return outcome_of(&t.wait, w.seq);
+            return outcome_of(&t.wait, w.seq());
         }
         if deadline >= 0 && crate::time::now() >= deadline {
             if w.claim(TIMEDOUT) {
@@ -323,7 +399,7 @@ fn park_thread(t: &Arc<ThreadWaiter>, w: &WaitRef, deadline: i64) -> u8 {
             }
             // Claimed by someone else just now: its PERMIT is on the way.
             t.sleep(PERMIT, -1);
-            return outcome_of(&t.wait, w.seq);
+            return outcome_of(&t.wait, w.seq());
         }
         // Sleep until PERMIT or home work, without consuming PERMIT (checked at the top);
         // the home-work bit is only a hint, consumed here.
@@ -340,12 +416,7 @@ pub(crate) fn cancel_g(g: GRef) -> bool {
     if v & 0xff != WAITING as u64 || g.status() != crate::sched::g::WAITING {
         return false;
     }
-    let w = WaitRef {
-        who: Who::G(g),
-        seq: v >> 8,
-        sole: false,
-    };
-    w.claim_and_wake(CANCELED)
+    WaitRef::for_g(g, v >> 8, false).claim_and_wake(CANCELED)
 }
 
 /// A loom model of the wait-word claim protocol (the lock-free heart of every channel,

@@ -70,8 +70,8 @@ pub(crate) fn select(cases: &[Case], deadline: i64, try_only: bool) -> Result<(u
         };
         if let Some((rc, woken)) = r {
             drop(guards);
-            if let Some(sg) = woken {
-                sg.w.wake();
+            if let Some(w) = woken {
+                w.wake();
             }
             return Ok((i, rc));
         }
