@@ -173,30 +173,48 @@ impl Home {
     /// Runs one goroutine until it switches back.
     fn run_one(&self, g: GRef) {
         // SAFETY: we dequeued g from our own queue, so we own it.
-        if unsafe { g.inner() }.coro.is_none() && !crate::sched::schedule::start_coro(g, None) {
+        if unsafe { g.inner() }.stack.is_none() && !crate::sched::schedule::start_coro(g, None) {
             self.push(g);
             return;
         }
         g.set_status(RUNNING);
         g::set_current(Some(g));
-        // SAFETY: we dequeued g from our own queue, so we own it.
-        let res = unsafe { g.inner() }
-            .coro
-            .as_mut()
-            .unwrap_or_else(|| crate::fatal("home G without a coroutine"))
-            .resume(());
+        let ctx = g::ctx();
+        // SAFETY: we dequeued g, so its saved context is ours to resume; ours is saved
+        // in this thread's ctx, where g switches back to (home G's never switch to
+        // another G directly).
+        let mut arg =
+            unsafe { crate::sched::cswitch::switch(ctx.sched_sp.as_ptr(), g.inner().sp, 0) };
+        let why = loop {
+            match g::decode(arg) {
+                Some((gl, why)) if gl == g && why != Switch::Call => break why,
+                Some((gl, Switch::Call)) if gl == g => {
+                    // gmp_blocking: run the call on this thread's stack, then resume g.
+                    // SAFETY: g is suspended in its call and ours to resume.
+                    unsafe {
+                        let (f, a) =
+                            g.inner().call.take().unwrap_or_else(|| {
+                                crate::fatal("a blocking switch without a call")
+                            });
+                        f(a);
+                        arg = crate::sched::cswitch::switch(ctx.sched_sp.as_ptr(), g.inner().sp, 0);
+                    }
+                }
+                _ => crate::fatal("a home goroutine switched back with a bad word"),
+            }
+        };
         g::set_current(None);
-        match res {
+        match why {
             // (A home goroutine has no P to lose in a syscall, so no Requeue comes; treat
             // one as a yield all the same.)
-            corosensei::CoroutineResult::Yield(Switch::Gosched | Switch::Requeue) => {
+            Switch::Gosched | Switch::Requeue => {
                 g.set_status(RUNNABLE);
                 self.push(g);
             }
-            corosensei::CoroutineResult::Yield(Switch::Park) => {
+            Switch::Park => {
                 crate::sched::schedule::park_commit(g);
             }
-            corosensei::CoroutineResult::Return(()) => {
+            Switch::Exit => {
                 self.members
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -204,6 +222,7 @@ impl Home {
                 crate::sched::schedule::gfree(g, None);
                 self.live.fetch_sub(1, Ordering::SeqCst);
             }
+            Switch::Call => unreachable!(),
         }
     }
 

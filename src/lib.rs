@@ -4,13 +4,14 @@
 //! on Go's G/M/P scheduler, behind a stable C ABI (`include/gmp/gmp.h`).
 //!
 //! ## The model in one page
-//! A **G** (goroutine) is a coroutine on its own fixed-size stack (`stack.rs`: slabs of
+//! A **G** (goroutine) is a saved context on its own fixed-size stack (`stack.rs`: slabs of
 //! guarded, lazily committed stacks; C code holds pointers into its stack, so stacks
 //! never move or grow by copying as Go's do). An **M** is an OS thread; it runs G's only
 //! while it holds a **P**, one of `gomaxprocs` processors. Each P has a local run queue
 //! (`sched/runq.rs`, Go's 256-slot ring plus `runnext`); there is a global queue too.
-//! An M runs its scheduler loop on its own thread stack and switches into a G with one
-//! coroutine switch; the G switches back when it parks, yields or ends. Idle M's spin a
+//! An M runs its scheduler loop on its own thread stack and switches into a G
+//! (`sched/cswitch.rs`); a G that parks, yields or ends switches straight to its P's
+//! next G when one is at hand, else back to the loop. Idle M's spin a
 //! little (stealing half of another P's queue), then sleep on a futex; one idle M sleeps
 //! in the poller until the next timer. `sched/mod.rs` has the parking protocol.
 //!

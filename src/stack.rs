@@ -97,6 +97,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize,
 use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock, PoisonError};
 use std::time::Instant;
 
+#[cfg(test)]
 use corosensei::stack::{Stack, StackPointer};
 use libc::{c_int, c_void};
 
@@ -244,6 +245,12 @@ impl GStack {
         self.lo + page_size() + self.size
     }
 
+    /// Where a context starts on this stack: its top, less the colour offset.
+    #[inline]
+    pub(crate) fn base(&self) -> usize {
+        self.top() - self.color()
+    }
+
     fn from_entry(entry: usize, size: usize) -> GStack {
         GStack {
             lo: entry & !FRESH,
@@ -277,16 +284,18 @@ impl Drop for GStack {
     }
 }
 
+// For the tests that run code on GStacks with corosensei (a dev-dependency).
 // SAFETY: `base()` is the top of a slot of a live, writable slab mapping that this GStack
 // owns exclusively; `limit()` is the bottom of the slot, i.e. it includes the guard page,
 // as the trait requires. Both are page aligned, hence aligned to STACK_ALIGNMENT, and the
 // usable part is at least MIN_STACK_SIZE (16 KiB) > corosensei's MIN_STACK_SIZE. The guard
 // page is installed before the stack is handed out, except past the mprotect cap on old
 // kernels, which is reported on stderr (see the module docs).
+#[cfg(test)]
 unsafe impl Stack for GStack {
     #[inline]
     fn base(&self) -> StackPointer {
-        StackPointer::new(self.top() - self.color()).unwrap_or(StackPointer::MIN)
+        StackPointer::new(GStack::base(self)).unwrap_or(StackPointer::MIN)
     }
 
     #[inline]
@@ -1272,7 +1281,7 @@ mod tests {
         let size = 40 * 1024;
         let a = alloc(size).expect("alloc");
         assert_eq!(a.size(), size);
-        let (base, limit) = (a.base().get(), a.limit().get());
+        let (base, limit) = (a.base(), a.limit().get());
         // The top is shifted down by the slot's cache colour (0..31 lines).
         assert!(base - limit <= size + page_size());
         assert!(base - limit >= size + page_size() - 31 * 64);
@@ -1280,11 +1289,11 @@ mod tests {
         free(a);
         let slabs = class_slabs(size);
         let b = alloc(size).expect("alloc again");
-        assert_eq!(b.base().get(), base, "a freed slot is reused first");
+        assert_eq!(b.base(), base, "a freed slot is reused first");
         assert_eq!(class_slabs(size), slabs, "no new slab for a reuse");
         // Two live stacks never overlap.
         let c = alloc(size).expect("alloc third");
-        assert!(c.base().get() <= b.limit().get() || c.limit().get() >= b.base().get());
+        assert!(c.base() <= b.limit().get() || c.limit().get() >= b.base());
         drop(b);
         drop(c);
     }
@@ -1293,7 +1302,7 @@ mod tests {
     fn coroutine_runs_on_stack() {
         let _g = shared();
         let stack = alloc(DEFAULT_STACK_SIZE).expect("alloc");
-        let (lo, hi) = (stack.limit().get() + page_size(), stack.base().get());
+        let (lo, hi) = (stack.limit().get() + page_size(), stack.base());
         let mut co = Coroutine::with_stack(stack, move |y, x: usize| {
             let local = 0u8;
             let sp = black_box(&local) as *const u8 as usize;
@@ -1339,7 +1348,7 @@ mod tests {
             assert_eq!(Ok(s.size()), round_size(req));
             // The whole usable range is writable.
             let lo = s.limit().get() + page;
-            let hi = s.base().get();
+            let hi = s.base();
             // SAFETY: both bytes are inside the usable part of the stack we own.
             unsafe {
                 ptr::write_volatile(lo as *mut u8, 1);
@@ -1372,7 +1381,7 @@ mod tests {
             }
             assert!(cache.stacks.len() <= CACHE_MAX);
         }
-        let mut bases: Vec<usize> = live.iter().map(|s| s.base().get()).collect();
+        let mut bases: Vec<usize> = live.iter().map(|s| s.base()).collect();
         bases.sort_unstable();
         bases.dedup();
         assert_eq!(bases.len(), live.len(), "no slot handed out twice");
@@ -1452,9 +1461,9 @@ mod tests {
         let lo = if deep {
             s.limit().get() + page
         } else {
-            s.base().get() - page
+            s.base() - page
         };
-        for a in (lo..s.base().get()).step_by(page) {
+        for a in (lo..s.base()).step_by(page) {
             // SAFETY: inside the usable part of a stack we own.
             unsafe { ptr::write_volatile(a as *mut u8, 1) };
         }
@@ -1485,9 +1494,7 @@ mod tests {
         deep.iter().for_each(|s| touch(s, true));
         // (bottom page, top page) of each.
         let ends = |v: &[GStack]| -> Vec<(usize, usize)> {
-            let ends = v
-                .iter()
-                .map(|s| (s.limit().get() + page, s.base().get() - page));
+            let ends = v.iter().map(|s| (s.limit().get() + page, s.base() - page));
             ends.collect()
         };
         let (shallow_ends, mut deep_ends) = (ends(&shallow), ends(&deep));

@@ -22,8 +22,6 @@ use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering,
 };
 
-use corosensei::{Coroutine, Yielder};
-
 use crate::stack::GStack;
 
 pub(crate) const IDLE: u32 = 0;
@@ -88,18 +86,49 @@ impl WaitReason {
     }
 }
 
-/// What a goroutine tells the scheduler when it switches away.
+/// What a goroutine tells the scheduler when it switches away. Travels with the switch
+/// (`cswitch.rs`) in the low bits of the G's address: the context switched to acts on it
+/// once it runs on its own stack.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(usize)]
 pub(crate) enum Switch {
     /// `gmp_gosched`: put me back on a run queue.
-    Gosched,
+    Gosched = 1,
     /// `gopark`: run the commit closure set in `GInner::park_commit`, I am waiting.
-    Park,
+    Park = 2,
     /// `exitsyscall` found no P: queue me on the global queue and park this M.
-    Requeue,
+    Requeue = 3,
+    /// I finished: free my stack and me.
+    Exit = 4,
+    /// `gmp_blocking`: run `GInner::call` on the thread's own stack, then resume me.
+    Call = 5,
 }
 
-pub(crate) type Coro = Coroutine<(), Switch, (), GStack>;
-pub(crate) type GYielder = Yielder<(), Switch>;
+const SWITCH_MASK: usize = 7;
+
+/// A G and why it switched away, as one word (G's are 8-aligned); 0 is "nothing".
+#[inline]
+pub(crate) fn pending(g: GRef, why: Switch) -> usize {
+    g.as_ptr() as usize | why as usize
+}
+
+/// Decodes [`pending`]: None for 0.
+#[inline]
+pub(crate) fn decode(arg: usize) -> Option<(GRef, Switch)> {
+    let g = NonNull::new((arg & !SWITCH_MASK) as *mut G)?;
+    let why = match arg & SWITCH_MASK {
+        1 => Switch::Gosched,
+        2 => Switch::Park,
+        3 => Switch::Requeue,
+        4 => Switch::Exit,
+        5 => Switch::Call,
+        _ => crate::fatal("bad switch word"),
+    };
+    Some((GRef(g), why))
+}
+
+/// A function to run on the thread's own stack (`gmp_blocking`).
+pub(crate) type Call = (unsafe extern "C" fn(*mut libc::c_void), *mut libc::c_void);
 
 /// The C entry point of a goroutine.
 pub(crate) type GFn = unsafe extern "C" fn(*mut libc::c_void);
@@ -146,8 +175,12 @@ pub(crate) struct G {
 /// The parts only the G's current owner touches (the M running it, or the creator
 /// before it is first queued). Never read by other threads.
 pub(crate) struct GInner {
-    pub(crate) coro: Option<Coro>,
-    pub(crate) yielder: *const GYielder,
+    /// Its stack, from its first run to its end.
+    pub(crate) stack: Option<GStack>,
+    /// Its saved context (a stack pointer, `cswitch.rs`) while it is not running.
+    pub(crate) sp: usize,
+    /// `Switch::Call`'s function.
+    pub(crate) call: Option<Call>,
     pub(crate) entry: Option<Entry>,
     pub(crate) hooks: Option<Hooks>,
     /// LockOSThread nesting depth.
@@ -226,8 +259,9 @@ impl G {
             saved_pc: AtomicU64::new(0),
             name_ptr: AtomicPtr::new(std::ptr::null_mut()),
             inner: UnsafeCell::new(GInner {
-                coro: None,
-                yielder: std::ptr::null(),
+                stack: None,
+                sp: 0,
+                call: None,
                 entry: None,
                 hooks: None,
                 lock_count: 0,
@@ -263,12 +297,18 @@ impl G {
 pub(crate) struct Ctx {
     pub(crate) g: Cell<*mut G>,
     pub(crate) m: Cell<*mut super::m::M>,
+    /// The saved context of this thread's scheduler loop (an M's `execute`, a home's
+    /// `run_one`) while a goroutine runs on the thread: where a G switches back to.
+    pub(crate) sched_sp: Cell<usize>,
+    _pad: usize,
 }
+
+const _: () = assert!(std::mem::size_of::<Ctx>() == 32);
 
 // On x86-64 Linux the context is a thread-local of the initial-exec model, defined here
 // in assembly: reaching it is two instructions (the thread pointer plus an offset from
 // the GOT), where a Rust `thread_local!` in a shared library is general-dynamic, a call
-// to `__tls_get_addr` (about 20 instructions) on every scheduler step. The cost is 16
+// to `__tls_get_addr` (about 20 instructions) on every scheduler step. The cost is 32
 // bytes of the static TLS surplus glibc keeps for libraries loaded with dlopen (as
 // Python loads us); the linker marks the library DF_STATIC_TLS. Hidden: not exported.
 #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
@@ -278,9 +318,9 @@ std::arch::global_asm!(
     ".globl gmp_tls_ctx",
     ".hidden gmp_tls_ctx",
     ".type gmp_tls_ctx, @object",
-    ".size gmp_tls_ctx, 16",
+    ".size gmp_tls_ctx, 32",
     "gmp_tls_ctx:",
-    ".zero 16",
+    ".zero 32",
     ".popsection",
 );
 
@@ -293,8 +333,8 @@ std::arch::global_asm!(
 pub(crate) fn ctx() -> &'static Ctx {
     let p: *const Ctx;
     // SAFETY: reads the thread pointer and the GOT entry of our TLS block's offset; the
-    // result is this thread's 16-byte, 16-aligned, zero-initialised `gmp_tls_ctx`, which
-    // has Ctx's layout (two pointer-sized cells, null = none).
+    // result is this thread's 32-byte, 16-aligned, zero-initialised `gmp_tls_ctx`, which
+    // has Ctx's layout (pointer-sized cells, null/0 = none; size asserted above).
     unsafe {
         std::arch::asm!(
             "mov {p}, qword ptr fs:[0]",
@@ -312,6 +352,8 @@ thread_local! {
         Ctx {
             g: Cell::new(std::ptr::null_mut()),
             m: Cell::new(std::ptr::null_mut()),
+            sched_sp: Cell::new(0),
+            _pad: 0,
         }
     };
 }
@@ -337,15 +379,22 @@ pub(crate) fn set_current(g: Option<GRef>) {
     ctx().g.set(g.map_or(std::ptr::null_mut(), |g| g.as_ptr()));
 }
 
-/// Body of every goroutine's coroutine: run the entry, then return (the scheduler sees
-/// `Return` and runs `goexit0`).
-pub(crate) fn goroutine_main(g: GRef, yielder: &GYielder) {
+/// Where every goroutine starts (from `cswitch`'s start frame, on its own stack): do
+/// what the context that switched to us left to do, run the entry, then switch away for
+/// good with `Exit`.
+pub(crate) extern "C" fn g_entry(arg: usize, g: *mut G) -> ! {
+    super::schedule::after_switch_in_g(arg);
+    // SAFETY: the start frame carries the G it was made for (`cswitch::init`).
+    let g = GRef(unsafe { NonNull::new_unchecked(g) });
+    goroutine_main(g);
+    super::schedule::switch_from_g(g, Switch::Exit);
+    crate::fatal("a finished goroutine was resumed");
+}
+
+/// Runs the goroutine's entry.
+fn goroutine_main(g: GRef) {
     // SAFETY: the running goroutine owns itself.
-    let entry = unsafe {
-        let inner = g.inner();
-        inner.yielder = yielder as *const GYielder;
-        inner.entry.take()
-    };
+    let entry = unsafe { g.inner().entry.take() };
     match entry {
         Some(Entry::C(f, arg)) => {
             // A C function cannot unwind into us (API.md: unwinding out of a callback
@@ -363,14 +412,12 @@ pub(crate) fn goroutine_main(g: GRef, yielder: &GYielder) {
     }
 }
 
-/// Switches from the running goroutine to its scheduler, calling the switch hooks
-/// around it. Returns when the goroutine is resumed (maybe on another thread).
+/// Switches from the running goroutine to the next one or to its scheduler, calling the
+/// switch hooks around it. Returns when the goroutine is resumed (maybe on another
+/// thread).
 pub(crate) fn switch_out(g: GRef, why: Switch) {
     // SAFETY: the running goroutine owns its inner state until it switches.
-    let (yielder, hooks) = unsafe {
-        let inner = g.inner();
-        (inner.yielder, inner.hooks)
-    };
+    let hooks = unsafe { g.inner().hooks };
     if let Some(h) = hooks {
         if let Some(f) = h.on_park {
             // SAFETY: the user's hook with its own context, on the goroutine's stack.
@@ -378,9 +425,7 @@ pub(crate) fn switch_out(g: GRef, why: Switch) {
         }
     }
     save_context(g);
-    // SAFETY: the yielder lives at the base of this goroutine's stack for its whole life,
-    // and we are running on that stack.
-    unsafe { (*yielder).suspend(why) };
+    super::schedule::switch_from_g(g, why);
     if let Some(h) = hooks {
         if let Some(f) = h.on_resume {
             // SAFETY: as above.

@@ -1,13 +1,14 @@
 //! The scheduler: Go's G/M/P model (`runtime/proc.go`), in Rust.
 //!
-//! - **G** (`g.rs`): a goroutine: a coroutine on its own fixed-size stack.
+//! - **G** (`g.rs`): a goroutine: a context on its own fixed-size stack.
 //! - **M** (`m.rs`): an OS thread. It runs goroutines only while it holds a P.
 //! - **P** (`p.rs`): a processor, one of `gomaxprocs`. It owns a local run queue (a
 //!   256-slot ring plus `runnext`, `runq.rs`), timers and caches.
 //!
-//! The switch G1 -> scheduler -> G2 is two coroutine switches: the scheduler loop runs on
-//! the M's own thread stack (Go's g0) and `resume`s the next G; a G switches back by
-//! `suspend`ing with a [`g::Switch`] that says why.
+//! The scheduler loop runs on the M's own thread stack (Go's g0) and switches to the next
+//! G (`cswitch.rs`); a G switches back with a [`g::Switch`] that says why. A G that parks
+//! or yields while its P has a G ready next switches straight to it, handing over what
+//! must be done for the one that left (`g::switch_out`): one switch instead of two.
 //!
 //! ## Worker parking and unparking (Go's protocol, followed as written in proc.go)
 //! We want enough running M's to use the P's, but not so many that they burn CPU
@@ -40,6 +41,7 @@
 //! locks are taken before `ready`, which may take `Sched::lock`; nothing under
 //! `Sched::lock` takes a channel or sema lock.
 
+pub(crate) mod cswitch;
 pub(crate) mod g;
 pub(crate) mod m;
 pub(crate) mod p;

@@ -7,6 +7,7 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering, fence};
 
+use super::cswitch;
 use super::g::{self, DEAD, Entry, G, GRef, RUNNABLE, RUNNING, Switch, WAITING};
 use super::m::{self, M, MRef};
 use super::p::{self, P, PRef};
@@ -874,7 +875,7 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
     g.set_status(RUNNING);
     m.curg.store(g.as_ptr(), Ordering::Relaxed);
     // SAFETY: we dequeued g, so we own it.
-    if unsafe { g.inner() }.coro.is_none() && !start_coro(g, Some(p)) {
+    if unsafe { g.inner() }.stack.is_none() && !start_coro(g, Some(p)) {
         // No memory for a stack now: try again later, and refuse new goroutines until a
         // stack can be had again.
         g.set_status(RUNNABLE);
@@ -889,51 +890,168 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
     if traced {
         m.trace_t0.store(trace_run_start(p, g), Ordering::Relaxed);
     }
-    // execute runs on the M's own stack, so this context stays ours across the resume.
+    // execute runs on the M's own stack, so this context stays ours across the switch.
     let ctx = g::ctx();
     ctx.g.set(g.as_ptr());
-    // SAFETY: we dequeued g, so we own it until it switches back.
-    let res = unsafe { g.inner() }
-        .coro
-        .as_mut()
-        .unwrap_or_else(|| crate::fatal("runnable G without a coroutine"))
-        .resume(());
+    // SAFETY: we dequeued g, so we own it and its saved context until it switches back;
+    // our own context is saved in this thread's ctx.
+    let mut arg = unsafe { cswitch::switch(ctx.sched_sp.as_ptr(), g.inner().sp, 0) };
+    // Back from whichever G switched to us last: g, or one that g (or a successor)
+    // switched to directly (switch_from_g).
+    let (gl, why) = loop {
+        let Some((gl, why)) = g::decode(arg) else {
+            crate::fatal("a goroutine switched to its scheduler without a reason");
+        };
+        if why != Switch::Call {
+            break (gl, why);
+        }
+        // gmp_blocking: run the call on this stack; gl stays the current goroutine.
+        // SAFETY: gl is running (suspended in its call), so it owns its inner state and
+        // is ours to resume.
+        unsafe {
+            let (f, a) = gl
+                .inner()
+                .call
+                .take()
+                .unwrap_or_else(|| crate::fatal("a blocking switch without a call"));
+            f(a);
+            arg = cswitch::switch(ctx.sched_sp.as_ptr(), gl.inner().sp, 0);
+        }
+    };
     ctx.g.set(std::ptr::null_mut());
     m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
     if traced {
         let t0 = m.trace_t0.swap(0, Ordering::Relaxed);
         if t0 != 0 {
             if let Some(now_p) = m.p() {
-                trace_run_end(Some(now_p), now_p, g, t0);
+                trace_run_end(Some(now_p), now_p, gl, t0);
             }
         }
     }
-    // The P may have changed while g ran (a syscall section can lose it and take
+    // The P may have changed while the G ran (a syscall section can lose it and take
     // another): read it again.
-    match res {
-        corosensei::CoroutineResult::Yield(Switch::Gosched) => {
-            g.set_status(RUNNABLE);
+    match why {
+        Switch::Gosched => {
+            gl.set_status(RUNNABLE);
             match m.p() {
-                Some(p) if m.lockedg().is_none() => runqput(p, g, false, None),
+                Some(p) if m.lockedg().is_none() => runqput(p, gl, false, None),
                 _ => {
                     let mut l = SCHED.locked();
-                    globrunqput(&mut l, g);
+                    globrunqput(&mut l, gl);
                 }
             }
             false
         }
-        corosensei::CoroutineResult::Yield(Switch::Park) => {
-            park_commit(g);
+        Switch::Park => {
+            park_commit(gl);
             false
         }
-        corosensei::CoroutineResult::Yield(Switch::Requeue) => {
-            g.set_status(RUNNABLE);
+        Switch::Requeue => {
+            gl.set_status(RUNNABLE);
             let mut l = SCHED.locked();
-            globrunqput(&mut l, g);
+            globrunqput(&mut l, gl);
             drop(l);
             false
         }
-        corosensei::CoroutineResult::Return(()) => goexit0(mm, g),
+        Switch::Exit => goexit0(mm, gl),
+        Switch::Call => unreachable!(),
+    }
+}
+
+/// Switches away from the running goroutine g1, on its stack: straight to the next G
+/// of our P when one is at hand (`next_direct`), else to this thread's scheduler loop;
+/// either way the context switched to is told what to do for g1 once off its stack.
+/// Returns when g1 is resumed, after doing what the context that resumed it left.
+pub(crate) fn switch_from_g(g1: GRef, why: Switch) {
+    let c = g::ctx();
+    // SAFETY: g1 is running here, so it owns its inner state; its context is saved in
+    // `sp` and stays untouched until someone resumes it.
+    let save = unsafe { &mut g1.inner().sp as *mut usize };
+    let arg = g::pending(g1, why);
+    let got = match next_direct(c, g1, why) {
+        // SAFETY: next_direct made g2 ours (dequeued, RUNNING), with a context.
+        Some(g2) => unsafe { cswitch::switch(save, g2.inner().sp, arg) },
+        // SAFETY: the scheduler loop saved its context in ctx before switching to us.
+        None => unsafe { cswitch::switch(save, c.sched_sp.get(), arg) },
+    };
+    // `c` may be another thread's now: not used past the switch.
+    after_switch_in_g(got);
+}
+
+/// The G to switch to directly from g1, which is leaving for `why`: our P's next G, if
+/// the scheduler loop has nothing else to look at first. Does for it what `execute`
+/// does before a switch. None: switch to the scheduler loop.
+#[inline]
+fn next_direct(c: &g::Ctx, g1: GRef, why: Switch) -> Option<GRef> {
+    if !matches!(why, Switch::Park | Switch::Gosched | Switch::Exit) {
+        return None;
+    }
+    let mp = c.m.get();
+    if mp.is_null() || !g1.get().home.load(Ordering::Relaxed).is_null() {
+        return None; // a home thread, or a foreign one
+    }
+    // SAFETY: M's are never freed while the runtime runs; this is our own.
+    let m = unsafe { &*mp };
+    // A locked M waits for its G (and a locked G that ends takes the M with it); the
+    // tracer records every run; the loop checks shutdown, a shrunk gomaxprocs, timers
+    // and the global queue's turn (find_runnable).
+    if !m.lockedg.load(Ordering::Relaxed).is_null() || crate::tracefile::on() {
+        return None;
+    }
+    let p = m.p()?;
+    if SCHED.state.load(Ordering::Acquire) == ST_SHUTDOWN
+        || p.id >= SCHED.procs()
+        || p.timers.next_when() != crate::time::NONE
+        || (p.context_switches.load(Ordering::Relaxed) % 61 == 0
+            && SCHED.runqsize.load(Ordering::Relaxed) > 0)
+    {
+        return None;
+    }
+    let (g2, inherit) = p.runq.get()?;
+    let g2 = GRef(g2);
+    // SAFETY: we dequeued g2, so we own it.
+    let no_stack = unsafe { g2.inner() }.stack.is_none();
+    if !g2.get().lockedm.load(Ordering::Acquire).is_null() || (no_stack && !start_coro(g2, Some(p)))
+    {
+        // Locked to an M, or no stack to be had: the scheduler loop deals with it.
+        runqput(p, g2, true, None);
+        return None;
+    }
+    if !inherit {
+        bump(&p.schedtick);
+    }
+    bump64(&p.context_switches);
+    if g2.status() != RUNNABLE {
+        crate::fatal("execute of a goroutine that is not runnable");
+    }
+    g2.set_status(RUNNING);
+    m.curg.store(g2.as_ptr(), Ordering::Relaxed);
+    c.g.set(g2.as_ptr());
+    Some(g2)
+}
+
+/// In a G just switched to: what the context that switched to us left to do for the G
+/// it left (`switch_from_g`); nothing when it was the scheduler loop. Only what
+/// next_direct allows comes here: Park, Gosched, Exit of an unlocked G on an M.
+pub(crate) fn after_switch_in_g(arg: usize) {
+    let Some((g1, why)) = g::decode(arg) else {
+        return;
+    };
+    let p = m::current().and_then(|m| m.get().p());
+    match why {
+        Switch::Park => park_commit(g1),
+        Switch::Gosched => {
+            g1.set_status(RUNNABLE);
+            match p {
+                Some(p) => runqput(p, g1, false, None),
+                None => {
+                    let mut l = SCHED.locked();
+                    globrunqput(&mut l, g1);
+                }
+            }
+        }
+        Switch::Exit => gfree(g1, p),
+        Switch::Requeue | Switch::Call => crate::fatal("a switch the scheduler must handle"),
     }
 }
 
@@ -1031,11 +1149,11 @@ fn goexit0(mm: MRef, g: GRef) -> bool {
 pub(crate) fn gfree(g: GRef, p: Option<&'static P>) {
     // SAFETY: the G finished; we own it.
     let inner = unsafe { g.inner() };
-    let coro = inner
-        .coro
+    let stack = inner
+        .stack
         .take()
-        .unwrap_or_else(|| crate::fatal("dead G without a coroutine"));
-    let stack = coro.into_stack();
+        .unwrap_or_else(|| crate::fatal("dead G without a stack"));
+    inner.sp = 0;
     inner.hooks = None;
     inner.lock_count = 0;
     g.get().set_name(None);
@@ -1096,8 +1214,8 @@ fn gfget(p: Option<&'static P>) -> GRef {
 static STACK_OOM: AtomicBool = AtomicBool::new(false);
 static STACK_OOM_WARNED: AtomicBool = AtomicBool::new(false);
 
-/// Gives a G that has never run its stack and coroutine. False when no stack could be
-/// had (the G is left as it was).
+/// Gives a G that has never run its stack and start context. False when no stack could
+/// be had (the G is left as it was).
 pub(crate) fn start_coro(g: GRef, p: Option<&'static P>) -> bool {
     // SAFETY: the caller owns g (it just dequeued it).
     let inner = unsafe { g.inner() };
@@ -1114,9 +1232,9 @@ pub(crate) fn start_coro(g: GRef, p: Option<&'static P>) -> bool {
             if STACK_OOM.load(Ordering::Relaxed) {
                 STACK_OOM.store(false, Ordering::Relaxed);
             }
-            inner.coro = Some(g::Coro::with_stack(stack, move |y, ()| {
-                g::goroutine_main(g, y)
-            }));
+            // SAFETY: a fresh stack of ours, not in use.
+            inner.sp = unsafe { cswitch::init(stack.base(), g.as_ptr()) };
+            inner.stack = Some(stack);
             true
         }
         Err(e) => {
@@ -1309,7 +1427,6 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
     let g = gfget(p);
     // SAFETY: a fresh G from the free list is owned by us until we queue it.
     let inner = unsafe { g.inner() };
-    inner.coro = None;
     inner.entry = Some(entry);
     inner.hooks = sp.hooks;
     inner.lock_count = 0;
@@ -1482,10 +1599,12 @@ fn newproc_locked(entry: Entry, mm: MRef) -> Result<GRef, Code> {
     let size = SCHED.stack_size.load(Ordering::Relaxed);
     let stack = crate::stack::alloc(size).map_err(|_| error::ENOMEM)?;
     let g = gfget(None);
-    let coro = g::Coro::with_stack(stack, move |y, ()| g::goroutine_main(g, y));
+    // SAFETY: a fresh stack of ours, not in use.
+    let sp = unsafe { cswitch::init(stack.base(), g.as_ptr()) };
     // SAFETY: a fresh G is ours until queued.
     let inner = unsafe { g.inner() };
-    inner.coro = Some(coro);
+    inner.sp = sp;
+    inner.stack = Some(stack);
     inner.entry = Some(entry);
     inner.hooks = None;
     inner.lock_count = 1;

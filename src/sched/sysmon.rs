@@ -383,33 +383,20 @@ pub(crate) fn exit_section() {
     }
 }
 
-struct SendFn(unsafe extern "C" fn(*mut libc::c_void), *mut libc::c_void);
-// SAFETY: the function and argument are the caller's, run on the same OS thread (the
-// coroutine's parent stack belongs to the thread running it); Send only satisfies
-// corosensei's bound, which guards against moving a Yielder to another thread.
-unsafe impl Send for SendFn {}
-
 /// `gmp_blocking`: runs `f(arg)` in a syscall section on the thread's own stack (the
 /// M's, or a home thread's), as cgo runs C: a stable thread and a large stack.
 pub(crate) fn blocking(f: unsafe extern "C" fn(*mut libc::c_void), arg: *mut libc::c_void) {
-    let job = SendFn(f, arg);
     let Some(gp) = g::current() else {
         // SAFETY: the caller's function, on the caller's own thread.
-        unsafe { (job.0)(job.1) };
+        unsafe { f(arg) };
         return;
     };
-    // SAFETY: the running goroutine owns its inner state; the yielder lives at the
-    // base of its stack for its whole life and we are on that stack.
-    let yielder = unsafe { gp.inner().yielder };
     in_syscall(move || {
-        // SAFETY: see above; on_parent_stack runs the closure on the thread's own stack
-        // and returns before the goroutine continues.
-        unsafe {
-            (*yielder).on_parent_stack(move || {
-                let job = job;
-                (job.0)(job.1)
-            })
-        }
+        // The scheduler loop of this thread runs the call on its stack and resumes us
+        // on the same thread (Switch::Call in execute and run_one).
+        // SAFETY: the running goroutine owns its inner state.
+        unsafe { gp.inner().call = Some((f, arg)) };
+        schedule::switch_from_g(gp, Switch::Call);
     });
 }
 

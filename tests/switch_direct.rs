@@ -1,0 +1,334 @@
+//! The stack switch (`src/sched/cswitch.rs`) and the direct G -> G switch of
+//! `switch_from_g`: a goroutine that parks, yields or ends switches straight to its P's
+//! next goroutine. These tests run many such switches and check what must survive them:
+//! the registers C code keeps across a call, the switch hooks (in pairs, on the right
+//! goroutine), `gmp_blocking` (which goes to the thread's own stack and back to the same
+//! goroutine) and LockOSThread (a locked goroutine never runs elsewhere).
+
+mod common;
+
+use std::ffi::c_void;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+
+use common::*;
+use gmp::ffi::chan::*;
+use gmp::ffi::goroutine::*;
+use gmp::ffi::netpoll::gmp_blocking;
+use gmp::ffi::*;
+
+/// A channel handle that can cross threads (the library allows that).
+#[derive(Clone, Copy)]
+struct Ch(*mut gmp_chan);
+// SAFETY: channels may be used from any thread.
+unsafe impl Send for Ch {}
+// SAFETY: as above.
+unsafe impl Sync for Ch {}
+
+impl Ch {
+    fn new(cap: usize) -> Ch {
+        let mut c = std::ptr::null_mut();
+        // SAFETY: valid out pointer.
+        assert_eq!(unsafe { gmp_chan_make(&mut c, 8, cap) }, 0);
+        Ch(c)
+    }
+    fn send(self, v: u64) -> i32 {
+        // SAFETY: a live channel of u64.
+        unsafe { gmp_chan_send(self.0, &v as *const u64 as *const c_void) }
+    }
+    fn recv(self) -> (i32, u64) {
+        let mut v = 0u64;
+        // SAFETY: as above.
+        let rc = unsafe { gmp_chan_recv(self.0, &mut v as *mut u64 as *mut c_void) };
+        (rc, v)
+    }
+    fn close(self) {
+        gmp_chan_close(self.0);
+    }
+    fn release(self) {
+        gmp_chan_release(self.0);
+    }
+}
+
+/// Sixteen goroutines on a P each keep a dozen live values across 20,000 yields, most
+/// of them direct switches to one another; every value must come back intact. The
+/// values are mixed with black_box so the compiler keeps them in registers (the
+/// callee-saved ones across the call) or in the goroutine's own frame.
+#[test]
+fn live_values_survive_direct_switches() {
+    let _s = serial();
+    gmain(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let bad = Arc::new(AtomicUsize::new(0));
+        for k in 0..16u64 {
+            let (wg, bad) = (wg.clone(), bad.clone());
+            wg.add(1);
+            go(move || {
+                let mut v: [u64; 12] = std::array::from_fn(|i| k * 1000 + i as u64);
+                let mut f = k as f64 * 0.5;
+                for round in 0..20_000u64 {
+                    let (a, b, c, d, e, g) = (
+                        black_box(v[0]),
+                        black_box(v[1]),
+                        black_box(v[2]),
+                        black_box(v[3]),
+                        black_box(v[4]),
+                        black_box(v[5]),
+                    );
+                    gmp_gosched();
+                    let sum = a ^ b.rotate_left(3) ^ c.rotate_left(7) ^ d ^ e ^ g;
+                    let want =
+                        v[0] ^ v[1].rotate_left(3) ^ v[2].rotate_left(7) ^ v[3] ^ v[4] ^ v[5];
+                    if sum != want || f != black_box(f) {
+                        bad.fetch_add(1, Ordering::Relaxed);
+                    }
+                    for x in v.iter_mut() {
+                        *x = x.wrapping_mul(6364136223846793005).wrapping_add(round);
+                    }
+                    f += 1.0;
+                }
+                if f != k as f64 * 0.5 + 20_000.0 {
+                    bad.fetch_add(1, Ordering::Relaxed);
+                }
+                wg.done();
+            });
+        }
+        wg.wait();
+        assert_eq!(
+            bad.load(Ordering::Relaxed),
+            0,
+            "values changed across a switch"
+        );
+    });
+}
+
+struct HookState {
+    me: AtomicU64,
+    parks: AtomicI64,
+    resumes: AtomicI64,
+    wrong: AtomicI64,
+}
+
+unsafe extern "C" fn on_park(ctx: *mut c_void) {
+    // SAFETY: ctx is the test's HookState, alive until the goroutine ends.
+    let s = unsafe { &*(ctx as *const HookState) };
+    if gmp_self() != s.me.load(Ordering::Relaxed) {
+        s.wrong.fetch_add(1, Ordering::Relaxed);
+    }
+    s.parks.fetch_add(1, Ordering::Relaxed);
+}
+
+unsafe extern "C" fn on_resume(ctx: *mut c_void) {
+    // SAFETY: as above.
+    let s = unsafe { &*(ctx as *const HookState) };
+    if gmp_self() != s.me.load(Ordering::Relaxed) {
+        s.wrong.fetch_add(1, Ordering::Relaxed);
+    }
+    s.resumes.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Two goroutines with switch hooks ping-pong 50,000 times (every park a direct switch
+/// to the other one, on one P or two): each hook runs on its own goroutine, and parks
+/// and resumes pair up.
+#[test]
+fn hooks_pair_up_around_direct_switches() {
+    let _s = serial();
+    gmain(|| {
+        const N: u64 = 50_000;
+        let (ping, pong) = (Ch::new(0), Ch::new(0));
+        let states: Vec<Arc<HookState>> = (0..2)
+            .map(|_| {
+                Arc::new(HookState {
+                    me: AtomicU64::new(0),
+                    parks: AtomicI64::new(0),
+                    resumes: AtomicI64::new(0),
+                    wrong: AtomicI64::new(0),
+                })
+            })
+            .collect();
+        let wg = Arc::new(WaitGroup::new());
+        for (k, st) in states.iter().enumerate() {
+            let (st2, wg2) = (st.clone(), wg.clone());
+            wg.add(1);
+            let body = move || {
+                st2.me.store(gmp_self(), Ordering::Relaxed);
+                for i in 0..N {
+                    if k == 0 {
+                        assert_eq!(ping.send(i), 0);
+                        assert_eq!(pong.recv(), (0, i));
+                    } else {
+                        assert_eq!(ping.recv(), (0, i));
+                        assert_eq!(pong.send(i), 0);
+                    }
+                }
+                wg2.done();
+            };
+            let hooks = gmp_switch_hooks {
+                size: std::mem::size_of::<gmp_switch_hooks>(),
+                on_park: Some(on_park),
+                on_resume: Some(on_resume),
+                ctx: Arc::as_ptr(st) as *mut c_void,
+            };
+            let attr = gmp_go_attr {
+                size: std::mem::size_of::<gmp_go_attr>(),
+                stack_size: 0,
+                name: std::ptr::null(),
+                hooks: &hooks,
+            };
+            let (f, arg) = c_closure(body);
+            // SAFETY: valid attributes (copied by the call) and entry.
+            assert_eq!(unsafe { gmp_go_ex(&attr, f, arg, std::ptr::null_mut()) }, 0);
+        }
+        wg.wait();
+        for st in &states {
+            let (p, r) = (
+                st.parks.load(Ordering::Relaxed),
+                st.resumes.load(Ordering::Relaxed),
+            );
+            assert_eq!(p, r, "on_park {p} times, on_resume {r} times");
+            assert!(p >= N as i64, "only {p} switch points for {N} round trips");
+            assert_eq!(
+                st.wrong.load(Ordering::Relaxed),
+                0,
+                "a hook ran on another goroutine"
+            );
+        }
+        ping.release();
+        pong.release();
+    });
+}
+
+unsafe extern "C" fn on_thread_stack(arg: *mut c_void) {
+    // SAFETY: arg is the caller's (goroutine stack address, result) pair.
+    let io = unsafe { &mut *(arg as *mut (usize, usize)) };
+    let here = &io as *const _ as usize;
+    io.1 = here.abs_diff(io.0);
+}
+
+/// gmp_blocking switches to the thread's own stack and back to the same goroutine, in
+/// the middle of goroutines that switch directly to one another.
+#[test]
+fn blocking_returns_to_its_goroutine_amid_direct_switches() {
+    let _s = serial();
+    gmain(|| {
+        let (a, b) = (Ch::new(0), Ch::new(0));
+        let wg = Arc::new(WaitGroup::new());
+        for k in 0..2 {
+            let wg = wg.clone();
+            wg.add(1);
+            go(move || {
+                for i in 0..20_000u64 {
+                    if k == 0 {
+                        assert_eq!(a.send(i), 0);
+                        assert_eq!(b.recv(), (0, i));
+                    } else {
+                        assert_eq!(a.recv(), (0, i));
+                        assert_eq!(b.send(i), 0);
+                    }
+                }
+                wg.done();
+            });
+        }
+        let far = Arc::new(AtomicUsize::new(0));
+        for _ in 0..3 {
+            let (wg, far) = (wg.clone(), far.clone());
+            wg.add(1);
+            go(move || {
+                let me = gmp_self();
+                for _ in 0..2_000 {
+                    let mut io = (0usize, 0usize);
+                    io.0 = &io as *const _ as usize;
+                    // SAFETY: a valid function and argument for the call's duration.
+                    assert_eq!(
+                        gmp_blocking(Some(on_thread_stack), &mut io as *mut _ as *mut c_void),
+                        0
+                    );
+                    assert_eq!(
+                        gmp_self(),
+                        me,
+                        "gmp_blocking came back to another goroutine"
+                    );
+                    // The call ran on another stack: far from our frame (goroutine stacks
+                    // are 256 KiB slots; the thread's stack is elsewhere).
+                    if io.1 > 64 * 1024 {
+                        far.fetch_add(1, Ordering::Relaxed);
+                    }
+                    gmp_gosched();
+                }
+                wg.done();
+            });
+        }
+        wg.wait();
+        assert_eq!(
+            far.load(Ordering::Relaxed),
+            3 * 2_000,
+            "a blocking call ran near the goroutine's frame"
+        );
+        a.release();
+        b.release();
+    });
+}
+
+/// A goroutine locked to its thread exchanges messages with unlocked ones that switch
+/// directly among themselves: it always runs on its own thread, and every message
+/// arrives.
+#[test]
+fn locked_goroutine_stays_on_its_thread_amid_direct_switches() {
+    let _s = serial();
+    gmain(|| {
+        let to_locked = Ch::new(0);
+        let from_locked = Ch::new(0);
+        let wg = Arc::new(WaitGroup::new());
+        {
+            let wg = wg.clone();
+            wg.add(1);
+            go(move || {
+                assert_eq!(gmp_lock_os_thread(), 0);
+                let tid = gettid();
+                let mut sum = 0u64;
+                loop {
+                    let (rc, v) = to_locked.recv();
+                    if rc != 0 {
+                        break;
+                    }
+                    assert_eq!(gettid(), tid, "a locked goroutine ran on another thread");
+                    sum += v;
+                    assert_eq!(from_locked.send(v), 0);
+                }
+                assert_eq!(sum, 4 * (0..5_000u64).sum::<u64>());
+                assert_eq!(gmp_unlock_os_thread(), 0);
+                wg.done();
+            });
+        }
+        let senders = Arc::new(WaitGroup::new());
+        for _ in 0..4 {
+            let senders = senders.clone();
+            senders.add(1);
+            go(move || {
+                for i in 0..5_000u64 {
+                    assert_eq!(to_locked.send(i), 0);
+                    gmp_gosched();
+                }
+                senders.done();
+            });
+        }
+        let drained = Arc::new(WaitGroup::new());
+        {
+            let drained = drained.clone();
+            drained.add(1);
+            go(move || {
+                for _ in 0..4 * 5_000 {
+                    assert_eq!(from_locked.recv().0, 0);
+                }
+                drained.done();
+            });
+        }
+        senders.wait();
+        drained.wait();
+        to_locked.close();
+        wg.wait();
+        to_locked.release();
+        from_locked.release();
+    });
+}
