@@ -12,7 +12,7 @@ enum { G = 8, ROUNDS = 4000 };
 
 static gmp_waitgroup wg = GMP_WAITGROUP_INIT;
 static gmp_chan *ch;
-static long results[G];
+static unsigned long results[G];
 
 static void nothing(void *arg) { (void)arg; }
 
@@ -34,11 +34,12 @@ static void pass(long k, long i) {
     }
 }
 
-static long mix(long seed, int with_switches) {
-    long a = seed * 3, b = seed * 5, c = seed * 7, d = seed * 11, e = seed * 13, f = seed * 17;
-    for (long i = 0; i < ROUNDS; i++) {
+static unsigned long mix(unsigned long seed, int with_switches) {
+    unsigned long a = seed * 3, b = seed * 5, c = seed * 7, d = seed * 11, e = seed * 13,
+                  f = seed * 17;
+    for (unsigned long i = 0; i < ROUNDS; i++) {
         __asm__ volatile("" : "+r"(a), "+r"(b), "+r"(c), "+r"(d), "+r"(e), "+r"(f));
-        if (with_switches) pass(seed, i);
+        if (with_switches) pass((long)seed, (long)i);
         __asm__ volatile("" : "+r"(a), "+r"(b), "+r"(c), "+r"(d), "+r"(e), "+r"(f));
         a = a * 31 + b;
         b ^= c + i;
@@ -64,7 +65,7 @@ static void run(void *arg) {
     CHECK_RC(gmp_waitgroup_wait(&wg), 0);
     for (long k = 0; k < G; k++) {
         if (results[k] != mix(k + 1, 0)) {
-            fprintf(stderr, "goroutine %ld: %ld, want %ld\n", k, results[k], mix(k + 1, 0));
+            fprintf(stderr, "goroutine %ld: %lu, want %lu\n", k, results[k], mix(k + 1, 0));
             exit(1);
         }
     }
