@@ -428,7 +428,9 @@ pub(crate) fn cancel_g(g: GRef) -> bool {
 /// code; keep the two in step when either changes.** The futex sleep is a yield loop; a
 /// parked goroutine's `ready` is modelled by the same release/acquire flag as a thread's
 /// PERMIT (the run queue gives the same happens-before). The channel lock around claims
-/// is left out, which only adds interleavings. Run with
+/// is left out, which only adds interleavings. `sole` waits (claimed with a plain store)
+/// are not modelled: they have one claimer by construction (no deadline, no select, no
+/// home), so there is no race to explore. Run with
 /// `RUSTFLAGS="--cfg loom" cargo test --release --lib park::loom_tests`.
 #[cfg(all(test, loom))]
 mod loom_tests {
