@@ -307,6 +307,7 @@ impl Chan {
     }
 
     /// `gmp_chan_send[_timeout]`. `deadline`: < 0 forever; `try_only`: never block.
+    #[inline(always)]
     pub(crate) fn send(&self, elem: *const u8, deadline: i64, try_only: bool) -> Code {
         let mut inner = self.locked();
         if let Some((rc, woken)) = self.try_send_locked(&mut inner, elem) {
@@ -342,6 +343,7 @@ impl Chan {
     }
 
     /// `gmp_chan_recv[_timeout]`.
+    #[inline(always)]
     pub(crate) fn recv(&self, elem: *mut u8, deadline: i64, try_only: bool) -> Code {
         let mut inner = self.locked();
         if let Some((rc, woken)) = self.try_recv_locked(&mut inner, elem) {

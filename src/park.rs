@@ -317,6 +317,7 @@ pub(crate) fn park(w: &WaitRef, reason: WaitReason, commit: impl FnOnce()) -> u8
 
 /// [`park`] with a deadline (`gmp_now` ns; < 0: none). On the deadline the wait is
 /// claimed with TIMEDOUT, unless something else claimed it first.
+#[inline(always)]
 pub(crate) fn park_deadline(
     w: &WaitRef,
     reason: WaitReason,

@@ -415,6 +415,7 @@ fn goroutine_main(g: GRef) {
 /// Switches from the running goroutine to the next one or to its scheduler, calling the
 /// switch hooks around it. Returns when the goroutine is resumed (maybe on another
 /// thread).
+#[inline(always)]
 pub(crate) fn switch_out(g: GRef, why: Switch) {
     // SAFETY: the running goroutine owns its inner state until it switches.
     let hooks = unsafe { g.inner().hooks };
@@ -464,6 +465,7 @@ fn save_context(g: GRef) {
 
 /// Parks the running goroutine (Go's `gopark`): switches to the scheduler, which sets
 /// it WAITING and then runs `commit`. Returns once someone `ready`s it.
+#[inline(always)]
 pub(crate) fn gopark(g: GRef, reason: WaitReason, commit: &mut dyn FnMut()) {
     g.get().wait_reason.store(reason as u8, Ordering::Relaxed);
     // SAFETY: we own ourselves while running. The closure lives on this stack until we

@@ -962,6 +962,7 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
 /// of our P when one is at hand (`next_direct`), else to this thread's scheduler loop;
 /// either way the context switched to is told what to do for g1 once off its stack.
 /// Returns when g1 is resumed, after doing what the context that resumed it left.
+#[inline(always)]
 pub(crate) fn switch_from_g(g1: GRef, why: Switch) {
     let c = g::ctx();
     // SAFETY: g1 is running here, so it owns its inner state; its context is saved in
