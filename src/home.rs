@@ -179,30 +179,11 @@ impl Home {
         }
         g.set_status(RUNNING);
         g::set_current(Some(g));
-        let ctx = g::ctx();
-        // SAFETY: we dequeued g, so its saved context is ours to resume; ours is saved
-        // in this thread's ctx, where g switches back to (home G's never switch to
-        // another G directly).
-        let mut arg =
-            unsafe { crate::sched::cswitch::switch(ctx.sched_sp.as_ptr(), g.inner().sp, 0) };
-        let why = loop {
-            match g::decode(arg) {
-                Some((gl, why)) if gl == g && why != Switch::Call => break why,
-                Some((gl, Switch::Call)) if gl == g => {
-                    // gmp_blocking: run the call on this thread's stack, then resume g.
-                    // SAFETY: g is suspended in its call and ours to resume.
-                    unsafe {
-                        let (f, a) =
-                            g.inner().call.take().unwrap_or_else(|| {
-                                crate::fatal("a blocking switch without a call")
-                            });
-                        f(a);
-                        arg = crate::sched::cswitch::switch(ctx.sched_sp.as_ptr(), g.inner().sp, 0);
-                    }
-                }
-                _ => crate::fatal("a home goroutine switched back with a bad word"),
-            }
-        };
+        // Home G's never switch to another G directly, so the one that comes back is g.
+        let (gl, why) = crate::sched::schedule::run_until_back(g::ctx(), g);
+        if gl != g {
+            crate::fatal("another goroutine came back to a home's loop");
+        }
         g::set_current(None);
         match why {
             // (A home goroutine has no P to lose in a syscall, so no Requeue comes; treat

@@ -863,17 +863,7 @@ fn schedule(mm: MRef) {
 fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
     let m = mm.get();
     let p = m.p().unwrap_or_else(|| crate::fatal("execute without a P"));
-    // Only the holder of p writes these counters: plain load + store, no atomic RMW.
-    if !inherit {
-        bump(&p.schedtick);
-    }
-    bump64(&p.context_switches);
-    // We dequeued g: it is ours, RUNNABLE. A check, not an RMW, on the hot path.
-    if g.status() != RUNNABLE {
-        crate::fatal("execute of a goroutine that is not runnable");
-    }
-    g.set_status(RUNNING);
-    m.curg.store(g.as_ptr(), Ordering::Relaxed);
+    begin_run(m, p, g, inherit);
     // SAFETY: we dequeued g, so we own it.
     if unsafe { g.inner() }.stack.is_none() && !start_coro(g, Some(p)) {
         // No memory for a stack now: try again later, and refuse new goroutines until a
@@ -893,31 +883,7 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
     // execute runs on the M's own stack, so this context stays ours across the switch.
     let ctx = g::ctx();
     ctx.g.set(g.as_ptr());
-    // SAFETY: we dequeued g, so we own it and its saved context until it switches back;
-    // our own context is saved in this thread's ctx.
-    let mut arg = unsafe { cswitch::switch(ctx.sched_sp.as_ptr(), g.inner().sp, 0) };
-    // Back from whichever G switched to us last: g, or one that g (or a successor)
-    // switched to directly (switch_from_g).
-    let (gl, why) = loop {
-        let Some((gl, why)) = g::decode(arg) else {
-            crate::fatal("a goroutine switched to its scheduler without a reason");
-        };
-        if why != Switch::Call {
-            break (gl, why);
-        }
-        // gmp_blocking: run the call on this stack; gl stays the current goroutine.
-        // SAFETY: gl is running (suspended in its call), so it owns its inner state and
-        // is ours to resume.
-        unsafe {
-            let (f, a) = gl
-                .inner()
-                .call
-                .take()
-                .unwrap_or_else(|| crate::fatal("a blocking switch without a call"));
-            f(a);
-            arg = cswitch::switch(ctx.sched_sp.as_ptr(), gl.inner().sp, 0);
-        }
-    };
+    let (gl, why) = run_until_back(ctx, g);
     ctx.g.set(std::ptr::null_mut());
     m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
     if traced {
@@ -955,6 +921,36 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         }
         Switch::Exit => goexit0(mm, gl),
         Switch::Call => unreachable!(),
+    }
+}
+
+/// From a thread's scheduler loop (an M's execute, a home's run_one): switches to g,
+/// which the caller dequeued and made current, and returns when a goroutine switches
+/// back to the loop: g, or one that g (or a successor) switched to directly
+/// (switch_from_g), with why. `gmp_blocking` calls (Switch::Call) are run here, on the
+/// thread's stack, and their goroutine resumed.
+pub(crate) fn run_until_back(ctx: &g::Ctx, g: GRef) -> (GRef, Switch) {
+    // SAFETY: the caller dequeued g, so we own it and its saved context until it
+    // switches back; our own context is saved in this thread's ctx.
+    let mut arg = unsafe { cswitch::switch(ctx.sched_sp.as_ptr(), g.inner().sp, 0) };
+    loop {
+        let Some((gl, why)) = g::decode(arg) else {
+            crate::fatal("a goroutine switched to its scheduler without a reason");
+        };
+        if why != Switch::Call {
+            return (gl, why);
+        }
+        // SAFETY: gl is suspended in its call, so it owns nothing it could touch, and
+        // it is ours to resume on this thread.
+        unsafe {
+            let (f, a) = gl
+                .inner()
+                .call
+                .take()
+                .unwrap_or_else(|| crate::fatal("a blocking switch without a call"));
+            f(a);
+            arg = cswitch::switch(ctx.sched_sp.as_ptr(), gl.inner().sp, 0);
+        }
     }
 }
 
@@ -1018,17 +1014,25 @@ fn next_direct(c: &g::Ctx, g1: GRef, why: Switch) -> Option<GRef> {
         runqput(p, g2, true, None);
         return None;
     }
+    begin_run(m, p, g2, inherit);
+    c.g.set(g2.as_ptr());
+    Some(g2)
+}
+
+/// What comes before running a G we dequeued on m, which holds p (execute, next_direct).
+#[inline(always)]
+fn begin_run(m: &M, p: &P, g: GRef, inherit: bool) {
+    // Only the holder of p writes these counters: plain load + store, no atomic RMW.
     if !inherit {
         bump(&p.schedtick);
     }
     bump64(&p.context_switches);
-    if g2.status() != RUNNABLE {
+    // We dequeued g: it is ours, RUNNABLE. A check, not an RMW, on the hot path.
+    if g.status() != RUNNABLE {
         crate::fatal("execute of a goroutine that is not runnable");
     }
-    g2.set_status(RUNNING);
-    m.curg.store(g2.as_ptr(), Ordering::Relaxed);
-    c.g.set(g2.as_ptr());
-    Some(g2)
+    g.set_status(RUNNING);
+    m.curg.store(g.as_ptr(), Ordering::Relaxed);
 }
 
 /// In a G just switched to: what the context that switched to us left to do for the G
