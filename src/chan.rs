@@ -309,44 +309,27 @@ impl Chan {
     /// `gmp_chan_send[_timeout]`. `deadline`: < 0 forever; `try_only`: never block.
     #[inline(always)]
     pub(crate) fn send(&self, elem: *const u8, deadline: i64, try_only: bool) -> Code {
-        let mut inner = self.locked();
-        if let Some((rc, woken)) = self.try_send_locked(&mut inner, elem) {
-            drop(inner);
-            if let Some(w) = woken {
-                w.wake();
-            }
-            return rc;
-        }
-        if try_only {
-            return error::EAGAIN;
-        }
-        let w = if deadline < 0 {
-            park::prepare_sole()
-        } else {
-            park::prepare()
-        };
-        inner.sendq.push_back(Sudog {
-            w: w.clone(),
-            elem: elem as *mut u8,
-            fired: std::ptr::null(),
-            case: 0,
-        });
-        let outcome = park::park_deadline(&w, WaitReason::ChanSend, deadline, move || drop(inner));
-        match outcome {
-            park::OK => 0,
-            park::CLOSED => error::ECLOSED,
-            other => {
-                self.forget(&w);
-                crate::sema::outcome_code(other)
-            }
-        }
+        self.op(true, elem as *mut u8, deadline, try_only)
     }
 
     /// `gmp_chan_recv[_timeout]`.
     #[inline(always)]
     pub(crate) fn recv(&self, elem: *mut u8, deadline: i64, try_only: bool) -> Code {
+        self.op(false, elem, deadline, try_only)
+    }
+
+    /// A send (`elem` is read) or a receive (`elem` is written; may be null): done at
+    /// once if it can be, else parked on the channel's queue of that side (Go's
+    /// `chansend`/`chanrecv`). Inlined into both, so `send` is a constant there.
+    #[inline(always)]
+    fn op(&self, send: bool, elem: *mut u8, deadline: i64, try_only: bool) -> Code {
         let mut inner = self.locked();
-        if let Some((rc, woken)) = self.try_recv_locked(&mut inner, elem) {
+        let done = if send {
+            self.try_send_locked(&mut inner, elem)
+        } else {
+            self.try_recv_locked(&mut inner, elem)
+        };
+        if let Some((rc, woken)) = done {
             drop(inner);
             if let Some(w) = woken {
                 w.wake();
@@ -361,19 +344,22 @@ impl Chan {
         } else {
             park::prepare()
         };
-        inner.recvq.push_back(Sudog {
+        let (q, reason) = if send {
+            (&mut inner.sendq, WaitReason::ChanSend)
+        } else {
+            (&mut inner.recvq, WaitReason::ChanReceive)
+        };
+        q.push_back(Sudog {
             w: w.clone(),
             elem,
             fired: std::ptr::null(),
             case: 0,
         });
-        let outcome =
-            park::park_deadline(&w, WaitReason::ChanReceive, deadline, move || drop(inner));
-        match outcome {
+        match park::park_deadline(&w, reason, deadline, move || drop(inner)) {
             park::OK => 0,
             park::CLOSED => {
-                if !elem.is_null() && self.elem_size != 0 {
-                    // SAFETY: the caller's buffer.
+                if !send && !elem.is_null() && self.elem_size != 0 {
+                    // SAFETY: the caller's buffer of elem_size bytes.
                     unsafe { std::ptr::write_bytes(elem, 0, self.elem_size) };
                 }
                 error::ECLOSED
