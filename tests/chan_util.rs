@@ -12,7 +12,6 @@
 
 #![allow(dead_code)]
 
-use std::any::Any;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,8 +20,13 @@ use std::time::{Duration, Instant};
 pub use gmp::ffi::chan::*;
 pub use gmp::ffi::goroutine::*;
 pub use gmp::ffi::runtime::*;
+#[allow(unused_imports)] // for the tests that include this file
 pub use gmp::ffi::sync::*;
 pub use gmp::ffi::types::*;
+
+#[path = "common/join.rs"]
+mod join;
+pub use join::*;
 
 /// Whether the long variants run (GMP_STRESS=1).
 pub fn stress() -> bool {
@@ -198,85 +202,6 @@ pub fn select(cases: &mut [gmp_select_case], timeout: i64) -> i32 {
 // ---------------------------------------------------------------------------------------
 // Goroutines and threads
 
-type Payload = Box<dyn Any + Send + 'static>;
-
-/// Waits for a goroutine or a thread started by [`spawn`] / [`thread`]; re-raises its
-/// panic in the joiner. Joining works from a goroutine (a gmp waitgroup: it parks the
-/// goroutine) or from a thread.
-pub struct Joiner {
-    inner: JoinKind,
-}
-
-enum JoinKind {
-    Go(Arc<GoDone>),
-    Thread(std::thread::JoinHandle<()>),
-}
-
-struct GoDone {
-    wg: WaitGroup,
-    panic: Mutex<Option<Payload>>,
-}
-
-impl Joiner {
-    pub fn join(self) {
-        match self.inner {
-            JoinKind::Go(d) => {
-                assert_eq!(d.wg.wait(), 0);
-                let p = d.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(p) = p {
-                    std::panic::resume_unwind(p);
-                }
-            }
-            JoinKind::Thread(h) => {
-                if let Err(p) = h.join() {
-                    std::panic::resume_unwind(p);
-                }
-            }
-        }
-    }
-}
-
-/// Joins every handle, re-raising the first panic after all have ended.
-pub fn join_all(v: Vec<Joiner>) {
-    let mut first = None;
-    for j in v {
-        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| j.join())) {
-            first.get_or_insert(p);
-        }
-    }
-    if let Some(p) = first {
-        std::panic::resume_unwind(p);
-    }
-}
-
-/// Starts a goroutine running `f`.
-pub fn spawn(f: impl FnOnce() + Send + 'static) -> Joiner {
-    let d = Arc::new(GoDone {
-        wg: WaitGroup::new(),
-        panic: Mutex::new(None),
-    });
-    assert_eq!(d.wg.add(1), 0);
-    let d2 = d.clone();
-    gmp::rt::go(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        if let Err(p) = r {
-            *d2.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
-        }
-        assert_eq!(d2.wg.done(), 0);
-    })
-    .expect("gmp go");
-    Joiner {
-        inner: JoinKind::Go(d),
-    }
-}
-
-/// Starts a foreign OS thread running `f`.
-pub fn thread(f: impl FnOnce() + Send + 'static) -> Joiner {
-    Joiner {
-        inner: JoinKind::Thread(std::thread::spawn(f)),
-    }
-}
-
 /// Where a side of a test runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum On {
@@ -291,47 +216,9 @@ pub fn start(on: On, f: impl FnOnce() + Send + 'static) -> Joiner {
     }
 }
 
-/// Runs `f` in a goroutine and waits for it (from the test's thread).
-pub fn in_go(f: impl FnOnce() + Send + 'static) {
-    spawn(f).join()
-}
-
 /// Runs `f` on `on` and waits for it.
 pub fn run_on(on: On, f: impl FnOnce() + Send + 'static) {
     start(on, f).join()
-}
-
-/// A gmp waitgroup (all-zero is ready) that can be shared.
-pub struct WaitGroup(std::cell::UnsafeCell<gmp_waitgroup>);
-// SAFETY: the library accesses the struct atomically; sharing it is the point.
-unsafe impl Sync for WaitGroup {}
-// SAFETY: as above.
-unsafe impl Send for WaitGroup {}
-
-impl WaitGroup {
-    pub fn new() -> Self {
-        WaitGroup(std::cell::UnsafeCell::new(gmp_waitgroup {
-            _opaque: [0; 4],
-        }))
-    }
-    pub fn add(&self, n: i64) -> i32 {
-        // SAFETY: a live waitgroup.
-        unsafe { gmp_waitgroup_add(self.0.get(), n) }
-    }
-    pub fn done(&self) -> i32 {
-        // SAFETY: a live waitgroup.
-        unsafe { gmp_waitgroup_done(self.0.get()) }
-    }
-    pub fn wait(&self) -> i32 {
-        // SAFETY: a live waitgroup.
-        unsafe { gmp_waitgroup_wait(self.0.get()) }
-    }
-}
-
-impl Default for WaitGroup {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// Polls `cond` (sleeping 1 ms between polls) until it holds; panics after 60 s.

@@ -23,6 +23,13 @@ pub use gmp::ffi::runtime::*;
 pub use gmp::ffi::sync::*;
 pub use gmp::ffi::types::*;
 
+#[path = "common/join.rs"]
+mod join;
+pub use join::*;
+#[path = "common/watchdog.rs"]
+mod watchdog;
+pub use watchdog::*;
+
 pub const MS: i64 = 1_000_000;
 pub const US: i64 = 1_000;
 
@@ -71,114 +78,6 @@ pub fn stats() -> gmp_stats {
 // ---------------------------------------------------------------------------------------
 // Goroutines and threads
 
-type Payload = Box<dyn Any + Send + 'static>;
-
-#[repr(transparent)]
-pub struct WaitGroup(std::cell::UnsafeCell<gmp_waitgroup>);
-// SAFETY: the library accesses the struct atomically; sharing it is the point.
-unsafe impl Sync for WaitGroup {}
-// SAFETY: as above.
-unsafe impl Send for WaitGroup {}
-
-impl WaitGroup {
-    pub fn new() -> Self {
-        WaitGroup(std::cell::UnsafeCell::new(gmp_waitgroup {
-            _opaque: [0; 4],
-        }))
-    }
-    pub fn add(&self, n: i64) -> i32 {
-        // SAFETY: a live waitgroup.
-        unsafe { gmp_waitgroup_add(self.0.get(), n) }
-    }
-    pub fn done(&self) -> i32 {
-        // SAFETY: a live waitgroup.
-        unsafe { gmp_waitgroup_done(self.0.get()) }
-    }
-    pub fn wait(&self) -> i32 {
-        // SAFETY: a live waitgroup.
-        unsafe { gmp_waitgroup_wait(self.0.get()) }
-    }
-}
-
-impl Default for WaitGroup {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Waits for a goroutine or thread started by [`spawn`] / [`thread`]; re-raises its
-/// panic in the joiner. Works from a goroutine (parks it) or from a thread.
-pub enum Joiner {
-    Go(Arc<GoDone>),
-    Thread(std::thread::JoinHandle<()>),
-}
-
-pub struct GoDone {
-    wg: WaitGroup,
-    panic: Mutex<Option<Payload>>,
-}
-
-impl Joiner {
-    pub fn join(self) {
-        match self {
-            Joiner::Go(d) => {
-                assert_eq!(d.wg.wait(), 0);
-                let p = d.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(p) = p {
-                    std::panic::resume_unwind(p);
-                }
-            }
-            Joiner::Thread(h) => {
-                if let Err(p) = h.join() {
-                    std::panic::resume_unwind(p);
-                }
-            }
-        }
-    }
-}
-
-/// Joins every handle, re-raising the first panic after all have ended.
-pub fn join_all(v: Vec<Joiner>) {
-    let mut first = None;
-    for j in v {
-        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| j.join())) {
-            first.get_or_insert(p);
-        }
-    }
-    if let Some(p) = first {
-        std::panic::resume_unwind(p);
-    }
-}
-
-/// Starts a goroutine running `f`.
-pub fn spawn(f: impl FnOnce() + Send + 'static) -> Joiner {
-    let d = Arc::new(GoDone {
-        wg: WaitGroup::new(),
-        panic: Mutex::new(None),
-    });
-    assert_eq!(d.wg.add(1), 0);
-    let d2 = d.clone();
-    gmp::rt::go(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        if let Err(p) = r {
-            *d2.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
-        }
-        assert_eq!(d2.wg.done(), 0);
-    })
-    .expect("gmp go");
-    Joiner::Go(d)
-}
-
-/// Starts a foreign OS thread running `f`.
-pub fn thread(f: impl FnOnce() + Send + 'static) -> Joiner {
-    Joiner::Thread(std::thread::spawn(f))
-}
-
-/// Runs `f` in a goroutine and waits for it (from the test's thread).
-pub fn in_go(f: impl FnOnce() + Send + 'static) {
-    spawn(f).join()
-}
-
 type BoxedFn = Box<dyn FnOnce() + Send + 'static>;
 
 unsafe extern "C" fn call_boxed(arg: *mut c_void) {
@@ -197,64 +96,6 @@ pub fn c_closure(f: impl FnOnce() + Send + 'static) -> (gmp_fn, *mut c_void) {
 pub fn blocking(f: impl FnOnce() + Send + 'static) -> i32 {
     let (fnp, arg) = c_closure(f);
     gmp_blocking(fnp, arg)
-}
-
-/// A hang detector: a thread that aborts the process (after a message) when the
-/// progress counter has not moved for `limit`. Dropping it stops the thread.
-pub struct Watchdog {
-    pub progress: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Watchdog {
-    pub fn new(name: &'static str, limit: Duration) -> Watchdog {
-        let progress = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (progress.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut last = p.load(Ordering::Relaxed);
-            let mut since = Instant::now();
-            while !s.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(50));
-                let v = p.load(Ordering::Relaxed);
-                if v != last {
-                    last = v;
-                    since = Instant::now();
-                } else if since.elapsed() > limit {
-                    eprintln!(
-                        "watchdog: {name}: no progress for {limit:?} (progress = {v}, \
-                         goroutines = {}): aborting",
-                        gmp_num_goroutine()
-                    );
-                    let _ = gmp_dump_goroutines(2);
-                    std::process::abort();
-                }
-            }
-        });
-        Watchdog {
-            progress,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn tick(&self) {
-        self.progress.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn counter(&self) -> Arc<AtomicU64> {
-        self.progress.clone()
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// Runs `f` on a thread after `ms` unless dropped first: unblocks a call that a
