@@ -29,13 +29,23 @@ static int quiet[2];        /* a socketpair nobody writes to */
 
 static void ready(void) { atomic_fetch_add(&started, 1); }
 
+/* Sleeps without holding the P when called from a goroutine (gmp_main's scenarios):
+ * with GMP_MAXPROCS=1 a usleep there would keep the goroutines it waits for from
+ * running (C code is not preempted). */
+static void nap(long us) {
+    if (gmp_self() != 0)
+        CHECK_RC(gmp_sleep((int64_t)us * 1000), 0);
+    else
+        usleep((useconds_t)us);
+}
+
 static void wait_started(int n) {
     long long t0 = check_ms();
     while (atomic_load(&started) < n) {
         CHECK(check_ms() - t0 < 10000);
-        usleep(1000);
+        nap(1000);
     }
-    usleep(20000); /* let them reach their blocking call */
+    nap(20000); /* let them reach their blocking call */
 }
 
 /* ---- the goroutines and threads each scenario leaves behind ---------------------- */
