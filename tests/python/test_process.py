@@ -64,6 +64,42 @@ def test_keyboard_interrupt_in_waitgroup_wait_and_run():
     assert r.stdout.split() == ["wg", "run", "sleep"]
 
 
+def test_keyboard_interrupt_in_mutex_lock_leaves_it_unheld():
+    r = run_python(
+        """
+        import gmp, os, signal, threading, time
+        mu = gmp.Mutex()
+        mu.lock()                                 # held by the main thread
+        def other():
+            try:
+                mu.lock()                         # waits in timed slices
+                print("locked")
+            except KeyboardInterrupt:
+                print("never: signals go to the main thread")
+        def killer():
+            time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=killer).start()
+        mu2 = gmp.Mutex(); mu2.lock()
+        try:
+            mu2.lock()                            # the main thread blocks here
+        except KeyboardInterrupt:
+            print("interrupted")
+        # the interrupted lock left nothing held: unlock once and lock again at once
+        mu2.unlock()
+        print("relock", mu2.try_lock())
+        t = threading.Thread(target=other); t.start()
+        time.sleep(0.1)
+        mu.unlock()                               # the waiting thread gets it
+        t.join(5)
+        mu.unlock()
+        print("free", mu.try_lock())
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["interrupted", "relock", "True", "locked", "free", "True"]
+
+
 def test_exit_with_goroutines_parked_does_not_hang_or_crash():
     r = run_python(
         """

@@ -149,11 +149,13 @@ unsafe extern "C" {
     pub fn gmp_ticker_stop(ticker: *mut gmp_chan) -> c_int;
 
     pub fn gmp_mutex_lock(mu: *mut gmp_mutex) -> c_int;
+    pub fn gmp_mutex_lock_timeout(mu: *mut gmp_mutex, timeout_ns: i64) -> c_int;
     pub fn gmp_mutex_trylock(mu: *mut gmp_mutex) -> c_int;
     pub fn gmp_mutex_unlock(mu: *mut gmp_mutex) -> c_int;
     pub fn gmp_waitgroup_add(wg: *mut gmp_waitgroup, delta: i64) -> c_int;
     pub fn gmp_waitgroup_done(wg: *mut gmp_waitgroup) -> c_int;
     pub fn gmp_waitgroup_wait(wg: *mut gmp_waitgroup) -> c_int;
+    pub fn gmp_waitgroup_wait_timeout(wg: *mut gmp_waitgroup, timeout_ns: i64) -> c_int;
 
     pub fn gmp_wait_fd(fd: c_int, events: c_int, timeout_ns: i64) -> c_int;
     pub fn gmp_recv(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, t: i64) -> isize;
