@@ -240,7 +240,12 @@ fn sysmon() {
         // Deep sleep: nothing runs and nothing is in a syscall (not while a schedtrace
         // or a deadlock check wants regular ticks).
         // (fd waiters do not keep it awake while an M blocks in the poller for them.)
+        // A goroutine in a syscall on a P past gomaxprocs (one that was running when
+        // gomaxprocs shrank) leaves every counted P idle: without IN_SYSCALL here sysmon
+        // slept, never retook that P, and the goroutines queued on it waited for the
+        // whole call (blocking_on_a_retired_p_hands_off_its_queue, 1 run in 10).
         if SCHED.npidle.load(Ordering::SeqCst) as usize >= procs
+            && IN_SYSCALL.load(Ordering::SeqCst) == 0
             && (!crate::netpoll::has_waiters() || SCHED.lastpoll.load(Ordering::SeqCst) == 0)
             && dbg.schedtrace_ms == 0
             && dead.since == 0
