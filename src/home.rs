@@ -173,7 +173,7 @@ impl Home {
     /// Runs one goroutine until it switches back.
     fn run_one(&self, g: GRef) {
         // SAFETY: we dequeued g from our own queue, so we own it.
-        if unsafe { g.inner() }.stack.is_none() && !crate::sched::schedule::start_coro(g, None) {
+        if unsafe { g.inner() }.stack.is_none() && !crate::sched::schedule::start_stack(g, None) {
             self.push(g);
             return;
         }

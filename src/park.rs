@@ -143,9 +143,9 @@ unsafe impl Sync for WaitRef {}
 impl Clone for WaitRef {
     #[inline]
     fn clone(&self) -> Self {
-        if self.who & THREAD_BIT != 0 {
+        if let Some(t) = self.thread() {
             // SAFETY: we own one count of this Arc, so it is alive.
-            unsafe { Arc::increment_strong_count((self.who & !THREAD_BIT) as *const ThreadWaiter) };
+            unsafe { Arc::increment_strong_count(t) };
         }
         WaitRef {
             who: self.who,
@@ -157,9 +157,9 @@ impl Clone for WaitRef {
 impl Drop for WaitRef {
     #[inline]
     fn drop(&mut self) {
-        if self.who & THREAD_BIT != 0 {
+        if let Some(t) = self.thread() {
             // SAFETY: gives back the count this WaitRef owns.
-            unsafe { Arc::decrement_strong_count((self.who & !THREAD_BIT) as *const ThreadWaiter) };
+            unsafe { Arc::decrement_strong_count(t) };
         }
     }
 }
@@ -191,12 +191,10 @@ impl WaitRef {
 
     #[inline]
     fn word(&self) -> &AtomicU64 {
-        if self.who & THREAD_BIT == 0 {
-            // SAFETY: a G, never freed while the runtime runs.
-            unsafe { &(*(self.who as *const crate::sched::g::G)).wait }
-        } else {
-            // SAFETY: a ThreadWaiter kept alive by our Arc count.
-            unsafe { &(*((self.who & !THREAD_BIT) as *const ThreadWaiter)).wait }
+        match (self.g(), self.thread()) {
+            (Some(g), _) => &g.get().wait,
+            (None, Some(t)) => &t.wait,
+            (None, None) => unreachable!(),
         }
     }
 
@@ -230,13 +228,11 @@ impl WaitRef {
     /// Wakes the waiter. Only the winner of [`claim`](Self::claim) may call it, once.
     #[inline]
     pub(crate) fn wake(self) {
-        if self.who & THREAD_BIT == 0 {
-            // SAFETY: a G, never freed while the runtime runs (module docs).
-            let g = GRef(unsafe { std::ptr::NonNull::new_unchecked(self.who as *mut _) });
-            crate::sched::schedule::ready(g);
-        } else {
-            // SAFETY: kept alive by our Arc count (given back when self drops).
-            unsafe { (*((self.who & !THREAD_BIT) as *const ThreadWaiter)).signal(PERMIT) };
+        match (self.g(), self.thread()) {
+            (Some(g), _) => crate::sched::schedule::ready(g),
+            // Our Arc count keeps the thread's waiter alive until self drops.
+            (None, Some(t)) => t.signal(PERMIT),
+            (None, None) => unreachable!(),
         }
     }
 
@@ -256,6 +252,7 @@ impl WaitRef {
     }
 
     /// The waiting goroutine, if a goroutine waits.
+    #[inline]
     fn g(&self) -> Option<GRef> {
         if self.who & THREAD_BIT == 0 {
             std::ptr::NonNull::new(self.who as *mut crate::sched::g::G).map(GRef)
@@ -265,6 +262,7 @@ impl WaitRef {
     }
 
     /// The waiting thread, if a thread waits.
+    #[inline]
     fn thread(&self) -> Option<&ThreadWaiter> {
         if self.who & THREAD_BIT != 0 {
             // SAFETY: kept alive by our Arc count.
@@ -325,33 +323,32 @@ pub(crate) fn park_deadline(
     commit: impl FnOnce(),
 ) -> u8 {
     if let Some(g) = w.g() {
-        {
-            if crate::home::canceled(g) {
-                // A closed home's goroutines never block again: they finish.
-                commit();
-                if w.claim(CANCELED) {
-                    return CANCELED;
-                }
-                return wait_claimed_g(g, w, reason);
+        if crate::home::canceled(g) {
+            // A closed home's goroutines never block again: they finish.
+            commit();
+            if w.claim(CANCELED) {
+                return CANCELED;
             }
-            let mut commit = Some(commit);
-            let wr = w.clone();
-            // This closure runs on the scheduler's stack but lives on ours. Once `c`
-            // releases the lock, a waker may resume us elsewhere and reuse this frame:
-            // so first move everything onto the scheduler's stack, arm the timer (it may
-            // fire at once: we are already WAITING), and let `c` be the last act.
-            let mut f = move || {
-                let c = commit.take();
-                if deadline >= 0 {
-                    crate::time::add_timer(deadline, crate::time::TimerAction::Wake(wr.clone()));
-                }
-                if let Some(c) = c {
-                    c();
-                }
-            };
-            crate::sched::g::gopark(g, reason, &mut f);
-            outcome_of(&g.get().wait, w.seq())
+            return wait_claimed_g(g, w, reason);
         }
+        let mut commit = Some(commit);
+        let wr = w.clone();
+        // This closure runs after we switched away (on the scheduler's stack or the next
+        // goroutine's) but lives on ours. Once `c` releases the lock, a waker may resume
+        // us elsewhere and reuse this frame: so first move everything off our stack, arm
+        // the timer (it may fire at once: we are already WAITING), and let `c` be the
+        // last act.
+        let mut f = move || {
+            let c = commit.take();
+            if deadline >= 0 {
+                crate::time::add_timer(deadline, crate::time::TimerAction::Wake(wr.clone()));
+            }
+            if let Some(c) = c {
+                c();
+            }
+        };
+        crate::sched::g::gopark(g, reason, &mut f);
+        outcome_of(&g.get().wait, w.seq())
     } else {
         commit();
         park_thread(w, deadline)

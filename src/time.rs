@@ -31,8 +31,6 @@ pub(crate) fn now() -> i64 {
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
-/// A cheap monotonic clock with tick resolution (CLOCK_MONOTONIC_COARSE), for
-/// bookkeeping such as how long a goroutine has waited.
 /// `now()` as sysmon last saw it (it ticks at least once a second while the runtime
 /// lives); 0 before sysmon ran.
 pub(crate) static TICK_NOW: AtomicI64 = AtomicI64::new(0);
@@ -48,6 +46,8 @@ pub(crate) fn tick_now() -> i64 {
     }
 }
 
+/// A cheap monotonic clock with tick resolution (CLOCK_MONOTONIC_COARSE), for
+/// bookkeeping such as how long a goroutine has waited.
 pub(crate) fn coarse_now() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

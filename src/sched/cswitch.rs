@@ -5,11 +5,12 @@
 //! - C code runs on goroutine stacks, so the switch saves the registers the C ABI says
 //!   a call preserves (Go's own ABI has none and saves only SP, PC and BP).
 //! - The word handed over (`arg`) tells the context we switch *to* what to do for the
-//!   one we leave, once we are off its stack (`Pending` in g.rs): park it, queue it, free
-//!   it. Go does that on g0 (`park_m`, `goschedImpl`, `goexit0`), which costs a second
-//!   switch; with the action travelling with the switch, a goroutine that parks can
-//!   switch straight to the next one (`g::switch_out`), and g0 only runs when the P
-//!   has nothing cheap to run next.
+//!   one we leave, once we are off its stack (`g::pending`, a [`g::Switch`] in the low
+//!   bits of the G's address): park it, queue it, free it. Go does that on g0
+//!   (`park_m`, `goschedImpl`, `goexit0`), which costs a second switch; with the action
+//!   travelling with the switch, a goroutine that parks can switch straight to the next
+//!   one (`schedule::switch_from_g`), and g0 only runs when the P has nothing cheap to
+//!   run next.
 //!
 //! A new goroutine's stack gets a frame that the first switch to it "returns" into:
 //! `gmp_ctx_start` then calls `g::g_entry(arg, g)`, which never returns. Its CFI marks

@@ -325,9 +325,9 @@ std::arch::global_asm!(
 );
 
 /// This thread's context. Valid while the caller stays on this thread: never keep it
-/// across a switch point (DESIGN.md "Thread-locals move"). The address is computed anew
-/// on every call (the asm is not `pure`; the fallback is `inline(never)`), so a call
-/// after a switch sees the new thread's context.
+/// across a switch point (DESIGN.md "Thread-locals move"). `inline(never)`, and the asm
+/// is not `pure`, so the address is computed anew on every call and a call after a
+/// switch sees the new thread's context.
 #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
 #[inline(never)]
 pub(crate) fn ctx() -> &'static Ctx {

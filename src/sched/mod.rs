@@ -8,7 +8,8 @@
 //! The scheduler loop runs on the M's own thread stack (Go's g0) and switches to the next
 //! G (`cswitch.rs`); a G switches back with a [`g::Switch`] that says why. A G that parks
 //! or yields while its P has a G ready next switches straight to it, handing over what
-//! must be done for the one that left (`g::switch_out`): one switch instead of two.
+//! must be done for the one that left (`schedule::switch_from_g`): one switch instead
+//! of two.
 //!
 //! ## Worker parking and unparking (Go's protocol, followed as written in proc.go)
 //! We want enough running M's to use the P's, but not so many that they burn CPU

@@ -632,13 +632,7 @@ fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
             0
         };
 
-        // Fairness: check the global queue once in a while. Go counts schedticks, which
-        // do not advance while goroutines hand the P on through runnext (they inherit the
-        // time slice); Go's async preemption ends such a chain, ours cannot (C code), so
-        // count every execution instead, or a runnext ping-pong starves the global queue.
-        if p.context_switches.load(Ordering::Relaxed) % 61 == 0
-            && SCHED.runqsize.load(Ordering::Relaxed) > 0
-        {
+        if global_queue_turn(p) {
             let mut l = SCHED.locked();
             if let Some(g) = globrunqget(&mut l, p, 1) {
                 return Some((g, false));
@@ -772,6 +766,17 @@ fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
     }
 }
 
+/// Fairness: whether p takes its next G from the global queue, once in a while.
+/// Go counts schedticks, which do not advance while goroutines hand the P on through
+/// runnext (they inherit the time slice); Go's async preemption ends such a chain, ours
+/// cannot (C code), so count every execution instead, or a runnext ping-pong starves the
+/// global queue. Both find_runnable and next_direct (which skips find_runnable) ask.
+#[inline]
+fn global_queue_turn(p: &P) -> bool {
+    p.context_switches.load(Ordering::Relaxed) % 61 == 0
+        && SCHED.runqsize.load(Ordering::Relaxed) > 0
+}
+
 /// Puts G's from the poller on p's queue, returns one to run.
 fn inject_list(p: &P, list: Vec<GRef>) -> Option<GRef> {
     let mut it = list.into_iter();
@@ -865,7 +870,7 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
     let p = m.p().unwrap_or_else(|| crate::fatal("execute without a P"));
     begin_run(m, p, g, inherit);
     // SAFETY: we dequeued g, so we own it.
-    if unsafe { g.inner() }.stack.is_none() && !start_coro(g, Some(p)) {
+    if unsafe { g.inner() }.stack.is_none() && !start_stack(g, Some(p)) {
         // No memory for a stack now: try again later, and refuse new goroutines until a
         // stack can be had again.
         g.set_status(RUNNABLE);
@@ -999,8 +1004,7 @@ fn next_direct(c: &g::Ctx, g1: GRef, why: Switch) -> Option<GRef> {
     if SCHED.state.load(Ordering::Acquire) == ST_SHUTDOWN
         || p.id >= SCHED.procs()
         || p.timers.next_when() != crate::time::NONE
-        || (p.context_switches.load(Ordering::Relaxed) % 61 == 0
-            && SCHED.runqsize.load(Ordering::Relaxed) > 0)
+        || global_queue_turn(p)
     {
         return None;
     }
@@ -1008,7 +1012,8 @@ fn next_direct(c: &g::Ctx, g1: GRef, why: Switch) -> Option<GRef> {
     let g2 = GRef(g2);
     // SAFETY: we dequeued g2, so we own it.
     let no_stack = unsafe { g2.inner() }.stack.is_none();
-    if !g2.get().lockedm.load(Ordering::Acquire).is_null() || (no_stack && !start_coro(g2, Some(p)))
+    if !g2.get().lockedm.load(Ordering::Acquire).is_null()
+        || (no_stack && !start_stack(g2, Some(p)))
     {
         // Locked to an M, or no stack to be had: the scheduler loop deals with it.
         runqput(p, g2, true, None);
@@ -1221,7 +1226,7 @@ static STACK_OOM_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Gives a G that has never run its stack and start context. False when no stack could
 /// be had (the G is left as it was).
-pub(crate) fn start_coro(g: GRef, p: Option<&'static P>) -> bool {
+pub(crate) fn start_stack(g: GRef, p: Option<&'static P>) -> bool {
     // SAFETY: the caller owns g (it just dequeued it).
     let inner = unsafe { g.inner() };
     let size = inner.stack_size;
@@ -1423,7 +1428,7 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
     } else {
         crate::stack::round_size(sp.stack_size).map_err(|_| error::EINVAL)?
     };
-    // The stack is taken when the goroutine first runs (`start_coro`), not here: a
+    // The stack is taken when the goroutine first runs (`start_stack`), not here: a
     // burst of spawns then queues only G's, and each one that runs to completion hands
     // its (cache-hot) stack to the next. Go must allocate at spawn; we need not.
     if STACK_OOM.load(Ordering::Relaxed) {
