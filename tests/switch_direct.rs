@@ -6,6 +6,8 @@
 //! goroutine) and LockOSThread (a locked goroutine never runs elsewhere).
 
 mod common;
+#[path = "chan_util.rs"]
+mod util;
 
 use std::ffi::c_void;
 use std::hint::black_box;
@@ -13,43 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use common::*;
-use gmp::ffi::chan::*;
 use gmp::ffi::goroutine::*;
 use gmp::ffi::netpoll::gmp_blocking;
 use gmp::ffi::*;
-
-/// A channel handle that can cross threads (the library allows that).
-#[derive(Clone, Copy)]
-struct Ch(*mut gmp_chan);
-// SAFETY: channels may be used from any thread.
-unsafe impl Send for Ch {}
-// SAFETY: as above.
-unsafe impl Sync for Ch {}
-
-impl Ch {
-    fn new(cap: usize) -> Ch {
-        let mut c = std::ptr::null_mut();
-        // SAFETY: valid out pointer.
-        assert_eq!(unsafe { gmp_chan_make(&mut c, 8, cap) }, 0);
-        Ch(c)
-    }
-    fn send(self, v: u64) -> i32 {
-        // SAFETY: a live channel of u64.
-        unsafe { gmp_chan_send(self.0, &v as *const u64 as *const c_void) }
-    }
-    fn recv(self) -> (i32, u64) {
-        let mut v = 0u64;
-        // SAFETY: as above.
-        let rc = unsafe { gmp_chan_recv(self.0, &mut v as *mut u64 as *mut c_void) };
-        (rc, v)
-    }
-    fn close(self) {
-        gmp_chan_close(self.0);
-    }
-    fn release(self) {
-        gmp_chan_release(self.0);
-    }
-}
+use util::Ch;
 
 /// Sixteen goroutines on a P each keep a dozen live values across 20,000 yields, most
 /// of them direct switches to one another; every value must come back intact. The
@@ -136,7 +105,7 @@ fn hooks_pair_up_around_direct_switches() {
     let _s = serial();
     gmain(|| {
         const N: u64 = 50_000;
-        let (ping, pong) = (Ch::new(0), Ch::new(0));
+        let (ping, pong) = (Ch::of::<u64>(0), Ch::of::<u64>(0));
         let states: Vec<Arc<HookState>> = (0..2)
             .map(|_| {
                 Arc::new(HookState {
@@ -219,7 +188,7 @@ unsafe extern "C" fn on_thread_stack(arg: *mut c_void) {
 fn blocking_returns_to_its_goroutine_amid_direct_switches() {
     let _s = serial();
     gmain(|| {
-        let (a, b) = (Ch::new(0), Ch::new(0));
+        let (a, b) = (Ch::of::<u64>(0), Ch::of::<u64>(0));
         let wg = Arc::new(WaitGroup::new());
         for k in 0..2 {
             let wg = wg.clone();
@@ -284,8 +253,8 @@ fn blocking_returns_to_its_goroutine_amid_direct_switches() {
 fn locked_goroutine_stays_on_its_thread_amid_direct_switches() {
     let _s = serial();
     gmain(|| {
-        let to_locked = Ch::new(0);
-        let from_locked = Ch::new(0);
+        let to_locked = Ch::of::<u64>(0);
+        let from_locked = Ch::of::<u64>(0);
         let wg = Arc::new(WaitGroup::new());
         {
             let wg = wg.clone();
@@ -295,7 +264,7 @@ fn locked_goroutine_stays_on_its_thread_amid_direct_switches() {
                 let tid = gettid();
                 let mut sum = 0u64;
                 loop {
-                    let (rc, v) = to_locked.recv();
+                    let (rc, v) = to_locked.recv::<u64>();
                     if rc != 0 {
                         break;
                     }
@@ -326,14 +295,14 @@ fn locked_goroutine_stays_on_its_thread_amid_direct_switches() {
             drained.add(1);
             go(move || {
                 for _ in 0..4 * 5_000 {
-                    assert_eq!(from_locked.recv().0, 0);
+                    assert_eq!(from_locked.recv::<u64>().0, 0);
                 }
                 drained.done();
             });
         }
         senders.wait();
         drained.wait();
-        to_locked.close();
+        assert_eq!(to_locked.close(), 0);
         wg.wait();
         to_locked.release();
         from_locked.release();
