@@ -20,6 +20,20 @@ use gmp::ffi::netpoll::gmp_blocking;
 use gmp::ffi::*;
 use util::Ch;
 
+/// One side of an unbuffered ping-pong of `n` round trips: the pinger sends on `ping`
+/// and waits for the echo on `pong`; the other side echoes. Every value is checked.
+fn pingpong_side(pinger: bool, ping: Ch, pong: Ch, n: u64) {
+    for i in 0..n {
+        if pinger {
+            assert_eq!(ping.send(i), 0);
+            assert_eq!(pong.recv(), (0, i));
+        } else {
+            assert_eq!(ping.recv(), (0, i));
+            assert_eq!(pong.send(i), 0);
+        }
+    }
+}
+
 /// Sixteen goroutines on a P each keep a dozen live values across 20,000 yields, most
 /// of them direct switches to one another; every value must come back intact. The
 /// values are mixed with black_box so the compiler keeps them in registers (the
@@ -122,15 +136,7 @@ fn hooks_pair_up_around_direct_switches() {
             wg.add(1);
             let body = move || {
                 st2.me.store(gmp_self(), Ordering::Relaxed);
-                for i in 0..N {
-                    if k == 0 {
-                        assert_eq!(ping.send(i), 0);
-                        assert_eq!(pong.recv(), (0, i));
-                    } else {
-                        assert_eq!(ping.recv(), (0, i));
-                        assert_eq!(pong.send(i), 0);
-                    }
-                }
+                pingpong_side(k == 0, ping, pong, N);
                 wg2.done();
             };
             let hooks = gmp_switch_hooks {
@@ -194,15 +200,7 @@ fn blocking_returns_to_its_goroutine_amid_direct_switches() {
             let wg = wg.clone();
             wg.add(1);
             go(move || {
-                for i in 0..20_000u64 {
-                    if k == 0 {
-                        assert_eq!(a.send(i), 0);
-                        assert_eq!(b.recv(), (0, i));
-                    } else {
-                        assert_eq!(a.recv(), (0, i));
-                        assert_eq!(b.send(i), 0);
-                    }
-                }
+                pingpong_side(k == 0, a, b, 20_000);
                 wg.done();
             });
         }
