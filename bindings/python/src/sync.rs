@@ -7,7 +7,6 @@
 //! nothing held.
 
 use std::cell::UnsafeCell;
-use std::sync::Arc;
 
 use pyo3::prelude::*;
 
@@ -29,7 +28,7 @@ impl WgCell {
 /// Go's sync.WaitGroup: add(n), done(), wait().
 #[pyclass(module = "gmp", frozen)]
 pub struct WaitGroup {
-    wg: Arc<WgCell>,
+    wg: WgCell,
 }
 
 #[pymethods]
@@ -37,7 +36,7 @@ impl WaitGroup {
     #[new]
     fn new() -> Self {
         WaitGroup {
-            wg: Arc::new(WgCell(UnsafeCell::new(gmp_waitgroup::default()))),
+            wg: WgCell(UnsafeCell::new(gmp_waitgroup::default())),
         }
     }
 
@@ -89,7 +88,7 @@ impl MuCell {
 /// manager; `acquire`/`release` are aliases of `lock`/`unlock`.
 #[pyclass(module = "gmp", frozen)]
 pub struct Mutex {
-    mu: Arc<MuCell>,
+    mu: MuCell,
 }
 
 #[pymethods]
@@ -97,7 +96,7 @@ impl Mutex {
     #[new]
     fn new() -> Self {
         Mutex {
-            mu: Arc::new(MuCell(UnsafeCell::new(gmp_mutex::default()))),
+            mu: MuCell(UnsafeCell::new(gmp_mutex::default())),
         }
     }
 
