@@ -59,7 +59,7 @@ import ipaddress as _ipaddress
 import socket as _socket
 import traceback as _traceback
 
-from . import _gmp
+from . import _gmp, _handles
 from ._gmp import (
     Chan,
     ChannelClosed,
@@ -119,6 +119,17 @@ __all__ = [
     "ticker",
 ]
 
+# Goroutine handles, groups, deadline scopes and the sync types beyond Mutex/WaitGroup
+# (pure Python: _handles.py, _sync.py). go/run/sleep/select replace the native ones
+# with wrappers that return a handle / honour gmp.timeout scopes.
+from ._handles import Goroutine, Group, current, go, remaining, run, select, sleep, timeout
+from ._sync import BoundedSemaphore, Cond, Condition, Event, Lock, RLock, RWMutex, Semaphore
+
+__all__ += [
+    "BoundedSemaphore", "Cond", "Condition", "Event", "Goroutine", "Group", "Lock",
+    "RLock", "RWMutex", "Semaphore", "current", "remaining", "timeout",
+]
+
 __version__ = "0.1.0"
 
 
@@ -143,7 +154,11 @@ def goroutines():
     ``traceback.extract_stack``. A goroutine that has not started yet has id 0 and no
     frames. For the runtime's view of every goroutine (C ones too, with states and
     wait reasons) see :func:`dump_goroutines`."""
-    return [(gid, frames[::-1]) for gid, frames in _gmp._goroutines()]
+    hidden = _handles.__file__
+    return [
+        (gid, [f for f in frames[::-1] if not (f[0] == hidden and f[2] == "_body")])
+        for gid, frames in _gmp._goroutines()
+    ]
 
 
 def print_goroutines(file=None):
