@@ -39,7 +39,7 @@ venv=$root/build/python-venv
 if [ ! -x "$venv/bin/python" ]; then
   "$py" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet "maturin>=1.5,<2" pytest
+"$venv/bin/python" -m pip install --quiet "maturin>=1.5,<2" pytest -r "$root/tests/python/requirements.txt"
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/build/python-target}
 wheels=$root/build/python-wheels

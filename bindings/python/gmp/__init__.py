@@ -124,10 +124,12 @@ __all__ = [
 # with wrappers that return a handle / honour gmp.timeout scopes.
 from ._handles import Goroutine, Group, current, go, remaining, run, select, sleep, timeout
 from ._sync import BoundedSemaphore, Cond, Condition, Event, Lock, RLock, RWMutex, Semaphore
+from .patch import PatchWarning, patch, patched
 
 __all__ += [
     "BoundedSemaphore", "Cond", "Condition", "Event", "Goroutine", "Group", "Lock",
-    "RLock", "RWMutex", "Semaphore", "current", "remaining", "timeout",
+    "PatchWarning", "RLock", "RWMutex", "Semaphore", "current", "patch", "patched",
+    "remaining", "timeout",
 ]
 
 __version__ = "0.1.0"

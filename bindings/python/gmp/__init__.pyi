@@ -321,3 +321,25 @@ class RWMutex:
     def rlocker(self) -> _RLocker: ...
     def __enter__(self) -> RWMutex: ...
     def __exit__(self, *exc: Any) -> None: ...
+
+# -- gmp.patch (gmp/patch.py) ----------------------------------------------------------
+
+class PatchWarning(RuntimeWarning):
+    """gmp.patch() called twice, or after modules it patches were already imported."""
+
+def patch(
+    *,
+    socket: bool = True,
+    ssl: bool = True,
+    select: bool = True,
+    time: bool = True,
+    thread: bool = True,
+    queue: bool = True,
+    subprocess: bool = True,
+    os: bool = True,
+) -> dict[str, bool]:
+    """Makes the blocking parts of the standard library park goroutines (opt-in, like
+    gevent.monkey.patch_all): call once, before importing the libraries to run."""
+
+def patched() -> dict[str, bool]:
+    """Which modules gmp.patch() has patched."""
