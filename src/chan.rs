@@ -70,12 +70,6 @@ pub(crate) struct Inner {
 
 pub(crate) type DropFn = unsafe extern "C" fn(elem: *mut libc::c_void, ctx: *mut libc::c_void);
 
-/// Timer state of a ticker channel (`gmp_ticker`).
-pub(crate) struct Ticker {
-    pub(crate) stopped: std::sync::atomic::AtomicBool,
-    pub(crate) period: i64,
-}
-
 pub(crate) struct Chan {
     refs: AtomicUsize,
     pub(crate) lock: Lock<Inner>,
@@ -83,7 +77,8 @@ pub(crate) struct Chan {
     pub(crate) cap: usize,
     buf: *mut u8,
     drop_fn: Option<(DropFn, *mut libc::c_void)>,
-    pub(crate) ticker: Option<Arc<Ticker>>,
+    /// The timer of a timer channel (`gmp_after`, `gmp_ticker`).
+    pub(crate) timer: Option<Arc<crate::time::ChanTimer>>,
 }
 
 // SAFETY: `buf` is only accessed under `lock`; the drop context is the caller's and is
@@ -124,7 +119,7 @@ impl Chan {
         elem_size: usize,
         cap: usize,
         drop_fn: Option<(DropFn, *mut libc::c_void)>,
-        ticker: Option<Arc<Ticker>>,
+        timer: Option<Arc<crate::time::ChanTimer>>,
     ) -> Result<*mut Chan, Code> {
         if elem_size > MAX_ELEM {
             return Err(error::EINVAL);
@@ -161,7 +156,7 @@ impl Chan {
             cap,
             buf,
             drop_fn,
-            ticker,
+            timer,
         });
         Ok(Box::into_raw(c))
     }
@@ -178,8 +173,19 @@ impl Chan {
     pub(crate) unsafe fn release(c: *mut Chan) {
         // SAFETY: the caller holds a reference, so c is alive.
         let ch = unsafe { &*c };
-        if ch.refs.fetch_sub(1, Ordering::Release) != 1 {
-            return;
+        match ch.refs.fetch_sub(1, Ordering::Release) {
+            1 => {}
+            2 => {
+                // A timer channel whose pending timer holds the only other reference:
+                // nobody can receive from it any more, so stop the timer now (its heap
+                // sweeps it out and drops that reference), as Go 1.23 collects
+                // unreferenced timers. Harmless when the timer has already finished.
+                if let Some(t) = ch.timer.as_ref() {
+                    t.stop();
+                }
+                return;
+            }
+            _ => return,
         }
         std::sync::atomic::fence(Ordering::Acquire);
         // SAFETY: the last reference: nobody else can reach the channel.

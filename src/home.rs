@@ -17,7 +17,7 @@
 
 use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{self, Code};
@@ -33,6 +33,9 @@ pub(crate) struct Home {
     swept: AtomicBool,
     live: AtomicI64,
     members: Mutex<HashSet<GRef>>,
+    /// `gmp_home_close` calls still touching the home: `free` waits for them to leave,
+    /// since the home thread may see `closed` before close's wake-ups are done.
+    closers: AtomicUsize,
 }
 
 thread_local! {
@@ -82,6 +85,7 @@ pub(crate) fn make() -> Result<*mut Home, Code> {
         swept: AtomicBool::new(false),
         live: AtomicI64::new(0),
         members: Mutex::new(HashSet::new()),
+        closers: AtomicUsize::new(0),
     }));
     HOME.with(|c| c.set(h));
     Ok(h)
@@ -103,6 +107,15 @@ impl Home {
         let w = self.waiter.clone();
         drop(q);
         w.signal(HOME_WORK);
+    }
+
+    /// Queues a goroutine just spawned into this home, a member from before it can run.
+    pub(crate) fn push_new(&self, g: GRef) {
+        self.members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(g);
+        self.push(g);
     }
 
     fn pop(&self) -> Option<GRef> {
@@ -139,13 +152,7 @@ impl Home {
             ..sp
         };
         match crate::sched::schedule::newproc(entry, sp) {
-            Ok(g) => {
-                self.members
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(g);
-                Ok(g.id())
-            }
+            Ok(id) => Ok(id),
             Err(e) => {
                 self.live.fetch_sub(1, Ordering::SeqCst);
                 Err(e)
@@ -266,16 +273,27 @@ impl Home {
     }
 
     /// `gmp_home_close`.
+    ///
+    /// The home thread may see `closed`, finish and free the home while this call still
+    /// wakes it (the eventfd write and the signal come after the store, or a wake-up
+    /// could be lost). So the call registers in `closers` first and `free` waits until
+    /// it has left: after its final decrement this function touches nothing.
     pub(crate) fn close(&self) -> Code {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return error::ECLOSED;
-        }
-        // The home thread cancels the parked goroutines when it next pumps.
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes to our own eventfd, so an fd-driven loop wakes too.
-        unsafe { libc::write(self.efd, (&one as *const u64).cast(), 8) };
-        self.waiter.signal(HOME_WORK);
-        0
+        self.closers.fetch_add(1, Ordering::SeqCst);
+        let rc = if self.closed.swap(true, Ordering::AcqRel) {
+            error::ECLOSED
+        } else {
+            // The home thread cancels the parked goroutines when it next pumps.
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes to our own eventfd (free has not closed it: it
+            // waits for `closers`), so an fd-driven loop wakes too.
+            unsafe { libc::write(self.efd, (&one as *const u64).cast(), 8) };
+            self.waiter.signal(HOME_WORK);
+            0
+        };
+        // The last touch of the home: free may run as soon as this is seen.
+        self.closers.fetch_sub(1, Ordering::Release);
+        rc
     }
 
     /// `gmp_home_free`: home thread, after run returned GMP_ECLOSED.
@@ -290,6 +308,11 @@ impl Home {
         }
         if !home.closed.load(Ordering::Acquire) || home.live.load(Ordering::SeqCst) != 0 {
             return error::EAGAIN;
+        }
+        // A close that let us see `closed` may still be waking us: wait until it left
+        // (two syscalls' time).
+        while home.closers.load(Ordering::Acquire) != 0 {
+            std::thread::yield_now();
         }
         HOME.with(|c| {
             if std::ptr::eq(c.get(), h) {

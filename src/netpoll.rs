@@ -86,7 +86,11 @@ pub(crate) struct PollDesc {
     /// Made by gmp_socket/gmp_accept: registered once, edge-triggered, as Go registers
     /// its fds (no epoll_ctl per wait). Others (adopted or found by fstat) use one-shot
     /// registrations re-armed by each waiter, which survives close(2) and reuse.
-    owned: bool,
+    /// Cleared when the number turns out to be reused by another file (see `arm`).
+    owned: AtomicBool,
+    /// The file's inode (fstat) when an owned descriptor was made: a parking waiter
+    /// compares it, since an edge-triggered registration dies silently with close(2).
+    ino: (u64, u64),
     inner: Mutex<PdInner>,
     /// Calls inside the descriptor now (Go's fdMutex reference count).
     inflight: AtomicU32,
@@ -115,6 +119,7 @@ fn insert(fd: i32, socket: bool) -> Arc<PollDesc> {
 }
 
 fn insert_as(fd: i32, socket: bool, owned: bool) -> Arc<PollDesc> {
+    let ino = if owned { file_id(fd) } else { (0, 0) };
     let mut t = TABLE.write().unwrap_or_else(|e| e.into_inner());
     t.get_or_insert_with(HashMap::new)
         .entry(fd)
@@ -122,7 +127,8 @@ fn insert_as(fd: i32, socket: bool, owned: bool) -> Arc<PollDesc> {
             Arc::new(PollDesc {
                 fd,
                 socket,
-                owned,
+                owned: AtomicBool::new(owned),
+                ino,
                 inner: Mutex::new(PdInner {
                     generation: 0,
                     registered: false,
@@ -134,6 +140,17 @@ fn insert_as(fd: i32, socket: bool, owned: bool) -> Arc<PollDesc> {
             })
         })
         .clone()
+}
+
+/// (device, inode) of the file behind fd; (0, 0) if fstat fails.
+fn file_id(fd: i32) -> (u64, u64) {
+    // SAFETY: fstat fills a stat buffer on our stack.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return (0, 0);
+    }
+    (st.st_dev, st.st_ino)
 }
 
 fn remove(fd: i32) {
@@ -230,9 +247,19 @@ fn arm(pd: &PollDesc, inner: &mut PdInner) -> Result<(), Code> {
     let Some(p) = poller() else {
         return Err(error::ENOMEM);
     };
-    if pd.owned {
+    if pd.owned.load(Ordering::Relaxed) {
         if inner.registered {
-            return Ok(()); // edge-triggered for both directions since registration
+            // Edge-triggered for both directions since registration, unless the number
+            // was closed with close(2) (the kernel dropped the registration with the
+            // file) and reused by a file made outside the library: one fstat per park
+            // tells. Such a number is then treated as any foreign fd: one-shot
+            // registrations, re-armed by each waiter.
+            if file_id(pd.fd) == pd.ino {
+                return Ok(());
+            }
+            pd.owned.store(false, Ordering::Relaxed);
+            inner.registered = false;
+            return arm(pd, inner);
         }
         inner.generation = GEN.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
         let ev = Event::all(key(pd.fd, inner.generation));
@@ -422,7 +449,9 @@ pub(crate) fn poll_until(delay: &dyn Fn() -> i64) -> Vec<GRef> {
                 }
             }
             // A one-shot fired for both directions: re-arm for the ones still waited.
-            if !pd.owned && (!inner.queues[READ].is_empty() || !inner.queues[WRITE].is_empty()) {
+            if !pd.owned.load(Ordering::Relaxed)
+                && (!inner.queues[READ].is_empty() || !inner.queues[WRITE].is_empty())
+            {
                 let _ = arm(&pd, &mut inner);
             }
         }
@@ -516,6 +545,7 @@ pub(crate) fn io(fd: i32, dir: usize, deadline: i64, mut op: impl FnMut(bool) ->
                 park::OK => continue,
                 park::TIMEDOUT => return error::ETIMEDOUT as isize,
                 park::CANCELED => return error::ECANCELED as isize,
+                park::SHUTDOWN => return error::ESHUTDOWN as isize,
                 park::CLOSED => {
                     // Could not arm: retry once, then report what the syscall says.
                     let r = op(pd.socket);
@@ -741,6 +771,7 @@ pub(crate) fn connect(
             park::OK | park::CLOSED => {}
             park::TIMEDOUT => return error::ETIMEDOUT,
             park::CANCELED => return error::ECANCELED,
+            park::SHUTDOWN => return error::ESHUTDOWN,
             _ => return error::EINVAL,
         }
         let mut err: libc::c_int = 0;
@@ -866,6 +897,7 @@ pub(crate) fn wait_fd(fd: i32, events: i32, deadline: i64) -> i32 {
                     park::OK | park::CLOSED => continue,
                     park::TIMEDOUT => return error::ETIMEDOUT,
                     park::CANCELED => return error::ECANCELED,
+                    park::SHUTDOWN => return error::ESHUTDOWN,
                     _ => return error::EINVAL,
                 }
             }

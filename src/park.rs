@@ -44,6 +44,8 @@ pub(crate) const TIMEDOUT: u8 = 2;
 pub(crate) const CANCELED: u8 = 3;
 /// Woken because what it waited on was closed (a channel).
 pub(crate) const CLOSED: u8 = 4;
+/// Ended by `gmp_shutdown`: a foreign thread still blocked when the runtime stopped.
+pub(crate) const SHUTDOWN: u8 = 5;
 /// No wait open.
 const IDLE: u8 = 0xff;
 
@@ -110,8 +112,42 @@ thread_local! {
         // A thread that waits in gmp outside a goroutine may act later: checkdead
         // cannot prove a deadlock any more (sched/sysmon.rs).
         crate::sched::sysmon::FOREIGN_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
-        Arc::new(ThreadWaiter::new())
+        let t = Arc::new(ThreadWaiter::new());
+        let mut all = ALL_THREAD_WAITERS.lock().unwrap_or_else(|e| e.into_inner());
+        if all.len() >= 64 && all.len().is_power_of_two() {
+            all.retain(|w| w.strong_count() > 0); // threads that ended
+        }
+        all.push(Arc::downgrade(&t));
+        t
     };
+}
+
+/// Every foreign thread's waiter, for `gmp_shutdown` to end their open waits.
+static ALL_THREAD_WAITERS: std::sync::Mutex<Vec<std::sync::Weak<ThreadWaiter>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Ends every foreign thread's open wait with SHUTDOWN (`gmp_shutdown`, once no
+/// goroutine is left): nothing could end them any more but another foreign thread, and
+/// the contract says they return `GMP_ESHUTDOWN`. A sole wait (claimed with a plain
+/// store) could race a foreign waker here; the CAS makes us lose to one that came first.
+pub(crate) fn shutdown_thread_waits() -> usize {
+    let all: Vec<Arc<ThreadWaiter>> = ALL_THREAD_WAITERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(|w| w.upgrade())
+        .collect();
+    let mut n = 0;
+    for t in all {
+        let v = t.wait.load(Ordering::Acquire);
+        if v & 0xff == WAITING as u64 {
+            let seq = v >> 8;
+            if WaitRef::for_thread(t, seq, false).claim_and_wake(SHUTDOWN) {
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 /// This thread's waiter (foreign threads and home threads).

@@ -180,6 +180,7 @@ pub(crate) fn outcome_code(outcome: u8) -> crate::error::Code {
         park::TIMEDOUT => crate::error::ETIMEDOUT,
         park::CANCELED => crate::error::ECANCELED,
         park::CLOSED => crate::error::ECLOSED,
+        park::SHUTDOWN => crate::error::ESHUTDOWN,
         _ => crate::error::EINVAL,
     }
 }

@@ -15,8 +15,8 @@
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::park::WaitRef;
 
@@ -67,24 +67,111 @@ pub(crate) fn deadline_after(ns: i64) -> i64 {
 pub(crate) enum TimerAction {
     /// End a wait with TIMEDOUT (sleep, timeouts).
     Wake(WaitRef),
-    /// Anything else (timer channels).
-    Call(Box<dyn FnOnce(i64) + Send>),
+    /// Send `now` on a timer channel (`gmp_after`, `gmp_ticker`).
+    Chan(ChanFire),
 }
 
 impl TimerAction {
     fn is_stale(&self) -> bool {
         match self {
             TimerAction::Wake(w) => !w.is_open(),
-            TimerAction::Call(_) => false,
+            TimerAction::Chan(f) => f.t.stopped.load(Ordering::Acquire),
         }
     }
-    fn fire(self, now: i64) {
+    fn fire(self, now: i64, when: i64) {
         match self {
             TimerAction::Wake(w) => {
                 w.claim_and_wake(crate::park::TIMEDOUT);
             }
-            TimerAction::Call(f) => f(now),
+            TimerAction::Chan(f) => f.fire(now, when),
         }
+    }
+}
+
+/// The timer of a timer channel, shared by the channel and its pending heap entry.
+///
+/// Go's `Ticker.Stop` promises that no tick is sent once it returns, and Go 1.23 frees
+/// the timer of a channel nobody references. Here `lock` serialises a firing (check
+/// `stopped`, send, re-arm) with `stop`, so a stop that returned has seen every send
+/// end; and a stopped timer's entry is stale, counted in its heap's `stale`, so the
+/// heap sweeps it out (dropping the channel reference it holds) once stale entries are
+/// half of it, instead of at its deadline.
+pub(crate) struct ChanTimer {
+    lock: Mutex<()>,
+    stopped: AtomicBool,
+    /// 0: one-shot (`gmp_after`); else the ticker's period.
+    period: i64,
+    /// The heap the pending entry is on (P's heaps are never freed).
+    heap: AtomicPtr<Timers>,
+}
+
+impl ChanTimer {
+    pub(crate) fn is_ticker(&self) -> bool {
+        self.period > 0
+    }
+
+    /// Stops the timer: no send happens after this returns. Idempotent.
+    pub(crate) fn stop(&self) {
+        let first = {
+            let _l = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            !self.stopped.swap(true, Ordering::AcqRel)
+        };
+        if first {
+            let h = self.heap.load(Ordering::Acquire);
+            if !h.is_null() {
+                // SAFETY: heaps belong to P's, which are never freed.
+                unsafe { &*h }.note_stale();
+            }
+        }
+    }
+}
+
+/// A pending firing of a timer channel: owns one reference to the channel, released
+/// when the firing is dropped (fired for the last time, or swept out stale).
+pub(crate) struct ChanFire {
+    t: Arc<ChanTimer>,
+    ch: *mut crate::chan::Chan,
+}
+
+// SAFETY: the channel pointer is a counted reference; channels are thread-safe.
+unsafe impl Send for ChanFire {}
+
+impl Drop for ChanFire {
+    fn drop(&mut self) {
+        // SAFETY: this firing owns one reference to the channel.
+        unsafe { crate::chan::Chan::release(self.ch) };
+    }
+}
+
+impl ChanFire {
+    /// Sends `now`; a ticker re-arms. The channel reference is dropped (maybe freeing
+    /// the channel, which may call `stop`) only after `lock` is released.
+    fn fire(self, now: i64, when: i64) {
+        let t = self.t.clone();
+        let l = t.lock.lock().unwrap_or_else(|p| p.into_inner());
+        if t.stopped.load(Ordering::Acquire) {
+            drop(l);
+            return; // dropping self releases the channel
+        }
+        // SAFETY: our reference keeps the channel alive.
+        unsafe { (*self.ch).send((&now as *const i64).cast(), -1, true) };
+        let p = t.period;
+        if p <= 0 {
+            // A one-shot that fired is done: a later stop (the channel's release) has
+            // nothing to sweep.
+            t.stopped.store(true, Ordering::Release);
+            drop(l);
+            return;
+        }
+        let mut next = when.saturating_add(p);
+        if next <= now {
+            // Behind (a slow M): skip the missed ticks, stay on the period's grid.
+            next = now.saturating_add(p - (now - when) % p);
+        }
+        // Re-armed under the lock, so a stop either sees the new heap or makes the
+        // next firing return above.
+        add_timer(next, TimerAction::Chan(self));
+        drop(l);
     }
 }
 
@@ -117,6 +204,10 @@ pub(crate) struct Timers {
     heap: Mutex<BinaryHeap<Entry>>,
     next: AtomicI64,
     swept_len: AtomicUsize,
+    /// Entries in `heap` now (kept under the heap lock, read without it).
+    len: AtomicUsize,
+    /// Timer-channel entries stopped since the last sweep.
+    stale: AtomicUsize,
 }
 
 /// `next` of an empty heap.
@@ -129,6 +220,8 @@ impl Timers {
             heap: Mutex::new(BinaryHeap::new()),
             next: AtomicI64::new(NONE),
             swept_len: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+            stale: AtomicUsize::new(0),
         }
     }
 
@@ -144,17 +237,54 @@ impl Timers {
     /// Adds a timer; true when it became this heap's earliest.
     fn add(&self, when: i64, action: TimerAction) -> bool {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        if let TimerAction::Chan(f) = &action {
+            f.t.heap
+                .store(self as *const Timers as *mut Timers, Ordering::Release);
+        }
         let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
         let n = h.len();
-        if n >= 64 && n > 2 * self.swept_len.load(Ordering::Relaxed) {
-            h.retain(|e| !e.action.is_stale());
-            self.swept_len.store(h.len(), Ordering::Relaxed);
-        }
+        let dead = if n >= 64 && n > 2 * self.swept_len.load(Ordering::Relaxed) {
+            self.sweep_locked(&mut h)
+        } else {
+            Vec::new()
+        };
         h.push(Entry { when, seq, action });
+        self.len.store(h.len(), Ordering::Relaxed);
         let earliest = h.peek().map_or(NONE, |e| e.when);
         let became = earliest == when;
         self.next.store(earliest, Ordering::Release);
+        drop(h);
+        drop(dead); // releases swept timer channels, with no timer lock held
         became
+    }
+
+    /// Removes stale entries (heap lock held); returns them to be dropped unlocked.
+    fn sweep_locked(&self, h: &mut BinaryHeap<Entry>) -> Vec<Entry> {
+        let (live, dead): (Vec<Entry>, Vec<Entry>) = std::mem::take(h)
+            .into_vec()
+            .into_iter()
+            .partition(|e| !e.action.is_stale());
+        *h = BinaryHeap::from(live);
+        self.swept_len.store(h.len(), Ordering::Relaxed);
+        self.len.store(h.len(), Ordering::Relaxed);
+        self.stale.store(0, Ordering::Relaxed);
+        self.next
+            .store(h.peek().map_or(NONE, |e| e.when), Ordering::Release);
+        dead
+    }
+
+    /// A timer channel's entry here went stale: sweep once stale ones are half the heap
+    /// (so each stop costs amortised O(log n), and a stopped timer's memory comes back
+    /// long before its deadline).
+    fn note_stale(&self) {
+        let s = self.stale.fetch_add(1, Ordering::Relaxed) + 1;
+        if s * 2 < self.len.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
+        let dead = self.sweep_locked(&mut h);
+        drop(h);
+        drop(dead);
     }
 
     /// Runs every timer due at `now`; returns how many fired.
@@ -170,14 +300,27 @@ impl Timers {
                     due.push(e);
                 }
             }
+            self.len.store(h.len(), Ordering::Relaxed);
             self.next
                 .store(h.peek().map_or(NONE, |e| e.when), Ordering::Release);
         }
         let n = due.len();
         for e in due {
-            e.action.fire(now);
+            e.action.fire(now, e.when);
         }
         n
+    }
+
+    /// Drops every timer without firing it (shutdown).
+    pub(crate) fn clear(&self) {
+        let all: Vec<Entry> = {
+            let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
+            self.next.store(NONE, Ordering::Release);
+            self.len.store(0, Ordering::Relaxed);
+            self.stale.store(0, Ordering::Relaxed);
+            std::mem::take(&mut *h).into_vec()
+        };
+        drop(all);
     }
 
     /// Moves every timer to `to` (a P being destroyed hands its timers on).
@@ -185,6 +328,8 @@ impl Timers {
         let all: Vec<Entry> = {
             let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
             self.next.store(NONE, Ordering::Release);
+            self.len.store(0, Ordering::Relaxed);
+            self.stale.store(0, Ordering::Relaxed);
             std::mem::take(&mut *h).into_vec()
         };
         for e in all {
@@ -212,29 +357,16 @@ pub(crate) fn sleep(ns: i64) -> crate::error::Code {
     let w = crate::park::prepare();
     match crate::park::park_deadline(&w, crate::sched::g::WaitReason::Sleep, deadline, || {}) {
         crate::park::CANCELED => crate::error::ECANCELED,
+        crate::park::SHUTDOWN => crate::error::ESHUTDOWN,
         _ => 0,
     }
 }
 
 /// `gmp_after`: a channel (int64 elements, capacity 1) that receives `gmp_now()` once,
-/// `ns` from now. The timer holds its own reference until it fires.
+/// `ns` from now. The timer holds its own reference until it fires or is stopped (by
+/// the release of the last other reference).
 pub(crate) fn after(ns: i64) -> Result<*mut crate::chan::Chan, crate::error::Code> {
-    let c = crate::chan::Chan::make(8, 1, None, None)?;
-    // SAFETY: c is a fresh live channel; the extra reference belongs to the timer.
-    unsafe { (*c).retain() };
-    let cp = c as usize;
-    add_timer(
-        deadline_after(ns.max(0)),
-        TimerAction::Call(Box::new(move |now| {
-            let ch = cp as *mut crate::chan::Chan;
-            // SAFETY: the timer's reference keeps the channel alive until released here.
-            unsafe {
-                (*ch).send((&now as *const i64).cast(), -1, true);
-                crate::chan::Chan::release(ch);
-            }
-        })),
-    );
-    Ok(c)
+    chan_timer(0, deadline_after(ns.max(0)))
 }
 
 /// `gmp_ticker`: a channel (int64, capacity 1) receiving `gmp_now()` every period;
@@ -243,36 +375,19 @@ pub(crate) fn ticker(period: i64) -> Result<*mut crate::chan::Chan, crate::error
     if period <= 0 {
         return Err(crate::error::EINVAL);
     }
-    let t = std::sync::Arc::new(crate::chan::Ticker {
-        stopped: std::sync::atomic::AtomicBool::new(false),
-        period,
-    });
-    let c = crate::chan::Chan::make(8, 1, None, Some(t.clone()))?;
-    // SAFETY: fresh channel; the extra reference belongs to the ticker's timer.
-    unsafe { (*c).retain() };
-    arm_ticker(c as usize, t, now().saturating_add(period));
-    Ok(c)
+    chan_timer(period, now().saturating_add(period))
 }
 
-fn arm_ticker(cp: usize, t: std::sync::Arc<crate::chan::Ticker>, when: i64) {
-    add_timer(
-        when,
-        TimerAction::Call(Box::new(move |now| {
-            let ch = cp as *mut crate::chan::Chan;
-            if t.stopped.load(Ordering::Acquire) {
-                // SAFETY: the timer's reference, released once.
-                unsafe { crate::chan::Chan::release(ch) };
-                return;
-            }
-            // SAFETY: the timer's reference keeps the channel alive.
-            unsafe { (*ch).send((&now as *const i64).cast(), -1, true) };
-            let p = t.period;
-            let mut next = when.saturating_add(p);
-            if next <= now {
-                // Behind (a slow M): skip the missed ticks, stay on the period's grid.
-                next = now.saturating_add(p - (now - when) % p);
-            }
-            arm_ticker(cp, t, next);
-        })),
-    );
+fn chan_timer(period: i64, when: i64) -> Result<*mut crate::chan::Chan, crate::error::Code> {
+    let t = Arc::new(ChanTimer {
+        lock: Mutex::new(()),
+        stopped: AtomicBool::new(false),
+        period,
+        heap: AtomicPtr::new(std::ptr::null_mut()),
+    });
+    let c = crate::chan::Chan::make(8, 1, None, Some(t.clone()))?;
+    // SAFETY: fresh channel; the extra reference belongs to the timer's firing.
+    unsafe { (*c).retain() };
+    add_timer(when, TimerAction::Chan(ChanFire { t, ch: c }));
+    Ok(c)
 }

@@ -281,15 +281,17 @@ pub unsafe extern "C" fn gmp_ticker(out: *mut *mut gmp_chan, period_ns: i64) -> 
     })
 }
 
-/// Stops a ticker: no tick is sent after it returns... except one already in flight.
-/// Returns 0, or `GMP_EINVAL` (NULL, or not a ticker).
+/// Stops a ticker: no tick is sent after it returns, from any thread (Go's
+/// `Ticker.Stop`); a tick sent before may still be buffered. Its timer is freed promptly
+/// (releasing a ticker or a `gmp_after` channel without stopping it frees its timer
+/// too). Stopping twice is allowed. Returns 0, or `GMP_EINVAL` (NULL, or not a ticker).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_ticker_stop(ticker: *mut gmp_chan) -> c_int {
-    match chan(ticker).and_then(|c| c.ticker.as_ref()) {
-        Some(t) => {
-            t.stopped.store(true, std::sync::atomic::Ordering::Release);
+    match chan(ticker).and_then(|c| c.timer.as_ref()) {
+        Some(t) if t.is_ticker() => {
+            t.stop();
             0
         }
-        None => error::EINVAL,
+        _ => error::EINVAL,
     }
 }

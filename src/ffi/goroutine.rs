@@ -123,10 +123,10 @@ unsafe extern "C" fn go_ex_impl(
             ..sp
         };
         match schedule::newproc(Entry::C(f, arg), sp) {
-            Ok(g) => {
+            Ok(id) => {
                 if !out_id.is_null() {
                     // SAFETY: the caller passes a writable gmp_goid.
-                    unsafe { *out_id = g.id() };
+                    unsafe { *out_id = id };
                 }
                 0
             }

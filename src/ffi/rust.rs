@@ -6,7 +6,7 @@ use crate::sched::schedule::{self, Spawn};
 
 /// Starts a goroutine running `f`.
 pub fn go(f: impl FnOnce() + Send + 'static) -> Result<u64, i32> {
-    schedule::newproc(Entry::Rust(Box::new(f)), Spawn::default()).map(|g| g.id())
+    schedule::newproc(Entry::Rust(Box::new(f)), Spawn::default())
 }
 
 /// Starts a goroutine with a name and stack size.
@@ -23,10 +23,15 @@ pub fn go_named(
             ..Spawn::default()
         },
     )
-    .map(|g| g.id())
 }
 
 /// Runs `f` as the main goroutine on this thread (gmp_main).
 pub fn main(f: impl FnOnce() + Send + 'static) -> i32 {
     schedule::run_main(Entry::Rust(Box::new(f)))
+}
+
+/// Timers in every P's heap now (a released or stopped timer channel's timer leaves at
+/// the next sweep of its heap, not at its deadline).
+pub fn pending_timers() -> usize {
+    crate::sched::schedule::pending_timers()
 }

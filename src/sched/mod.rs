@@ -90,6 +90,9 @@ pub(crate) struct Sched {
     /// M's alive (runtime threads; the gmp_main caller is not counted).
     pub(crate) mcount: AtomicI32,
     pub(crate) nmidle: AtomicI32,
+    /// M's asleep in `stoplockedm` until their locked G runs again (Go's
+    /// `nmidlelocked`): they do not count against `max_threads`.
+    pub(crate) nmidlelocked: AtomicI32,
     pub(crate) max_threads: AtomicI32,
     pub(crate) stack_size: AtomicUsize,
     pub(crate) goidgen: AtomicU64,
@@ -130,6 +133,7 @@ pub(crate) static SCHED: Sched = Sched {
     nallp: AtomicUsize::new(0),
     mcount: AtomicI32::new(0),
     nmidle: AtomicI32::new(0),
+    nmidlelocked: AtomicI32::new(0),
     max_threads: AtomicI32::new(DEFAULT_MAX_THREADS),
     stack_size: AtomicUsize::new(DEFAULT_STACK),
     goidgen: AtomicU64::new(0),

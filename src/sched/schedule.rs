@@ -347,7 +347,9 @@ static THREAD_CAP_WARNED: AtomicBool = AtomicBool::new(false);
 /// Creates a new M (an OS thread) that starts with `p`.
 fn newm(p: &'static P, spinning: bool) -> Result<(), Code> {
     let max = SCHED.max_threads.load(Ordering::Relaxed);
-    if SCHED.mcount.fetch_add(1, Ordering::SeqCst) >= max {
+    if SCHED.mcount.fetch_add(1, Ordering::SeqCst) - SCHED.nmidlelocked.load(Ordering::SeqCst)
+        >= max
+    {
         SCHED.mcount.fetch_sub(1, Ordering::SeqCst);
         if !THREAD_CAP_WARNED.swap(true, Ordering::Relaxed) {
             eprintln!("gmp: thread limit reached (max_threads = {max}); not starting another M");
@@ -459,10 +461,16 @@ pub(crate) fn handoffp(p: &'static P) {
 /// Stops the M a locked G belongs to until its G is runnable again (Go's `stoplockedm`).
 fn stoplockedm(mm: MRef) -> bool {
     let m = mm.get();
+    // Counted before the P goes: handoffp may need a new M, and this one must not
+    // hold a place under the thread cap while it sleeps (Go's `checkmcount` leaves
+    // `nmidlelocked` out too), or locked goroutines that sleep at the cap would leave
+    // no M to run timers and everything else.
+    SCHED.nmidlelocked.fetch_add(1, Ordering::SeqCst);
     if let Some(p) = releasep(m) {
         handoffp(p);
     }
     m.sleep();
+    SCHED.nmidlelocked.fetch_sub(1, Ordering::SeqCst);
     let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
     match NonNull::new(p) {
         Some(p) => {
@@ -812,6 +820,14 @@ pub(crate) fn ensure_poller() {
 }
 
 /// The P whose heap a new timer goes on: ours, else one picked at random.
+/// Timers in every P's heap (stale ones not yet swept included).
+pub(crate) fn pending_timers() -> usize {
+    (0..SCHED.nallp.load(Ordering::Acquire))
+        .filter_map(|i| SCHED.p(i))
+        .map(|p| p.timers.len())
+        .sum()
+}
+
 pub(crate) fn timer_p() -> &'static P {
     if let Some(p) = m::current().and_then(|m| m.get().p()) {
         return p;
@@ -1194,6 +1210,25 @@ pub(crate) fn gfree(g: GRef, p: Option<&'static P>) {
                 .push(g);
         }
     }
+    if main {
+        main_ended(g);
+    }
+}
+
+/// Undoes a spawn that was refused before the G was published (no stack yet).
+fn unspawn(g: GRef) {
+    // SAFETY: the G was never queued: still ours.
+    let inner = unsafe { g.inner() };
+    inner.entry = None;
+    inner.hooks = None;
+    g.get().set_name(None);
+    g.set_status(DEAD);
+    count_ended(None);
+    SCHED
+        .gfree
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(g);
 }
 
 fn gfget(p: Option<&'static P>) -> GRef {
@@ -1419,7 +1454,10 @@ mod count_loom {
 }
 
 /// Creates a goroutine running `entry` and makes it runnable (Go's `newproc`).
-pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
+///
+/// Returns the new goroutine's id, read before the G is published: once queued it may
+/// run to its end and be reused by another spawn before this returns.
+pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<u64, Code> {
     super::ensure_started()?;
     let p = m::current().and_then(|m| m.get().p());
     let default = SCHED.stack_size.load(Ordering::Relaxed);
@@ -1447,13 +1485,24 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
     gs.set_name(sp.name);
     gs.spawn_pc.store(sp.spawn_pc, Ordering::Relaxed);
     gs.since.store(0, Ordering::Relaxed);
+    if crate::sys::sanitizer::on() {
+        crate::sys::sanitizer::g_created(g);
+    }
     count_created(p);
+    if p.is_none() && DRAINING.load(Ordering::SeqCst) && g::current().is_none() {
+        // A spawn from outside the runtime while gmp_shutdown drains: refused, so
+        // shutdown cannot end with it queued and never run. (The count above and this
+        // load pair with shutdown's store and count: one of the two sees the other.)
+        unspawn(g);
+        return Err(error::ESHUTDOWN);
+    }
     if let Some(h) = sp.home {
         gs.home
             .store(h as *const _ as *mut crate::home::Home, Ordering::Release);
         g.set_status(RUNNABLE);
-        h.push(g);
-        return Ok(g);
+        // A member before it is queued: the home thread may run it to its end at once.
+        h.push_new(g);
+        return Ok(id);
     }
     g.set_status(RUNNABLE);
     if crate::tracefile::on() {
@@ -1476,7 +1525,7 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<GRef, Code> {
             wakep();
         }
     }
-    Ok(g)
+    Ok(id)
 }
 
 /// `gmp_gosched`: yield the P to other goroutines. No-op on a foreign thread.
@@ -1673,6 +1722,11 @@ pub(crate) fn is_forked_child() -> bool {
 
 static SHUTDOWN_POLLER: OnceLock<()> = OnceLock::new();
 
+/// gmp_shutdown is waiting for the goroutines to end: spawns from outside the runtime
+/// (foreign threads, homes pumped by them) are refused with GMP_ESHUTDOWN; goroutines
+/// may still spawn, since their work is what shutdown waits for.
+static DRAINING: AtomicBool = AtomicBool::new(false);
+
 /// `gmp_shutdown`: wait for every goroutine to end, then stop the M's.
 pub(crate) fn shutdown(timeout_ns: i64) -> Code {
     match SCHED.state.load(Ordering::Acquire) {
@@ -1688,8 +1742,11 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
         return error::EALREADY;
     }
     let deadline = crate::time::deadline_after(timeout_ns);
+    DRAINING.store(true, Ordering::SeqCst);
     while goroutine_count() > 0 {
         if deadline >= 0 && crate::time::now() >= deadline {
+            // Nothing stopped: the runtime goes on as before.
+            DRAINING.store(false, Ordering::SeqCst);
             return error::ETIMEDOUT;
         }
         if let Some(h) = crate::home::thread_home() {
@@ -1715,8 +1772,17 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
             let _ = t.join();
         }
     }
-    // Free the stack caches; G's and P's are small and stay (a late stale pointer to
+    // Foreign threads still blocked in a call return GMP_ESHUTDOWN: nothing else
+    // could end their waits now.
+    crate::park::shutdown_thread_waits();
+    // Free the pending timers (and the timer channels only they referenced) and the
+    // stack caches; G's and P's are small and stay reachable (a late stale pointer to
     // them must stay valid).
+    for i in 0..SCHED.nallp.load(Ordering::Acquire) {
+        if let Some(p) = SCHED.p(i) {
+            p.timers.clear();
+        }
+    }
     for i in 0..SCHED.nallp.load(Ordering::Acquire) {
         if let Some(p) = SCHED.p(i) {
             // SAFETY: every M has exited, so nobody holds any P.
