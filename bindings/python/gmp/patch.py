@@ -535,6 +535,11 @@ class poll:
 class GmpSelector(_selectors.EpollSelector):
     """``selectors.EpollSelector`` whose ``select`` parks a goroutine."""
 
+    def __init__(self):
+        super().__init__()
+        # Non-blocking, so the runtime's poller watches it (see _park_on_epoll).
+        _os.set_blocking(self._selector.fileno(), False)
+
     def select(self, timeout=None):
         if _self_id() and (timeout is None or timeout > 0) and self._fd_to_key:
             ready = super().select(0)
