@@ -23,7 +23,7 @@ import contextvars as _contextvars
 import sys as _sys
 import time as _time
 
-from . import _gmp
+from . import _gmp  # type: ignore[attr-defined]  # the native module has no stub
 
 _RealLock = _thread.allocate_lock
 _real_get_ident = _thread.get_ident
@@ -156,7 +156,7 @@ def select(*cases, timeout=None, default=False):
 
 # -- goroutine handles ------------------------------------------------------------------
 
-_live = {}  # goroutine id -> Goroutine, while its body runs
+_live: dict = {}  # goroutine id -> Goroutine, while its body runs
 _state_lock = _RealLock()
 
 _PENDING, _RUNNING, _DONE = 0, 1, 2
@@ -316,11 +316,11 @@ def _report(e):
             traceback.print_exception(type(e2), e2, e2.__traceback__, file=err)
 
 
-def go(fn, /, *args, **kwargs):
-    """Runs ``fn(*args, **kwargs)`` as a new goroutine; returns its :class:`Goroutine`
+def go(func, /, *args, **kwargs):
+    """Runs ``func(*args, **kwargs)`` as a new goroutine; returns its :class:`Goroutine`
     handle. An exception escaping it goes to ``gmp.excepthook`` (the other goroutines go
     on) and is kept for ``result()``."""
-    g = Goroutine(fn, args, kwargs)
+    g = Goroutine(func, args, kwargs)
     _gmp.go(g._body)
     return g
 

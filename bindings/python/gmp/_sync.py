@@ -18,7 +18,7 @@ blocks new readers); the code is our own.
 
 from collections import deque as _deque
 
-from . import _gmp
+from . import _gmp  # type: ignore[attr-defined]  # the native module has no stub
 from ._handles import _RealLock, _effective, _real_get_ident, _scope_expired, _self_id
 
 _Chan = _gmp.Chan

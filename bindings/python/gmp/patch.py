@@ -47,6 +47,7 @@ temporary epoll fd, and ``threading.local`` is the standard library's pure-Pytho
 
 import errno as _errno
 import os as _os
+import queue as _queue
 import select as _select
 import selectors as _selectors
 import socket as _socket_mod
@@ -58,7 +59,7 @@ import weakref as _weakref
 import _socket
 import _thread
 
-from . import _gmp, _handles, _sync
+from . import _gmp, _handles, _sync  # type: ignore[attr-defined]
 from ._handles import _effective, _scope_expired, _self_id
 
 _Timeout = _gmp.Timeout
@@ -70,7 +71,7 @@ _blocking = _gmp.blocking
 MODULES = ("socket", "ssl", "select", "time", "thread", "queue", "subprocess", "os")
 
 _patched = dict.fromkeys(MODULES, False)
-_saved = {}  # (module name, attribute) -> original
+_saved: dict = {}  # (module name, attribute) -> original
 
 
 class PatchWarning(RuntimeWarning):
@@ -355,66 +356,75 @@ def _patch_socket():
 # -- ssl ------------------------------------------------------------------------------
 
 
-def _make_ssl_socket_class(ssl):
-    want_read = ssl.SSLWantReadError
-    want_write = ssl.SSLWantWriteError
-    base = ssl.SSLSocket
+class _SSLParking:
+    """Mixed in before ``ssl.SSLSocket`` (see ``_make_ssl_socket_class``): its
+    handshake, reads, writes and shutdown park on the fd (OpenSSL runs non-blocking;
+    SSLWantRead/WriteError mean "wait")."""
 
-    class SSLSocket(base, socket):
-        """``ssl.SSLSocket`` whose handshake, reads, writes and shutdown park on the fd
-        (the OpenSSL calls run non-blocking; SSLWantRead/WriteError mean "wait")."""
+    _ssl_base = None  # ssl.SSLSocket
+    _want_read = _want_write = None  # ssl.SSLWantReadError, ssl.SSLWantWriteError
 
-        def _ssl_retry(self, call, *args):
-            timeout = self._gmp_timeout
-            if timeout == 0.0:
+    def _ssl_retry(self, call, *args):
+        timeout = self._gmp_timeout
+        if timeout == 0.0:
+            return call(*args)
+        while True:
+            try:
                 return call(*args)
-            while True:
-                try:
-                    return call(*args)
-                except want_read:
-                    self._wait(_POLLIN, timeout)
-                except want_write:
-                    self._wait(_POLLOUT, timeout)
+            except self._want_read:
+                self._wait(_POLLIN, timeout)
+            except self._want_write:
+                self._wait(_POLLOUT, timeout)
 
-        def do_handshake(self, block=False):
-            self._check_connected()
-            return self._ssl_retry(self._sslobj.do_handshake)
+    def do_handshake(self, block=False):
+        self._check_connected()
+        return self._ssl_retry(self._sslobj.do_handshake)
 
-        def read(self, len=1024, buffer=None):
-            return self._ssl_retry(base.read, self, len, buffer)
+    def read(self, len=1024, buffer=None):
+        return self._ssl_retry(self._ssl_base.read, self, len, buffer)
 
-        def write(self, data):
-            return self._ssl_retry(base.write, self, data)
+    def write(self, data):
+        return self._ssl_retry(self._ssl_base.write, self, data)
 
-        def send(self, data, flags=0):
-            if self._sslobj is not None:
-                if flags != 0:
-                    raise ValueError("non-zero flags not allowed in calls to send() on %s"
-                                     % self.__class__)
-                return self._ssl_retry(self._sslobj.write, data)
-            return socket.send(self, data, flags)
+    def send(self, data, flags=0):
+        if self._sslobj is not None:
+            if flags != 0:
+                raise ValueError("non-zero flags not allowed in calls to send() on %s"
+                                 % self.__class__)
+            return self._ssl_retry(self._sslobj.write, data)
+        return socket.send(self, data, flags)
 
-        def sendall(self, data, flags=0):
-            if self._sslobj is not None:
-                if flags != 0:
-                    raise ValueError("non-zero flags not allowed in calls to sendall() on %s"
-                                     % self.__class__)
-                view = memoryview(data).cast("B")
-                while view:
-                    n = self.send(view)
-                    view = view[n:]
-                return None
-            return socket.sendall(self, data, flags)
+    def sendall(self, data, flags=0):
+        if self._sslobj is not None:
+            if flags != 0:
+                raise ValueError("non-zero flags not allowed in calls to sendall() on %s"
+                                 % self.__class__)
+            view = memoryview(data).cast("B")
+            while view:
+                n = self.send(view)
+                view = view[n:]
+            return None
+        return socket.sendall(self, data, flags)
 
-        def unwrap(self):
-            if self._sslobj is None:
-                raise ValueError("No SSL wrapper around " + str(self))
-            s = self._ssl_retry(self._sslobj.shutdown)
-            self._sslobj = None
-            return s
+    def unwrap(self):
+        if self._sslobj is None:
+            raise ValueError("No SSL wrapper around " + str(self))
+        s = self._ssl_retry(self._sslobj.shutdown)
+        self._sslobj = None
+        return s
 
-    SSLSocket.__module__ = "ssl"
-    return SSLSocket
+
+def _make_ssl_socket_class(ssl):
+    # MRO: _SSLParking, ssl.SSLSocket, our socket, the original socket: ssl.py's own
+    # super(SSLSocket, self) calls reach our socket class whether ssl was imported
+    # before the patch or after it.
+    return type("SSLSocket", (_SSLParking, ssl.SSLSocket, socket), {
+        "__module__": "ssl",
+        "__doc__": _SSLParking.__doc__,
+        "_ssl_base": ssl.SSLSocket,
+        "_want_read": ssl.SSLWantReadError,
+        "_want_write": ssl.SSLWantWriteError,
+    })
 
 
 def _patch_ssl():
@@ -601,7 +611,7 @@ class _GoroutineThread(_threading.Thread):
         return "<_GoroutineThread(%s)>" % self._name
 
 
-_untracked = {}  # gid -> _GoroutineThread for goroutines without a handle
+_untracked: dict = {}  # gid -> _GoroutineThread for goroutines without a handle
 
 
 def current_thread():
@@ -691,53 +701,51 @@ def _patch_thread():
 # -- queue ---------------------------------------------------------------------------------
 
 
-def _make_queues():
-    import queue
+def _init_queue_sync(q):
+    q.mutex = _sync.Lock()
+    q.not_empty = _sync.Condition(q.mutex)
+    q.not_full = _sync.Condition(q.mutex)
+    q.all_tasks_done = _sync.Condition(q.mutex)
 
-    def _init_sync(self):
-        self.mutex = _sync.Lock()
-        self.not_empty = _sync.Condition(self.mutex)
-        self.not_full = _sync.Condition(self.mutex)
-        self.all_tasks_done = _sync.Condition(self.mutex)
 
-    class Queue(queue.Queue):
-        __doc__ = queue.Queue.__doc__
+class Queue(_queue.Queue):
+    __doc__ = _queue.Queue.__doc__
 
-        def __init__(self, maxsize=0):
-            super().__init__(maxsize)
-            _init_sync(self)
+    def __init__(self, maxsize=0):
+        super().__init__(maxsize)
+        _init_queue_sync(self)
 
-    class LifoQueue(queue.LifoQueue):
-        __doc__ = queue.LifoQueue.__doc__
 
-        def __init__(self, maxsize=0):
-            super().__init__(maxsize)
-            _init_sync(self)
+class LifoQueue(_queue.LifoQueue):
+    __doc__ = _queue.LifoQueue.__doc__
 
-    class PriorityQueue(queue.PriorityQueue):
-        __doc__ = queue.PriorityQueue.__doc__
+    def __init__(self, maxsize=0):
+        super().__init__(maxsize)
+        _init_queue_sync(self)
 
-        def __init__(self, maxsize=0):
-            super().__init__(maxsize)
-            _init_sync(self)
 
-    class SimpleQueue(queue._PySimpleQueue):
-        __doc__ = queue._PySimpleQueue.__doc__
+class PriorityQueue(_queue.PriorityQueue):
+    __doc__ = _queue.PriorityQueue.__doc__
 
-        def __init__(self):
-            super().__init__()
-            self._count = _sync.Semaphore(0)
+    def __init__(self, maxsize=0):
+        super().__init__(maxsize)
+        _init_queue_sync(self)
 
-    for c in (Queue, LifoQueue, PriorityQueue, SimpleQueue):
-        c.__module__ = "queue"
-    return queue, dict(Queue=Queue, LifoQueue=LifoQueue, PriorityQueue=PriorityQueue,
-                       SimpleQueue=SimpleQueue)
+
+_PySimpleQueue: type = getattr(_queue, "_PySimpleQueue")  # the pure-Python SimpleQueue
+
+
+class SimpleQueue(_PySimpleQueue):
+    __doc__ = _PySimpleQueue.__doc__
+
+    def __init__(self):
+        super().__init__()
+        self._count = _sync.Semaphore(0)
 
 
 def _patch_queue():
-    queue, classes = _make_queues()
-    for name, cls in classes.items():
-        _set(queue, name, cls)
+    for cls in (Queue, LifoQueue, PriorityQueue, SimpleQueue):
+        _set(_queue, cls.__name__, cls)
 
 
 # -- os / subprocess ----------------------------------------------------------------------
