@@ -4,11 +4,18 @@
 // The model in one page
 // ---------------------
 // * gmp::go(f, args...) starts a goroutine running f(args...) (decay-copied, as
-//   std::thread). It may run on any runtime thread and move between threads at switch
-//   points: channel and select operations, sync waits, sleeps, yield. An exception that
-//   escapes it is printed with its what() on stderr and std::terminate is called, as
-//   std::thread does. Exception: in a home (below) a gmp::error with GMP_ECANCELED, which
-//   blocking calls throw once the home is closed, ends the goroutine quietly.
+//   std::thread) and returns a gmp::task<R>: join() waits and gives f's result; dropping
+//   it lets the goroutine run on (it also converts to the goroutine's id). It may run on
+//   any runtime thread and move between threads at switch points: channel and select
+//   operations, sync waits, sleeps, yield. An exception that escapes it calls
+//   std::terminate at its throw site, before any unwinding, as std::thread does (the
+//   goroutine's entry is a boundary with no handler): a core dump keeps the throwing
+//   frame. Exception: in a home (below) a gmp::error with GMP_ECANCELED, which blocking
+//   calls throw once the home is closed, ends the goroutine quietly. gmp::group (Go's
+//   errgroup) waits for many goroutines and carries the first exception or error code.
+// * gmp::blocking(f, args...) runs a blocking library call so that the goroutine's P
+//   serves others meanwhile (gmp_blocking); gmp::syscall_section is the RAII form of
+//   gmp_syscall_enter/exit.
 // * Thread identity moves with a goroutine: do not keep a thread_local's address, a
 //   pthread_self() or errno across a switch point, nor hold a std::mutex (owned by a
 //   thread, and it blocks the thread) across one: use gmp::mutex. gmp::lock_os_thread()
@@ -27,18 +34,23 @@
 //       transfer: the sender moves the value into a heap object and sends its T*; the
 //       receiver moves it out and deletes it. A std::string's bytes can never be copied
 //       byte-wise (its small-string buffer points into itself), hence the heap box.
+//     The boxes come from a recycling pool (per size class: a per-thread cache and a
+//     global list), so steady-state traffic allocates nothing.
 //     Values still buffered when the last handle goes are destroyed (the channel's
 //     element drop callback). A send that fails, times out or is not chosen by select
 //     does not consume the value: try_send/send_for leave the argument (lvalue or
 //     rvalue) holding it, and nothing leaks.
 //   Sending on a closed channel or closing one twice throws gmp::error(GMP_ECLOSED)
-//   (Go panics). Receiving from a closed, drained channel gives an empty optional.
+//   (Go panics). Receiving from a closed, drained channel gives an empty optional. The
+//   *_status forms (send_status, try_recv_status, recv_for_status, ...) never throw a
+//   gmp::error and say what happened: chan_status::ok, closed, timeout, would_block, or
+//   error (with its code).
 //   Many goroutines may use one chan object at once (its operations only read the
 //   handle); moving or assigning it must not race with them. share() gives a goroutine
 //   its own handle, which keeps the channel alive as long as it needs it.
 // * gmp::select(recv_case(a, f), send_case(b, v, g), timeout_case(10ms, h)) runs the
 //   callback of the one case that fired and returns that case's position among the
-//   arguments. Ready cases are chosen uniformly at random. A case on an empty (moved
+//   arguments. A send_case given an lvalue gives it back if another case fired. Ready cases are chosen uniformly at random. A case on an empty (moved
 //   from) chan never fires, as Go's nil channel.
 // * Sync types are goroutine-aware (they park a goroutine, never its thread) and usable
 //   from any thread: gmp::mutex (Lockable: std::lock_guard, std::unique_lock,
@@ -50,6 +62,13 @@
 // * Errors are gmp::error, a std::system_error whose code().value() is the GMP_E* code
 //   and whose category is gmp::gmp_category() (message() is gmp_strerror). Codes that
 //   are negative errno values compare equal to std::errc: e.code() == std::errc::timed_out.
+// * Builds without exceptions (-fno-exceptions, or GMP_NO_EXCEPTIONS defined): the
+//   header compiles and every throwing call has a non-throwing form: an overload taking a
+//   std::error_code& (last argument, or first for variadic calls: gmp::go(ec, f),
+//   gmp::select(ec, cases...)), or the channels' *_status forms. A throwing form that
+//   fails there calls the handler set with gmp::set_error_handler(code, what), which
+//   must not return; the default prints the message and aborts. GMP_HAS_EXCEPTIONS says
+//   which build this is.
 // * Timeouts take std::chrono durations. Zero or negative means "do not wait" (a try);
 //   anything past 2^62 ns (about 146 years) means forever.
 
@@ -61,7 +80,9 @@
 #include <cxxabi.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>  // std::cv_status
 #include <cstddef>
 #include <cstdint>
@@ -82,6 +103,16 @@
 
 #if __cplusplus < 201703L && (!defined(_MSVC_LANG) || _MSVC_LANG < 201703L)
 #error "<gmp/gmp.hpp> needs C++17"
+#endif
+
+// GMP_HAS_EXCEPTIONS: 1 when the translation unit may throw (the compiler's own macro),
+// 0 under -fno-exceptions or when the user defines GMP_NO_EXCEPTIONS.
+#ifndef GMP_HAS_EXCEPTIONS
+#if !defined(GMP_NO_EXCEPTIONS) && (defined(__cpp_exceptions) || defined(__EXCEPTIONS))
+#define GMP_HAS_EXCEPTIONS 1
+#else
+#define GMP_HAS_EXCEPTIONS 0
+#endif
 #endif
 
 namespace gmp {
@@ -141,13 +172,64 @@ class error : public std::system_error {
   error(int code, const std::string& what) : std::system_error(code, gmp_category(), what) {}
 };
 
+/// What a failing throwing-form call does in a build without exceptions (see "Builds
+/// without exceptions" at the top): called with the GMP_E* code and the call's name
+/// ("gmp::chan::send"). It must not return (log, then abort or exit); if it does,
+/// the call aborts.
+using error_handler = void (*)(int code, const char* what);
+
 namespace detail {
+inline std::atomic<error_handler> the_error_handler{nullptr};
+
+/// The default for builds without exceptions: the message a gmp::error would carry, then
+/// abort().
+[[noreturn]] inline void default_error_handler(int code, const char* what) noexcept {
+  std::fprintf(stderr, "gmp: %s: %s (built without exceptions: aborting)\n", what,
+               gmp_strerror(code));
+  std::fflush(stderr);
+  std::abort();
+}
+
+/// Throws gmp::error(code, what); without exceptions calls the error handler and aborts.
+[[noreturn]] inline void raise(int code, const char* what) {
+#if GMP_HAS_EXCEPTIONS
+  throw error(code, what);
+#else
+  if (error_handler h = the_error_handler.load(std::memory_order_acquire)) h(code, what);
+  default_error_handler(code, what);
+#endif
+}
+
 /// Throws gmp::error for a negative code; returns non-negative ones.
 inline int check(int rc, const char* what) {
-  if (rc < 0) throw error(rc, what);
+  if (rc < 0) raise(rc, what);
   return rc;
 }
+
+template <class T>
+inline constexpr bool is_error_code_v =
+    std::is_same_v<std::remove_cv_t<std::remove_reference_t<T>>, std::error_code>;
+
+/// The non-throwing forms: sets ec from a C result (cleared on success); true on success.
+inline bool report(int rc, std::error_code& ec) noexcept {
+  if (rc < 0) {
+    ec = std::error_code(rc, gmp_category());
+    return false;
+  }
+  ec.clear();
+  return true;
+}
 }  // namespace detail
+
+/// Installs the handler that builds without exceptions call where a throwing form fails
+/// (nullptr: the default, a message and abort()). Returns the previous one. Ignored
+/// when exceptions are on: those builds throw gmp::error.
+inline error_handler set_error_handler(error_handler h) noexcept {
+  return detail::the_error_handler.exchange(h, std::memory_order_acq_rel);
+}
+inline error_handler get_error_handler() noexcept {
+  return detail::the_error_handler.load(std::memory_order_acquire);
+}
 
 }  // namespace gmp
 
@@ -206,17 +288,26 @@ struct config {
 
 /// Configures the runtime before its first use. Throws gmp::error (GMP_EALREADY once
 /// the runtime has started: any other call starts it).
-inline void init(const config& cfg) {
+inline void init(const config& cfg, std::error_code& ec) noexcept {
   gmp_config c{};
   c.size = sizeof c;
   c.maxprocs = cfg.maxprocs;
   c.stack_size = cfg.stack_size;
   c.max_threads = cfg.max_threads;
-  detail::check(gmp_init(&c), "gmp::init");
+  detail::report(gmp_init(&c), ec);
+}
+inline void init(const config& cfg) {
+  std::error_code ec;
+  init(cfg, ec);
+  if (ec) detail::raise(ec.value(), "gmp::init");
 }
 
 /// GOMAXPROCS: sets the number of P's when n > 0; returns the previous value.
 inline int maxprocs(int n = 0) { return detail::check(gmp_maxprocs(n), "gmp::maxprocs"); }
+inline int maxprocs(int n, std::error_code& ec) noexcept {
+  const int rc = gmp_maxprocs(n);
+  return detail::report(rc, ec) ? rc : 0;
+}
 
 /// The number of goroutines that exist now.
 inline std::int64_t num_goroutine() noexcept { return gmp_num_goroutine(); }
@@ -229,6 +320,15 @@ bool shutdown(const std::chrono::duration<Rep, Period>& timeout) {
   if (rc == GMP_ETIMEDOUT) return false;
   detail::check(rc, "gmp::shutdown");
   return true;
+}
+template <class Rep, class Period>
+bool shutdown(const std::chrono::duration<Rep, Period>& timeout, std::error_code& ec) noexcept {
+  const int rc = gmp_shutdown(detail::to_timeout(timeout));
+  if (rc == GMP_ETIMEDOUT) {
+    ec.clear();
+    return false;
+  }
+  return detail::report(rc, ec);
 }
 
 /// The library's version string, e.g. "0.1.0" (gmp_lib_version).
@@ -294,64 +394,102 @@ struct eh_slot {
   *t = s->outer;
 }
 
-// A goroutine started from C++: its exception slot (the hooks' context) and, in the
-// derived class, its callable. Heap-allocated by go(), deleted by its entry.
+// A goroutine started from C++: its exception slot (the hooks' context), what a task
+// handle needs (a reference count, a wait group) and, in the derived classes, its result
+// and callable. Heap-allocated by go(); freed by whichever of the goroutine and its task
+// handle lets go of it last.
 struct goroutine_base {
   eh_slot eh;
-  bool in_home = false;
-  virtual void run() = 0;            // invokes the callable
-  virtual void drop() noexcept = 0;  // destroys it (and its captures)
+  bool joinable = false;         // a task handle was made: `finished` counts 1 until the end
+  std::atomic<int> refs{1};      // the goroutine, +1 while a task handle holds it
+  gmp_waitgroup finished{};
+  virtual void run() = 0;            // invokes the callable (and keeps its result)
+  virtual void drop() noexcept = 0;  // destroys the callable (and its captures)
   virtual ~goroutine_base() = default;
+  void release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
 };
 
+template <class R>
+struct goroutine_result : goroutine_base {
+  std::optional<R> result;
+};
+template <>
+struct goroutine_result<void> : goroutine_base {};
+
 template <class Fn, class... Args>
-struct goroutine final : goroutine_base {
+using go_result_t = std::decay_t<std::invoke_result_t<Fn, Args...>>;
+
+template <class Fn, class... Args>
+struct goroutine final : goroutine_result<go_result_t<Fn, Args...>> {
+  using result_type = go_result_t<Fn, Args...>;
   std::optional<std::tuple<Fn, Args...>> call;
 
   template <class F, class... A>
   explicit goroutine(F&& f, A&&... a) {
     call.emplace(std::forward<F>(f), std::forward<A>(a)...);
   }
-  void run() override { std::apply([](auto&... x) { std::invoke(std::move(x)...); }, *call); }
+  void run() override {
+    if constexpr (std::is_void_v<result_type>) {
+      std::apply([](auto&... x) { std::invoke(std::move(x)...); }, *call);
+    } else {
+      this->result.emplace(std::apply(
+          [](auto&... x) -> result_type { return std::invoke(std::move(x)...); }, *call));
+    }
+  }
   void drop() noexcept override { call.reset(); }
 };
 
-/// Reports an exception escaping a goroutine and terminates, as std::thread does;
-/// called inside the catch block, so a terminate handler sees std::current_exception().
-/// Returns only for a home goroutine ended by GMP_ECANCELED (its home was closed).
-inline void goroutine_escaped(const goroutine_base* g) noexcept {
-  const unsigned long long id = gmp_self();
-  try {
-    throw;
-  } catch (const error& e) {
-    if (g->in_home && e.code().value() == GMP_ECANCELED) return;
-    std::fprintf(stderr, "gmp: goroutine %llu: uncaught exception: %s\n", id, e.what());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "gmp: goroutine %llu: uncaught exception: %s\n", id, e.what());
-  } catch (...) {
-    std::fprintf(stderr, "gmp: goroutine %llu: uncaught exception (not a std::exception)\n",
-                 id);
-  }
-  std::fflush(stderr);
-  std::terminate();
+/// The end of every C++ goroutine: its captures die while its exception state is still
+/// installed, then a joiner is let go and the goroutine lets go of itself.
+inline void goroutine_finish(goroutine_base* g) noexcept {
+  g->drop();
+  eh_park(&g->eh);
+  if (g->joinable) gmp_waitgroup_done(&g->finished);
+  g->release();
 }
 
-/// The gmp_fn of every C++ goroutine. noexcept: nothing unwinds into the runtime.
-inline void goroutine_entry(void* arg) noexcept {
+/// The gmp_fn of goroutines started by gmp::go, and their noexcept boundary: an exception
+/// that escapes f finds no handler on the goroutine's stack, and the unwinder's search
+/// phase ends at the runtime's start frame below this one (an extern "C" Rust function,
+/// which cannot unwind), so std::terminate runs inside __cxa_throw, at the throw site,
+/// before anything is unwound: a core dump or a debugger shows the throwing frame, as
+/// with std::thread, and no destructor of the goroutine's frames runs. Deliberately not
+/// declared noexcept: g++ (below -O2) and clang++ implement noexcept as a handler that
+/// calls terminate, so the search would stop here and unwind the stack first.
+inline void goroutine_entry(void* arg) {
   goroutine_base* g = static_cast<goroutine_base*>(arg);
   eh_resume(&g->eh);  // the runtime calls the hooks around switches, not at start and end
+  g->run();
+  goroutine_finish(g);
+}
+
+/// The gmp_fn of a home's goroutines: as goroutine_entry, except that gmp::error
+/// GMP_ECANCELED (what blocking calls throw once the home is closed) ends the goroutine
+/// quietly. Any other gmp::error is reported and terminates (after unwinding, here).
+inline void home_goroutine_entry(void* arg) noexcept {
+  goroutine_base* g = static_cast<goroutine_base*>(arg);
+  eh_resume(&g->eh);
+#if GMP_HAS_EXCEPTIONS
   try {
     g->run();
-  } catch (...) {
-    goroutine_escaped(g);
+  } catch (const error& e) {
+    if (e.code().value() != GMP_ECANCELED) {
+      std::fprintf(stderr, "gmp: goroutine %llu: uncaught exception: %s\n",
+                   static_cast<unsigned long long>(gmp_self()), e.what());
+      std::fflush(stderr);
+      std::terminate();
+    }
   }
-  g->drop();  // captures die while the goroutine's exception state is still installed
-  eh_park(&g->eh);
-  delete g;
+#else
+  g->run();
+#endif
+  goroutine_finish(g);
 }
 
 template <class F, class... Args>
-goroutine_base* make_goroutine(F&& f, Args&&... args) {
+auto* make_goroutine(F&& f, Args&&... args) {
   static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>,
                 "gmp::go: f(args...) must be callable with the decayed (copied) arguments");
   return new goroutine<std::decay_t<F>, std::decay_t<Args>...>(std::forward<F>(f),
@@ -367,62 +505,208 @@ inline gmp_switch_hooks eh_hooks(goroutine_base* g) noexcept {
   return h;
 }
 
-inline goid spawn(const go_attr* attr, goroutine_base* g) {
+/// Starts g (with a task handle's reference when `joinable`). On failure g is deleted
+/// and the code returned.
+inline int spawn(const go_attr* attr, goroutine_base* g, bool joinable, goid* id) noexcept {
   const gmp_switch_hooks hooks = eh_hooks(g);
   gmp_go_attr a{};
   a.size = sizeof a;
   a.stack_size = attr ? attr->stack_size : 0;
   a.name = attr && !attr->name.empty() ? attr->name.c_str() : nullptr;
   a.hooks = &hooks;
-  goid id = 0;
-  const int rc = gmp_go_ex(&a, &goroutine_entry, g, &id);
-  if (rc < 0) {
-    delete g;
-    throw error(rc, "gmp::go");
+  if (joinable) {
+    g->joinable = true;
+    g->refs.store(2, std::memory_order_relaxed);
+    gmp_waitgroup_add(&g->finished, 1);
   }
-  return id;
+  const int rc = gmp_go_ex(&a, &goroutine_entry, g, id);
+  if (rc < 0) delete g;
+  return rc;
 }
 
 template <class F>
 inline constexpr bool is_go_attr = std::is_same_v<std::decay_t<F>, go_attr>;
+template <class F>
+inline constexpr bool is_go_callable = !is_go_attr<F> && !is_error_code_v<F>;
+
+struct task_access;
+}  // namespace detail
+
+/// The handle gmp::go returns: join() waits for the goroutine to end (its captures
+/// destroyed) and gives f's result. Destroying or detach()ing a joinable task lets the
+/// goroutine run on unobserved (unlike std::thread, which terminates), so `gmp::go(f);`
+/// alone starts a goroutine and forgets it. Converts to the goroutine's id (goid), as
+/// go() returned before. Move-only; one goroutine may join it, from a goroutine or a
+/// thread.
+template <class R>
+class task {
+ public:
+  using result_type = R;
+  task() noexcept = default;
+  task(task&& o) noexcept : g_(std::exchange(o.g_, nullptr)), id_(std::exchange(o.id_, 0)) {}
+  task& operator=(task&& o) noexcept {
+    if (this != &o) {
+      detach();
+      g_ = std::exchange(o.g_, nullptr);
+      id_ = std::exchange(o.id_, 0);
+    }
+    return *this;
+  }
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  ~task() { detach(); }
+
+  /// The goroutine's id (kept after join() and detach()); 0 for an empty task.
+  goid id() const noexcept { return id_; }
+  operator goid() const noexcept { return id_; }
+  /// True until join() or detach().
+  bool joinable() const noexcept { return g_ != nullptr; }
+
+  /// Waits for the goroutine to end and returns f's result. Throws gmp::error
+  /// (GMP_EINVAL: not joinable; GMP_ECANCELED: the caller's home was closed, and the
+  /// task stays joinable).
+  R join() {
+    std::error_code ec;
+    if constexpr (std::is_void_v<R>) {
+      join(ec);
+      if (ec) detail::raise(ec.value(), "gmp::task::join");
+    } else {
+      std::optional<R> r = join(ec);
+      if (ec) detail::raise(ec.value(), "gmp::task::join");
+      return std::move(*r);
+    }
+  }
+  /// join() setting ec instead of throwing (empty optional then, for a non-void R).
+  auto join(std::error_code& ec) noexcept(std::is_void_v<R> ||
+                                          std::is_nothrow_move_constructible_v<R>) {
+    if constexpr (std::is_void_v<R>) {
+      if (wait(ec)) finish();
+    } else {
+      std::optional<R> r;
+      if (wait(ec)) {
+        r.emplace(std::move(*static_cast<detail::goroutine_result<R>*>(g_)->result));
+        finish();
+      }
+      return r;
+    }
+  }
+
+  /// Lets the goroutine go on unobserved; not joinable afterwards.
+  void detach() noexcept {
+    if (g_ != nullptr) std::exchange(g_, nullptr)->release();
+  }
+
+ private:
+  friend struct detail::task_access;
+  task(detail::goroutine_base* g, goid id) noexcept : g_(g), id_(id) {}
+  bool wait(std::error_code& ec) noexcept {
+    if (g_ == nullptr) return detail::report(GMP_EINVAL, ec);
+    return detail::report(gmp_waitgroup_wait(&g_->finished), ec);
+  }
+  void finish() noexcept { detach(); }
+
+  detail::goroutine_base* g_ = nullptr;
+  goid id_ = 0;
+};
+
+namespace detail {
+struct task_access {
+  template <class G>
+  static task<typename G::result_type> start(const go_attr* attr, G* g, std::error_code* ec) {
+    goid id = 0;
+    const int rc = spawn(attr, g, true, &id);
+    if (rc < 0) {
+      if (ec == nullptr) raise(rc, "gmp::go");
+      *ec = std::error_code(rc, gmp_category());
+      return {};
+    }
+    if (ec != nullptr) ec->clear();
+    return task<typename G::result_type>(g, id);
+  }
+};
 }  // namespace detail
 
 /// Starts a goroutine running f(args...) (copies of the arguments, as std::thread) and
-/// returns its id. Throws gmp::error (GMP_ENOMEM, GMP_ESHUTDOWN).
-template <class F, class... Args, class = std::enable_if_t<!detail::is_go_attr<F>>>
-goid go(F&& f, Args&&... args) {
-  return detail::spawn(nullptr,
-                       detail::make_goroutine(std::forward<F>(f), std::forward<Args>(args)...));
+/// returns its task: join() it, or drop it to let the goroutine run on. An exception
+/// escaping f calls std::terminate at its throw site (see goroutine_entry). Throws
+/// gmp::error (GMP_ENOMEM, GMP_ESHUTDOWN).
+template <class F, class... Args, class = std::enable_if_t<detail::is_go_callable<F>>>
+auto go(F&& f, Args&&... args) {
+  return detail::task_access::start(
+      nullptr, detail::make_goroutine(std::forward<F>(f), std::forward<Args>(args)...),
+      nullptr);
 }
 
 /// go() with a name and a stack size.
 template <class F, class... Args>
-goid go(const go_attr& attr, F&& f, Args&&... args) {
-  return detail::spawn(&attr,
-                       detail::make_goroutine(std::forward<F>(f), std::forward<Args>(args)...));
+auto go(const go_attr& attr, F&& f, Args&&... args) {
+  return detail::task_access::start(
+      &attr, detail::make_goroutine(std::forward<F>(f), std::forward<Args>(args)...), nullptr);
 }
 
-/// Runs f(args...) as the main goroutine, locked to the calling thread, and returns when
-/// it returns (gmp_main); an exception escaping f is rethrown here. Throws gmp::error
-/// (GMP_EALREADY from a goroutine, from a home thread, or while another main runs).
+/// go() setting ec instead of throwing; an empty task on failure.
+template <class F, class... Args, class = std::enable_if_t<detail::is_go_callable<F>>>
+auto go(std::error_code& ec, F&& f, Args&&... args) {
+  return detail::task_access::start(
+      nullptr, detail::make_goroutine(std::forward<F>(f), std::forward<Args>(args)...), &ec);
+}
 template <class F, class... Args>
-void main(F&& f, Args&&... args) {
+auto go(std::error_code& ec, const go_attr& attr, F&& f, Args&&... args) {
+  return detail::task_access::start(
+      &attr, detail::make_goroutine(std::forward<F>(f), std::forward<Args>(args)...), &ec);
+}
+
+namespace detail {
+template <class F, class... Args>
+int run_main(std::exception_ptr& escaped, F&& f, Args&&... args) {
   struct context {
     std::tuple<std::decay_t<F>, std::decay_t<Args>...> call;
-    std::exception_ptr escaped;
-  } ctx{{std::forward<F>(f), std::forward<Args>(args)...}, nullptr};
-  const int rc = gmp_main(
+    std::exception_ptr* escaped;
+  } ctx{{std::forward<F>(f), std::forward<Args>(args)...}, &escaped};
+  return gmp_main(
       [](void* p) noexcept {
         auto* c = static_cast<context*>(p);
+#if GMP_HAS_EXCEPTIONS
         try {
           std::apply([](auto&... x) { std::invoke(std::move(x)...); }, c->call);
         } catch (...) {
-          c->escaped = std::current_exception();
+          *c->escaped = std::current_exception();
         }
+#else
+        std::apply([](auto&... x) { std::invoke(std::move(x)...); }, c->call);
+#endif
       },
       &ctx);
-  detail::check(rc, "gmp::main");
-  if (ctx.escaped) std::rethrow_exception(ctx.escaped);
+}
+}  // namespace detail
+
+/// Runs f(args...) as the main goroutine and returns on the calling thread when it
+/// returns (gmp_main); an exception escaping f is rethrown here. As Go's main, f starts on
+/// the calling thread and is not locked to it (it may resume on another thread after any
+/// switch point: see the thread_local caveat); calling gmp_lock_os_thread() before its
+/// first switch point keeps it on the calling thread for good. gmp_main starts it without
+/// gmp::go's switch hooks, so its C++ exception state does not travel: unless locked, do
+/// not park inside a catch block in f itself (goroutines it starts with gmp::go may).
+/// Throws gmp::error (GMP_EDEADLK when every goroutine is asleep; GMP_EALREADY from a
+/// goroutine, from a home thread, or while another main runs).
+template <class F, class... Args, class = std::enable_if_t<!detail::is_error_code_v<F>>>
+void main(F&& f, Args&&... args) {
+  std::exception_ptr escaped;
+  detail::check(detail::run_main(escaped, std::forward<F>(f), std::forward<Args>(args)...),
+                "gmp::main");
+#if GMP_HAS_EXCEPTIONS
+  if (escaped) std::rethrow_exception(escaped);
+#endif
+}
+/// main() setting ec instead of throwing a gmp::error (an exception escaping f is still
+/// rethrown).
+template <class F, class... Args>
+void main(std::error_code& ec, F&& f, Args&&... args) {
+  std::exception_ptr escaped;
+  detail::report(detail::run_main(escaped, std::forward<F>(f), std::forward<Args>(args)...), ec);
+#if GMP_HAS_EXCEPTIONS
+  if (escaped) std::rethrow_exception(escaped);
+#endif
 }
 
 namespace this_goroutine {
@@ -439,10 +723,18 @@ template <class Rep, class Period>
 void sleep_for(const std::chrono::duration<Rep, Period>& d) {
   detail::check(gmp_sleep(detail::to_ns(d)), "gmp::this_goroutine::sleep_for");
 }
+template <class Rep, class Period>
+void sleep_for(const std::chrono::duration<Rep, Period>& d, std::error_code& ec) noexcept {
+  detail::report(gmp_sleep(detail::to_ns(d)), ec);
+}
 
 template <class Clock, class Duration>
 void sleep_until(const std::chrono::time_point<Clock, Duration>& t) {
   sleep_for(detail::until(t));
+}
+template <class Clock, class Duration>
+void sleep_until(const std::chrono::time_point<Clock, Duration>& t, std::error_code& ec) noexcept {
+  sleep_for(detail::until(t), ec);
 }
 
 /// Yields if the runtime asked this goroutine to (it ran too long): put it in long loops.
@@ -452,6 +744,9 @@ inline void preempt_point() noexcept { gmp_preempt_point(); }
 inline void set_name(const std::string& name) {
   detail::check(gmp_set_name(name.c_str()), "gmp::this_goroutine::set_name");
 }
+inline void set_name(const char* name, std::error_code& ec) noexcept {
+  detail::report(gmp_set_name(name), ec);
+}
 
 }  // namespace this_goroutine
 
@@ -460,15 +755,136 @@ inline void set_name(const std::string& name) {
 class lock_os_thread_guard {
  public:
   lock_os_thread_guard() { detail::check(gmp_lock_os_thread(), "gmp::lock_os_thread_guard"); }
-  ~lock_os_thread_guard() { gmp_unlock_os_thread(); }
+  /// Sets ec instead of throwing; the destructor then unlocks nothing.
+  explicit lock_os_thread_guard(std::error_code& ec) noexcept
+      : locked_(detail::report(gmp_lock_os_thread(), ec)) {}
+  ~lock_os_thread_guard() {
+    if (locked_) gmp_unlock_os_thread();
+  }
   lock_os_thread_guard(const lock_os_thread_guard&) = delete;
   lock_os_thread_guard& operator=(const lock_os_thread_guard&) = delete;
+
+ private:
+  bool locked_ = true;
 };
 
 /// `auto pin = gmp::lock_os_thread();` The spelling of lock_os_thread_guard as a call. A
 /// function, not a type alias: `gmp::lock_os_thread();` alone would otherwise make a
 /// temporary that unlocks at once; [[nodiscard]] turns that mistake into a warning.
 [[nodiscard]] inline lock_os_thread_guard lock_os_thread() { return lock_os_thread_guard(); }
+
+// ---------------------------------------------------------------------------------------
+// Blocking calls
+// ---------------------------------------------------------------------------------------
+
+namespace detail {
+template <class R>
+struct blocking_result {
+  std::optional<R> value;
+  template <class Call>
+  void run(Call&& call) {
+    value.emplace(std::apply(
+        [](auto&&... x) -> R { return std::invoke(std::forward<decltype(x)>(x)...); },
+        std::move(call)));
+  }
+  R take() { return std::move(*value); }
+};
+template <class R>
+struct blocking_result<R&> {
+  R* value = nullptr;
+  template <class Call>
+  void run(Call&& call) {
+    value = std::addressof(std::apply(
+        [](auto&&... x) -> R& { return std::invoke(std::forward<decltype(x)>(x)...); },
+        std::move(call)));
+  }
+  R& take() { return *value; }
+};
+template <>
+struct blocking_result<void> {
+  template <class Call>
+  void run(Call&& call) {
+    std::apply([](auto&&... x) { std::invoke(std::forward<decltype(x)>(x)...); },
+               std::move(call));
+  }
+  void take() {}
+};
+
+template <class F, class... Args>
+int run_blocking(blocking_result<std::invoke_result_t<F, Args...>>& result,
+                 std::exception_ptr& escaped, F&& f, Args&&... args) {
+  struct context {
+    std::tuple<F&&, Args&&...> call;
+    blocking_result<std::invoke_result_t<F, Args...>>* result;
+    std::exception_ptr* escaped;
+  } ctx{std::forward_as_tuple(std::forward<F>(f), std::forward<Args>(args)...), &result,
+        &escaped};
+  return gmp_blocking(
+      [](void* p) noexcept {
+        auto* c = static_cast<context*>(p);
+#if GMP_HAS_EXCEPTIONS
+        try {
+          c->result->run(std::move(c->call));
+        } catch (...) {
+          *c->escaped = std::current_exception();
+        }
+#else
+        (void)c->escaped;
+        c->result->run(std::move(c->call));
+#endif
+      },
+      &ctx);
+}
+}  // namespace detail
+
+/// Runs f(args...) as a blocking call (gmp_blocking: Go's entersyscall/exitsyscall around
+/// it, on the thread's own stack) and returns its result; an exception f throws is
+/// rethrown here. While f blocks, the goroutine's P goes to another thread, so the other
+/// goroutines run on: wrap blocking library calls (getaddrinfo, file I/O, a database
+/// client, a long computation in a library that never yields) in it. f must not make
+/// blocking gmp calls. Arguments are passed by reference (f runs before this returns).
+/// Throws gmp::error (GMP_ESHUTDOWN: the runtime is shut down; f did not run).
+template <class F, class... Args, class = std::enable_if_t<!detail::is_error_code_v<F>>>
+std::invoke_result_t<F, Args...> blocking(F&& f, Args&&... args) {
+  detail::blocking_result<std::invoke_result_t<F, Args...>> result;
+  std::exception_ptr escaped;
+  detail::check(detail::run_blocking(result, escaped, std::forward<F>(f),
+                                     std::forward<Args>(args)...),
+                "gmp::blocking");
+#if GMP_HAS_EXCEPTIONS
+  if (escaped) std::rethrow_exception(escaped);
+#endif
+  return result.take();
+}
+
+/// blocking() setting ec instead of throwing a gmp::error: true when f ran (its result,
+/// if any, is discarded: use the throwing form or capture it).
+template <class F, class... Args>
+bool blocking(std::error_code& ec, F&& f, Args&&... args) {
+  detail::blocking_result<std::invoke_result_t<F, Args...>> result;
+  std::exception_ptr escaped;
+  const bool ran = detail::report(
+      detail::run_blocking(result, escaped, std::forward<F>(f), std::forward<Args>(args)...), ec);
+#if GMP_HAS_EXCEPTIONS
+  if (escaped) std::rethrow_exception(escaped);
+#endif
+  return ran;
+}
+
+/// RAII gmp_syscall_enter / gmp_syscall_exit: the code in its scope may block its thread
+/// (plain system calls, a blocking library call) while the goroutine's P serves other
+/// goroutines; the destructor takes a P back, which may park the goroutine and resume
+/// it on another thread (a switch point). Make no gmp call inside the section. On a
+/// foreign thread both are no-ops.
+///
+///   { gmp::syscall_section s; n = ::read(fd, buf, len); }
+class syscall_section {
+ public:
+  syscall_section() noexcept { gmp_syscall_enter(); }
+  ~syscall_section() { gmp_syscall_exit(); }
+  syscall_section(const syscall_section&) = delete;
+  syscall_section& operator=(const syscall_section&) = delete;
+};
 
 // ---------------------------------------------------------------------------------------
 // Channels
@@ -483,6 +899,34 @@ struct adopt_handle_t {
 };
 inline constexpr adopt_handle_t adopt_handle{};
 
+/// What a channel operation did: the *_status forms return it instead of throwing.
+enum class chan_status : int {
+  ok = 0,       ///< sent, or received a value
+  closed,       ///< the channel is closed (and, for a receive, drained)
+  timeout,      ///< the wait ran out (send_for/recv_for)
+  would_block,  ///< a try found no room, value or partner
+  error,        ///< another failure: see the result's `error` (GMP_ECANCELED, GMP_EINVAL)
+};
+
+/// A send's status (and, for chan_status::error, its code). True when the value was sent.
+struct send_result {
+  chan_status status = chan_status::ok;
+  std::error_code error;
+  explicit operator bool() const noexcept { return status == chan_status::ok; }
+};
+
+/// A receive's status and, when it is chan_status::ok, the value.
+template <class T>
+struct recv_result {
+  chan_status status = chan_status::ok;
+  std::error_code error;
+  std::optional<T> value;
+  explicit operator bool() const noexcept { return status == chan_status::ok; }
+  T& operator*() & noexcept { return *value; }
+  T&& operator*() && noexcept { return std::move(*value); }
+  T* operator->() noexcept { return std::addressof(*value); }
+};
+
 namespace detail {
 
 template <class T>
@@ -492,17 +936,147 @@ struct type_identity {
 template <class T>
 using type_identity_t = typename type_identity<T>::type;
 
+/// A C result as a chan_status (GMP_EAGAIN: would_block, GMP_ETIMEDOUT: timeout).
+inline chan_status status_of(int rc, std::error_code& ec) noexcept {
+  ec.clear();
+  if (rc == 0) return chan_status::ok;
+  if (rc == GMP_ECLOSED) return chan_status::closed;
+  if (rc == GMP_ETIMEDOUT) return chan_status::timeout;
+  if (rc == GMP_EAGAIN) return chan_status::would_block;
+  ec = std::error_code(rc, gmp_category());
+  return chan_status::error;
+}
+
+// Storage for values that travel through a channel by ownership transfer (see the top
+// of this file), so that steady-state sends allocate nothing. Blocks of one size class
+// are recycled through a per-thread cache of up to `cache_max` and a global list under a
+// std::mutex that moves `batch` blocks at a time (held only for the move, never across
+// a switch point). Memory is allocated only while the number of values in flight grows,
+// and is never returned to the system (a thread's cache goes to the global list when it
+// exits). get() and put() are noinline and take the thread's cache afresh: a goroutine
+// may resume on another thread, and a caller that inlined them could keep one thread's
+// cache address across a switch point.
+template <std::size_t Size, std::size_t Align>
+class box_pool {
+  struct block {
+    block* next;
+  };
+  static constexpr std::size_t batch = 32;
+  static constexpr std::size_t cache_max = 2 * batch;
+
+  struct shared_list {
+    std::mutex mu;
+    block* head = nullptr;
+  };
+  static shared_list& shared() noexcept {
+    static shared_list* s = new shared_list;  // never destroyed: thread exits use it late
+    return *s;
+  }
+  // Moves up to n blocks from *from (a list) to the front of *to; returns how many moved.
+  static std::size_t splice(block*& from, block*& to, std::size_t n) noexcept {
+    std::size_t moved = 0;
+    while (from != nullptr && moved < n) {
+      block* b = from;
+      from = b->next;
+      b->next = to;
+      to = b;
+      ++moved;
+    }
+    return moved;
+  }
+  struct cache {
+    block* head = nullptr;
+    std::size_t n = 0;
+    cache() = default;
+    cache(const cache&) = delete;
+    cache& operator=(const cache&) = delete;
+    ~cache() {
+      shared_list& s = shared();
+      std::lock_guard<std::mutex> lock(s.mu);
+      splice(head, s.head, n);
+    }
+  };
+  static cache& local() noexcept {
+    static thread_local cache c;
+    return c;
+  }
+
+ public:
+  static constexpr std::size_t size = Size;
+  static constexpr std::size_t align = Align;
+
+  [[gnu::noinline]] static void* get() {
+    cache& c = local();
+    if (c.head == nullptr) {
+      shared_list& s = shared();
+      std::lock_guard<std::mutex> lock(s.mu);
+      c.n += splice(s.head, c.head, batch);
+    }
+    if (c.head != nullptr) {
+      block* b = c.head;
+      c.head = b->next;
+      --c.n;
+      return b;
+    }
+    if constexpr (Align > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      return ::operator new(Size, std::align_val_t(Align));
+    } else {
+      return ::operator new(Size);
+    }
+  }
+  [[gnu::noinline]] static void put(void* p) noexcept {
+    cache& c = local();
+    block* b = static_cast<block*>(p);
+    b->next = c.head;
+    c.head = b;
+    if (++c.n > cache_max) {
+      shared_list& s = shared();
+      std::lock_guard<std::mutex> lock(s.mu);
+      c.n -= splice(c.head, s.head, batch);
+    }
+  }
+};
+
+// One pool per size class: sizes rounded up to 16 bytes, at least 16-byte alignment.
+template <class T>
+using box_pool_for =
+    box_pool<(sizeof(T) + 15) / 16 * 16, (alignof(T) > 16 ? alignof(T) : std::size_t{16})>;
+
 // How a T travels through a channel (see the top of this file).
 template <class T>
 struct chan_traits {
   static constexpr bool by_value = std::is_trivially_copyable_v<T> && sizeof(T) <= 65536;
   static constexpr std::size_t elem_size = by_value ? sizeof(T) : sizeof(T*);
+  using pool = box_pool_for<T>;
 
-  // The element drop callback (ownership transfer only): deletes a buffered T*.
+  // A box holding a value moved in, from the pool.
+  static T* box(T&& v) {
+    void* p = pool::get();
+    if constexpr (std::is_nothrow_move_constructible_v<T>) {
+      return ::new (p) T(std::move(v));
+    } else {
+#if GMP_HAS_EXCEPTIONS
+      try {
+        return ::new (p) T(std::move(v));
+      } catch (...) {
+        pool::put(p);
+        throw;
+      }
+#else
+      return ::new (p) T(std::move(v));
+#endif
+    }
+  }
+  static void unbox(T* p) noexcept {
+    p->~T();
+    pool::put(p);
+  }
+
+  // The element drop callback (ownership transfer only): destroys a buffered box.
   static void drop(void* elem, void*) noexcept {
     T* p;
     std::memcpy(&p, elem, sizeof p);
-    delete p;
+    unbox(p);
   }
 
   // Where a receive lands; take() yields the value (once, after a successful receive).
@@ -512,7 +1086,9 @@ struct chan_traits {
     recv_slot(const recv_slot&) = delete;
     recv_slot& operator=(const recv_slot&) = delete;
     ~recv_slot() {
-      if constexpr (!by_value) delete ptr_;
+      if constexpr (!by_value) {
+        if (ptr_ != nullptr) unbox(ptr_);
+      }
     }
     void* address() noexcept {
       if constexpr (by_value) return bytes_;
@@ -523,9 +1099,12 @@ struct chan_traits {
         // The channel wrote the bytes of a T here: a trivially copyable type's value.
         return *std::launder(reinterpret_cast<T*>(bytes_));
       } else {
-        std::unique_ptr<T> owned(ptr_);
-        ptr_ = nullptr;
-        return T(std::move(*owned));
+        T* p = std::exchange(ptr_, nullptr);
+        struct release {
+          T* p;
+          ~release() { unbox(p); }
+        } r{p};
+        return T(std::move(*p));
       }
     }
 
@@ -535,40 +1114,48 @@ struct chan_traits {
   };
 
   // A value about to be sent. address() is what the C call sends; committed() after a
-  // successful send hands the heap box to the receiver; else the value is still ours.
+  // successful send hands the box to the receiver; give_back() else moves the value
+  // back into the caller's object.
   class send_slot {
    public:
     explicit send_slot(T& v) : v_(v) {
-      if constexpr (!by_value) {
-        box_.reset(new T(std::move(v)));
-        raw_ = box_.get();
-      }
+      if constexpr (!by_value) raw_ = box(std::move(v));
     }
     send_slot(const send_slot&) = delete;
     send_slot& operator=(const send_slot&) = delete;
+    // Neither sent nor given back (an exception between the two): give the value back
+    // when that cannot throw, else destroy it.
+    ~send_slot() {
+      if constexpr (!by_value) {
+        if (raw_ == nullptr) return;
+        if constexpr (std::is_nothrow_move_constructible_v<T>) {
+          v_.~T();
+          ::new (static_cast<void*>(std::addressof(v_))) T(std::move(*raw_));
+        }
+        unbox(raw_);
+      }
+    }
     const void* address() const noexcept {
       if constexpr (by_value) return std::addressof(v_);
       else return &raw_;
     }
     void committed() noexcept {
-      if constexpr (!by_value) (void)box_.release();
+      if constexpr (!by_value) raw_ = nullptr;
     }
-    // Not sent: move the value back into the caller's object.
     void give_back() {
       if constexpr (!by_value) {
         if constexpr (std::is_move_assignable_v<T>) {
-          v_ = std::move(*box_);
+          v_ = std::move(*raw_);
         } else {
           v_.~T();
-          ::new (static_cast<void*>(std::addressof(v_))) T(std::move(*box_));
+          ::new (static_cast<void*>(std::addressof(v_))) T(std::move(*raw_));
         }
-        box_.reset();
+        unbox(std::exchange(raw_, nullptr));
       }
     }
 
    private:
     T& v_;
-    std::unique_ptr<T> box_;
     T* raw_ = nullptr;
   };
 };
@@ -596,14 +1183,12 @@ class chan {
 
   /// Makes a channel with room for `capacity` buffered values (0: unbuffered, every send
   /// meets a receiver). Throws gmp::error (GMP_ENOMEM, GMP_EINVAL).
-  explicit chan(std::size_t capacity = 0) {
-    detail::check(gmp_chan_make_ex(&h_, traits::elem_size, capacity,
-                                   by_value ? nullptr : &traits::drop, nullptr),
-                  "gmp::chan");
-  }
+  explicit chan(std::size_t capacity = 0) { detail::check(make(capacity), "gmp::chan"); }
+  /// Sets ec instead of throwing; the handle is then empty (operator bool false).
+  chan(std::size_t capacity, std::error_code& ec) noexcept { detail::report(make(capacity), ec); }
 
   /// Adopts one reference to `h` (released by this handle). The caller vouches that its
-  /// elements are what chan<T> sends: a T when by_value, else a T* with the drop above.
+  /// elements are what chan<T> sends: a T when by_value, else a T* boxed by chan<T>.
   chan(adopt_handle_t, gmp_chan* h) noexcept : h_(h) {}
 
   chan(chan&& other) noexcept : h_(std::exchange(other.h_, nullptr)) {}
@@ -626,69 +1211,96 @@ class chan {
   explicit operator bool() const noexcept { return h_ != nullptr; }
   void swap(chan& other) noexcept { std::swap(h_, other.h_); }
 
+  // --- Sending. The throwing forms; the *_status forms below never throw a gmp::error.
+
   /// Sends v, waiting for room or a receiver. Throws gmp::error: GMP_ECLOSED (closed),
   /// GMP_ECANCELED (home closed), GMP_EINVAL (moved-from handle); v is then destroyed
-  /// (try_send and send_for give a value back instead).
+  /// (try_send, send_for and the *_status forms give a value back instead).
   void send(T v) {
-    typename traits::send_slot s(v);
-    detail::check(gmp_chan_send(h_, s.address()), "gmp::chan::send");
-    s.committed();
+    const send_result r = send_timed(v, GMP_FOREVER);
+    if (!r) detail::raise(code_of(r), "gmp::chan::send");
   }
 
   /// Sends v if that needs no wait; false (v keeps its value) if it would block. Throws
   /// gmp::error (GMP_ECLOSED: closed).
-  bool try_send(T& v) { return send_timed(v, 0, "gmp::chan::try_send"); }
-  bool try_send(T&& v) { return send_timed(v, 0, "gmp::chan::try_send"); }
+  bool try_send(T& v) { return sent(send_timed(v, 0), "gmp::chan::try_send"); }
+  bool try_send(T&& v) { return sent(send_timed(v, 0), "gmp::chan::try_send"); }
   bool try_send(const T& v) {
     T copy(v);
-    return send_timed(copy, 0, "gmp::chan::try_send");
+    return sent(send_timed(copy, 0), "gmp::chan::try_send");
   }
 
   /// Sends v, waiting at most d; false (v keeps its value) on timeout. Throws
   /// gmp::error (GMP_ECLOSED: closed).
   template <class Rep, class Period>
   bool send_for(T& v, const std::chrono::duration<Rep, Period>& d) {
-    return send_timed(v, detail::to_timeout(d), "gmp::chan::send_for");
+    return sent(send_timed(v, detail::to_timeout(d)), "gmp::chan::send_for");
   }
   template <class Rep, class Period>
   bool send_for(T&& v, const std::chrono::duration<Rep, Period>& d) {
-    return send_timed(v, detail::to_timeout(d), "gmp::chan::send_for");
+    return sent(send_timed(v, detail::to_timeout(d)), "gmp::chan::send_for");
   }
   template <class Rep, class Period>
   bool send_for(const T& v, const std::chrono::duration<Rep, Period>& d) {
     T copy(v);
-    return send_timed(copy, detail::to_timeout(d), "gmp::chan::send_for");
+    return sent(send_timed(copy, detail::to_timeout(d)), "gmp::chan::send_for");
   }
+
+  /// Sends v, waiting for room or a receiver, and says what happened: ok, closed, or
+  /// error (GMP_ECANCELED, GMP_EINVAL). Unless ok, v keeps its value. Never throws a
+  /// gmp::error.
+  send_result send_status(T& v) { return send_timed(v, GMP_FOREVER); }
+  send_result send_status(T&& v) { return send_timed(v, GMP_FOREVER); }
+  /// As send_status, never waiting: would_block where it would.
+  send_result try_send_status(T& v) { return send_timed(v, 0); }
+  send_result try_send_status(T&& v) { return send_timed(v, 0); }
+  /// As send_status, waiting at most d: timeout when it ran out.
+  template <class Rep, class Period>
+  send_result send_for_status(T& v, const std::chrono::duration<Rep, Period>& d) {
+    return send_timed(v, detail::to_timeout(d));
+  }
+  template <class Rep, class Period>
+  send_result send_for_status(T&& v, const std::chrono::duration<Rep, Period>& d) {
+    return send_timed(v, detail::to_timeout(d));
+  }
+
+  // --- Receiving.
 
   /// Receives a value, waiting for one; empty once the channel is closed and drained.
   /// Throws gmp::error (GMP_ECANCELED: home closed; GMP_EINVAL: moved-from handle).
-  std::optional<T> recv() { return recv_timed(GMP_FOREVER, "gmp::chan::recv"); }
+  std::optional<T> recv() { return value_of(recv_timed(GMP_FOREVER), "gmp::chan::recv"); }
 
-  /// Receives a value if one is ready; empty if none is, or closed and drained.
-  std::optional<T> try_recv() { return recv_timed(0, "gmp::chan::try_recv"); }
+  /// Receives a value if one is ready; empty if none is, or closed and drained (see
+  /// try_recv_status to tell which).
+  std::optional<T> try_recv() { return value_of(recv_timed(0), "gmp::chan::try_recv"); }
 
-  /// Receives a value, waiting at most d; empty on timeout, or closed and drained.
+  /// Receives a value, waiting at most d; empty on timeout, or closed and drained (see
+  /// recv_for_status to tell which).
   template <class Rep, class Period>
   std::optional<T> recv_for(const std::chrono::duration<Rep, Period>& d) {
-    return recv_timed(detail::to_timeout(d), "gmp::chan::recv_for");
+    return value_of(recv_timed(detail::to_timeout(d)), "gmp::chan::recv_for");
+  }
+
+  /// Receives a value, waiting for one, and says what happened: ok (with the value),
+  /// closed (and drained), or error. Never throws a gmp::error.
+  recv_result<T> recv_status() { return recv_timed(GMP_FOREVER); }
+  /// As recv_status, never waiting: would_block when no value is ready.
+  recv_result<T> try_recv_status() { return recv_timed(0); }
+  /// As recv_status, waiting at most d: timeout when it ran out.
+  template <class Rep, class Period>
+  recv_result<T> recv_for_status(const std::chrono::duration<Rep, Period>& d) {
+    return recv_timed(detail::to_timeout(d));
   }
 
   /// Closes the channel: receivers drain what is buffered, then get empty optionals;
   /// senders get GMP_ECLOSED. Throws gmp::error (GMP_ECLOSED if already closed).
   void close() { detail::check(gmp_chan_close(h_), "gmp::chan::close"); }
+  void close(std::error_code& ec) noexcept { detail::report(gmp_chan_close(h_), ec); }
 
-  /// Values buffered now.
-  std::size_t size() const {
-    const std::int64_t n = gmp_chan_len(h_);
-    if (n < 0) throw error(static_cast<int>(n), "gmp::chan::size");
-    return static_cast<std::size_t>(n);
-  }
+  /// Values buffered now. Throws gmp::error (GMP_EINVAL: moved-from handle).
+  std::size_t size() const { return count(gmp_chan_len(h_), "gmp::chan::size"); }
   /// The capacity given at construction.
-  std::size_t capacity() const {
-    const std::int64_t n = gmp_chan_cap(h_);
-    if (n < 0) throw error(static_cast<int>(n), "gmp::chan::capacity");
-    return static_cast<std::size_t>(n);
-  }
+  std::size_t capacity() const { return count(gmp_chan_cap(h_), "gmp::chan::capacity"); }
 
   /// The end of a range-for over a channel: reached when it is closed and drained.
   struct sentinel {};
@@ -725,24 +1337,46 @@ class chan {
   sentinel end() noexcept { return {}; }
 
  private:
-  bool send_timed(T& v, std::int64_t timeout, const char* what) {
-    typename traits::send_slot s(v);
-    const int rc = gmp_chan_send_timeout(h_, s.address(), timeout);
-    if (rc == 0) {
-      s.committed();
-      return true;
-    }
-    s.give_back();
-    if (rc == GMP_EAGAIN || rc == GMP_ETIMEDOUT) return false;
-    throw error(rc, what);
+  int make(std::size_t capacity) noexcept {
+    return gmp_chan_make_ex(&h_, traits::elem_size, capacity, by_value ? nullptr : &traits::drop,
+                            nullptr);
+  }
+  static int code_of(const send_result& r) noexcept {
+    return r.status == chan_status::closed ? GMP_ECLOSED : r.error.value();
+  }
+  // The throwing forms' rule: a would_block or timeout is false, closed or an error throws.
+  static bool sent(const send_result& r, const char* what) {
+    if (r.status == chan_status::ok) return true;
+    if (r.status == chan_status::would_block || r.status == chan_status::timeout) return false;
+    detail::raise(code_of(r), what);
+  }
+  static std::optional<T> value_of(recv_result<T>&& r, const char* what) {
+    if (r.status == chan_status::error) detail::raise(r.error.value(), what);
+    return std::move(r.value);
+  }
+  static std::size_t count(std::int64_t n, const char* what) {
+    if (n < 0) detail::raise(static_cast<int>(n), what);
+    return static_cast<std::size_t>(n);
   }
 
-  std::optional<T> recv_timed(std::int64_t timeout, const char* what) {
+  send_result send_timed(T& v, std::int64_t timeout) {
+    typename traits::send_slot s(v);
+    send_result r;
+    r.status = detail::status_of(gmp_chan_send_timeout(h_, s.address(), timeout), r.error);
+    if (r.status == chan_status::ok) {
+      s.committed();
+    } else {
+      s.give_back();
+    }
+    return r;
+  }
+
+  recv_result<T> recv_timed(std::int64_t timeout) {
     typename traits::recv_slot s;
-    const int rc = gmp_chan_recv_timeout(h_, s.address(), timeout);
-    if (rc == 0) return std::optional<T>(s.take());
-    if (rc == GMP_ECLOSED || rc == GMP_EAGAIN || rc == GMP_ETIMEDOUT) return std::nullopt;
-    throw error(rc, what);
+    recv_result<T> r;
+    r.status = detail::status_of(gmp_chan_recv_timeout(h_, s.address(), timeout), r.error);
+    if (r.status == chan_status::ok) r.value.emplace(s.take());
+    return r;
   }
 
   gmp_chan* h_ = nullptr;
@@ -760,6 +1394,13 @@ chan<std::int64_t> after(const std::chrono::duration<Rep, Period>& d) {
   detail::check(gmp_after(&h, detail::to_ns(d)), "gmp::after");
   return chan<std::int64_t>(adopt_handle, h);
 }
+/// after() setting ec instead of throwing (an empty channel then).
+template <class Rep, class Period>
+chan<std::int64_t> after(const std::chrono::duration<Rep, Period>& d, std::error_code& ec) noexcept {
+  gmp_chan* h = nullptr;
+  detail::report(gmp_after(&h, detail::to_ns(d)), ec);
+  return chan<std::int64_t>(adopt_handle, h);
+}
 
 /// Go's time.Ticker: channel() receives gmp::now() every period; a slow reader misses
 /// ticks. Stops when destroyed.
@@ -767,6 +1408,10 @@ class ticker {
  public:
   template <class Rep, class Period>
   explicit ticker(const std::chrono::duration<Rep, Period>& period) : c_(make(detail::to_ns(period))) {}
+  /// Sets ec instead of throwing (GMP_EINVAL: period <= 0); channel() is then empty.
+  template <class Rep, class Period>
+  ticker(const std::chrono::duration<Rep, Period>& period, std::error_code& ec) noexcept
+      : c_(make(detail::to_ns(period), ec)) {}
   ~ticker() { stop(); }
   ticker(const ticker&) = delete;
   ticker& operator=(const ticker&) = delete;
@@ -780,6 +1425,11 @@ class ticker {
   static chan<std::int64_t> make(std::int64_t ns) {
     gmp_chan* h = nullptr;
     detail::check(gmp_ticker(&h, ns), "gmp::ticker");
+    return chan<std::int64_t>(adopt_handle, h);
+  }
+  static chan<std::int64_t> make(std::int64_t ns, std::error_code& ec) noexcept {
+    gmp_chan* h = nullptr;
+    detail::report(gmp_ticker(&h, ns), ec);
     return chan<std::int64_t>(adopt_handle, h);
   }
   chan<std::int64_t> c_;
@@ -817,7 +1467,8 @@ class recv_case_t {
     sc.elem = slot_.address();
     sc.result = 0;
   }
-  void fire(const gmp_select_case& sc) {
+  void settle() noexcept {}
+  void fire(const gmp_select_case& sc, std::error_code*) {
     std::optional<T> v;
     if (sc.result == 0) v.emplace(slot_.take());
     if constexpr (std::is_invocable_v<F&, std::optional<T>>) {
@@ -839,29 +1490,63 @@ template <class T, class F>
 class send_case_t {
  public:
   static constexpr case_kind kind = case_kind::send;
+  // Refers to the caller's object: moved into the channel only if this case fires,
+  // given back otherwise.
   template <class G>
-  send_case_t(chan<T>& c, T&& v, G&& f)
-      : c_(&c), value_(std::move(v)), slot_(value_), f_(std::forward<G>(f)) {}
+  send_case_t(chan<T>& c, T& v, G&& f) : c_(&c), value_(std::addressof(v)), f_(std::forward<G>(f)) {}
+  // Owns its value (a copy, or converted from another type).
+  template <class G, class U>
+  send_case_t(std::in_place_t, chan<T>& c, U&& v, G&& f)
+      : c_(&c), owned_(std::in_place, std::forward<U>(v)), value_(&*owned_), f_(std::forward<G>(f)) {}
   send_case_t(const send_case_t&) = delete;
   send_case_t& operator=(const send_case_t&) = delete;
 
   void prepare(gmp_select_case& sc) {
+    slot_.emplace(*value_);  // ownership transfer: moves the value into a box
     sc.chan = chan_access::handle(*c_);
     sc.op = GMP_SEND;
-    sc.elem = const_cast<void*>(slot_.address());
+    sc.elem = const_cast<void*>(slot_->address());
     sc.result = 0;
   }
-  void fire(const gmp_select_case& sc) {
-    if (sc.result != 0) throw error(sc.result, "gmp::select: send_case");
-    slot_.committed();
+  // Another case fired, or select failed: the value goes back where it came from.
+  void settle() {
+    if (slot_) {
+      slot_->give_back();
+      slot_.reset();
+    }
+  }
+  /// Runs the callback. If the send failed (GMP_ECLOSED) sets *ec, or without ec throws
+  /// gmp::error.
+  void fire(const gmp_select_case& sc, std::error_code* ec) {
+    if (!sent(sc)) {
+      if (ec == nullptr) detail::raise(sc.result, "gmp::select: send_case");
+      *ec = std::error_code(sc.result, gmp_category());
+      return;
+    }
     static_assert(std::is_invocable_v<F&>, "gmp::send_case: the callback takes nothing");
     std::invoke(f_);
+  }
+  /// The value of a case that did not fire and owns its value (see send_case).
+  std::optional<T> take() {
+    if (!owned_) return std::nullopt;
+    return std::exchange(owned_, std::nullopt);
+  }
+  /// fire() without throwing: false (the value given back) if the send failed.
+  bool sent(const gmp_select_case& sc) {
+    if (sc.result != 0) {
+      settle();
+      return false;
+    }
+    slot_->committed();
+    slot_.reset();
+    return true;
   }
 
  private:
   chan<T>* c_;
-  T value_;
-  typename chan_traits<T>::send_slot slot_;  // boxes value_ for ownership transfer
+  std::optional<T> owned_;
+  T* value_;
+  std::optional<typename chan_traits<T>::send_slot> slot_;
   F f_;
 };
 
@@ -892,6 +1577,14 @@ class timeout_case_t {
   F f_;
 };
 
+// The send_case overload taking any U owns a copy (const T&) or a converted value (U not
+// T); a non-const T lvalue or a T rvalue picks the overloads above it.
+template <class T, class U>
+inline constexpr bool send_case_owns =
+    std::is_constructible_v<T, U&&> &&
+    (!std::is_same_v<std::remove_cv_t<std::remove_reference_t<U>>, T> ||
+     (std::is_lvalue_reference_v<U> && std::is_const_v<std::remove_reference_t<U>>));
+
 template <class C, class = void>
 struct is_select_case : std::false_type {};
 template <class C>
@@ -919,17 +1612,43 @@ detail::recv_case_t<T, detail::noop> recv_case(chan<T>& c) {
   return detail::recv_case_t<T, detail::noop>(c, detail::noop{});
 }
 
-/// A select case sending `value` on `c`, then calling `on_sent()`. If another case
-/// fires, the value is destroyed with the case object, never leaked. A send case that
-/// fires on a closed channel throws gmp::error(GMP_ECLOSED), as chan::send does.
+/// A select case sending a value on `c`, then calling `on_sent()` (optional).
+///  * send_case(c, v) with a (non-const) lvalue v refers to v: v is moved into the
+///    channel only if this case fires, and keeps its value otherwise (also when select
+///    throws). Keep v alive until select returns.
+///  * Any other argument (an rvalue, a const lvalue, a value of another type converted
+///    to T) is moved or copied into the case object; if another case fires it stays
+///    there (take() gives it back from a named case object) and dies with it.
+/// A send case that fires on a closed channel throws gmp::error(GMP_ECLOSED), as
+/// chan::send does (the value is given back first).
 template <class T, class F>
-detail::send_case_t<T, std::decay_t<F>> send_case(chan<T>& c, detail::type_identity_t<T> value,
+detail::send_case_t<T, std::decay_t<F>> send_case(chan<T>& c, detail::type_identity_t<T>& value,
                                                   F&& on_sent) {
-  return detail::send_case_t<T, std::decay_t<F>>(c, std::move(value), std::forward<F>(on_sent));
+  return detail::send_case_t<T, std::decay_t<F>>(c, value, std::forward<F>(on_sent));
 }
 template <class T>
-detail::send_case_t<T, detail::noop> send_case(chan<T>& c, detail::type_identity_t<T> value) {
-  return detail::send_case_t<T, detail::noop>(c, std::move(value), detail::noop{});
+detail::send_case_t<T, detail::noop> send_case(chan<T>& c, detail::type_identity_t<T>& value) {
+  return detail::send_case_t<T, detail::noop>(c, value, detail::noop{});
+}
+template <class T, class F>
+detail::send_case_t<T, std::decay_t<F>> send_case(chan<T>& c, detail::type_identity_t<T>&& value,
+                                                  F&& on_sent) {
+  return detail::send_case_t<T, std::decay_t<F>>(std::in_place, c, std::move(value),
+                                                 std::forward<F>(on_sent));
+}
+template <class T>
+detail::send_case_t<T, detail::noop> send_case(chan<T>& c, detail::type_identity_t<T>&& value) {
+  return detail::send_case_t<T, detail::noop>(std::in_place, c, std::move(value), detail::noop{});
+}
+template <class T, class U, class F, class = std::enable_if_t<detail::send_case_owns<T, U>>>
+detail::send_case_t<T, std::decay_t<F>> send_case(chan<T>& c, U&& value, F&& on_sent) {
+  return detail::send_case_t<T, std::decay_t<F>>(std::in_place, c, std::forward<U>(value),
+                                                 std::forward<F>(on_sent));
+}
+template <class T, class U, class = std::enable_if_t<detail::send_case_owns<T, U>>>
+detail::send_case_t<T, detail::noop> send_case(chan<T>& c, U&& value) {
+  return detail::send_case_t<T, detail::noop>(std::in_place, c, std::forward<U>(value),
+                                              detail::noop{});
 }
 
 /// A select case running f() when no other case is ready (Go's default).
@@ -945,21 +1664,13 @@ detail::timeout_case_t<std::decay_t<F>> timeout_case(const std::chrono::duration
   return detail::timeout_case_t<std::decay_t<F>>(detail::to_timeout(d), std::forward<F>(f));
 }
 
-/// Waits until one of the cases can proceed, runs it (its callback too) and returns its
-/// position among the arguments. Ready cases are chosen uniformly at random. At most one
-/// default_case or timeout_case; without one, select waits forever. Throws gmp::error
-/// (GMP_ECANCELED: home closed; GMP_ECLOSED: a send case fired on a closed channel) and
-/// whatever the callback throws.
-///
-///   gmp::select(gmp::recv_case(in, [&](std::optional<int> v) { ... }),
-///               gmp::send_case(out, 42, [] { ... }),
-///               gmp::timeout_case(10ms, [] { ... }));
+namespace detail {
 template <class... Cases>
-std::size_t select(Cases&&... cases) {
-  static_assert((detail::is_select_case<detail::case_type<Cases>>::value && ...),
+std::size_t select_impl(std::error_code* ec, Cases&... cases) {
+  static_assert((is_select_case<case_type<Cases>>::value && ...),
                 "gmp::select takes recv_case, send_case, default_case and timeout_case");
   constexpr std::size_t n_chan =
-      (std::size_t{0} + ... + (detail::is_channel_case<detail::case_type<Cases>>() ? 1 : 0));
+      (std::size_t{0} + ... + (is_channel_case<case_type<Cases>>() ? 1 : 0));
   constexpr std::size_t n_other = sizeof...(Cases) - n_chan;
   static_assert(n_other <= 1, "gmp::select takes at most one default_case or timeout_case");
 
@@ -970,8 +1681,8 @@ std::size_t select(Cases&&... cases) {
   std::size_t k = 0;
   std::size_t i = 0;
   auto prepare = [&](auto& c) {
-    using C = detail::case_type<decltype(c)>;
-    if constexpr (detail::is_channel_case<C>()) {
+    using C = case_type<decltype(c)>;
+    if constexpr (is_channel_case<C>()) {
       c.prepare(sc[k]);
       position[k] = i;
       ++k;
@@ -985,23 +1696,66 @@ std::size_t select(Cases&&... cases) {
 
   const int rc = gmp_select(sc.data(), n_chan, timeout);
   std::size_t fired = other_position;
+  int failure = 0;
   if (rc >= 0) {
     if constexpr (n_chan > 0) fired = position[static_cast<std::size_t>(rc)];
   } else if ((rc != GMP_EAGAIN && rc != GMP_ETIMEDOUT) || n_other == 0) {
-    throw error(rc, "gmp::select");
+    failure = rc;
+    fired = sizeof...(Cases);
   }
+  // The cases that did not fire first: send cases give their values back before any
+  // callback runs (or select throws).
+  i = 0;
+  auto settle = [&](auto& c) {
+    using C = case_type<decltype(c)>;
+    if constexpr (is_channel_case<C>()) {
+      if (i != fired) c.settle();
+    }
+    ++i;
+  };
+  (settle(cases), ...);
+  if (failure != 0) {
+    if (ec == nullptr) raise(failure, "gmp::select");
+    *ec = std::error_code(failure, gmp_category());
+    return fired;
+  }
+  if (ec != nullptr) ec->clear();
   i = 0;
   auto run = [&](auto& c) {
-    using C = detail::case_type<decltype(c)>;
+    using C = case_type<decltype(c)>;
     if (i++ != fired) return;
-    if constexpr (detail::is_channel_case<C>()) {
-      c.fire(sc[static_cast<std::size_t>(rc)]);
+    if constexpr (is_channel_case<C>()) {
+      c.fire(sc[static_cast<std::size_t>(rc)], ec);
     } else {
       c.fire();
     }
   };
   (run(cases), ...);
   return fired;
+}
+}  // namespace detail
+
+/// Waits until one of the cases can proceed, runs it (its callback too) and returns its
+/// position among the arguments. Ready cases are chosen uniformly at random. At most one
+/// default_case or timeout_case; without one, select waits forever. Throws gmp::error
+/// (GMP_ECANCELED: home closed; GMP_ECLOSED: a send case fired on a closed channel) and
+/// whatever the callback throws.
+///
+///   gmp::select(gmp::recv_case(in, [&](std::optional<int> v) { ... }),
+///               gmp::send_case(out, 42, [] { ... }),
+///               gmp::timeout_case(10ms, [] { ... }));
+template <class... Cases>
+std::size_t select(Cases&&... cases) {
+  return detail::select_impl(nullptr, cases...);
+}
+
+/// select() setting ec instead of throwing a gmp::error: on a failure of select itself
+/// it returns sizeof...(cases) (no callback ran); when a send case fired on a closed
+/// channel it returns that case's position with ec == gmp::errc::closed (its callback
+/// did not run, its value was given back). Exceptions of callbacks still propagate.
+template <class... Cases>
+std::size_t select(std::error_code& ec, Cases&&... cases) {
+  return detail::select_impl(&ec, cases...);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1019,17 +1773,19 @@ class mutex {
 
   /// Throws gmp::error (GMP_ECANCELED: the goroutine's home was closed).
   void lock() { detail::check(gmp_mutex_lock(&m_), "gmp::mutex::lock"); }
-  bool try_lock() {
-    const int rc = gmp_mutex_trylock(&m_);
-    if (rc == GMP_EAGAIN) return false;
-    detail::check(rc, "gmp::mutex::try_lock");
-    return true;
-  }
+  void lock(std::error_code& ec) noexcept { detail::report(gmp_mutex_lock(&m_), ec); }
+  bool try_lock() { return trylock_result(gmp_mutex_trylock(&m_), "gmp::mutex::try_lock"); }
   /// Throws gmp::error (GMP_EINVAL: not locked).
   void unlock() { detail::check(gmp_mutex_unlock(&m_), "gmp::mutex::unlock"); }
+  void unlock(std::error_code& ec) noexcept { detail::report(gmp_mutex_unlock(&m_), ec); }
   gmp_mutex* native_handle() noexcept { return &m_; }
 
  private:
+  static bool trylock_result(int rc, const char* what) {
+    if (rc == GMP_EAGAIN) return false;
+    detail::check(rc, what);
+    return true;
+  }
   gmp_mutex m_{};
 };
 
@@ -1042,25 +1798,28 @@ class rwmutex {
   rwmutex& operator=(const rwmutex&) = delete;
 
   void lock() { detail::check(gmp_rwmutex_lock(&m_), "gmp::rwmutex::lock"); }
-  bool try_lock() {
-    const int rc = gmp_rwmutex_trylock(&m_);
-    if (rc == GMP_EAGAIN) return false;
-    detail::check(rc, "gmp::rwmutex::try_lock");
-    return true;
-  }
+  void lock(std::error_code& ec) noexcept { detail::report(gmp_rwmutex_lock(&m_), ec); }
+  bool try_lock() { return trylock_result(gmp_rwmutex_trylock(&m_), "gmp::rwmutex::try_lock"); }
   void unlock() { detail::check(gmp_rwmutex_unlock(&m_), "gmp::rwmutex::unlock"); }
+  void unlock(std::error_code& ec) noexcept { detail::report(gmp_rwmutex_unlock(&m_), ec); }
 
   void lock_shared() { detail::check(gmp_rwmutex_rlock(&m_), "gmp::rwmutex::lock_shared"); }
+  void lock_shared(std::error_code& ec) noexcept { detail::report(gmp_rwmutex_rlock(&m_), ec); }
   bool try_lock_shared() {
-    const int rc = gmp_rwmutex_tryrlock(&m_);
-    if (rc == GMP_EAGAIN) return false;
-    detail::check(rc, "gmp::rwmutex::try_lock_shared");
-    return true;
+    return trylock_result(gmp_rwmutex_tryrlock(&m_), "gmp::rwmutex::try_lock_shared");
   }
   void unlock_shared() { detail::check(gmp_rwmutex_runlock(&m_), "gmp::rwmutex::unlock_shared"); }
+  void unlock_shared(std::error_code& ec) noexcept {
+    detail::report(gmp_rwmutex_runlock(&m_), ec);
+  }
   gmp_rwmutex* native_handle() noexcept { return &m_; }
 
  private:
+  static bool trylock_result(int rc, const char* what) {
+    if (rc == GMP_EAGAIN) return false;
+    detail::check(rc, what);
+    return true;
+  }
   gmp_rwmutex m_{};
 };
 
@@ -1078,7 +1837,16 @@ class condition_variable {
   /// Unlocks, waits for a notification, relocks. Throws gmp::error (GMP_EINVAL: the lock
   /// is not held; GMP_ECANCELED: home closed).
   void wait(std::unique_lock<mutex>& lock) {
-    detail::check(gmp_cond_wait(&c_, handle(lock)), "gmp::condition_variable::wait");
+    std::error_code ec;
+    wait(lock, ec);
+    if (ec) detail::raise(ec.value(), "gmp::condition_variable::wait");
+  }
+  void wait(std::unique_lock<mutex>& lock, std::error_code& ec) noexcept {
+    if (!lock.owns_lock()) {
+      detail::report(GMP_EINVAL, ec);
+      return;
+    }
+    detail::report(gmp_cond_wait(&c_, lock.mutex()->native_handle()), ec);
   }
   template <class Predicate>
   void wait(std::unique_lock<mutex>& lock, Predicate pred) {
@@ -1090,8 +1858,16 @@ class condition_variable {
                           const std::chrono::duration<Rep, Period>& d) {
     return wait_ns(lock, detail::to_timeout(d));
   }
+  /// wait_for setting ec instead of throwing (then the result is cv_status::timeout).
+  template <class Rep, class Period>
+  std::cv_status wait_for(std::unique_lock<mutex>& lock,
+                          const std::chrono::duration<Rep, Period>& d,
+                          std::error_code& ec) noexcept {
+    return wait_ns(lock, detail::to_timeout(d), ec);
+  }
   /// Waits until pred() holds or d has passed; returns pred().
-  template <class Rep, class Period, class Predicate>
+  template <class Rep, class Period, class Predicate,
+            class = std::enable_if_t<!detail::is_error_code_v<Predicate>>>
   bool wait_for(std::unique_lock<mutex>& lock, const std::chrono::duration<Rep, Period>& d,
                 Predicate pred) {
     const std::int64_t total = detail::to_timeout(d);
@@ -1125,14 +1901,22 @@ class condition_variable {
   gmp_cond* native_handle() noexcept { return &c_; }
 
  private:
-  static gmp_mutex* handle(std::unique_lock<mutex>& lock) {
-    if (!lock.owns_lock()) throw error(GMP_EINVAL, "gmp::condition_variable: lock not held");
-    return lock.mutex()->native_handle();
-  }
   std::cv_status wait_ns(std::unique_lock<mutex>& lock, std::int64_t ns) {
-    const int rc = gmp_cond_wait_timeout(&c_, handle(lock), ns);
+    std::error_code ec;
+    const std::cv_status st = wait_ns(lock, ns, ec);
+    if (ec) detail::raise(ec.value(), "gmp::condition_variable::wait_for");
+    return st;
+  }
+  std::cv_status wait_ns(std::unique_lock<mutex>& lock, std::int64_t ns,
+                         std::error_code& ec) noexcept {
+    if (!lock.owns_lock()) {
+      detail::report(GMP_EINVAL, ec);
+      return std::cv_status::timeout;
+    }
+    const int rc = gmp_cond_wait_timeout(&c_, lock.mutex()->native_handle(), ns);
+    ec.clear();
     if (rc == GMP_ETIMEDOUT || rc == GMP_EAGAIN) return std::cv_status::timeout;
-    detail::check(rc, "gmp::condition_variable::wait_for");
+    if (!detail::report(rc, ec)) return std::cv_status::timeout;
     return std::cv_status::no_timeout;
   }
 
@@ -1148,31 +1932,122 @@ class waitgroup {
 
   /// Adds n (may be negative). Throws gmp::error (GMP_EINVAL: it would go below zero).
   void add(std::int64_t n = 1) { detail::check(gmp_waitgroup_add(&wg_, n), "gmp::waitgroup::add"); }
+  void add(std::int64_t n, std::error_code& ec) noexcept {
+    detail::report(gmp_waitgroup_add(&wg_, n), ec);
+  }
   void done() { detail::check(gmp_waitgroup_done(&wg_), "gmp::waitgroup::done"); }
-  /// Waits until the counter is zero.
+  void done(std::error_code& ec) noexcept { detail::report(gmp_waitgroup_done(&wg_), ec); }
+  /// Waits until the counter is zero. Throws gmp::error (GMP_ECANCELED: home closed).
   void wait() { detail::check(gmp_waitgroup_wait(&wg_), "gmp::waitgroup::wait"); }
+  void wait(std::error_code& ec) noexcept { detail::report(gmp_waitgroup_wait(&wg_), ec); }
 
   /// Go 1.25's WaitGroup.Go: add(1), then gmp::go(f, args...) calling done() after f.
-  template <class F, class... Args>
+  /// Returns the goroutine's id.
+  template <class F, class... Args, class = std::enable_if_t<!detail::is_error_code_v<F>>>
   goid go(F&& f, Args&&... args) {
-    add(1);
-    try {
-      return gmp::go(
-          [this](auto&& fn, auto&&... a) {
-            std::invoke(std::move(fn), std::move(a)...);
-            done();
-          },
-          std::forward<F>(f), std::forward<Args>(args)...);
-    } catch (...) {
-      done();
-      throw;
+    std::error_code ec;
+    const goid id = go(ec, std::forward<F>(f), std::forward<Args>(args)...);
+    if (ec) detail::raise(ec.value(), "gmp::waitgroup::go");
+    return id;
+  }
+  /// go() setting ec instead of throwing (then 0, and the counter is unchanged).
+  template <class F, class... Args>
+  goid go(std::error_code& ec, F&& f, Args&&... args) {
+    if (!detail::report(gmp_waitgroup_add(&wg_, 1), ec)) return 0;
+    auto* g = detail::make_goroutine(
+        [wg = &wg_](auto&& fn, auto&&... a) {
+          std::invoke(std::move(fn), std::move(a)...);
+          gmp_waitgroup_done(wg);
+        },
+        std::forward<F>(f), std::forward<Args>(args)...);
+    goid id = 0;
+    const int rc = detail::spawn(nullptr, g, false, &id);
+    if (!detail::report(rc, ec)) {
+      gmp_waitgroup_done(&wg_);
+      return 0;
     }
+    return id;
   }
 
   gmp_waitgroup* native_handle() noexcept { return &wg_; }
 
  private:
   gmp_waitgroup wg_{};
+};
+
+/// Go's errgroup.Group: go() starts goroutines, wait() waits for all of them and reports
+/// the first failure: the first exception one of them threw (rethrown by wait()) or the
+/// first non-zero std::error_code one returned (f may return void or std::error_code).
+/// Goroutines started here catch their exceptions (so, unlike gmp::go, an exception
+/// unwinds their stack). The destructor waits too, quietly. failed() lets the others
+/// stop early (errgroup's context cancellation).
+class group {
+ public:
+  group() = default;
+  group(const group&) = delete;
+  group& operator=(const group&) = delete;
+  ~group() { gmp_waitgroup_wait(wg_.native_handle()); }
+
+  /// Starts f(args...) (copies, as gmp::go) in the group. Throws gmp::error
+  /// (GMP_ENOMEM, GMP_ESHUTDOWN).
+  template <class F, class... Args, class = std::enable_if_t<!detail::is_error_code_v<F>>>
+  goid go(F&& f, Args&&... args) {
+    std::error_code ec;
+    const goid id = go(ec, std::forward<F>(f), std::forward<Args>(args)...);
+    if (ec) detail::raise(ec.value(), "gmp::group::go");
+    return id;
+  }
+  template <class F, class... Args>
+  goid go(std::error_code& ec, F&& f, Args&&... args) {
+    using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
+    static_assert(std::is_void_v<R> || std::is_convertible_v<R, std::error_code>,
+                  "gmp::group::go: f returns void or std::error_code");
+    return wg_.go(
+        ec,
+        [this](auto&& fn, auto&&... a) {
+#if GMP_HAS_EXCEPTIONS
+          try {
+            this->template call<R>(fn, a...);
+          } catch (...) {
+            if (!failed_.exchange(true, std::memory_order_acq_rel)) {
+              exception_ = std::current_exception();
+            }
+          }
+#else
+          this->template call<R>(fn, a...);
+#endif
+        },
+        std::forward<F>(f), std::forward<Args>(args)...);
+  }
+
+  /// Waits for every goroutine of the group; returns the first error code one returned,
+  /// or rethrows the first exception one threw (whichever came first). Throws gmp::error
+  /// (GMP_ECANCELED: the caller's home was closed).
+  std::error_code wait() {
+    wg_.wait();
+#if GMP_HAS_EXCEPTIONS
+    if (exception_) std::rethrow_exception(exception_);
+#endif
+    return first_;
+  }
+  /// True once a goroutine of the group failed.
+  bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }
+
+ private:
+  template <class R, class Fn, class... A>
+  void call(Fn& fn, A&... a) {
+    if constexpr (std::is_void_v<R>) {
+      std::invoke(std::move(fn), std::move(a)...);
+    } else {
+      const std::error_code ec = std::invoke(std::move(fn), std::move(a)...);
+      if (ec && !failed_.exchange(true, std::memory_order_acq_rel)) first_ = ec;
+    }
+  }
+
+  waitgroup wg_;
+  std::atomic<bool> failed_{false};
+  std::error_code first_;
+  std::exception_ptr exception_;
 };
 
 /// Runs a function once (gmp_once): concurrent callers wait until it has returned. As
@@ -1183,31 +2058,55 @@ class once {
   once(const once&) = delete;
   once& operator=(const once&) = delete;
 
-  template <class F, class... Args>
+  template <class F, class... Args, class = std::enable_if_t<!detail::is_error_code_v<F>>>
   void call(F&& f, Args&&... args) {
-    struct context {
-      std::tuple<F&&, Args&&...> call;
-      std::exception_ptr escaped;
-    } ctx{std::forward_as_tuple(std::forward<F>(f), std::forward<Args>(args)...), nullptr};
-    const int rc = gmp_once_do(
-        &o_,
-        [](void* p) noexcept {
-          auto* c = static_cast<context*>(p);
-          try {
-            std::apply([](auto&&... x) { std::invoke(std::forward<decltype(x)>(x)...); },
-                       std::move(c->call));
-          } catch (...) {
-            c->escaped = std::current_exception();
-          }
-        },
-        &ctx);
+    std::exception_ptr escaped;
+    const int rc = call_impl(escaped, std::forward<F>(f), std::forward<Args>(args)...);
     detail::check(rc, "gmp::once::call");
-    if (ctx.escaped) std::rethrow_exception(ctx.escaped);
+#if GMP_HAS_EXCEPTIONS
+    if (escaped) std::rethrow_exception(escaped);
+#endif
+  }
+  /// call() setting ec instead of throwing on a gmp error (GMP_ECANCELED: home closed).
+  /// An exception f throws still reaches the caller.
+  template <class F, class... Args>
+  void call(std::error_code& ec, F&& f, Args&&... args) {
+    std::exception_ptr escaped;
+    detail::report(call_impl(escaped, std::forward<F>(f), std::forward<Args>(args)...), ec);
+#if GMP_HAS_EXCEPTIONS
+    if (escaped) std::rethrow_exception(escaped);
+#endif
   }
 
   gmp_once* native_handle() noexcept { return &o_; }
 
  private:
+  template <class F, class... Args>
+  int call_impl(std::exception_ptr& escaped, F&& f, Args&&... args) {
+    struct context {
+      std::tuple<F&&, Args&&...> call;
+      std::exception_ptr* escaped;
+    } ctx{std::forward_as_tuple(std::forward<F>(f), std::forward<Args>(args)...), &escaped};
+    return gmp_once_do(
+        &o_,
+        [](void* p) noexcept {
+          auto* c = static_cast<context*>(p);
+#if GMP_HAS_EXCEPTIONS
+          try {
+            std::apply([](auto&&... x) { std::invoke(std::forward<decltype(x)>(x)...); },
+                       std::move(c->call));
+          } catch (...) {
+            *c->escaped = std::current_exception();
+          }
+#else
+          (void)c->escaped;
+          std::apply([](auto&&... x) { std::invoke(std::forward<decltype(x)>(x)...); },
+                     std::move(c->call));
+#endif
+        },
+        &ctx);
+  }
+
   gmp_once o_{};
 };
 
@@ -1233,11 +2132,15 @@ class home {
  public:
   /// Throws gmp::error (GMP_EALREADY: this thread has a home, or is a runtime thread).
   home() { detail::check(gmp_home_make(&h_), "gmp::home"); }
+  /// Sets ec instead of throwing; the home is then empty (native_handle() null) and only
+  /// its destructor may be called.
+  explicit home(std::error_code& ec) noexcept { detail::report(gmp_home_make(&h_), ec); }
 
   /// Closes the home if open, runs it until its goroutines have ended (their blocking
   /// calls throw gmp::error(GMP_ECANCELED), which ends them quietly), and frees it.
   /// Must run on the home's thread (else: a message and std::terminate).
   ~home() {
+    if (h_ == nullptr) return;
     if (!finished_) {
       gmp_home_close(h_);
       for (;;) {
@@ -1257,13 +2160,22 @@ class home {
 
   /// Starts a goroutine in this home (any thread). Throws gmp::error (GMP_ECLOSED once
   /// the home is closed).
-  template <class F, class... Args, class = std::enable_if_t<!detail::is_go_attr<F>>>
+  template <class F, class... Args, class = std::enable_if_t<detail::is_go_callable<F>>>
   void go(F&& f, Args&&... args) {
     spawn(nullptr, detail::make_goroutine(std::forward<F>(f), std::forward<Args>(args)...));
   }
   template <class F, class... Args>
   void go(const go_attr& attr, F&& f, Args&&... args) {
     spawn(&attr, detail::make_goroutine(std::forward<F>(f), std::forward<Args>(args)...));
+  }
+  /// go() setting ec instead of throwing.
+  template <class F, class... Args, class = std::enable_if_t<detail::is_go_callable<F>>>
+  void go(std::error_code& ec, F&& f, Args&&... args) {
+    spawn(nullptr, detail::make_goroutine(std::forward<F>(f), std::forward<Args>(args)...), ec);
+  }
+  template <class F, class... Args>
+  void go(std::error_code& ec, const go_attr& attr, F&& f, Args&&... args) {
+    spawn(&attr, detail::make_goroutine(std::forward<F>(f), std::forward<Args>(args)...), ec);
   }
 
   /// Runs ready goroutines until none is ready or `budget` has passed; never waits.
@@ -1274,6 +2186,11 @@ class home {
   }
   /// Runs ready goroutines until none is ready.
   std::size_t run() { return run_ns(-1); }
+  /// run() setting ec instead of throwing (then 0).
+  template <class Rep, class Period>
+  std::size_t run(const std::chrono::duration<Rep, Period>& budget, std::error_code& ec) noexcept {
+    return run_ns(detail::to_ns(budget), ec);
+  }
 
   /// Waits until a goroutine is ready (true), or the timeout passes or wake() is called
   /// (false). Home thread only.
@@ -1282,12 +2199,21 @@ class home {
     return wait_ns(detail::to_timeout(timeout));
   }
   bool wait() { return wait_ns(GMP_FOREVER); }
+  /// wait() setting ec instead of throwing (then false).
+  template <class Rep, class Period>
+  bool wait(const std::chrono::duration<Rep, Period>& timeout, std::error_code& ec) noexcept {
+    return wait_ns(detail::to_timeout(timeout), ec);
+  }
 
   /// Makes a wait() return (any thread; async-signal-safe).
   void wake() noexcept { gmp_home_wake(h_); }
   /// An eventfd readable while goroutines are ready, for your own event loop. Owned by
   /// the home: do not close it.
   int fd() const { return detail::check(gmp_home_fd(h_), "gmp::home::fd"); }
+  int fd(std::error_code& ec) const noexcept {
+    const int rc = gmp_home_fd(h_);
+    return detail::report(rc, ec) ? rc : -1;
+  }
   /// No new goroutines; blocking calls of its goroutines fail with GMP_ECANCELED from
   /// now on, so they can finish. Keep calling run() until finished(). Idempotent.
   void close() noexcept { gmp_home_close(h_); }
@@ -1297,33 +2223,48 @@ class home {
 
  private:
   void spawn(const go_attr* attr, detail::goroutine_base* g) {
-    g->in_home = true;
+    std::error_code ec;
+    spawn(attr, g, ec);
+    if (ec) detail::raise(ec.value(), "gmp::home::go");
+  }
+  void spawn(const go_attr* attr, detail::goroutine_base* g, std::error_code& ec) noexcept {
     const gmp_switch_hooks hooks = detail::eh_hooks(g);
     gmp_go_attr a{};
     a.size = sizeof a;
     a.stack_size = attr ? attr->stack_size : 0;
     a.name = attr && !attr->name.empty() ? attr->name.c_str() : nullptr;
     a.hooks = &hooks;
-    const int rc = gmp_go_home(h_, &a, &detail::goroutine_entry, g);
-    if (rc < 0) {
-      delete g;
-      throw error(rc, "gmp::home::go");
-    }
+    const int rc = gmp_go_home(h_, &a, &detail::home_goroutine_entry, g);
+    if (rc < 0) delete g;
+    detail::report(rc, ec);
   }
   std::size_t run_ns(std::int64_t ns) {
+    std::error_code ec;
+    const std::size_t n = run_ns(ns, ec);
+    if (ec) detail::raise(ec.value(), "gmp::home::run");
+    return n;
+  }
+  std::size_t run_ns(std::int64_t ns, std::error_code& ec) noexcept {
+    ec.clear();
     if (finished_) return 0;
     const int rc = gmp_home_run(h_, ns);
     if (rc == GMP_ECLOSED) {
       finished_ = true;
       return 0;
     }
-    return static_cast<std::size_t>(detail::check(rc, "gmp::home::run"));
+    return detail::report(rc, ec) ? static_cast<std::size_t>(rc) : 0;
   }
   bool wait_ns(std::int64_t ns) {
+    std::error_code ec;
+    const bool ready = wait_ns(ns, ec);
+    if (ec) detail::raise(ec.value(), "gmp::home::wait");
+    return ready;
+  }
+  bool wait_ns(std::int64_t ns, std::error_code& ec) noexcept {
     const int rc = gmp_home_wait(h_, ns);
+    ec.clear();
     if (rc == GMP_ETIMEDOUT || rc == GMP_EINTR) return false;
-    detail::check(rc, "gmp::home::wait");
-    return true;
+    return detail::report(rc, ec);
   }
 
   gmp_home* h_ = nullptr;

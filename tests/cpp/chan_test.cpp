@@ -52,6 +52,7 @@ TEST(ChanInt, UnbufferedPingPongWithGoroutine) {
   EXPECT_FALSE(pong.recv().has_value());
 }
 
+#if GMP_HAS_EXCEPTIONS  // the non-throwing forms: nothrow_test.cpp
 TEST(ChanInt, CloseDrainsThenGivesEmpty) {
   gmp::chan<int> ch(3);
   ch.send(1);
@@ -70,6 +71,7 @@ TEST(ChanInt, CloseDrainsThenGivesEmpty) {
   }
   EXPECT_THROW(ch.close(), gmp::error);  // twice: Go panics
 }
+#endif
 
 TEST(ChanInt, TryAndTimeouts) {
   gmp::chan<int> unbuffered;
@@ -122,6 +124,7 @@ TEST(ChanInt, RangeForUntilClosed) {
   EXPECT_EQ(sum, 5050);
 }
 
+#if GMP_HAS_EXCEPTIONS  // the non-throwing forms: nothrow_test.cpp
 TEST(ChanInt, HandlesShareAndMove) {
   gmp::chan<int> a(2);
   gmp::chan<int> b = a.share();
@@ -142,6 +145,7 @@ TEST(ChanInt, HandlesShareAndMove) {
   EXPECT_EQ(c.capacity(), 1u);
   EXPECT_EQ(d.capacity(), 2u);
 }
+#endif
 
 TEST(ChanInt, StampedeManyProducersManyConsumers) {
   constexpr int producers = 8, consumers = 4, per = 2000;
@@ -241,6 +245,7 @@ TEST(ChanUniquePtr, BufferedElementsDestroyedOnLastRelease) {
   EXPECT_EQ(counted::live, 0);
 }
 
+#if GMP_HAS_EXCEPTIONS  // the non-throwing forms: nothrow_test.cpp
 TEST(ChanUniquePtr, FailedSendsNeitherConsumeNorLeak) {
   counted::reset();
   {
@@ -261,6 +266,7 @@ TEST(ChanUniquePtr, FailedSendsNeitherConsumeNorLeak) {
   }
   EXPECT_EQ(counted::live, 0);
 }
+#endif
 
 TEST(ChanCounted, NonTrivialValuesMoveThroughWithoutLeaks) {
   counted::reset();

@@ -192,7 +192,21 @@ TEST(Exceptions, UncaughtCountInADestructorAcrossParks) {
   EXPECT_EQ(right.load(), n);
 }
 
-TEST(ExceptionsDeathTest, EscapingExceptionTerminatesWithItsWhat) {
+// The goroutine entry is a noexcept boundary with no handler on the goroutine's stack:
+// std::terminate runs inside __cxa_throw, before any unwinding, so the throwing frame is
+// still there (a core dump shows it; goroutine_exception_backtrace checks under gdb) and
+// no destructor of the goroutine's frames has run.
+namespace {
+std::atomic<bool> unwound{false};
+struct notes_unwinding {
+  notes_unwinding() = default;
+  notes_unwinding(const notes_unwinding&) = delete;
+  notes_unwinding& operator=(const notes_unwinding&) = delete;
+  ~notes_unwinding() { unwound = true; }
+};
+}  // namespace
+
+TEST(ExceptionsDeathTest, EscapingExceptionTerminatesAtTheThrowSite) {
   EXPECT_DEATH(
       {
         std::set_terminate([] {
@@ -200,15 +214,19 @@ TEST(ExceptionsDeathTest, EscapingExceptionTerminatesWithItsWhat) {
           try {
             throw;
           } catch (const std::exception& e) {
-            std::fprintf(stderr, "terminate handler saw: %s\n", e.what());
+            std::fprintf(stderr, "terminate handler saw: %s, unwound=%d\n", e.what(),
+                         unwound.load() ? 1 : 0);
           } catch (...) {
           }
           std::abort();
         });
-        gmp::go([] { throw std::runtime_error("boom from a goroutine"); });
+        gmp::go([] {
+          notes_unwinding guard;
+          throw std::runtime_error("boom from a goroutine");
+        });
         gmp::this_goroutine::sleep_for(10s);
       },
-      "uncaught exception: boom from a goroutine.*terminate handler saw: boom from a goroutine");
+      "terminate handler saw: boom from a goroutine, unwound=0");
 }
 
 TEST(ExceptionsDeathTest, NonStdExceptionTerminatesToo) {
@@ -217,5 +235,6 @@ TEST(ExceptionsDeathTest, NonStdExceptionTerminatesToo) {
         gmp::go([] { throw 42; });
         gmp::this_goroutine::sleep_for(10s);
       },
-      "uncaught exception \\(not a std::exception\\)");
+      // libstdc++'s verbose terminate handler; libc++abi's
+      "instance of 'int'|exception of type int");
 }

@@ -49,6 +49,7 @@ TEST(Go, AttrNameStackAndId) {
   EXPECT_EQ(ids.recv(), std::optional<gmp::goid>(id));
 }
 
+#if GMP_HAS_EXCEPTIONS  // the non-throwing forms: nothrow_test.cpp
 TEST(Go, ThisGoroutineOnAForeignThread) {
   EXPECT_EQ(gmp::this_goroutine::id(), 0u);  // the test's thread is not a goroutine
   gmp::this_goroutine::yield();              // a no-op here
@@ -58,6 +59,7 @@ TEST(Go, ThisGoroutineOnAForeignThread) {
   gmp::this_goroutine::sleep_until(steady::now() + 2ms);
   EXPECT_THROW(gmp::this_goroutine::set_name("no"), gmp::error);  // GMP_ENOTGOROUTINE
 }
+#endif
 
 TEST(Go, LockOsThreadKeepsTheGoroutineOnItsThread) {
   const int previous = gmp::maxprocs(2);
@@ -88,12 +90,14 @@ TEST(Go, LockOsThreadKeepsTheGoroutineOnItsThread) {
   gmp::maxprocs(previous);
 }
 
+#if GMP_HAS_EXCEPTIONS  // the non-throwing forms: nothrow_test.cpp
 TEST(Go, MainRunsAGoroutineAndRethrows) {
   gmp::goid id = 0;
   gmp::main([&id] { id = gmp::this_goroutine::id(); });
   EXPECT_NE(id, 0u);
   EXPECT_THROW(gmp::main([] { throw std::logic_error("from main"); }), std::logic_error);
 }
+#endif
 
 TEST(Error, CategoryCodesAndMessages) {
   const gmp::error closed(GMP_ECLOSED, "gmp::chan::send");

@@ -51,6 +51,7 @@ TEST(Home, RunLoopRunsItsGoroutinesOnItsThread) {
   EXPECT_EQ(off_thread.load(), 0);
 }
 
+#if GMP_HAS_EXCEPTIONS  // the non-throwing forms: nothrow_test.cpp
 TEST(Home, CloseCancelsBlockedGoroutinesQuietly) {
   gmp::chan<int> never;
   std::atomic<int> saw_canceled{0};
@@ -80,7 +81,9 @@ TEST(Home, CloseCancelsBlockedGoroutinesQuietly) {
   EXPECT_EQ(ended.load(), 2);
   EXPECT_THROW(home.go([] {}), gmp::error);  // closed
 }
+#endif
 
+#if GMP_HAS_EXCEPTIONS  // the non-throwing forms: nothrow_test.cpp
 TEST(Home, LeavesTheHomeThreadsOwnExceptionAlone) {
   gmp::home home;
   std::atomic<int> right{0};
@@ -114,6 +117,7 @@ TEST(Home, LeavesTheHomeThreadsOwnExceptionAlone) {
   }
   EXPECT_EQ(right.load(), 5);
 }
+#endif
 
 TEST(Home, FdIsReadableWhenWorkIsReadyAndWakeInterruptsWait) {
   gmp::home home;
