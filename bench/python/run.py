@@ -8,7 +8,7 @@ median of N runs of each, and how many times faster gmp is than each of the othe
     python bench/python/run.py --json out.json
 
 Run it with an interpreter that has `gmp` installed (bash scripts/test-python.sh builds
-one in build/python-venv) and gevent (`pip install gevent`); an implementation whose
+one per version in build/python-venv-3.X) and gevent (`pip install gevent`); an implementation whose
 package is missing is reported as skipped. Each (workload, implementation) runs in its
 own process: one warm-up, then N timed runs. Target: gmp faster than gevent on all three.
 """

@@ -1,7 +1,9 @@
 //! Builds the two native pieces the extension needs besides pyo3:
 //!
-//! 1. `csrc/pystate311.c`, the PyThreadState swap, compiled against the target
-//!    interpreter's headers (internal ones included, `Py_BUILD_CORE_MODULE`).
+//! 1. `csrc/pystate.c`, the PyThreadState swap, compiled against the target
+//!    interpreter's headers (internal ones included, `Py_BUILD_CORE_MODULE`). Only
+//!    CPython 3.11, 3.12 and 3.13 (GIL builds) are supported: another interpreter is
+//!    refused here with a clear message (and by the shim's own `#error`).
 //! 2. libgmp itself, as the shared library `libgmp.so.0` that the extension links
 //!    dynamically (never statically: C code in the same process, loaded through
 //!    `gmp.library_path()`, must drive the very same runtime). It is built from the main
@@ -18,6 +20,39 @@ fn python() -> String {
     env::var("PYO3_PYTHON")
         .or_else(|_| env::var("PYTHON_SYS_EXECUTABLE"))
         .unwrap_or_else(|_| "python3".into())
+}
+
+/// The versions whose per-goroutine thread state csrc/pystate.c has audited.
+const SUPPORTED: &[&str] = &["3.11", "3.12", "3.13"];
+
+/// Refuses, with a clear message, an interpreter the shim was not audited for.
+fn check_python_version() {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import sys, sysconfig; print('%d.%d' % sys.version_info[:2], \
+             sys.implementation.name, int(bool(sysconfig.get_config_var('Py_GIL_DISABLED'))))",
+        ])
+        .output()
+        .expect("running the Python interpreter to find its version");
+    assert!(out.status.success(), "python could not report its version");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let f: Vec<&str> = text.split_whitespace().collect();
+    let ok = f.len() == 3 && SUPPORTED.contains(&f[0]) && f[1] == "cpython" && f[2] == "0";
+    if !ok {
+        panic!(
+            "\n\ngmp-runtime supports CPython 3.11, 3.12 and 3.13 (GIL builds) only; this is \
+             {} {}{}.\nIts per-goroutine interpreter-state swap (csrc/pystate.c) must be \
+             audited for each CPython version. Use a supported interpreter.\n",
+            f.get(1).unwrap_or(&"?"),
+            f.first().unwrap_or(&"?"),
+            if f.get(2) == Some(&"1") {
+                " (free-threaded)"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 fn python_include() -> PathBuf {
@@ -91,7 +126,7 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.join("../..").canonicalize().unwrap();
 
-    println!("cargo:rerun-if-changed=csrc/pystate311.c");
+    println!("cargo:rerun-if-changed=csrc/pystate.c");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=GMP_LIB_DIR");
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
@@ -103,14 +138,15 @@ fn main() {
         root.join("Cargo.toml").display()
     );
 
+    check_python_version();
     let inc = python_include();
     cc::Build::new()
-        .file("csrc/pystate311.c")
+        .file("csrc/pystate.c")
         .include(&inc)
         .include(inc.join("internal"))
         .flag("-fno-strict-aliasing")
         .flag("-funwind-tables")
-        // Cleanup landing pads for the exit guard (see csrc/pystate311.c).
+        // Cleanup landing pads for the exit guard (see csrc/pystate.c).
         .flag("-fexceptions")
         .warnings(true)
         .compile("gmpy_pystate");

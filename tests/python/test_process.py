@@ -238,15 +238,19 @@ def test_other_python_versions_fail_at_import_with_a_clear_message():
     r = run_python(
         """
         import sys
-        sys.version_info = (3, 12, 0, "final", 0)
-        try:
-            import gmp
-        except ImportError as e:
-            print("ImportError:", e)
+        for v in [(3, 10, 13, "final", 0), (3, 14, 0, "final", 0)]:
+            sys.version_info = v
+            try:
+                import gmp
+            except ImportError as e:
+                print("ImportError:", e)
         """
     )
     assert r.returncode == 0, r.stderr
-    assert "supports CPython 3.11 only" in r.stdout
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2, r.stdout
+    for line, v in zip(lines, ["3.10", "3.14"]):
+        assert "supports CPython 3.11, 3.12 and 3.13" in line and v in line
 
 
 def test_forked_child_fails_cleanly_and_exits_fast():

@@ -290,3 +290,123 @@ def test_many_exceptions_do_not_leak_frames_between_goroutines():
         return sorted(errs.recv() for _ in range(100))
 
     assert gmp.run(main) == list(range(100))
+
+
+def test_c_recursion_counter_is_per_goroutine():
+    # Two goroutines recurse through C (map: 3.12 and 3.13 count these levels in
+    # c_recursion_remaining). B waits at the top while A goes deep and parks at the
+    # bottom; then B goes as deep. Each depth fits a goroutine's budget, both together
+    # would not: with a shared counter B raises RecursionError.
+    def rec(n, ch_in, ch_out):
+        if n == 0:
+            ch_out.send(1)
+            ch_in.recv()
+            return 0
+        return 1 + next(map(lambda k: rec(k, ch_in, ch_out), [n - 1]))
+
+    depth = 300
+
+    def main():
+        out = []
+        for _round in range(2):
+            a_in, b_in, at_bottom = gmp.Chan(), gmp.Chan(), gmp.Chan(2)
+            wg = gmp.WaitGroup()
+            wg.add(2)
+
+            def one(ch_in):
+                try:
+                    at_bottom.send(0)  # started (both run before either goes deep)
+                    ch_in.recv()  # the go-ahead
+                    out.append(rec(depth, ch_in, at_bottom))
+                except RecursionError:
+                    out.append("RecursionError")
+                    at_bottom.try_send(1)
+                finally:
+                    wg.done()
+
+            gmp.go(one, a_in)
+            gmp.go(one, b_in)
+            at_bottom.recv()
+            at_bottom.recv()
+            a_in.send(None)
+            at_bottom.recv()  # A is parked at the bottom
+            b_in.send(None)
+            at_bottom.recv()  # and B too (or failed)
+            a_in.send(None)
+            b_in.try_send(None)
+            wg.wait()
+        return out
+
+    assert gmp.run(main) == [depth] * 4
+
+
+def test_trashcan_while_goroutines_park_inside_del():
+    # Freeing a deeply nested structure goes through CPython's trashcan (3.11/3.12: a
+    # nesting counter; 3.13: c_recursion_remaining and a pending delete_later list). An
+    # object at the bottom parks in __del__, in the middle of that deallocation, while
+    # other goroutines free their own nested chains: every object is freed exactly once.
+    freed = []
+
+    class Leaf:
+        def __init__(self, tag):
+            self.tag = tag
+
+        def __del__(self):
+            gmp.gosched()
+            freed.append(self.tag)
+
+    def build(tag, depth=20000):
+        x = [Leaf(tag)]
+        for _ in range(depth):
+            x = [x, Leaf(tag)]
+        return x
+
+    def worker(tag):
+        x = build(tag)
+        gmp.gosched()
+        del x
+        gmp.gosched()
+
+    def main():
+        _spawn_all([lambda t=t: worker(t) for t in range(4)])
+
+    gmp.run(main)
+    import gc
+
+    gc.collect()
+    assert sorted(freed) == sorted(t for t in range(4) for _ in range(20001))
+
+
+def test_frame_chain_of_a_goroutine_across_parks():
+    # sys._getframe's f_back chain and the frames' lines, taken after parks, name only
+    # this goroutine's functions (the frame chain is swapped with the goroutine).
+    def inner(tag):
+        gmp.gosched()
+        f = sys._getframe()
+        names = []
+        while f is not None:
+            names.append(f.f_code.co_name)
+            f = f.f_back
+        gmp.gosched()
+        return tag, names
+
+    def outer_a():
+        return inner("a")
+
+    def outer_b():
+        return inner("b")
+
+    res = {}
+
+    def main():
+        _spawn_all(
+            [
+                lambda: res.setdefault("a", outer_a()),
+                lambda: res.setdefault("b", outer_b()),
+            ]
+        )
+
+    gmp.run(main)
+    assert res["a"][1][:3] == ["inner", "outer_a", "<lambda>"]
+    assert res["b"][1][:3] == ["inner", "outer_b", "<lambda>"]
+    assert "main" not in res["a"][1] and "main" not in res["b"][1]

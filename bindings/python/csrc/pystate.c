@@ -1,14 +1,21 @@
-/* The per-goroutine part of a CPython 3.11 PyThreadState, saved and restored at every
- * park and resume of a Python goroutine (PYTHON.md has the study behind this list).
+/* The per-goroutine part of a CPython PyThreadState (3.11, 3.12 and 3.13, GIL builds),
+ * saved and restored at every park and resume of a Python goroutine.
  *
  * Many Python goroutines share one home thread and its one PyThreadState. CPython keeps
- * the running frame chain, the recursion depth, the frame data stack, the handled
+ * the running frame chain, the recursion counters, the frame data stack, the handled
  * exception and the contextvars context in that thread state, so each goroutine carries
  * its own copy of those fields: `on_park` moves them from the thread state into the
  * goroutine's `gmpy_g` and puts back the home loop's own ("base") values; `on_resume`
- * does the reverse. Fields not listed here are per thread for every goroutine of a
- * home: `threading.local` (tstate->dict), trace/profile functions, gilstate_counter.
+ * does the reverse. Fields not listed are per thread for every goroutine of a home:
+ * `threading.local` (dict), trace/profile functions and `tracing`/`what_event`,
+ * gilstate_counter, async_exc, 3.13's eval_breaker and _status.
  *
+ * Each version's list was audited against that version's Include/cpython/pystate.h and
+ * against greenlet's TPythonState.cpp (which swaps the same fields for its greenlets; we
+ * follow it except where said). 3.11's list was shown necessary field by field
+ * (PYTHON.md); the 3.12 and 3.13 lists are the same state at its new places.
+ *
+ * 3.11
  * | field                                   | left out, this broke (PYTHON.md)         |
  * |-----------------------------------------|------------------------------------------|
  * | cframe, cframe->current_frame           | segfaults; tracebacks of other frames    |
@@ -18,21 +25,59 @@
  * | exc_info (NULL for &exc_state), exc_state | wrong sys.exc_info(); generator crashes |
  * | context (owned), context_ver++          | ContextVar values leak between goroutines|
  * | trash_delete_nesting                    | nested garbage not freed promptly        |
- * | curexc_* (belt and braces: no exception should be in flight at a switch) |      |
+ * | curexc_type/value/traceback             | (belt and braces: none in flight at a switch) |
  *
- * This file is for 3.11 only: 3.12 drops use_tracing and adds a C recursion counter,
- * 3.13 removes cframe. Another version needs its own file and its own audit.
+ * 3.12 (frames still chained through a _PyCFrame, which lost use_tracing: tracing is
+ * sys.monitoring's instrumentation, per interpreter)
+ * | cframe, cframe->current_frame           | as 3.11                                   |
+ * | Python depth (py_recursion_limit - py_recursion_remaining), restored against the
+ * |   limit in force (sys.setrecursionlimit rewrites every thread's pair)              |
+ * | c_recursion_remaining (raw: its limit C_RECURSION_LIMIT is a constant); a new
+ * |   goroutine starts with the budget its C stack holds (gmpy_g_init), never more than
+ * |   the constant, so deep C recursion raises RecursionError before the guard page  |
+ * | datastack_chunk/top/limit, exc_info/exc_state, context + context_ver++  | as 3.11 |
+ * | trash.delete_nesting (moved into struct _py_trashcan); trash.delete_later is not
+ * |   swapped (as greenlet): a shared list of dead objects any goroutine may free     |
+ * | current_exception (replaced curexc_*)   | belt and braces                           |
+ *
+ * 3.13 (no _PyCFrame: the frame chain hangs off the thread state itself)
+ * | current_frame                           | as cframe->current_frame                  |
+ * | Python depth, c_recursion_remaining     | as 3.12 (Py_C_RECURSION_LIMIT)            |
+ * | datastack_*, exc_info/exc_state, context + context_ver++, current_exception | as 3.12 |
+ * | delete_later (the trashcan now nests on c_recursion_remaining, so its pending list
+ * |   follows the goroutine, as greenlet does; a plain pointer: its objects have no
+ * |   references, unlike greenlet we take none; a goroutine that ends with a pending
+ * |   list frees it before it goes)                                                  |
+ * | critical_section (0 on GIL builds; swapped as greenlet does)                       |
+ * previous_executor (the tier-2 optimizer, off by default in 3.13) is not swapped.
+ *
+ * Outside 3.11-3.13, or on a free-threaded build, this file does not compile (#error):
+ * another version needs its own audit (3.14 checks C-stack bounds and adds
+ * current_executor).
  */
 #define Py_BUILD_CORE_MODULE 1
 #include <Python.h>
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
+#error "gmp supports CPython 3.11, 3.12 and 3.13 only: its per-goroutine thread-state swap (csrc/pystate.c) has not been audited for this version"
+#endif
+#ifdef Py_GIL_DISABLED
+#error "gmp supports the default (GIL) builds of CPython only, not free-threaded ones"
+#endif
+
 #include <internal/pycore_frame.h>
 #include <internal/pycore_code.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
-#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
-#error "pystate311.c is for CPython 3.11 only"
+#define GMPY_PY312 (PY_VERSION_HEX >= 0x030C0000)
+#define GMPY_PY313 (PY_VERSION_HEX >= 0x030D0000)
+
+#if GMPY_PY313
+#define GMPY_C_LIMIT Py_C_RECURSION_LIMIT
+#elif GMPY_PY312
+#define GMPY_C_LIMIT C_RECURSION_LIMIT
 #endif
 
 /* CPython's DATA_STACK_CHUNK_SIZE (Python/pystate.c). */
@@ -41,17 +86,31 @@
 #define CHUNK_CACHE 128
 
 typedef struct gmpy_state {
+#if !GMPY_PY313
     _PyCFrame *cframe;
+#endif
     struct _PyInterpreterFrame *current_frame;
-    int recursion_depth;
+    int py_depth;               /* Python recursion depth */
+#if GMPY_PY312
+    int c_remaining;            /* c_recursion_remaining, raw */
+#endif
+#if GMPY_PY313
+    PyObject *delete_later;     /* borrowed: dead objects awaiting the trashcan */
+    uintptr_t critical_section;
+#else
     int trash_delete_nesting;
+#endif
     _PyStackChunk *datastack_chunk;
     PyObject **datastack_top;
     PyObject **datastack_limit;
     _PyErr_StackItem *exc_info; /* NULL: the thread's own &tstate->exc_state */
     _PyErr_StackItem exc_state;
     PyObject *context;          /* owned */
+#if GMPY_PY312
+    PyObject *current_exception; /* owned */
+#else
     PyObject *curexc_type, *curexc_value, *curexc_traceback; /* owned */
+#endif
 } gmpy_state;
 
 typedef struct gmpy_home {
@@ -64,6 +123,7 @@ typedef struct gmpy_home {
 typedef struct gmpy_g {
     gmpy_home *home;
     gmpy_state saved;   /* valid while the goroutine is parked */
+    int c_budget;       /* 3.12+: the c_recursion_remaining it starts with */
     int took_gil;       /* parked without the GIL: on_park took it for the others */
     int running;        /* between the start and the end of gmpy_run */
     int on_cpu;         /* its state is in the thread state, not in `saved` */
@@ -116,36 +176,81 @@ void gmpy_restore_thread(PyThreadState *ts)
     EXIT_GUARD_OFF;
 }
 
+/* The frame chain's head: on 3.11 and 3.12 in the current _PyCFrame, on 3.13 in ts. */
+#if GMPY_PY313
+#define CUR_FRAME(ts) ((ts)->current_frame)
+#else
+#define CUR_FRAME(ts) ((ts)->cframe->current_frame)
+#endif
+
 static void save(PyThreadState *ts, gmpy_state *s)
 {
+#if !GMPY_PY313
     s->cframe = ts->cframe;
-    s->current_frame = ts->cframe->current_frame;
-    s->recursion_depth = ts->recursion_limit - ts->recursion_remaining;
+#endif
+    s->current_frame = CUR_FRAME(ts);
+#if GMPY_PY312
+    s->py_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
+    s->c_remaining = ts->c_recursion_remaining;
+#else
+    s->py_depth = ts->recursion_limit - ts->recursion_remaining;
+#endif
+#if GMPY_PY313
+    s->delete_later = ts->delete_later;
+    s->critical_section = ts->critical_section;
+    ts->delete_later = NULL;
+#elif GMPY_PY312
+    s->trash_delete_nesting = ts->trash.delete_nesting;
+#else
     s->trash_delete_nesting = ts->trash_delete_nesting;
+#endif
     s->datastack_chunk = ts->datastack_chunk;
     s->datastack_top = ts->datastack_top;
     s->datastack_limit = ts->datastack_limit;
     s->exc_info = ts->exc_info == &ts->exc_state ? NULL : ts->exc_info;
     s->exc_state = ts->exc_state;
     s->context = ts->context;
+#if GMPY_PY312
+    s->current_exception = ts->current_exception;
+    ts->current_exception = NULL;
+#else
     s->curexc_type = ts->curexc_type;
     s->curexc_value = ts->curexc_value;
     s->curexc_traceback = ts->curexc_traceback;
+    ts->curexc_type = ts->curexc_value = ts->curexc_traceback = NULL;
+#endif
     /* The references moved into s. */
     ts->context = NULL;
     ts->exc_state.exc_value = NULL;
-    ts->curexc_type = ts->curexc_value = ts->curexc_traceback = NULL;
 }
 
 static void restore(PyThreadState *ts, gmpy_state *s)
 {
+#if GMPY_PY312
+    /* 3.12's _PyCFrame has no use_tracing (3.13 has no _PyCFrame). */
+#if !GMPY_PY313
+    ts->cframe = s->cframe;
+#endif
+    CUR_FRAME(ts) = s->current_frame;
+    ts->py_recursion_remaining = ts->py_recursion_limit - s->py_depth;
+    ts->c_recursion_remaining = s->c_remaining;
+#else
     /* Tracing belongs to the thread: carry the flag over to the new cframe. */
     uint8_t use_tracing = ts->cframe->use_tracing;
     ts->cframe = s->cframe;
     ts->cframe->use_tracing = use_tracing;
     ts->cframe->current_frame = s->current_frame;
-    ts->recursion_remaining = ts->recursion_limit - s->recursion_depth;
+    ts->recursion_remaining = ts->recursion_limit - s->py_depth;
+#endif
+#if GMPY_PY313
+    ts->delete_later = s->delete_later;
+    ts->critical_section = s->critical_section;
+    s->delete_later = NULL;
+#elif GMPY_PY312
+    ts->trash.delete_nesting = s->trash_delete_nesting;
+#else
     ts->trash_delete_nesting = s->trash_delete_nesting;
+#endif
     ts->datastack_chunk = s->datastack_chunk;
     ts->datastack_top = s->datastack_top;
     ts->datastack_limit = s->datastack_limit;
@@ -154,12 +259,17 @@ static void restore(PyThreadState *ts, gmpy_state *s)
     ts->context = s->context;
     /* Invalidates the ContextVar caches, which key on (context, version). */
     ts->context_ver++;
+#if GMPY_PY312
+    ts->current_exception = s->current_exception;
+    s->current_exception = NULL;
+#else
     ts->curexc_type = s->curexc_type;
     ts->curexc_value = s->curexc_value;
     ts->curexc_traceback = s->curexc_traceback;
+    s->curexc_type = s->curexc_value = s->curexc_traceback = NULL;
+#endif
     s->context = NULL;
     s->exc_state.exc_value = NULL;
-    s->curexc_type = s->curexc_value = s->curexc_traceback = NULL;
 }
 
 /* The home thread calls this once, holding the GIL, with its own thread state. */
@@ -173,10 +283,26 @@ gmpy_home *gmpy_home_new(PyThreadState *ts)
 
 void gmpy_home_set_ts(gmpy_home *h, PyThreadState *ts) { h->ts = ts; }
 
-void gmpy_g_init(gmpy_g *g, gmpy_home *home)
+/* stack_size: the goroutine's C stack in bytes. On 3.12 and 3.13, CPython counts C-level
+ * recursion (c_recursion_remaining) against a constant made for an 8 MiB thread stack;
+ * a goroutine starts with the share of it that its own stack holds, so deep recursion
+ * through C raises RecursionError before it reaches the guard page. */
+void gmpy_g_init(gmpy_g *g, gmpy_home *home, size_t stack_size)
 {
     memset(g, 0, sizeof(*g));
     g->home = home;
+#if GMPY_PY312
+    /* Measured (tests/python/test_state.py's deep C recursion): about 500-600 bytes of C
+     * stack per counted level on 3.12 and 3.13 (x86-64, -O3); budget 1 KiB a level and
+     * keep 64 KiB back for whatever runs at the bottom (error reporting, __del__). */
+    size_t usable = stack_size > (128u << 10) ? stack_size - (64u << 10) : stack_size / 2;
+    size_t levels = usable / 1024;
+    if (levels > (size_t)GMPY_C_LIMIT)
+        levels = GMPY_C_LIMIT;
+    g->c_budget = (int)levels;
+#else
+    (void)stack_size;
+#endif
 }
 
 /* Whether the calling thread holds the GIL with the home's thread state. */
@@ -254,16 +380,38 @@ void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
 {
     gmpy_home *h = g->home;
     PyThreadState *ts = h->ts;
+#if !GMPY_PY313
     _PyCFrame cframe;
+#endif
+#if !GMPY_PY312
     uint8_t use_tracing = ts->cframe->use_tracing;
+#endif
 
     save(ts, &h->base);
+#if !GMPY_PY313
+#if !GMPY_PY312
     cframe.use_tracing = use_tracing;
+#endif
     cframe.current_frame = NULL;
     cframe.previous = &ts->root_cframe;
     ts->cframe = &cframe;
+#else
+    ts->current_frame = NULL;
+#endif
+#if GMPY_PY312
+    ts->py_recursion_remaining = ts->py_recursion_limit;
+    ts->c_recursion_remaining = g->c_budget;
+#else
     ts->recursion_remaining = ts->recursion_limit;
+#endif
+#if GMPY_PY313
+    ts->delete_later = NULL;
+    ts->critical_section = 0;
+#elif GMPY_PY312
+    ts->trash.delete_nesting = 0;
+#else
     ts->trash_delete_nesting = 0;
+#endif
     _PyStackChunk *c = chunk_get(h);
     ts->datastack_chunk = c;
     if (c) {
@@ -288,8 +436,14 @@ void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
     /* These may run __del__, which may park: the state is still this goroutine's. */
     Py_CLEAR(ts->context);
     Py_CLEAR(ts->exc_state.exc_value);
-    if (ts->curexc_type || ts->curexc_value || ts->curexc_traceback)
+    if (PyErr_Occurred())
         PyErr_Clear();
+#if GMPY_PY313
+    /* Dead objects the trashcan deferred on this goroutine: free them now, while the
+     * state is still this goroutine's (they may run __del__). */
+    while (ts->delete_later)
+        _PyTrash_thread_destroy_chain(ts);
+#endif
     g->running = 0;
     g->on_cpu = 0;
     /* Every frame has been popped, so only the root chunk is left (CPython never frees
@@ -315,11 +469,20 @@ int gmpy_g_frames(gmpy_g *g, PyObject *out)
     if (!g->running)
         return 0;
     struct _PyInterpreterFrame *f =
-        g->on_cpu ? g->home->ts->cframe->current_frame : g->saved.current_frame;
+        g->on_cpu ? CUR_FRAME(g->home->ts) : g->saved.current_frame;
     for (; f != NULL; f = f->previous) {
+#if GMPY_PY312
+        /* Entry frames of the C stack (3.13's _PyFrame_IsIncomplete checks it too). */
+        if (f->owner == FRAME_OWNED_BY_CSTACK)
+            continue;
+#endif
         if (_PyFrame_IsIncomplete(f))
             continue;
+#if GMPY_PY313
+        PyCodeObject *code = _PyFrame_GetCode(f);
+#else
         PyCodeObject *code = f->f_code;
+#endif
         int line = PyCode_Addr2Line(code, _PyInterpreterFrame_LASTI(f) * sizeof(_Py_CODEUNIT));
         PyObject *t = Py_BuildValue("(OiO)", code->co_filename, line, code->co_name);
         if (t == NULL)

@@ -46,10 +46,14 @@ goroutines can use directly.
 
 import sys as _sys
 
-if _sys.implementation.name != "cpython" or _sys.version_info[:2] != (3, 11):
+if (
+    _sys.implementation.name != "cpython"
+    or _sys.version_info[:2] not in ((3, 11), (3, 12), (3, 13))
+    or getattr(_sys, "_is_gil_enabled", lambda: True)() is False
+):
     raise ImportError(
-        "gmp supports CPython 3.11 only (this is %s %d.%d): its per-goroutine "
-        "interpreter-state swap is audited version by version"
+        "gmp supports CPython 3.11, 3.12 and 3.13 (GIL builds) only (this is %s %d.%d): "
+        "its per-goroutine interpreter-state swap is audited version by version"
         % (_sys.implementation.name, _sys.version_info[0], _sys.version_info[1])
     )
 

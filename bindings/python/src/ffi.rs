@@ -1,6 +1,6 @@
 //! The libgmp C ABI (include/gmp/gmp.h) as this extension uses it, linked dynamically
 //! against `libgmp.so.0` (one runtime per process), and the 3.11 thread-state shim
-//! (csrc/pystate311.c).
+//! (csrc/pystate.c).
 #![allow(non_camel_case_types, dead_code)]
 
 use std::ffi::{c_char, c_int, c_void};
@@ -177,7 +177,7 @@ unsafe extern "C" {
     pub fn gmp_blocking(f: gmp_fn, arg: *mut c_void) -> c_int;
 }
 
-/// Opaque C-side state (csrc/pystate311.c).
+/// Opaque C-side state (csrc/pystate.c).
 #[repr(C)]
 pub struct gmpy_home {
     _p: [u8; 0],
@@ -195,7 +195,7 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn gmpy_g_size() -> usize;
     pub fn gmpy_home_new(ts: *mut pyo3::ffi::PyThreadState) -> *mut gmpy_home;
-    pub fn gmpy_g_init(g: *mut gmpy_g, home: *mut gmpy_home);
+    pub fn gmpy_g_init(g: *mut gmpy_g, home: *mut gmpy_home, stack_size: usize);
     pub fn gmpy_on_park(ctx: *mut c_void);
     pub fn gmpy_on_resume(ctx: *mut c_void);
     pub fn gmpy_run(g: *mut gmpy_g, body: unsafe extern "C" fn(*mut c_void), arg: *mut c_void);

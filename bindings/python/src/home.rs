@@ -379,6 +379,7 @@ pub fn spawn(
         None => homes[NEXT.fetch_add(1, Ordering::Relaxed) % homes.len()],
     };
     assert!(g_size() <= std::mem::size_of::<[u128; 24]>());
+    let stack_size = stack_size();
     let task = Box::into_raw(Box::new(Task {
         g: [0; 24],
         hooks: gmp_switch_hooks {
@@ -399,13 +400,13 @@ pub fn spawn(
     // stable until the goroutine frees the box.
     unsafe {
         let gp = (*task).g.as_mut_ptr() as *mut gmpy_g;
-        gmpy_g_init(gp, home.py);
+        gmpy_g_init(gp, home.py, stack_size);
         (*task).hooks.ctx = gp as *mut c_void;
         live_insert(task);
     }
     let attr = gmp_go_attr {
         size: std::mem::size_of::<gmp_go_attr>(),
-        stack_size: stack_size(),
+        stack_size,
         name: std::ptr::null(),
         // SAFETY: inside the live box (copied by gmp_go_home).
         hooks: unsafe { &(*task).hooks },

@@ -1,10 +1,10 @@
 //! `gmp._gmp`: the native half of `import gmp` (goroutines, channels, select, sync,
-//! sleep and sockets for CPython 3.11 on the libgmp runtime). The public names and the
+//! sleep and sockets for CPython 3.11, 3.12 and 3.13 on the libgmp runtime). The public names and the
 //! docs live in `gmp/__init__.py` and `gmp/__init__.pyi`.
 //!
 //! ## Map
 //! - `home.rs`: home threads (where Python goroutines run), spawning, exit.
-//! - `csrc/pystate311.c`: the per-goroutine PyThreadState fields, swapped by the switch
+//! - `csrc/pystate.c`: the per-goroutine PyThreadState fields, swapped by the switch
 //!   hooks at every park and resume.
 //! - `wait.rs`: how each kind of caller blocks (park, or GIL-released slices).
 //! - `chan.rs`: Chan, select, after, ticker. `sync.rs`: WaitGroup, Mutex.
@@ -57,7 +57,7 @@ pub(crate) fn set_home_ts(h: *mut gmpy_home, ts: *mut pyo3::ffi::PyThreadState) 
 
 /// `func(*args, **kwargs)` through the C shim's guarded call: if this thread must wait
 /// for the GIL after the interpreter began to finalize, it parks for good in a C frame
-/// instead of being unwound through these Rust frames (csrc/pystate311.c, exit guard).
+/// instead of being unwound through these Rust frames (csrc/pystate.c, exit guard).
 pub(crate) fn guarded_call<'py>(
     py: Python<'py>,
     func: &Bound<'py, PyAny>,
@@ -424,7 +424,7 @@ fn _atexit(py: Python<'_>) -> PyResult<()> {
     // Wait (GIL released) until every home has let the GIL go for good, and no thread
     // is on its way back to it. A goroutine that never parks would keep its home
     // busy: give up on it after a second (its thread then parks for good when it next
-    // wants the GIL: the exit guard in csrc/pystate311.c).
+    // wants the GIL: the exit guard in csrc/pystate.c).
     let start = wait::now();
     wait::without_gil(|| {
         loop {
@@ -461,9 +461,17 @@ fn _python_version_ok() -> bool {
 #[pymodule]
 fn _gmp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     if !_python_version_ok() {
-        return Err(pyo3::exceptions::PyImportError::new_err(
-            "gmp: this build supports CPython 3.11 only",
-        ));
+        // SAFETY: pure functions of the C shim and an exported constant.
+        let (built, running) =
+            unsafe { (gmpy_built_hexversion() as u32, pyo3::ffi::Py_Version as u32) };
+        return Err(pyo3::exceptions::PyImportError::new_err(format!(
+            "gmp: this build is for CPython {}.{} but runs on {}.{}; reinstall gmp-runtime \
+             for this interpreter (supported: 3.11, 3.12, 3.13)",
+            built >> 24,
+            (built >> 16) & 0xff,
+            running >> 24,
+            (running >> 16) & 0xff
+        )));
     }
     let py = m.py();
     m.add("ChannelClosed", py.get_type::<ChannelClosed>())?;
