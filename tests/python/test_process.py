@@ -258,13 +258,29 @@ def test_forked_child_fails_cleanly_and_exits_fast():
         """
         import gmp, os, time
         gmp.run(lambda: None)
+        ch = gmp.Chan(1)
         pid = os.fork()
         if pid == 0:
-            try:
-                gmp.go(lambda: None)
-                print("child: started?!", flush=True)
-            except RuntimeError as e:
-                print("child:", e, flush=True)
+            calls = [
+                lambda: gmp.go(lambda: None),
+                lambda: gmp.run(lambda: None),
+                lambda: gmp.Chan(1),
+                lambda: ch.send(1),
+                lambda: ch.try_recv(),
+                lambda: gmp.sleep(0.01),
+                lambda: gmp.gosched(),
+                lambda: gmp.WaitGroup().add(1),
+                lambda: gmp.Mutex().lock(),
+                lambda: gmp.after(0.01),
+                lambda: gmp.blocking(lambda: 1),
+                lambda: gmp.socket().recv(1),
+            ]
+            for i, f in enumerate(calls):
+                try:
+                    f()
+                    print("child: call %d worked?!" % i, flush=True)
+                except RuntimeError as e:
+                    print("child:", e, flush=True)
             os._exit(0)
         os.waitpid(pid, 0)
         t = time.monotonic()
@@ -278,7 +294,11 @@ def test_forked_child_fails_cleanly_and_exits_fast():
         """
     )
     assert r.returncode == 0, r.stderr
-    assert "child: gmp: goroutines do not survive fork()" in r.stdout
+    child = [l for l in r.stdout.splitlines() if l.startswith("child:")]
+    assert len(child) == 12, r.stdout
+    # Every call raises the same error, which names the way out.
+    assert len(set(child)) == 1, child
+    assert "goroutines do not survive fork()" in child[0] and "'spawn'" in child[0]
     took = float(r.stdout.split("child exit took ")[1].split()[0])
     assert took < 1.5
     assert "parent ok" in r.stdout

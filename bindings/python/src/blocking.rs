@@ -89,6 +89,7 @@ pub fn blocking(
     args: Py<PyTuple>,
     kwargs: Option<Py<PyDict>>,
 ) -> PyResult<Py<PyAny>> {
+    crate::fork_check()?;
     if where_am_i() != Where::HomeGoroutine {
         return crate::guarded_call(
             py,

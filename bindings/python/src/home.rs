@@ -117,9 +117,7 @@ fn g_size() -> usize {
 pub fn ensure_homes(_py: Python<'_>) -> PyResult<&'static [&'static Home]> {
     if let Some(v) = HOMES.get() {
         if !homes_are_ours() {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "gmp: goroutines do not survive fork(); use the 'spawn' start method",
-            ));
+            return Err(crate::fork_error());
         }
         return Ok(v);
     }

@@ -88,7 +88,49 @@ pub(crate) fn gil_ensure() -> pyo3::ffi::PyGILState_STATE {
 }
 
 /// A gmp error code as a Python exception.
+/// Set in a fork()ed child (our pthread_atfork handler, installed at import).
+static FORKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn atfork_child() {
+    FORKED.store(true, Ordering::Relaxed);
+}
+
+/// The one error every gmp call raises in a fork()ed child of a process whose runtime
+/// had started (its threads did not survive the fork).
+pub(crate) fn fork_error() -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err(
+        "gmp: goroutines do not survive fork(); this process was fork()ed from one that \
+         used gmp. Start it with multiprocessing's 'spawn' start method \
+         (multiprocessing.set_start_method('spawn') or get_context('spawn')), or exec a \
+         new interpreter",
+    )
+}
+
+/// Err(fork_error()) in a fork()ed child whose parent had started the runtime (the
+/// runtime then answers every call with GMP_ESHUTDOWN; a probe asks it once). One load
+/// otherwise.
+pub(crate) fn fork_check() -> PyResult<()> {
+    if !FORKED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    static POISONED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let poisoned = *POISONED.get_or_init(|| {
+        let mut ch = std::ptr::null_mut();
+        // SAFETY: out-pointer to a local; released at once if made.
+        let r = unsafe { gmp_chan_make(&mut ch, 0, 0) };
+        if r >= 0 && !ch.is_null() {
+            // SAFETY: our one reference.
+            unsafe { gmp_chan_release(ch) };
+        }
+        r == GMP_ESHUTDOWN
+    });
+    if poisoned { Err(fork_error()) } else { Ok(()) }
+}
+
 pub(crate) fn error_from_code(_py: Python<'_>, code: c_int) -> PyErr {
+    if code == GMP_ESHUTDOWN && FORKED.load(Ordering::Relaxed) {
+        return fork_error();
+    }
     match code {
         GMP_ECLOSED => ChannelClosed::new_err("channel closed"),
         GMP_ETIMEDOUT => Timeout::new_err("timed out"),
@@ -147,6 +189,7 @@ fn go(
     args: Py<PyTuple>,
     kwargs: Option<Py<PyDict>>,
 ) -> PyResult<()> {
+    fork_check()?;
     home::spawn(py, func, args, kwargs, None)
 }
 
@@ -160,6 +203,7 @@ fn run(
     args: Py<PyTuple>,
     kwargs: Option<Py<PyDict>>,
 ) -> PyResult<Py<PyAny>> {
+    fork_check()?;
     if where_am_i() == Where::HomeGoroutine {
         return guarded_call(
             py,
@@ -197,6 +241,7 @@ fn run(
 /// Pauses the calling goroutine (or thread) for `seconds`; 0 yields.
 #[pyfunction]
 fn sleep(py: Python<'_>, seconds: f64) -> PyResult<()> {
+    fork_check()?;
     if seconds.is_nan() || seconds < 0.0 {
         return Err(pyo3::exceptions::PyValueError::new_err(
             "sleep length must be non-negative",
@@ -217,6 +262,7 @@ fn sleep(py: Python<'_>, seconds: f64) -> PyResult<()> {
 /// Yields: other goroutines run, then the caller goes on.
 #[pyfunction]
 fn gosched(py: Python<'_>) -> PyResult<()> {
+    fork_check()?;
     match where_am_i() {
         // SAFETY: no preconditions.
         Where::HomeGoroutine => unsafe { gmp_gosched() },
@@ -474,6 +520,8 @@ fn _gmp(m: &Bound<'_, PyModule>) -> PyResult<()> {
         )));
     }
     let py = m.py();
+    // SAFETY: registers a handler that only stores to an atomic.
+    unsafe { libc::pthread_atfork(None, None, Some(atfork_child)) };
     m.add("ChannelClosed", py.get_type::<ChannelClosed>())?;
     m.add("Timeout", py.get_type::<Timeout>())?;
     m.add_class::<chan::Chan>()?;

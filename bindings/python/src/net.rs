@@ -24,6 +24,7 @@ fn io_error(py: Python<'_>, r: isize) -> PyErr {
 #[pyfunction]
 #[pyo3(signature = (fd, n, timeout = None))]
 pub fn sock_recv(py: Python<'_>, fd: c_int, n: usize, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+    crate::fork_check()?;
     let dl = deadline(timeout)?;
     // SAFETY: a new bytes object of n (uninitialised) bytes, ours alone until returned.
     let mut obj = unsafe { pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), n as isize) };
@@ -68,6 +69,7 @@ pub fn sock_recv_into(
     nbytes: usize,
     timeout: Option<f64>,
 ) -> PyResult<usize> {
+    crate::fork_check()?;
     if buffer.readonly() {
         return Err(pyo3::exceptions::PyTypeError::new_err(
             "buffer is read-only",
@@ -119,6 +121,7 @@ pub fn sock_send(
     data: PyBuffer<u8>,
     timeout: Option<f64>,
 ) -> PyResult<usize> {
+    crate::fork_check()?;
     if !data.is_c_contiguous() {
         return Err(pyo3::exceptions::PyTypeError::new_err(
             "data must be contiguous",
@@ -136,6 +139,7 @@ pub fn sock_sendall(
     data: PyBuffer<u8>,
     timeout: Option<f64>,
 ) -> PyResult<()> {
+    crate::fork_check()?;
     if !data.is_c_contiguous() {
         return Err(pyo3::exceptions::PyTypeError::new_err(
             "data must be contiguous",
@@ -163,6 +167,7 @@ pub fn sock_sendall(
 #[pyfunction]
 #[pyo3(signature = (fd, timeout = None))]
 pub fn sock_accept(py: Python<'_>, fd: c_int, timeout: Option<f64>) -> PyResult<c_int> {
+    crate::fork_check()?;
     let dl = deadline(timeout)?;
     // SAFETY: NULL address buffers are allowed.
     let r = block(py, dl, |t| unsafe {
@@ -178,6 +183,7 @@ pub fn sock_accept(py: Python<'_>, fd: c_int, timeout: Option<f64>) -> PyResult<
 #[pyfunction]
 #[pyo3(signature = (fd, events, timeout = None))]
 pub fn wait_fd(py: Python<'_>, fd: c_int, events: c_int, timeout: Option<f64>) -> PyResult<c_int> {
+    crate::fork_check()?;
     let dl = deadline(timeout)?;
     // SAFETY: no memory is passed.
     let r = block(py, dl, |t| unsafe { gmp_wait_fd(fd, events, t) as isize })?;
