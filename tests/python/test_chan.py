@@ -232,6 +232,31 @@ def test_raw_channel_carries_int64_and_handle_roundtrip():
     assert ch.recv() == 8
 
 
+def test_from_handle_refuses_what_is_not_a_live_raw_channel():
+    # A forged address, an object channel's address, a channel gone, raw=False: all
+    # ValueError, never a dereference.
+    with pytest.raises(ValueError):
+        gmp.Chan.from_handle(0)
+    with pytest.raises(ValueError):
+        gmp.Chan.from_handle(0x12345678)
+    with pytest.raises(ValueError):
+        gmp.Chan.from_handle(2**64 - 8)
+    ch = gmp.Chan(1, raw=True)
+    h = ch.handle
+    with pytest.raises(ValueError):
+        gmp.Chan.from_handle(h, raw=False)
+    alias = gmp.Chan.from_handle(h)
+    del ch
+    alias.send(3)  # the alias keeps the channel (and its handle) alive
+    assert gmp.Chan.from_handle(h).recv() == 3
+    del alias
+    import gc
+
+    gc.collect()
+    with pytest.raises(ValueError):
+        gmp.Chan.from_handle(h)
+
+
 def test_negative_capacity_rejected():
     with pytest.raises(ValueError):
         gmp.Chan(-1)

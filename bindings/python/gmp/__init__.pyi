@@ -89,7 +89,8 @@ class Chan(Generic[_T]):
     def __init__(self, capacity: int = 0, *, raw: bool = False) -> None: ...
     @classmethod
     def from_handle(cls, handle: int, *, raw: bool = True) -> Chan[Any]:
-        """Wraps a gmp_chan* with 8-byte elements made elsewhere (takes a reference)."""
+        """Another Chan for the live raw channel whose ``handle`` this is (takes a
+        reference); ValueError for anything else."""
     def __class_getitem__(cls, item: Any) -> types.GenericAlias: ...
     def send(self, v: _T, timeout: Optional[float] = None) -> None:
         """Blocks until received or buffered. ChannelClosed if closed; Timeout."""

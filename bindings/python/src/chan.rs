@@ -26,8 +26,38 @@ unsafe impl Send for Chan {}
 // SAFETY: as above.
 unsafe impl Sync for Chan {}
 
+/// The raw channels Python holds, with how many `Chan` objects hold each: the handles
+/// `Chan.from_handle` accepts. A handle is an address C code can forge or keep past the
+/// channel's end; looking it up here (never dereferencing an unknown one) turns a bad
+/// handle into ValueError instead of a crash.
+static RAW_HANDLES: std::sync::Mutex<Option<std::collections::HashMap<usize, usize>>> =
+    std::sync::Mutex::new(None);
+
+fn raw_handles() -> std::sync::MutexGuard<'static, Option<std::collections::HashMap<usize, usize>>>
+{
+    RAW_HANDLES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn raw_register(ch: *mut gmp_chan) {
+    *raw_handles()
+        .get_or_insert_with(Default::default)
+        .entry(ch as usize)
+        .or_insert(0) += 1;
+}
+
 impl Drop for Chan {
     fn drop(&mut self) {
+        if self.raw && !self.ch.is_null() {
+            let mut g = raw_handles();
+            if let Some(m) = g.as_mut()
+                && let Some(n) = m.get_mut(&(self.ch as usize))
+            {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&(self.ch as usize));
+                }
+            }
+        }
         if !self.ch.is_null() {
             // SAFETY: we own one reference; the drop callback may run here (GIL held by
             // this thread, which PyGILState_Ensure in the callback accepts).
@@ -75,6 +105,9 @@ pub fn make_chan(py: Python<'_>, capacity: usize, raw: bool) -> PyResult<Chan> {
     };
     if r < 0 {
         return Err(error_from_code(py, r));
+    }
+    if raw {
+        raw_register(ch);
     }
     Ok(Chan { ch, raw })
 }
@@ -183,8 +216,10 @@ impl Chan {
         make_chan(py, capacity as usize, raw)
     }
 
-    /// Wraps a `gmp_chan*` made elsewhere (C code) with elem_size 8; takes a new
-    /// reference of its own. Only raw (int64) channels should cross to C.
+    /// Another `Chan` object for the raw channel whose `handle` this is; takes a new
+    /// reference of its own. Only handles of live raw channels (`Chan(raw=True)`) of
+    /// this process are accepted; anything else (a forged or stale address, an object
+    /// channel, `raw=False`) raises ValueError.
     #[classmethod]
     #[pyo3(signature = (handle, *, raw = true))]
     fn from_handle(
@@ -192,18 +227,21 @@ impl Chan {
         handle: usize,
         raw: bool,
     ) -> PyResult<Self> {
-        if handle == 0 {
+        if !raw {
             return Err(pyo3::exceptions::PyValueError::new_err(
-                "null channel handle",
+                "only raw (int64) channels have handles: from_handle(raw=False) is refused",
             ));
         }
-        // SAFETY: the caller vouches that handle is a live gmp_chan*.
+        let mut g = raw_handles();
+        let Some(n) = g.as_mut().and_then(|m| m.get_mut(&handle)) else {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "{handle:#x} is not the handle of a live gmp.Chan(raw=True) of this process"
+            )));
+        };
+        // SAFETY: a live raw channel: a Chan object holds a reference (the registry
+        // lock keeps it from dropping meanwhile).
         let ch = unsafe { gmp_chan_retain(handle as *mut gmp_chan) };
-        if ch.is_null() {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "invalid channel handle",
-            ));
-        }
+        *n += 1;
         Ok(Chan { ch, raw })
     }
 
