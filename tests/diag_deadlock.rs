@@ -194,7 +194,7 @@ fn deadlock_main_waits_on_channel_nobody_sends_to() {
     let dump = &err[at + FATAL.len()..];
     assert!(dump.starts_with("\n\ngmp: "), "the dump follows:\n{err}");
     assert!(
-        dump.contains("\ngoroutine 1 [chan receive] \"main\" (locked to M"),
+        dump.contains("\ngoroutine 1 [chan receive] \"main\":\n"),
         "{err}"
     );
     for l in [

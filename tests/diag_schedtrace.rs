@@ -311,6 +311,8 @@ fn schedtrace_bracket_has_gomaxprocs_entries() {
 fn child_detail() {
     init(2);
     let rc = gmp::rt::main(|| {
+        // Locked (Go's init-time LockOSThread idiom), so the M and G lines show a lock.
+        assert_eq!(gmp::ffi::goroutine::gmp_lock_os_thread(), 0);
         let recv_ch = Chan::new(0);
         let send_ch = Chan::new(0);
         let sel_a = Chan::new(0);
@@ -562,6 +564,7 @@ mod indexmap_lite {
 fn child_shrink_sleep() {
     init(3);
     let rc = gmp::rt::main(|| {
+        assert_eq!(gmp::ffi::goroutine::gmp_lock_os_thread(), 0);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         for _ in 0..3 {
             let stop = stop.clone();

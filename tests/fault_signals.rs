@@ -176,6 +176,7 @@ fn child() {
         maxprocs: 2,
         stack_size: 0,
         max_threads: 0,
+        ..Default::default()
     };
     // SAFETY: a valid config.
     assert_eq!(unsafe { gmp_init(&cfg) }, 0);
@@ -362,6 +363,8 @@ fn child() {
     let main_thread = std::thread::spawn(move || {
         register(&tg);
         let rc = gmp::rt::main(move || {
+            // Locked, so it stays on this signal-receiving thread (Go's main is not).
+            assert_eq!(gmp::ffi::goroutine::gmp_lock_os_thread(), 0);
             let (a, b) = socketpair();
             let n = 200 * scale;
             go(move || writer(a, n));

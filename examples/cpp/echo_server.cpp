@@ -144,10 +144,14 @@ int main(int argc, char** argv) {
     for (long accepted = 0; limit == 0 || accepted < limit;) {
       std::string peer;
       tcp_socket conn;
+      bool failed = false;
       try {
         conn = listener.accept(&peer);
       } catch (const gmp::error& e) {  // e.g. EMFILE: say so, keep serving
         std::fprintf(stderr, "echo_server: %s\n", e.what());
+        failed = true;
+      }
+      if (failed) {  // wait outside the catch block: main may resume on another thread
         gmp::this_goroutine::sleep_for(std::chrono::milliseconds(10));
         continue;
       }

@@ -398,8 +398,10 @@ int gmp_after(struct gmp_chan **out, int64_t ns);
 int gmp_ticker(struct gmp_chan **out, int64_t period_ns);
 
 /**
- * Stops a ticker: no tick is sent after it returns... except one already in flight.
- * Returns 0, or `GMP_EINVAL` (NULL, or not a ticker).
+ * Stops a ticker: no tick is sent after it returns, from any thread (Go's
+ * `Ticker.Stop`); a tick sent before may still be buffered. Its timer is freed promptly
+ * (releasing a ticker or a `gmp_after` channel without stopping it frees its timer
+ * too). Stopping twice is allowed. Returns 0, or `GMP_EINVAL` (NULL, or not a ticker).
  */
 int gmp_ticker_stop(struct gmp_chan *ticker);
 
@@ -441,7 +443,8 @@ int gmp_set_name(const char *name);
 /**
  * Wires the calling goroutine to its current OS thread (Go's LockOSThread): until the
  * matching unlock it runs only there, and that thread runs nothing else. Nests. A
- * goroutine that ends while locked takes its thread with it. Returns 0 (also a no-op
+ * goroutine that ends while locked takes its thread with it (the main goroutine locked
+ * to `gmp_main`'s thread: `gmp_main` returns there). Returns 0 (also a no-op
  * returning 0 on a foreign thread and in a home, whose goroutines are bound already).
  */
 int gmp_lock_os_thread(void);
@@ -643,15 +646,30 @@ int gmp_blocking(gmp_fn fn_, void *arg);
 int gmp_init(const struct gmp_config *cfg);
 
 /**
- * Runs `fn(arg)` as the main goroutine, locked to the calling thread, and returns when
- * it returns (other goroutines go on running, unlike Go where the process exits).
+ * Runs `fn(arg)` as the main goroutine, as Go runs `main`, and returns on the calling
+ * thread when it returns (other goroutines go on running, unlike Go where the process
+ * exits).
  *
- * Returns 0; `GMP_EINVAL` if `fn` is NULL; `GMP_EALREADY` from a goroutine, from a
- * thread that owns a home, or while another `gmp_main` runs; `GMP_ENOMEM`;
- * `GMP_ESHUTDOWN`.
+ * The main goroutine is an ordinary goroutine: it starts on the calling thread and is
+ * NOT locked to it, so after a switch point it may run on any of the runtime's threads.
+ * If it calls `gmp_lock_os_thread()` before its first switch point it stays on the
+ * calling thread for good (Go's `init` + `LockOSThread` idiom, for GUI and engine main
+ * threads); each of its parks is then a thread hand-off (~10 us). Meanwhile the calling
+ * thread runs no other goroutine: it runs the main goroutine while it is there, else
+ * sleeps. So `gmp_main` returns one thread wake-up after `fn` returns, wherever `fn`
+ * ended and whatever the other goroutines do.
+ *
+ * Returns 0; `GMP_EDEADLK` when every goroutine is asleep (Go's "all goroutines are
+ * asleep - deadlock!", printed with a dump; the main goroutine stays parked and is no
+ * longer counted; `GMP_DEBUG=checkdead=0` turns this off); `GMP_EINVAL` if `fn` is
+ * NULL; `GMP_EALREADY` from a goroutine, from a thread that owns a home, or while
+ * another `gmp_main` runs; `GMP_ENOMEM`; `GMP_ESHUTDOWN`.
  *
  * ```c
- * static void run(void *arg) { gmp_go(worker, NULL); }
+ * static void run(void *arg) {
+ *     gmp_lock_os_thread();   // optional, before any switch point: stay on this thread
+ *     gmp_go(worker, NULL);
+ * }
  * int main(void) { return gmp_main(run, NULL) == 0 ? 0 : 1; }
  * ```
  */

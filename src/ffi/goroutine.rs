@@ -169,7 +169,8 @@ pub unsafe extern "C" fn gmp_set_name(name: *const std::ffi::c_char) -> c_int {
 
 /// Wires the calling goroutine to its current OS thread (Go's LockOSThread): until the
 /// matching unlock it runs only there, and that thread runs nothing else. Nests. A
-/// goroutine that ends while locked takes its thread with it. Returns 0 (also a no-op
+/// goroutine that ends while locked takes its thread with it (the main goroutine locked
+/// to `gmp_main`'s thread: `gmp_main` returns there). Returns 0 (also a no-op
 /// returning 0 on a foreign thread and in a home, whose goroutines are bound already).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_lock_os_thread() -> c_int {

@@ -40,15 +40,30 @@ pub unsafe extern "C" fn gmp_init(cfg: *const gmp_config) -> c_int {
     })
 }
 
-/// Runs `fn(arg)` as the main goroutine, locked to the calling thread, and returns when
-/// it returns (other goroutines go on running, unlike Go where the process exits).
+/// Runs `fn(arg)` as the main goroutine, as Go runs `main`, and returns on the calling
+/// thread when it returns (other goroutines go on running, unlike Go where the process
+/// exits).
 ///
-/// Returns 0; `GMP_EINVAL` if `fn` is NULL; `GMP_EALREADY` from a goroutine, from a
-/// thread that owns a home, or while another `gmp_main` runs; `GMP_ENOMEM`;
-/// `GMP_ESHUTDOWN`.
+/// The main goroutine is an ordinary goroutine: it starts on the calling thread and is
+/// NOT locked to it, so after a switch point it may run on any of the runtime's threads.
+/// If it calls `gmp_lock_os_thread()` before its first switch point it stays on the
+/// calling thread for good (Go's `init` + `LockOSThread` idiom, for GUI and engine main
+/// threads); each of its parks is then a thread hand-off (~10 us). Meanwhile the calling
+/// thread runs no other goroutine: it runs the main goroutine while it is there, else
+/// sleeps. So `gmp_main` returns one thread wake-up after `fn` returns, wherever `fn`
+/// ended and whatever the other goroutines do.
+///
+/// Returns 0; `GMP_EDEADLK` when every goroutine is asleep (Go's "all goroutines are
+/// asleep - deadlock!", printed with a dump; the main goroutine stays parked and is no
+/// longer counted; `GMP_DEBUG=checkdead=0` turns this off); `GMP_EINVAL` if `fn` is
+/// NULL; `GMP_EALREADY` from a goroutine, from a thread that owns a home, or while
+/// another `gmp_main` runs; `GMP_ENOMEM`; `GMP_ESHUTDOWN`.
 ///
 /// ```c
-/// static void run(void *arg) { gmp_go(worker, NULL); }
+/// static void run(void *arg) {
+///     gmp_lock_os_thread();   // optional, before any switch point: stay on this thread
+///     gmp_go(worker, NULL);
+/// }
 /// int main(void) { return gmp_main(run, NULL) == 0 ? 0 : 1; }
 /// ```
 #[unsafe(no_mangle)]

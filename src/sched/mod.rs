@@ -107,6 +107,9 @@ pub(crate) struct Sched {
     pub(crate) main_running: AtomicBool,
     /// The M of the running gmp_main (for checkdead), or null.
     pub(crate) main_m: AtomicPtr<m::M>,
+    /// gmp_main's goroutine until it ends (cleared by whoever frees it, which then
+    /// wakes `main_m`), or null.
+    pub(crate) main_g: AtomicPtr<g::G>,
     /// Set when checkdead gave up on the main goroutine.
     pub(crate) main_deadlocked: AtomicBool,
     pub(crate) goroutines_created: AtomicU64,
@@ -143,6 +146,7 @@ pub(crate) static SCHED: Sched = Sched {
     poll_until: AtomicI64::new(0),
     main_running: AtomicBool::new(false),
     main_m: AtomicPtr::new(std::ptr::null_mut()),
+    main_g: AtomicPtr::new(std::ptr::null_mut()),
     main_deadlocked: AtomicBool::new(false),
     goroutines_created: AtomicU64::new(0),
     start_time: AtomicI64::new(0),

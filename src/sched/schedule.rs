@@ -1173,6 +1173,7 @@ fn goexit0(mm: MRef, g: GRef) -> bool {
 
 /// Frees a finished G's stack and puts the G on a free list (p's, else global).
 pub(crate) fn gfree(g: GRef, p: Option<&'static P>) {
+    let main = g.as_ptr() == SCHED.main_g.load(Ordering::Relaxed);
     // SAFETY: the G finished; we own it.
     let inner = unsafe { g.inner() };
     let stack = inner
@@ -1573,20 +1574,45 @@ pub(crate) fn unlock_os_thread() {
         return;
     }
     inner.lock_count -= 1;
-    if inner.lock_count == 0 && !mm.get().foreign {
+    if inner.lock_count == 0 {
         g.get()
             .lockedm
             .store(std::ptr::null_mut(), Ordering::Release);
-        mm.get()
-            .lockedg
-            .store(std::ptr::null_mut(), Ordering::Release);
+        // gmp_main's thread keeps its lockedg: it runs no other goroutine, and leaves
+        // the main one to the runtime's M's at its next switch (serve_main).
+        if !mm.get().foreign {
+            mm.get()
+                .lockedg
+                .store(std::ptr::null_mut(), Ordering::Release);
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// gmp_main: the calling thread becomes an M locked to the main goroutine.
+// gmp_main: the main goroutine starts on the calling thread, as Go's runtime.main on m0.
+//
+// Go (runtime/proc.go): rt0_go queues runtime.main and runs `mstart` on m0, an ordinary
+// M from then on; runtime.main locks itself to m0 while package inits run and unlocks
+// afterwards, unless an init called LockOSThread: then main.main stays on the main
+// thread for good. Here likewise the main goroutine is an ordinary, unlocked goroutine
+// that starts on the calling thread, and a `gmp_lock_os_thread` before its first switch
+// point keeps it there for good (the lock is taken while it still runs there).
+//
+// Where we differ: the calling thread serves as an M for the main goroutine only. It
+// runs the goroutine's first slice (up to its first switch point) and, if the goroutine
+// stays locked, every later slice (Go's stoplockedm); once the goroutine is unlocked
+// and switches out, the thread hands its P off and sleeps until the goroutine ends, on
+// whichever M, and the M that frees it wakes the thread (`main_ended`). Why not serve as
+// an ordinary M meanwhile, as m0 does: gmp_main must return on this thread soon after
+// fn returns, and a thread that runs other goroutines may at that moment be inside one
+// that computes in C without a switch point for as long as it likes (C is not
+// preempted); a thread that only waits returns one futex wake-up after the goroutine
+// ends. Go has no such need (the process exits when main returns). It also keeps the
+// caller's thread-locals, signal mask and thread name out of other goroutines. The cost
+// is one P hand-off at the main goroutine's first park and a sleeping thread.
 
-/// Runs `entry` as the main goroutine on the calling thread (API.md `gmp_main`).
+/// Runs `entry` as the main goroutine, starting on the calling thread (API.md
+/// `gmp_main`), and returns here once it has ended.
 pub(crate) fn run_main(entry: Entry) -> Code {
     if let Err(e) = super::ensure_started() {
         return e;
@@ -1607,7 +1633,7 @@ pub(crate) fn run_main(entry: Entry) -> Code {
     m::set_current(Some(mm));
     crate::stack::ensure_altstack();
     SCHED.main_deadlocked.store(false, Ordering::SeqCst);
-    let g = match newproc_locked(entry, mm) {
+    let g = match newproc_main(entry, mm) {
         Ok(g) => g,
         Err(e) => {
             m::set_current(None);
@@ -1616,7 +1642,10 @@ pub(crate) fn run_main(entry: Entry) -> Code {
         }
     };
     let m = mm.get();
-    // Take an idle P directly if there is one, else queue the G and wait to be handed a P.
+    SCHED.main_m.store(mm.0.as_ptr(), Ordering::Release);
+    SCHED.main_g.store(g.as_ptr(), Ordering::Release);
+    // Take an idle P directly if there is one, else queue the G (held for this M until it
+    // starts: the M that dequeues it hands us its P, as for a locked G).
     let p = {
         let mut l = SCHED.locked();
         let p = pidleget(&mut l);
@@ -1625,36 +1654,96 @@ pub(crate) fn run_main(entry: Entry) -> Code {
         }
         p
     };
-    SCHED.main_m.store(mm.0.as_ptr(), Ordering::Release);
-    let ended = match p {
+    let started = match p {
         Some(p) => {
             acquirep(m, p);
-            execute(mm, g, false)
+            true
         }
         None => {
             wakep();
-            false
+            stoplockedm(mm)
         }
     };
-    if !ended {
-        schedule(mm);
+    if started {
+        serve_main(mm, g);
     }
     SCHED.main_m.store(std::ptr::null_mut(), Ordering::Release);
     if let Some(p) = releasep(m) {
         handoffp(p);
     }
+    m.lockedg.store(std::ptr::null_mut(), Ordering::Release);
     m::set_current(None);
     let dead = SCHED.main_deadlocked.swap(false, Ordering::SeqCst);
     if dead {
-        m.lockedg.store(std::ptr::null_mut(), Ordering::Release);
+        // It stays parked for good (abandon_main): no longer counted, nor waited for.
+        SCHED.main_g.store(std::ptr::null_mut(), Ordering::Release);
         SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst);
     }
     SCHED.main_running.store(false, Ordering::SeqCst);
     if dead { error::EDEADLK } else { 0 }
 }
 
-/// A G for gmp_main: locked to mm from the start, not queued.
-fn newproc_locked(entry: Entry, mm: MRef) -> Result<GRef, Code> {
+/// The calling thread's part in gmp_main, holding a P: runs the main goroutine g while it
+/// is locked here (or has not yet switched out), then waits for it to end or for
+/// checkdead to give up on it. `m.lockedg` stays g meanwhile, so the goroutine's
+/// switches come back here (next_direct runs no other G on this M).
+fn serve_main(mm: MRef, g: GRef) {
+    let m = mm.get();
+    // Held for us only until it runs here (run_main): from now on it is locked only if
+    // it locks itself.
+    g.get()
+        .lockedm
+        .store(std::ptr::null_mut(), Ordering::Release);
+    loop {
+        if execute(mm, g, false) || SCHED.main_g.load(Ordering::Acquire) != g.as_ptr() {
+            return; // it ended, here or (after a park) already on another M
+        }
+        if std::ptr::eq(g.get().lockedm.load(Ordering::Acquire), m) {
+            // Locked to this thread: sleep until it is runnable and we get a P for it.
+            if !stoplockedm(mm) {
+                return; // checkdead gave up on it
+            }
+            continue;
+        }
+        // Unlocked (and maybe running elsewhere already): an ordinary goroutine now.
+        m.lockedg.store(std::ptr::null_mut(), Ordering::Release);
+        if let Some(p) = releasep(m) {
+            handoffp(p);
+        }
+        while SCHED.main_g.load(Ordering::Acquire) == g.as_ptr()
+            && !SCHED.main_deadlocked.load(Ordering::SeqCst)
+        {
+            m.sleep();
+        }
+        return;
+    }
+}
+
+/// Called by gfree for the main goroutine, after it is counted as ended: tells
+/// gmp_main's thread, wherever the goroutine ended.
+#[cold]
+fn main_ended(g: GRef) {
+    if SCHED
+        .main_g
+        .compare_exchange(
+            g.as_ptr(),
+            std::ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+    {
+        let mp = SCHED.main_m.load(Ordering::Acquire);
+        if !mp.is_null() {
+            // SAFETY: M's are never freed while the runtime runs.
+            unsafe { &*mp }.wakeup();
+        }
+    }
+}
+
+/// A G for gmp_main, not queued: held for mm (`lockedm`, with no lock count) until it
+/// first runs there, so that it starts on the calling thread.
+fn newproc_main(entry: Entry, mm: MRef) -> Result<GRef, Code> {
     let size = SCHED.stack_size.load(Ordering::Relaxed);
     let stack = crate::stack::alloc(size).map_err(|_| error::ENOMEM)?;
     let g = gfget(None);
@@ -1666,7 +1755,7 @@ fn newproc_locked(entry: Entry, mm: MRef) -> Result<GRef, Code> {
     inner.stack = Some(stack);
     inner.entry = Some(entry);
     inner.hooks = None;
-    inner.lock_count = 1;
+    inner.lock_count = 0;
     inner.stack_size = size;
     g.get().id.store(new_goid(None), Ordering::Relaxed);
     g.get().set_name(Some(c"main"));

@@ -194,6 +194,9 @@ static void *foreign(void *arg) {
 
 static void main_goroutine(void *arg) {
     (void)arg;
+    /* Locked before its first switch point, so it stays on this signal-receiving thread
+     * (gmp_main's goroutine is not locked by default, as Go's main). */
+    CHECK_RC(gmp_lock_os_thread(), 0);
     int pairs[WORKERS][2];
     CHECK_RC(gmp_waitgroup_add(&wg, 2 * WORKERS), 0);
     for (int i = 0; i < WORKERS; i++) {
