@@ -36,6 +36,10 @@ pub(crate) struct Home {
     /// `gmp_home_close` calls still touching the home: `free` waits for them to leave,
     /// since the home thread may see `closed` before close's wake-ups are done.
     closers: AtomicUsize,
+    /// False: blocking calls on the home thread do not run the home's goroutines (only
+    /// `gmp_home_run` does): frame code that must not be re-entered
+    /// (`gmp_home_set_reentrant`).
+    reentrant: AtomicBool,
 }
 
 thread_local! {
@@ -86,6 +90,7 @@ pub(crate) fn make() -> Result<*mut Home, Code> {
         live: AtomicI64::new(0),
         members: Mutex::new(HashSet::new()),
         closers: AtomicUsize::new(0),
+        reentrant: AtomicBool::new(true),
     }));
     HOME.with(|c| c.set(h));
     Ok(h)
@@ -214,6 +219,11 @@ impl Home {
         }
     }
 
+    /// `gmp_home_set_reentrant`: returns the previous setting.
+    pub(crate) fn set_reentrant(&self, on: bool) -> bool {
+        self.reentrant.swap(on, Ordering::AcqRel)
+    }
+
     /// `gmp_home_run`: runs ready goroutines until none is ready or the budget passed.
     pub(crate) fn run(&self, budget_ns: i64) -> Code {
         if !is_owner(self) || g::current().is_some() {
@@ -334,8 +344,9 @@ pub(crate) fn pump(h: &Home) {
 }
 
 /// Runs ready goroutines of h until none is ready or `stop()` (checked between them).
+/// Nothing when h is not reentrant (`gmp_home_set_reentrant(h, 0)`).
 pub(crate) fn pump_until(h: &Home, mut stop: impl FnMut() -> bool) {
-    if g::current().is_some() {
+    if g::current().is_some() || !h.reentrant.load(Ordering::Acquire) {
         return;
     }
     h.sweep();

@@ -266,6 +266,7 @@ fn init_after_start_is_ealready() {
             maxprocs: 2,
             stack_size: 0,
             max_threads: 0,
+            ..Default::default()
         };
         assert_eq!(gmp_init(&cfg), GMP_EALREADY);
         // The size rule applies to the config too.

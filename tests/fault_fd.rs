@@ -190,6 +190,7 @@ fn child_poller(exhaust: bool) {
         maxprocs: 2,
         stack_size: 0,
         max_threads: 0,
+        ..Default::default()
     };
     // SAFETY: a valid config.
     assert_eq!(unsafe { gmp_init(&cfg) }, 0);

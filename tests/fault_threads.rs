@@ -48,6 +48,7 @@ fn init(max_threads: i32) {
         maxprocs: 2,
         stack_size: 0,
         max_threads,
+        ..Default::default()
     };
     // SAFETY: a valid config.
     assert_eq!(unsafe { gmp_init(&cfg) }, 0);

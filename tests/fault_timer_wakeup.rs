@@ -49,6 +49,7 @@ fn child(seconds: u64) {
         maxprocs: 2,
         stack_size: 0,
         max_threads: 0,
+        ..Default::default()
     };
     // SAFETY: a valid config.
     assert_eq!(unsafe { gmp_init(&cfg) }, 0);

@@ -280,6 +280,7 @@ fn locked_goroutines_at_max_threads() {
             maxprocs: 2,
             stack_size: 0,
             max_threads: 6,
+            ..Default::default()
         };
         // SAFETY: a valid config.
         assert_eq!(unsafe { gmp_init(&cfg) }, 0);

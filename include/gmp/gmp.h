@@ -21,6 +21,23 @@
 
 
 /**
+ * Thread role: an M, a thread that runs goroutines. Blocking calls (`gmp_blocking`,
+ * syscall sections, the fd hand-off) run on these too, so a worker may block.
+ */
+#define GMP_THREAD_WORKER 1
+
+/**
+ * Thread role: sysmon, the runtime's monitor (Go's sysmon): retakes P's from blocked
+ * threads, preempts, polls the network. Short bursts, mostly asleep.
+ */
+#define GMP_THREAD_SYSMON 2
+
+/**
+ * Thread role: any other thread the runtime may start (none today).
+ */
+#define GMP_THREAD_OTHER 3
+
+/**
  * Success.
  */
 #define GMP_OK 0
@@ -213,6 +230,16 @@ typedef struct gmp_go_attr {
 typedef uint64_t gmp_goid;
 
 /**
+ * A key for goroutine-local values (`gmp_local_key_create`). 0 is never a valid key.
+ */
+typedef uint32_t gmp_local_key;
+
+/**
+ * `on_thread_start` / `on_thread_stop` of `gmp_config`: `fn(role, index, ctx)`.
+ */
+typedef void (*gmp_thread_fn)(int role, int index, void *ctx);
+
+/**
  * Runtime configuration for `gmp_init`. Zero fields take their defaults.
  */
 typedef struct gmp_config {
@@ -232,6 +259,24 @@ typedef struct gmp_config {
    * cap on M's (OS threads); 0: 10000 (Go's SetMaxThreads default)
    */
   int32_t max_threads;
+  /**
+   * Called first on every thread the runtime starts, before it runs anything, with
+   * the thread's role (`GMP_THREAD_WORKER`, `GMP_THREAD_SYSMON`), its index (the M's
+   * number for a worker, 0 for sysmon) and `thread_ctx`: set its priority, affinity
+   * or name, register it with a profiler. NULL: none. It must return, must not
+   * unwind, and may call only `gmp_self` and `gmp_now` (the thread is not a goroutine).
+   */
+  gmp_thread_fn on_thread_start;
+  /**
+   * Called last on a runtime thread that exits (a worker whose locked goroutine ended,
+   * every thread at `gmp_shutdown`), with the same arguments. Threads still running
+   * when the process exits get no call. NULL: none. Same rules as `on_thread_start`.
+   */
+  gmp_thread_fn on_thread_stop;
+  /**
+   * Passed to `on_thread_start` and `on_thread_stop`.
+   */
+  void *thread_ctx;
 } gmp_config;
 
 /**
@@ -506,6 +551,24 @@ int gmp_home_run(struct gmp_home *h, int64_t budget_ns);
 int gmp_home_wait(struct gmp_home *h, int64_t timeout_ns);
 
 /**
+ * Sets whether blocking gmp calls made on the home's thread run the home's goroutines
+ * while they wait (`reentrant` non-zero: the default, so `gmp_go_home(h, producer);
+ * gmp_chan_recv(...)` on the home thread cannot deadlock) or not (0: only
+ * `gmp_home_run` runs them, for frame code that must not be re-entered; a blocking call
+ * that waits for one of the home's own goroutines then waits until the next
+ * `gmp_home_run` after it, i.e. forever if made from the home thread). Any thread.
+ *
+ * Returns the previous setting (1 or 0), or `GMP_EINVAL`.
+ *
+ * ```c
+ * gmp_home_set_reentrant(h, 0);   // frame code: gmp calls block without pumping h
+ * simulate_frame();
+ * gmp_home_run(h, 2000000);       // the home's goroutines run here, and only here
+ * ```
+ */
+int gmp_home_set_reentrant(struct gmp_home *h, int reentrant);
+
+/**
  * Makes a `gmp_home_wait` of `h` return `GMP_EINTR`. Any thread; async-signal-safe.
  * Returns 0 or `GMP_EINVAL`.
  */
@@ -535,8 +598,48 @@ int gmp_home_close(struct gmp_home *h);
 int gmp_home_free(struct gmp_home *h);
 
 /**
+ * Creates a key for goroutine-local values, as `pthread_key_create` does for threads:
+ * every goroutine has its own value under it (NULL until it sets one). When a
+ * goroutine's function returns, each of its non-NULL values whose key has a
+ * `destructor` is set to NULL and `destructor(value)` is called on that goroutine;
+ * this repeats (up to 4 rounds) while destructors set values again. On a thread that
+ * is not running a goroutine the key gives that thread's own value, and the
+ * destructors run when the thread exits.
+ *
+ * Use it instead of `thread_local`/`__thread` for per-goroutine state: a goroutine may
+ * resume on another thread after any switch point (a blocking call, `gmp_gosched`).
+ *
+ * Returns 0 and the key in `*out`; `GMP_EINVAL` (NULL `out`); `GMP_EAGAIN` (1024 keys
+ * exist already).
+ */
+int gmp_local_key_create(gmp_local_key *out, void (*destructor)(void *value));
+
+/**
+ * Deletes a key. Values set under it are not destroyed (as `pthread_key_delete`) and
+ * read as NULL from now on; a key created later never sees them.
+ *
+ * Returns 0, or `GMP_EINVAL` (not a live key).
+ */
+int gmp_local_key_delete(gmp_local_key key);
+
+/**
+ * The calling goroutine's value under `key` (on a thread not running a goroutine, the
+ * thread's), or NULL when none was set or `key` is not a live key. Never blocks, never
+ * switches; a few loads.
+ */
+void *gmp_local_get(gmp_local_key key);
+
+/**
+ * Sets the calling goroutine's value under `key` (on a thread not running a goroutine,
+ * the thread's). Never switches.
+ *
+ * Returns 0, or `GMP_EINVAL` (not a live key, or called while the thread exits).
+ */
+int gmp_local_set(gmp_local_key key, void *value);
+
+/**
  * Waits until `fd` is ready for `events` (GMP_POLLIN and/or GMP_POLLOUT) or the
- * timeout passes (< 0: forever; 0: just check). A goroutine parks (sockets and
+ * timeout passes (< 0: forever; 0: just check, `GMP_EAGAIN` if not ready). A goroutine parks (sockets and
  * non-blocking fds go through the poller; other fds through a syscall hand-off); a
  * foreign thread blocks.
  *
@@ -544,7 +647,9 @@ int gmp_home_free(struct gmp_home *h);
  * `GMP_ETIMEDOUT`; `GMP_ECANCELED` (gmp_close_fd, or the home closed); `GMP_EINVAL`
  * (no event asked); a negative errno (`-EBADF`).
  */
-int gmp_wait_fd(int fd, int events, int64_t timeout_ns);
+int gmp_wait_fd(int fd,
+                int events,
+                int64_t timeout_ns);
 
 /**
  * `socket(2)`, made non-blocking, close-on-exec and netpolled. Returns the fd or a
@@ -555,7 +660,8 @@ int gmp_socket(int domain, int type_, int protocol);
 /**
  * Makes any pollable fd (pipe, tty, eventfd, socket) non-blocking and netpolled.
  * O_NONBLOCK changes the open file description, which other processes may share.
- * Returns 0 or a negative errno.
+ * Returns 0; `GMP_EINVAL` for a regular file or a directory (not pollable: calls on
+ * them take the syscall hand-off, and the fd is left as it was); or a negative errno.
  */
 int gmp_fd_adopt(int fd);
 
@@ -568,7 +674,10 @@ ssize_t gmp_read(int fd, void *buf, size_t n, int64_t timeout_ns);
 
 /**
  * Writes all `n` bytes (several writes if the kernel takes less), parking while the fd
- * is full. Returns `n`, or the error that stopped it. SIGPIPE is not raised for sockets.
+ * is full. Returns `n`; when an error or the timeout stops it after some bytes went
+ * out, that partial count (the stream stays recoverable: the next call reports the
+ * error); the error (`GMP_ETIMEDOUT`, `GMP_EAGAIN` for timeout 0, a negative errno)
+ * when nothing was written. SIGPIPE is not raised for sockets.
  */
 ssize_t gmp_write(int fd, const void *buf, size_t n, int64_t timeout_ns);
 
@@ -578,7 +687,8 @@ ssize_t gmp_write(int fd, const void *buf, size_t n, int64_t timeout_ns);
 ssize_t gmp_recv(int fd, void *buf, size_t n, int flags, int64_t timeout_ns);
 
 /**
- * `send(2)` of all `n` bytes with parking (MSG_NOSIGNAL added). Returns `n` or a code.
+ * `send(2)` of all `n` bytes with parking (MSG_NOSIGNAL added). Returns `n`, a partial
+ * count or a code, as `gmp_write`.
  */
 ssize_t gmp_send(int fd, const void *buf, size_t n, int flags, int64_t timeout_ns);
 
@@ -606,8 +716,12 @@ int gmp_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t time
 
 /**
  * Closes `fd`: its waiters return `GMP_ECANCELED`, the close waits for calls in flight
- * to return (Go's fdMutex), then close(2). Prefer it to close(2) for fds the poller
- * knows. Returns 0 or a negative errno.
+ * to return (Go's fdMutex), then close(2). Returns 0 or a negative errno.
+ *
+ * Plain close(2) of an fd that goroutines wait on does NOT wake them (the kernel
+ * silently drops the poller's registration): only `gmp_close_fd` cancels waiters.
+ * Plain close(2) of an idle fd is fine, also when its number is reused at once by a
+ * file made outside the library: calls on the new file work as on any other fd.
  */
 int gmp_close_fd(int fd);
 
@@ -638,10 +752,16 @@ int gmp_blocking(gmp_fn fn_, void *arg);
  * Configures the runtime before its first use (optional).
  *
  * Returns 0; `GMP_EALREADY` once the runtime has started (any other gmp call starts
- * it) or after a previous `gmp_init`; `GMP_EINVAL` for a negative field;
+ * it) or after a previous `gmp_init`; `GMP_EINVAL` for a negative `max_threads` or a
+ * `stack_size` over the maximum (a `maxprocs` <= 0 means automatic, not an error);
  * `GMP_E2BIG` for unknown non-zero trailing bytes; `GMP_ESHUTDOWN` after shutdown.
  * `cfg` NULL: defaults. Zero fields fall back to GMP_MAXPROCS / GMP_STACK_SIZE from
  * the environment, then to the defaults.
+ *
+ * `on_thread_start` / `on_thread_stop` (with `thread_ctx`) are called on every thread
+ * the runtime starts, first and last, with its role (`GMP_THREAD_WORKER`,
+ * `GMP_THREAD_SYSMON`): an engine sets priorities, affinity, names or profiler
+ * registration there. They take effect only when `gmp_init` returns 0.
  */
 int gmp_init(const struct gmp_config *cfg);
 
@@ -731,14 +851,15 @@ int gmp_sleep(int64_t ns);
 /**
  * Fills `out` with scheduler statistics under the `size` rule (set `out->size` to
  * `sizeof(gmp_stats)`; at most that many bytes are written, and `size` is set to the
- * number written). Returns 0, or `GMP_EINVAL` for NULL or a size below `sizeof(size_t)`.
+ * number written). Returns 0; `GMP_EINVAL` for NULL or a size below `sizeof(size_t)`;
+ * `GMP_ESHUTDOWN` after `gmp_shutdown` (and in a forked child).
  */
 int gmp_read_stats(struct gmp_stats *out);
 
 /**
  * Writes every goroutine (id, name, state, wait reason and how long, home or locked)
- * to `fd`, in the style of Go's traceback headers. Returns 0, or a negative errno
- * from write(2).
+ * to `fd`, in the style of Go's traceback headers. Returns 0; `GMP_ESHUTDOWN` after
+ * `gmp_shutdown` (and in a forked child); or a negative errno from write(2).
  */
 int gmp_dump_goroutines(int fd);
 
@@ -766,7 +887,8 @@ int gmp_mutex_lock(struct gmp_mutex *mu);
 
 /**
  * `gmp_mutex_lock` that gives up after `timeout_ns` (< 0: forever; 0: a trylock).
- * Returns 0 (locked), `GMP_ETIMEDOUT`, `GMP_EINVAL` or `GMP_ECANCELED`.
+ * Returns 0 (locked), `GMP_ETIMEDOUT`, `GMP_EAGAIN` (timeout 0 and held), `GMP_EINVAL`
+ * or `GMP_ECANCELED`.
  */
 int gmp_mutex_lock_timeout(struct gmp_mutex *mu, int64_t timeout_ns);
 
@@ -831,7 +953,8 @@ int gmp_waitgroup_wait(struct gmp_waitgroup *wg);
 
 /**
  * `gmp_waitgroup_wait` that gives up after `timeout_ns` (< 0: forever; 0: a check).
- * Returns 0 (the counter is zero), `GMP_ETIMEDOUT`, `GMP_EINVAL` or `GMP_ECANCELED`.
+ * Returns 0 (the counter is zero), `GMP_ETIMEDOUT`, `GMP_EAGAIN` (timeout 0 and not
+ * zero), `GMP_EINVAL` or `GMP_ECANCELED`.
  */
 int gmp_waitgroup_wait_timeout(struct gmp_waitgroup *wg, int64_t timeout_ns);
 
@@ -848,8 +971,9 @@ int gmp_once_do(struct gmp_once *once, gmp_fn fn_, void *arg);
 int gmp_cond_wait(struct gmp_cond *c, struct gmp_mutex *mu);
 
 /**
- * `gmp_cond_wait` with a timeout (< 0: forever). `mu` is relocked in every case.
- * Returns 0, `GMP_ETIMEDOUT`, `GMP_EINVAL` or `GMP_ECANCELED`.
+ * `gmp_cond_wait` with a timeout (< 0: forever; 0: never blocks, returns `GMP_EAGAIN`
+ * unless a signal was already pending). `mu` is relocked in every case.
+ * Returns 0, `GMP_ETIMEDOUT`, `GMP_EAGAIN`, `GMP_EINVAL` or `GMP_ECANCELED`.
  */
 int gmp_cond_wait_timeout(struct gmp_cond *c, struct gmp_mutex *mu, int64_t timeout_ns);
 

@@ -279,22 +279,63 @@ inline std::chrono::nanoseconds now() noexcept { return std::chrono::nanoseconds
 // Runtime
 // ---------------------------------------------------------------------------------------
 
+/// What a thread the runtime starts does (gmp_config's on_thread_start role).
+enum class thread_role : int {
+  worker = GMP_THREAD_WORKER,  ///< an M: runs goroutines (and their blocking calls)
+  sysmon = GMP_THREAD_SYSMON,  ///< the runtime's monitor, mostly asleep
+  other = GMP_THREAD_OTHER,    ///< any other runtime thread (none today)
+};
+
+/// A thread callback: the thread's role and index (the M's number for a worker).
+using thread_callback = std::function<void(thread_role role, int index)>;
+
 /// gmp_config: zero fields take their defaults (and GMP_MAXPROCS / GMP_STACK_SIZE).
 struct config {
   int maxprocs = 0;             ///< P's; <= 0: automatic
   std::size_t stack_size = 0;   ///< default goroutine stack; 0: 256 KiB
   int max_threads = 0;          ///< cap on OS threads; 0: 10000
+  /// Runs first on every thread the runtime starts (set priority, affinity, name,
+  /// profiler registration). It must not throw, and may call only gmp::now() and
+  /// this_goroutine::id() of gmp (the thread is not a goroutine).
+  thread_callback on_thread_start;
+  /// Runs last on a runtime thread that exits (at gmp::shutdown, or a worker whose
+  /// locked goroutine ended). Same rules.
+  thread_callback on_thread_stop;
 };
+
+namespace detail {
+// The callbacks of the one successful init(), alive for the rest of the process.
+struct thread_callbacks {
+  thread_callback start;
+  thread_callback stop;
+};
+inline void call_thread_callback(const thread_callback& f, int role, int index) noexcept {
+  if (f) f(static_cast<thread_role>(role), index);
+}
+inline void thread_start_trampoline(int role, int index, void* ctx) noexcept {
+  call_thread_callback(static_cast<thread_callbacks*>(ctx)->start, role, index);
+}
+inline void thread_stop_trampoline(int role, int index, void* ctx) noexcept {
+  call_thread_callback(static_cast<thread_callbacks*>(ctx)->stop, role, index);
+}
+}  // namespace detail
 
 /// Configures the runtime before its first use. Throws gmp::error (GMP_EALREADY once
 /// the runtime has started: any other call starts it).
-inline void init(const config& cfg, std::error_code& ec) noexcept {
+inline void init(const config& cfg, std::error_code& ec) {
   gmp_config c{};
   c.size = sizeof c;
   c.maxprocs = cfg.maxprocs;
   c.stack_size = cfg.stack_size;
   c.max_threads = cfg.max_threads;
-  detail::report(gmp_init(&c), ec);
+  std::unique_ptr<detail::thread_callbacks> callbacks;
+  if (cfg.on_thread_start || cfg.on_thread_stop) {
+    callbacks.reset(new detail::thread_callbacks{cfg.on_thread_start, cfg.on_thread_stop});
+    c.on_thread_start = &detail::thread_start_trampoline;
+    c.on_thread_stop = &detail::thread_stop_trampoline;
+    c.thread_ctx = callbacks.get();
+  }
+  if (detail::report(gmp_init(&c), ec)) (void)callbacks.release();  // the runtime's now
 }
 inline void init(const config& cfg) {
   std::error_code ec;
@@ -2219,6 +2260,14 @@ class home {
   void close() noexcept { gmp_home_close(h_); }
   /// True once run() found the home closed and every goroutine ended.
   bool finished() const noexcept { return finished_; }
+  /// Whether blocking gmp calls on the home's thread run its goroutines while they wait
+  /// (true, the default) or only run() does (false: frame code that must not be
+  /// re-entered; a call on the home thread that waits for one of the home's goroutines
+  /// then waits forever). Returns the previous setting. Any thread
+  /// (gmp_home_set_reentrant).
+  bool set_reentrant(bool reentrant) noexcept {
+    return gmp_home_set_reentrant(h_, reentrant ? 1 : 0) == 1;
+  }
   gmp_home* native_handle() const noexcept { return h_; }
 
  private:

@@ -130,6 +130,28 @@ pub extern "C" fn gmp_home_wait(h: *mut gmp_home, timeout_ns: i64) -> c_int {
     })
 }
 
+/// Sets whether blocking gmp calls made on the home's thread run the home's goroutines
+/// while they wait (`reentrant` non-zero: the default, so `gmp_go_home(h, producer);
+/// gmp_chan_recv(...)` on the home thread cannot deadlock) or not (0: only
+/// `gmp_home_run` runs them, for frame code that must not be re-entered; a blocking call
+/// that waits for one of the home's own goroutines then waits until the next
+/// `gmp_home_run` after it, i.e. forever if made from the home thread). Any thread.
+///
+/// Returns the previous setting (1 or 0), or `GMP_EINVAL`.
+///
+/// ```c
+/// gmp_home_set_reentrant(h, 0);   // frame code: gmp calls block without pumping h
+/// simulate_frame();
+/// gmp_home_run(h, 2000000);       // the home's goroutines run here, and only here
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn gmp_home_set_reentrant(h: *mut gmp_home, reentrant: c_int) -> c_int {
+    guard("gmp_home_set_reentrant", error::EINVAL, || match home(h) {
+        Some(h) => c_int::from(h.set_reentrant(reentrant != 0)),
+        None => error::EINVAL,
+    })
+}
+
 /// Makes a `gmp_home_wait` of `h` return `GMP_EINTR`. Any thread; async-signal-safe.
 /// Returns 0 or `GMP_EINVAL`.
 #[unsafe(no_mangle)]

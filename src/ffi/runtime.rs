@@ -15,6 +15,11 @@ use crate::sched::{self, Config, SCHED};
 /// `GMP_E2BIG` for unknown non-zero trailing bytes; `GMP_ESHUTDOWN` after shutdown.
 /// `cfg` NULL: defaults. Zero fields fall back to GMP_MAXPROCS / GMP_STACK_SIZE from
 /// the environment, then to the defaults.
+///
+/// `on_thread_start` / `on_thread_stop` (with `thread_ctx`) are called on every thread
+/// the runtime starts, first and last, with its role (`GMP_THREAD_WORKER`,
+/// `GMP_THREAD_SYSMON`): an engine sets priorities, affinity, names or profiler
+/// registration there. They take effect only when `gmp_init` returns 0.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_init(cfg: *const gmp_config) -> c_int {
     guard("gmp_init", error::EINVAL, || {
@@ -28,15 +33,26 @@ pub unsafe extern "C" fn gmp_init(cfg: *const gmp_config) -> c_int {
             maxprocs: 0,
             stack_size: 0,
             max_threads: 0,
+            on_thread_start: None,
+            on_thread_stop: None,
+            thread_ctx: std::ptr::null_mut(),
         });
         if c.max_threads < 0 || c.stack_size > crate::stack::MAX_STACK_SIZE {
             return error::EINVAL;
         }
-        sched::init(Config {
+        let rc = sched::init(Config {
             maxprocs: c.maxprocs.max(0),
             stack_size: c.stack_size,
             max_threads: c.max_threads,
-        })
+        });
+        if rc == 0 && (c.on_thread_start.is_some() || c.on_thread_stop.is_some()) {
+            sched::m::set_thread_hooks(sched::m::ThreadHooks {
+                start: c.on_thread_start,
+                stop: c.on_thread_stop,
+                ctx: c.thread_ctx as usize,
+            });
+        }
+        rc
     })
 }
 

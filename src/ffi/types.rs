@@ -22,7 +22,46 @@ pub struct gmp_config {
     pub stack_size: usize,
     /// cap on M's (OS threads); 0: 10000 (Go's SetMaxThreads default)
     pub max_threads: i32,
+    /// Called first on every thread the runtime starts, before it runs anything, with
+    /// the thread's role (`GMP_THREAD_WORKER`, `GMP_THREAD_SYSMON`), its index (the M's
+    /// number for a worker, 0 for sysmon) and `thread_ctx`: set its priority, affinity
+    /// or name, register it with a profiler. NULL: none. It must return, must not
+    /// unwind, and may call only `gmp_self` and `gmp_now` (the thread is not a goroutine).
+    pub on_thread_start: gmp_thread_fn,
+    /// Called last on a runtime thread that exits (a worker whose locked goroutine ended,
+    /// every thread at `gmp_shutdown`), with the same arguments. Threads still running
+    /// when the process exits get no call. NULL: none. Same rules as `on_thread_start`.
+    pub on_thread_stop: gmp_thread_fn,
+    /// Passed to `on_thread_start` and `on_thread_stop`.
+    pub thread_ctx: *mut c_void,
 }
+
+impl Default for gmp_config {
+    /// Every field at its default, `size` set (Rust callers: `..Default::default()`).
+    fn default() -> Self {
+        gmp_config {
+            size: std::mem::size_of::<gmp_config>(),
+            maxprocs: 0,
+            stack_size: 0,
+            max_threads: 0,
+            on_thread_start: None,
+            on_thread_stop: None,
+            thread_ctx: std::ptr::null_mut(),
+        }
+    }
+}
+
+/// `on_thread_start` / `on_thread_stop` of `gmp_config`: `fn(role, index, ctx)`.
+pub type gmp_thread_fn = Option<unsafe extern "C" fn(role: c_int, index: c_int, ctx: *mut c_void)>;
+
+/// Thread role: an M, a thread that runs goroutines. Blocking calls (`gmp_blocking`,
+/// syscall sections, the fd hand-off) run on these too, so a worker may block.
+pub const GMP_THREAD_WORKER: c_int = 1;
+/// Thread role: sysmon, the runtime's monitor (Go's sysmon): retakes P's from blocked
+/// threads, preempts, polls the network. Short bursts, mostly asleep.
+pub const GMP_THREAD_SYSMON: c_int = 2;
+/// Thread role: any other thread the runtime may start (none today).
+pub const GMP_THREAD_OTHER: c_int = 3;
 
 /// Hooks called around every potential switch of a goroutine (API.md).
 #[repr(C)]

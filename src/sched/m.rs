@@ -102,9 +102,52 @@ pub(crate) fn set_current(m: Option<MRef>) {
         .set(m.map_or(std::ptr::null_mut(), |m| m.0.as_ptr()));
 }
 
+/// What a thread the runtime starts does (`gmp_config.on_thread_start`'s role).
+#[derive(Clone, Copy)]
+pub(crate) enum ThreadRole {
+    /// An M (GMP_THREAD_WORKER).
+    Worker = 1,
+    /// sysmon (GMP_THREAD_SYSMON).
+    Sysmon = 2,
+}
+
+/// The program's thread callbacks from `gmp_init` (`ctx` as an address, so the static
+/// is Sync).
+#[derive(Clone, Copy)]
+pub(crate) struct ThreadHooks {
+    pub(crate) start: crate::ffi::types::gmp_thread_fn,
+    pub(crate) stop: crate::ffi::types::gmp_thread_fn,
+    pub(crate) ctx: usize,
+}
+
+static THREAD_HOOKS: std::sync::Mutex<Option<ThreadHooks>> = std::sync::Mutex::new(None);
+
+/// Records the thread callbacks (`gmp_init`, before the runtime starts threads).
+pub(crate) fn set_thread_hooks(h: ThreadHooks) {
+    *THREAD_HOOKS.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+}
+
+fn call_thread_hook(
+    which: fn(&ThreadHooks) -> crate::ffi::types::gmp_thread_fn,
+    role: ThreadRole,
+    index: i32,
+) {
+    let hooks = *THREAD_HOOKS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(h) = hooks {
+        if let Some(f) = which(&h) {
+            // SAFETY: the program's callback with its own context (API.md: it returns
+            // and does not unwind).
+            unsafe { f(role as libc::c_int, index, h.ctx as *mut libc::c_void) }
+        }
+    }
+}
+
 /// Starts an OS thread for `m` that runs `body`. Asynchronous signals are blocked in the
-/// new thread (it inherits the mask set around the spawn).
+/// new thread (it inherits the mask set around the spawn). The program's
+/// `on_thread_start` runs on it first and `on_thread_stop` last.
 pub(crate) fn spawn_thread(
+    role: ThreadRole,
+    index: i32,
     name: String,
     body: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -129,7 +172,11 @@ pub(crate) fn spawn_thread(
     let r = std::thread::Builder::new()
         .name(name)
         .stack_size(8 << 20)
-        .spawn(body);
+        .spawn(move || {
+            call_thread_hook(|h| h.start, role, index);
+            body();
+            call_thread_hook(|h| h.stop, role, index);
+        });
     // SAFETY: restores the mask saved above.
     unsafe {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());

@@ -367,7 +367,13 @@ fn newm(p: &'static P, spinning: bool) -> Result<(), Code> {
     mm.get()
         .nextp
         .store(p as *const P as *mut P, Ordering::Release);
-    match m::spawn_thread(format!("gmp-m{id}"), move || mstart(mm)) {
+    let index = i32::try_from(id).unwrap_or(i32::MAX);
+    match m::spawn_thread(
+        m::ThreadRole::Worker,
+        index,
+        format!("gmp-m{id}"),
+        move || mstart(mm),
+    ) {
         Ok(h) => {
             SCHED
                 .threads

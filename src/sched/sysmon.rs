@@ -168,7 +168,7 @@ pub(crate) fn start() {
     if STARTED.swap(true, Ordering::SeqCst) {
         return;
     }
-    match m::spawn_thread("gmp-sysmon".into(), sysmon) {
+    match m::spawn_thread(m::ThreadRole::Sysmon, 0, "gmp-sysmon".into(), sysmon) {
         Ok(h) => SCHED
             .threads
             .lock()

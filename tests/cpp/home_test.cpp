@@ -138,3 +138,24 @@ TEST(Home, FdIsReadableWhenWorkIsReadyAndWakeInterruptsWait) {
   EXPECT_FALSE(home.wait(10s));  // woken, not by work
   waker.join();
 }
+
+TEST(Home, NotReentrantRunsItsGoroutinesOnlyInRun) {
+  std::thread([] {
+    gmp::home h;
+    gmp::chan<int> never;
+    bool ran = false;
+    h.go([&ran] { ran = true; });
+    EXPECT_TRUE(h.set_reentrant(false));  // was on
+    // A blocking call on the home thread: it must not run the home's goroutine.
+    EXPECT_FALSE(never.recv_for(20ms));
+    EXPECT_FALSE(ran);
+    EXPECT_EQ(h.run(), 1u);
+    EXPECT_TRUE(ran);
+
+    EXPECT_FALSE(h.set_reentrant(true));
+    bool ran_again = false;
+    h.go([&ran_again] { ran_again = true; });
+    EXPECT_FALSE(never.recv_for(20ms));  // on again: the wait runs it
+    EXPECT_TRUE(ran_again);
+  }).join();
+}

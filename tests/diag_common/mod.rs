@@ -158,6 +158,7 @@ pub fn init(maxprocs: i32) {
         maxprocs,
         stack_size: 0,
         max_threads: 0,
+        ..Default::default()
     };
     // SAFETY: a valid config with its size.
     let rc = unsafe { gmp_init(&cfg) };

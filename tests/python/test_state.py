@@ -131,7 +131,9 @@ def test_contextvars_isolated_per_goroutine():
     seen = {}
 
     def worker(i):
-        assert VAR.get() == "unset"
+        # Each goroutine starts in a copy of its spawner's context (main's, which is a
+        # copy of the main thread's); what it sets stays its own.
+        assert VAR.get() == "main-thread"
         VAR.set(i)
         for _ in range(5):
             gmp.gosched()
@@ -410,3 +412,35 @@ def test_frame_chain_of_a_goroutine_across_parks():
     assert res["a"][1][:3] == ["inner", "outer_a", "<lambda>"]
     assert res["b"][1][:3] == ["inner", "outer_b", "<lambda>"]
     assert "main" not in res["a"][1] and "main" not in res["b"][1]
+
+
+def test_goroutine_starts_in_a_copy_of_the_spawner_context():
+    # As asyncio.create_task: values set before gmp.go are seen by the new goroutine,
+    # and what it sets is not seen by the spawner (nor by its siblings).
+    var = contextvars.ContextVar("spawn_ctx", default="unset")
+    seen = []
+
+    def child(tag):
+        seen.append((tag, var.get()))
+        var.set("child-" + tag)
+        gmp.gosched()
+        seen.append((tag, var.get()))
+
+    def main():
+        wg = gmp.WaitGroup()
+        wg.add(2)
+        var.set("parent-1")
+        gmp.go(lambda: (child("a"), wg.done()))
+        var.set("parent-2")
+        gmp.go(lambda: (child("b"), wg.done()))
+        wg.wait()
+        return var.get()
+
+    assert gmp.run(main) == "parent-2"
+    assert sorted(seen) == [
+        ("a", "child-a"),
+        ("a", "parent-1"),
+        ("b", "child-b"),
+        ("b", "parent-2"),
+    ]
+    assert var.get() == "unset"

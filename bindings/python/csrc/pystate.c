@@ -124,6 +124,7 @@ typedef struct gmpy_g {
     gmpy_home *home;
     gmpy_state saved;   /* valid while the goroutine is parked */
     int c_budget;       /* 3.12+: the c_recursion_remaining it starts with */
+    PyObject *context;  /* owned: the contextvars context it starts in, or NULL */
     int took_gil;       /* parked without the GIL: on_park took it for the others */
     int running;        /* between the start and the end of gmpy_run */
     int on_cpu;         /* its state is in the thread state, not in `saved` */
@@ -305,6 +306,13 @@ void gmpy_g_init(gmpy_g *g, gmpy_home *home, size_t stack_size)
 #endif
 }
 
+/* The contextvars context g starts in (steals the reference): a copy of its spawner's,
+ * as asyncio.create_task does. Called before gmpy_run, GIL held. */
+void gmpy_g_set_context(gmpy_g *g, PyObject *context)
+{
+    Py_XSETREF(g->context, context);
+}
+
 /* Whether the calling thread holds the GIL with the home's thread state. */
 static int holds_gil(PyThreadState *ts)
 {
@@ -374,7 +382,8 @@ static void chunk_put(gmpy_home *h, _PyStackChunk *c)
 /* Runs body(arg) as a Python goroutine: called first thing on the goroutine's own stack
  * (gmp calls no hook before a goroutine first runs nor after it ends), with the GIL held
  * by the home thread. Installs a fresh per-goroutine state (its own _PyCFrame on this
- * stack, depth 0, a root data-stack chunk, no handled exception, no context), runs body,
+ * stack, depth 0, a root data-stack chunk, no handled exception, the context that
+ * gmpy_g_set_context gave it), runs body,
  * then frees that state and puts the home loop's values back. */
 void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
 {
@@ -426,7 +435,8 @@ void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
     ts->exc_info = &ts->exc_state;
     ts->exc_state.exc_value = NULL;
     ts->exc_state.previous_item = NULL;
-    ts->context = NULL;
+    ts->context = g->context; /* the reference moves into ts */
+    g->context = NULL;
     ts->context_ver++;
     g->running = 1;
     g->on_cpu = 1;

@@ -30,6 +30,10 @@ releases the GIL and waits in slices of at most 50 ms, so Ctrl-C raises
 KeyboardInterrupt there. One home is the default (the GIL serialises Python anyway);
 ``gmp.configure(python_threads=N)`` starts N, for code that blocks in C.
 
+A new goroutine starts in a copy of its spawner's ``contextvars`` context, as
+``asyncio.create_task`` does: it sees the values set before ``gmp.go``, and what it sets
+stays its own.
+
 Goroutines never migrate between threads, so ``threading.local``, ``current_thread()``
 and trace functions are shared by the goroutines of a home. Plain blocking calls
 (``time.sleep``, ``socket.socket.recv``, file I/O) block the whole home: use

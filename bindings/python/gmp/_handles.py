@@ -207,6 +207,9 @@ class Goroutine:
         gid = _self_id()
         self._id = gid
         self._state = _RUNNING
+        # Goroutines start in a copy of the spawner's contextvars context; a gmp.timeout
+        # scope stays its own goroutine's (as asyncio.timeout's).
+        _deadline.set(None)
         outer = _live.get(gid)  # set when gmp._gmp.run called this from a goroutine
         _live[gid] = self
         fn, args, kwargs = self._fn, self._args, self._kwargs

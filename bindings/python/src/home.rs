@@ -285,6 +285,8 @@ struct Task {
     args: Option<Py<PyTuple>>,
     kwargs: Option<Py<PyDict>>,
     result: Option<Arc<RunResult>>,
+    /// A copy of the spawner's contextvars context, the goroutine's own from its start.
+    context: Option<Py<PyAny>>,
     /// Its goroutine id, once it has started (0 before).
     id: u64,
     /// Links of the list of live Python goroutines (for `gmp.goroutines()`).
@@ -378,6 +380,10 @@ pub fn spawn(
     };
     assert!(g_size() <= std::mem::size_of::<[u128; 24]>());
     let stack_size = stack_size();
+    // As asyncio.create_task: the goroutine starts in a copy of the spawner's context.
+    // SAFETY: GIL held; a new reference or NULL with an exception set.
+    let context =
+        unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyContext_CopyCurrent()) }?.unbind();
     let task = Box::into_raw(Box::new(Task {
         g: [0; 24],
         hooks: gmp_switch_hooks {
@@ -390,6 +396,7 @@ pub fn spawn(
         args: Some(args),
         kwargs,
         result,
+        context: Some(context),
         id: 0,
         prev: std::ptr::null_mut(),
         next: std::ptr::null_mut(),
@@ -435,6 +442,9 @@ unsafe extern "C" fn goroutine_entry(arg: *mut c_void) {
     unsafe {
         let gp = (*task).g.as_mut_ptr() as *mut gmpy_g;
         (*task).id = gmp_self();
+        if let Some(c) = (*task).context.take() {
+            gmpy_g_set_context(gp, c.into_ptr());
+        }
         gmpy_run(gp, goroutine_body, arg);
         // The GIL is held (the home runs goroutines with it).
         live_remove(task);
