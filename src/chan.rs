@@ -343,6 +343,11 @@ impl Chan {
             return rc;
         }
         if try_only {
+            drop(inner);
+            // A would-block try is a preemption point (Go's `for { select { default: } }`
+            // loops rely on it): a goroutine polling a channel must let the timers and
+            // goroutines it waits for run on its P.
+            crate::sched::schedule::preempt_check();
             return error::EAGAIN;
         }
         let w = if deadline < 0 {

@@ -102,3 +102,24 @@ mod tests {
         assert!(strerror(12345678).to_str().unwrap().contains("unknown"));
     }
 }
+
+/// Timeout 0 means "try" (API.md): a call that would have blocked returns `GMP_EAGAIN`,
+/// not `GMP_ETIMEDOUT`.
+#[inline]
+pub(crate) fn try_code(timeout_ns: i64, rc: Code) -> Code {
+    if timeout_ns == 0 && rc == ETIMEDOUT {
+        EAGAIN
+    } else {
+        rc
+    }
+}
+
+/// [`try_code`] for byte counts.
+#[inline]
+pub(crate) fn try_len(timeout_ns: i64, rc: isize) -> isize {
+    if timeout_ns == 0 && rc == ETIMEDOUT as isize {
+        EAGAIN as isize
+    } else {
+        rc
+    }
+}

@@ -229,14 +229,22 @@ pub(crate) fn adopt(fd: i32) -> Code {
     if fd < 0 {
         return -libc::EBADF;
     }
-    if let Err(e) = set_nonblock(fd) {
-        return e;
-    }
     // SAFETY: fstat fills a buffer on our stack.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
-    let sock =
-        unsafe { libc::fstat(fd, &mut st) } == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK;
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return -errno();
+    }
+    let fmt = st.st_mode & libc::S_IFMT;
+    if fmt == libc::S_IFREG || fmt == libc::S_IFDIR {
+        // Not pollable (epoll refuses regular files): calls on it take the syscall
+        // hand-off as they are; O_NONBLOCK would change nothing but the caller's flags.
+        return error::EINVAL;
+    }
+    if let Err(e) = set_nonblock(fd) {
+        return e;
+    }
+    let sock = fmt == libc::S_IFSOCK;
     let pd = insert(fd, sock);
     pd.closing.store(false, Ordering::Release);
     0
@@ -670,8 +678,10 @@ pub(crate) fn sendmsg(fd: i32, msg: *const libc::msghdr, flags: i32, deadline: i
 }
 
 /// `gmp_write` / `gmp_send`: writes all `n` bytes (several calls if needed). Returns
-/// n, or the error of the call that failed (bytes written before it are lost to the
-/// caller's count, as with Go's `Write`, which returns them alongside the error).
+/// n; the error of the call that failed if nothing was written; else the bytes written
+/// before the failure or the time-out (a partial count, as Go's `Write` returns them
+/// alongside its error), so a stream stays recoverable: the caller learns how much of
+/// its buffer went out and sees the error on its next call.
 pub(crate) fn write_all(
     fd: i32,
     buf: *const u8,
@@ -699,10 +709,14 @@ pub(crate) fn write_all(
             })
         });
         if r < 0 {
-            return r;
+            return if off > 0 { off as isize } else { r };
         }
         if r == 0 && n > 0 {
-            return -(libc::EIO as isize);
+            return if off > 0 {
+                off as isize
+            } else {
+                -(libc::EIO as isize)
+            };
         }
         off += r as usize;
     }

@@ -41,6 +41,7 @@ pub(crate) fn select(cases: &[Case], deadline: i64, try_only: bool) -> Result<(u
     }
     if order.is_empty() {
         if try_only {
+            crate::sched::schedule::preempt_check();
             return Err(error::EAGAIN);
         }
         // Go's `select {}` blocks forever; here until the deadline (or a cancel).
@@ -77,6 +78,9 @@ pub(crate) fn select(cases: &[Case], deadline: i64, try_only: bool) -> Result<(u
         }
     }
     if try_only {
+        drop(guards);
+        // A select with default that finds nothing is a preemption point (see chan.rs).
+        crate::sched::schedule::preempt_check();
         return Err(error::EAGAIN);
     }
 

@@ -494,3 +494,280 @@ fn shutdown_releases_blocked_foreign_callers() {
     );
     out.assert_ok("blocked foreign callers at shutdown");
 }
+
+// ---------------------------------------------------------------------------------------
+// Semantics (issue 12): try-operations, partial writes, once, sizes, shutdown, adopt.
+
+static POLLED_FIRE: AtomicI64 = AtomicI64::new(0);
+
+/// At one P, a goroutine that polls a `gmp_after` channel with try-receives (Go's
+/// `for { select { default: } }`) sees it fire: a would-block try is a preemption point.
+#[test]
+fn try_receive_loop_lets_timers_fire() {
+    if role().as_deref() == Some("poll") {
+        let wg = Arc::new(WaitGroup::new(1));
+        let w2 = wg.clone();
+        go(move || {
+            let mut t: *mut gmp_chan = std::ptr::null_mut();
+            // SAFETY: a valid out pointer.
+            assert_eq!(unsafe { gmp_after(&mut t, 20 * MS) }, 0);
+            let mut v: i64 = 0;
+            let mut tries: u64 = 0;
+            // SAFETY (both calls): an int64 element of a live channel.
+            while unsafe { gmp_chan_recv_timeout(t, (&mut v as *mut i64).cast(), 0) } != 0 {
+                tries += 1;
+            }
+            POLLED_FIRE.store(tries as i64 + 1, Ordering::SeqCst);
+            // A select with a default case is a preemption point too.
+            let mut t2: *mut gmp_chan = std::ptr::null_mut();
+            // SAFETY: a valid out pointer.
+            assert_eq!(unsafe { gmp_after(&mut t2, 20 * MS) }, 0);
+            let mut c = gmp_select_case {
+                chan: t2,
+                op: GMP_RECV,
+                elem: (&mut v as *mut i64).cast(),
+                result: 0,
+            };
+            loop {
+                // SAFETY: one valid case.
+                let rc = unsafe { gmp_select(&mut c, 1, 0) };
+                if rc == 0 {
+                    break;
+                }
+                assert_eq!(rc, GMP_EAGAIN);
+            }
+            gmp_chan_release(t);
+            gmp_chan_release(t2);
+            assert_eq!(w2.done(), 0);
+        });
+        // SAFETY: a live waitgroup.
+        let rc = unsafe { gmp_waitgroup_wait_timeout(wg.ptr(), 30_000 * MS) };
+        assert_eq!(rc, 0, "the polling goroutine never saw its timer fire");
+        println!("fired after {} tries", POLLED_FIRE.load(Ordering::SeqCst));
+        return;
+    }
+    let out = run_child(
+        "try_receive_loop_lets_timers_fire",
+        "poll",
+        &[("GMP_MAXPROCS", "1")],
+        Duration::from_secs(60),
+    );
+    out.assert_ok("try-receive loop at one P");
+}
+
+/// Timeout 0 means "try": every call that would block returns GMP_EAGAIN.
+#[test]
+fn timeout_zero_is_a_try_everywhere() {
+    let _s = serial();
+    let wg = Arc::new(WaitGroup::new(0));
+    let w2 = wg.clone();
+    let done = Arc::new(WaitGroup::new(1));
+    let d2 = done.clone();
+    go(move || {
+        let mu = Box::new(gmp_mutex { _opaque: [0; 2] });
+        let mp = &*mu as *const gmp_mutex as *mut gmp_mutex;
+        // SAFETY (this block): live sync objects and fds of this test.
+        unsafe {
+            assert_eq!(gmp_mutex_lock(mp), 0);
+            assert_eq!(gmp_mutex_lock_timeout(mp, 0), GMP_EAGAIN, "mutex");
+            let cv = Box::new(gmp_cond { _opaque: [0; 4] });
+            let cp = &*cv as *const gmp_cond as *mut gmp_cond;
+            assert_eq!(gmp_cond_wait_timeout(cp, mp, 0), GMP_EAGAIN, "cond");
+            assert_eq!(gmp_mutex_unlock(mp), 0);
+            assert_eq!(w2.add(1), 0);
+            assert_eq!(
+                gmp_waitgroup_wait_timeout(w2.ptr(), 0),
+                GMP_EAGAIN,
+                "waitgroup"
+            );
+            assert_eq!(w2.done(), 0);
+            let mut sv = [0i32; 2];
+            assert_eq!(
+                libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()),
+                0
+            );
+            let mut b = [0u8; 8];
+            assert_eq!(
+                gmp_read(sv[0], b.as_mut_ptr().cast(), 8, 0),
+                GMP_EAGAIN as isize
+            );
+            assert_eq!(gmp_wait_fd(sv[0], GMP_POLLIN, 0), GMP_EAGAIN, "wait_fd");
+            let (lfd, _) = tcp_listener(4);
+            assert_eq!(
+                gmp_accept(lfd, std::ptr::null_mut(), std::ptr::null_mut(), 0),
+                GMP_EAGAIN,
+                "accept"
+            );
+            libc::close(lfd);
+            libc::close(sv[0]);
+            libc::close(sv[1]);
+        }
+        assert_eq!(d2.done(), 0);
+    });
+    assert_eq!(done.wait(), 0);
+}
+
+/// A timed write that cannot finish reports the bytes it wrote.
+#[test]
+fn timed_write_reports_a_partial_count() {
+    let _s = serial();
+    let (tx, rx) = std::sync::mpsc::channel();
+    go(move || {
+        let mut sv = [0i32; 2];
+        // SAFETY: socketpair into a 2-int array.
+        let rc = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()) };
+        assert_eq!(rc, 0);
+        let buf = vec![7u8; 16 << 20];
+        // Nobody reads: the kernel takes a few hundred KiB, then the write times out.
+        // SAFETY: a live buffer of that length.
+        let n = unsafe { gmp_write(sv[0], buf.as_ptr().cast(), buf.len(), 20 * MS) };
+        // The stream is recoverable: read what was written, exactly.
+        let mut got = 0usize;
+        let mut rb = vec![0u8; 1 << 16];
+        if n > 0 {
+            while got < n as usize {
+                // SAFETY: a live buffer.
+                let r = unsafe { gmp_read(sv[1], rb.as_mut_ptr().cast(), rb.len(), 0) };
+                if r <= 0 {
+                    break;
+                }
+                got += r as usize;
+            }
+        }
+        // SAFETY: our own fds.
+        unsafe {
+            libc::close(sv[0]);
+            libc::close(sv[1]);
+        }
+        tx.send((n, buf.len(), got)).unwrap();
+    });
+    let (n, len, got) = rx.recv().unwrap();
+    assert!(
+        n > 0 && (n as usize) < len,
+        "gmp_write with a timeout returned {n} (of {len}): not a partial count"
+    );
+    assert_eq!(
+        got, n as usize,
+        "the reader saw another count than the writer"
+    );
+}
+
+static ONCE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+static INNER_RC: AtomicI64 = AtomicI64::new(1);
+
+unsafe extern "C" fn recurse_once(arg: *mut c_void) {
+    // SAFETY: the same once as the outer call.
+    let rc = unsafe { gmp_once_do(arg.cast(), Some(nothing), std::ptr::null_mut()) };
+    INNER_RC.store(rc as i64, Ordering::SeqCst);
+}
+
+/// A once whose function calls gmp_once_do on itself gets GMP_EDEADLK, not a hang.
+#[test]
+fn recursive_once_is_edeadlk() {
+    let _s = serial();
+    let _g = ONCE.lock().unwrap();
+    let once = Box::new(gmp_once { _opaque: [0; 2] });
+    let op = &*once as *const gmp_once as *mut gmp_once;
+    // From a foreign thread...
+    // SAFETY: a live once.
+    assert_eq!(unsafe { gmp_once_do(op, Some(recurse_once), op.cast()) }, 0);
+    assert_eq!(INNER_RC.load(Ordering::SeqCst), GMP_EDEADLK as i64);
+    // ...and from a goroutine.
+    INNER_RC.store(1, Ordering::SeqCst);
+    let once2 = Box::new(gmp_once { _opaque: [0; 2] });
+    let p2 = &*once2 as *const gmp_once as usize;
+    let (tx, rx) = std::sync::mpsc::channel();
+    go(move || {
+        let op = p2 as *mut gmp_once;
+        // SAFETY: a live once (the test waits for this goroutine).
+        tx.send(unsafe { gmp_once_do(op, Some(recurse_once), op.cast()) })
+            .unwrap();
+    });
+    assert_eq!(rx.recv().unwrap(), 0);
+    assert_eq!(INNER_RC.load(Ordering::SeqCst), GMP_EDEADLK as i64);
+}
+
+/// A `size` over one page is GMP_E2BIG, without reading the caller's memory past it.
+#[test]
+fn size_over_a_page_is_e2big() {
+    let _s = serial();
+    // The struct ends exactly where a page ends and nothing is mapped after it: a
+    // library that scanned past it for non-zero bytes would fault.
+    let page = 4096usize;
+    // SAFETY: a fresh anonymous mapping of two pages; the second is unmapped at once.
+    let mem = unsafe {
+        let m = libc::mmap(
+            std::ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(m, libc::MAP_FAILED);
+        assert_eq!(libc::munmap(m.cast::<u8>().add(page).cast(), page), 0);
+        m.cast::<u8>()
+    };
+    let at = page - std::mem::size_of::<gmp_go_attr>();
+    // SAFETY: the struct fits in the mapped page, at an aligned offset.
+    let attr = unsafe {
+        let a = mem.add(at).cast::<gmp_go_attr>();
+        a.write(gmp_go_attr {
+            size: 1 << 40, // a lie: would scan far past the struct
+            stack_size: 0,
+            name: std::ptr::null(),
+            hooks: std::ptr::null(),
+        });
+        a
+    };
+    let mut id: gmp_goid = 0;
+    // SAFETY: attr is a valid struct whose size field lies.
+    let rc = unsafe { gmp_go_ex(attr, Some(nothing), std::ptr::null_mut(), &mut id) };
+    assert_eq!(rc, GMP_E2BIG);
+    // SAFETY: the page mapped above.
+    unsafe { libc::munmap(mem.cast(), page) };
+}
+
+/// gmp_fd_adopt refuses a regular file (not pollable) and leaves its flags alone.
+#[test]
+fn adopt_regular_file_is_einval() {
+    let _s = serial();
+    let path = std::ffi::CString::new(format!("/tmp/gmp-adopt-{}", std::process::id())).unwrap();
+    // SAFETY: a NUL-terminated path.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_CREAT | libc::O_RDWR, 0o600) };
+    assert!(fd >= 0);
+    assert_eq!(gmp_fd_adopt(fd), GMP_EINVAL);
+    // SAFETY: our own fd.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    assert_eq!(fl & libc::O_NONBLOCK, 0, "the file was made non-blocking");
+    // SAFETY: our own fd and path.
+    unsafe {
+        libc::close(fd);
+        libc::unlink(path.as_ptr());
+    }
+}
+
+/// After gmp_shutdown, stats and dumps say GMP_ESHUTDOWN.
+#[test]
+fn stats_and_dump_after_shutdown() {
+    if role().as_deref() == Some("after") {
+        assert_eq!(gmp_go(Some(nothing), std::ptr::null_mut()), 0);
+        assert_eq!(gmp_shutdown(-1), 0);
+        let mut s = gmp_stats {
+            size: std::mem::size_of::<gmp_stats>(),
+            ..Default::default()
+        };
+        // SAFETY: a writable struct with its size.
+        assert_eq!(unsafe { gmp_read_stats(&mut s) }, GMP_ESHUTDOWN);
+        assert_eq!(gmp_dump_goroutines(2), GMP_ESHUTDOWN);
+        println!("ok");
+        return;
+    }
+    let out = run_child(
+        "stats_and_dump_after_shutdown",
+        "after",
+        &[],
+        Duration::from_secs(30),
+    );
+    out.assert_ok("stats and dump after shutdown");
+}

@@ -58,6 +58,11 @@ pub(crate) unsafe fn read_sized<T: Copy>(ptr: *const T) -> Result<Option<T>, Cod
         // SAFETY: the caller's struct is exactly `known` bytes of a T.
         return Ok(Some(unsafe { std::ptr::read_unaligned(ptr) }));
     }
+    if size > 4096 {
+        // Linux's copy_struct_from_user refuses more than a page likewise: a garbage
+        // size must not make us scan the caller's memory.
+        return Err(crate::error::E2BIG);
+    }
     if size > known {
         // SAFETY: the caller's struct is `size` bytes long.
         let extra =

@@ -27,7 +27,7 @@ macro_rules! run {
 }
 
 /// Waits until `fd` is ready for `events` (GMP_POLLIN and/or GMP_POLLOUT) or the
-/// timeout passes (< 0: forever; 0: just check). A goroutine parks (sockets and
+/// timeout passes (< 0: forever; 0: just check, `GMP_EAGAIN` if not ready). A goroutine parks (sockets and
 /// non-blocking fds go through the poller; other fds through a syscall hand-off); a
 /// foreign thread blocks.
 ///
@@ -38,7 +38,10 @@ macro_rules! run {
 pub extern "C" fn gmp_wait_fd(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
     run!(
         "gmp_wait_fd",
-        np::wait_fd(fd, events, deadline_after(timeout_ns))
+        crate::error::try_code(
+            timeout_ns,
+            np::wait_fd(fd, events, deadline_after(timeout_ns))
+        )
     )
 }
 
@@ -51,7 +54,8 @@ pub extern "C" fn gmp_socket(domain: c_int, type_: c_int, protocol: c_int) -> c_
 
 /// Makes any pollable fd (pipe, tty, eventfd, socket) non-blocking and netpolled.
 /// O_NONBLOCK changes the open file description, which other processes may share.
-/// Returns 0 or a negative errno.
+/// Returns 0; `GMP_EINVAL` for a regular file or a directory (not pollable: calls on
+/// them take the syscall hand-off, and the fd is left as it was); or a negative errno.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_fd_adopt(fd: c_int) -> c_int {
     run!("gmp_fd_adopt", np::adopt(fd))
@@ -72,12 +76,18 @@ pub unsafe extern "C" fn gmp_read(
     }
     run!(
         "gmp_read",
-        np::read(fd, buf.cast(), n, deadline_after(timeout_ns))
+        crate::error::try_len(
+            timeout_ns,
+            np::read(fd, buf.cast(), n, deadline_after(timeout_ns))
+        )
     )
 }
 
 /// Writes all `n` bytes (several writes if the kernel takes less), parking while the fd
-/// is full. Returns `n`, or the error that stopped it. SIGPIPE is not raised for sockets.
+/// is full. Returns `n`; when an error or the timeout stops it after some bytes went
+/// out, that partial count (the stream stays recoverable: the next call reports the
+/// error); the error (`GMP_ETIMEDOUT`, `GMP_EAGAIN` for timeout 0, a negative errno)
+/// when nothing was written. SIGPIPE is not raised for sockets.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_write(
     fd: c_int,
@@ -90,7 +100,10 @@ pub unsafe extern "C" fn gmp_write(
     }
     run!(
         "gmp_write",
-        np::write_all(fd, buf.cast(), n, None, deadline_after(timeout_ns))
+        crate::error::try_len(
+            timeout_ns,
+            np::write_all(fd, buf.cast(), n, None, deadline_after(timeout_ns))
+        )
     )
 }
 
@@ -108,11 +121,15 @@ pub unsafe extern "C" fn gmp_recv(
     }
     run!(
         "gmp_recv",
-        np::recv(fd, buf.cast(), n, flags, deadline_after(timeout_ns))
+        crate::error::try_len(
+            timeout_ns,
+            np::recv(fd, buf.cast(), n, flags, deadline_after(timeout_ns))
+        )
     )
 }
 
-/// `send(2)` of all `n` bytes with parking (MSG_NOSIGNAL added). Returns `n` or a code.
+/// `send(2)` of all `n` bytes with parking (MSG_NOSIGNAL added). Returns `n`, a partial
+/// count or a code, as `gmp_write`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_send(
     fd: c_int,
@@ -126,7 +143,10 @@ pub unsafe extern "C" fn gmp_send(
     }
     run!(
         "gmp_send",
-        np::write_all(fd, buf.cast(), n, Some(flags), deadline_after(timeout_ns))
+        crate::error::try_len(
+            timeout_ns,
+            np::write_all(fd, buf.cast(), n, Some(flags), deadline_after(timeout_ns))
+        )
     )
 }
 
@@ -143,7 +163,10 @@ pub unsafe extern "C" fn gmp_recvmsg(
     }
     run!(
         "gmp_recvmsg",
-        np::recvmsg(fd, msg, flags, deadline_after(timeout_ns))
+        crate::error::try_len(
+            timeout_ns,
+            np::recvmsg(fd, msg, flags, deadline_after(timeout_ns))
+        )
     )
 }
 
@@ -160,7 +183,10 @@ pub unsafe extern "C" fn gmp_sendmsg(
     }
     run!(
         "gmp_sendmsg",
-        np::sendmsg(fd, msg, flags, deadline_after(timeout_ns))
+        crate::error::try_len(
+            timeout_ns,
+            np::sendmsg(fd, msg, flags, deadline_after(timeout_ns))
+        )
     )
 }
 
@@ -175,7 +201,10 @@ pub unsafe extern "C" fn gmp_accept(
 ) -> c_int {
     run!(
         "gmp_accept",
-        np::accept(fd, addr, len, deadline_after(timeout_ns))
+        crate::error::try_code(
+            timeout_ns,
+            np::accept(fd, addr, len, deadline_after(timeout_ns))
+        )
     )
 }
 
@@ -193,13 +222,20 @@ pub unsafe extern "C" fn gmp_connect(
     }
     run!(
         "gmp_connect",
-        np::connect(fd, addr, len, deadline_after(timeout_ns))
+        crate::error::try_code(
+            timeout_ns,
+            np::connect(fd, addr, len, deadline_after(timeout_ns))
+        )
     )
 }
 
 /// Closes `fd`: its waiters return `GMP_ECANCELED`, the close waits for calls in flight
-/// to return (Go's fdMutex), then close(2). Prefer it to close(2) for fds the poller
-/// knows. Returns 0 or a negative errno.
+/// to return (Go's fdMutex), then close(2). Returns 0 or a negative errno.
+///
+/// Plain close(2) of an fd that goroutines wait on does NOT wake them (the kernel
+/// silently drops the poller's registration): only `gmp_close_fd` cancels waiters.
+/// Plain close(2) of an idle fd is fine, also when its number is reused at once by a
+/// file made outside the library: calls on the new file work as on any other fd.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_close_fd(fd: c_int) -> c_int {
     run!("gmp_close_fd", np::close(fd))

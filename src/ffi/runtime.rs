@@ -11,7 +11,8 @@ use crate::sched::{self, Config, SCHED};
 /// Configures the runtime before its first use (optional).
 ///
 /// Returns 0; `GMP_EALREADY` once the runtime has started (any other gmp call starts
-/// it) or after a previous `gmp_init`; `GMP_EINVAL` for a negative field;
+/// it) or after a previous `gmp_init`; `GMP_EINVAL` for a negative `max_threads` or a
+/// `stack_size` over the maximum (a `maxprocs` <= 0 means automatic, not an error);
 /// `GMP_E2BIG` for unknown non-zero trailing bytes; `GMP_ESHUTDOWN` after shutdown.
 /// `cfg` NULL: defaults. Zero fields fall back to GMP_MAXPROCS / GMP_STACK_SIZE from
 /// the environment, then to the defaults.
@@ -173,7 +174,8 @@ pub extern "C" fn gmp_sleep(ns: i64) -> c_int {
 
 /// Fills `out` with scheduler statistics under the `size` rule (set `out->size` to
 /// `sizeof(gmp_stats)`; at most that many bytes are written, and `size` is set to the
-/// number written). Returns 0, or `GMP_EINVAL` for NULL or a size below `sizeof(size_t)`.
+/// number written). Returns 0; `GMP_EINVAL` for NULL or a size below `sizeof(size_t)`;
+/// `GMP_ESHUTDOWN` after `gmp_shutdown` (and in a forked child).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
     guard("gmp_read_stats", error::EINVAL, || {
@@ -184,6 +186,9 @@ pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
         let size = unsafe { std::ptr::read_unaligned(out as *const usize) };
         if size < std::mem::size_of::<usize>() {
             return error::EINVAL;
+        }
+        if let Err(e) = sched::ensure_started() {
+            return e; // GMP_ESHUTDOWN after shutdown and in a forked child
         }
         let s = sched::schedule::snapshot();
         let st = gmp_stats {
@@ -213,13 +218,13 @@ pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
 }
 
 /// Writes every goroutine (id, name, state, wait reason and how long, home or locked)
-/// to `fd`, in the style of Go's traceback headers. Returns 0, or a negative errno
-/// from write(2).
+/// to `fd`, in the style of Go's traceback headers. Returns 0; `GMP_ESHUTDOWN` after
+/// `gmp_shutdown` (and in a forked child); or a negative errno from write(2).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_dump_goroutines(fd: c_int) -> c_int {
     guard("gmp_dump_goroutines", error::EINVAL, || {
-        if crate::sched::schedule::is_forked_child() {
-            return error::ESHUTDOWN;
+        if let Err(e) = crate::sched::ensure_started() {
+            return e; // GMP_ESHUTDOWN after shutdown and in a forked child
         }
         crate::trace::dump_to_fd(fd)
     })

@@ -38,13 +38,17 @@ pub unsafe extern "C" fn gmp_mutex_lock(mu: *mut gmp_mutex) -> c_int {
 }
 
 /// `gmp_mutex_lock` that gives up after `timeout_ns` (< 0: forever; 0: a trylock).
-/// Returns 0 (locked), `GMP_ETIMEDOUT`, `GMP_EINVAL` or `GMP_ECANCELED`.
+/// Returns 0 (locked), `GMP_ETIMEDOUT`, `GMP_EAGAIN` (timeout 0 and held), `GMP_EINVAL`
+/// or `GMP_ECANCELED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_mutex_lock_timeout(mu: *mut gmp_mutex, timeout_ns: i64) -> c_int {
     guard("gmp_mutex_lock_timeout", error::EINVAL, || {
-        s::mutex::lock_deadline(
-            word!(mu, AtomicU32),
-            crate::time::deadline_after(timeout_ns),
+        crate::error::try_code(
+            timeout_ns,
+            s::mutex::lock_deadline(
+                word!(mu, AtomicU32),
+                crate::time::deadline_after(timeout_ns),
+            ),
         )
     })
 }
@@ -142,16 +146,20 @@ pub unsafe extern "C" fn gmp_waitgroup_wait(wg: *mut gmp_waitgroup) -> c_int {
 }
 
 /// `gmp_waitgroup_wait` that gives up after `timeout_ns` (< 0: forever; 0: a check).
-/// Returns 0 (the counter is zero), `GMP_ETIMEDOUT`, `GMP_EINVAL` or `GMP_ECANCELED`.
+/// Returns 0 (the counter is zero), `GMP_ETIMEDOUT`, `GMP_EAGAIN` (timeout 0 and not
+/// zero), `GMP_EINVAL` or `GMP_ECANCELED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_waitgroup_wait_timeout(
     wg: *mut gmp_waitgroup,
     timeout_ns: i64,
 ) -> c_int {
     guard("gmp_waitgroup_wait_timeout", error::EINVAL, || {
-        s::waitgroup::wait_deadline(
-            word!(wg, AtomicI64),
-            crate::time::deadline_after(timeout_ns),
+        crate::error::try_code(
+            timeout_ns,
+            s::waitgroup::wait_deadline(
+                word!(wg, AtomicI64),
+                crate::time::deadline_after(timeout_ns),
+            ),
         )
     })
 }
@@ -176,8 +184,9 @@ pub unsafe extern "C" fn gmp_cond_wait(c: *mut gmp_cond, mu: *mut gmp_mutex) -> 
     unsafe { gmp_cond_wait_timeout(c, mu, -1) }
 }
 
-/// `gmp_cond_wait` with a timeout (< 0: forever). `mu` is relocked in every case.
-/// Returns 0, `GMP_ETIMEDOUT`, `GMP_EINVAL` or `GMP_ECANCELED`.
+/// `gmp_cond_wait` with a timeout (< 0: forever; 0: never blocks, returns `GMP_EAGAIN`
+/// unless a signal was already pending). `mu` is relocked in every case.
+/// Returns 0, `GMP_ETIMEDOUT`, `GMP_EAGAIN`, `GMP_EINVAL` or `GMP_ECANCELED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_cond_wait_timeout(
     c: *mut gmp_cond,
@@ -191,7 +200,10 @@ pub unsafe extern "C" fn gmp_cond_wait_timeout(
         let cw = word!(c, AtomicU32);
         // SAFETY: non-NULL pointer to the caller's mutex.
         let mw = unsafe { &*(mu as *const AtomicU32) };
-        s::cond::wait(cw, mw, crate::time::deadline_after(timeout_ns))
+        crate::error::try_code(
+            timeout_ns,
+            s::cond::wait(cw, mw, crate::time::deadline_after(timeout_ns)),
+        )
     })
 }
 
