@@ -9,7 +9,9 @@
 #      from this repository, once for all versions in the shared target dir, and ships it
 #      inside the package as gmp/libgmp.so.0) and installs it in the venv;
 #   3. runs pytest on tests/python from outside the source tree, so the installed wheel
-#      is what is tested (extra arguments go to pytest).
+#      is what is tested (extra arguments go to pytest);
+#   4. runs `python -m mypy.stubtest gmp`: the stubs (gmp/__init__.pyi) must agree with
+#      the installed package, with no errors.
 # Then it checks that pip refuses the wheel's source on an unsupported version when one is
 # at hand (a 3.10 interpreter). Exits non-zero if anything fails on any version, including
 # pytest finding no tests (exit code 5).
@@ -92,6 +94,12 @@ EOF2
     failed+=("$v:no-tests")
   elif [ $rc -ne 0 ]; then
     failed+=("$v:pytest")
+  fi
+
+  echo "== stubtest gmp on $v (the stubs agree with the installed package)"
+  if ! (cd "$root/build" && MYPY_CACHE_DIR="$root/build/mypy-cache-$v" \
+        "$venv/bin/python" -m mypy.stubtest gmp); then
+    failed+=("$v:stubtest")
   fi
 done
 

@@ -1,9 +1,11 @@
 """Type stubs for gmp: goroutines, channels, select, sync, sleep and sockets for
-CPython 3.11 on the libgmp runtime."""
+CPython 3.11, 3.12 and 3.13 on the libgmp runtime."""
 
 import socket as _socket
 import types
-from typing import Any, Callable, Generic, Iterator, Optional, ParamSpec, Tuple, TypeVar, Union
+from typing import Any, Callable, Generic, Iterator, Optional, ParamSpec, Tuple, TypeVar, Union, final
+
+from typing_extensions import disjoint_base
 
 
 _T = TypeVar("_T")
@@ -12,8 +14,53 @@ _P = ParamSpec("_P")
 
 __version__: str
 
-POLLIN: int
-POLLOUT: int
+__all__ = [
+    "BoundedSemaphore",
+    "Chan",
+    "ChannelClosed",
+    "Cond",
+    "Condition",
+    "Event",
+    "Goroutine",
+    "Group",
+    "Lock",
+    "Mutex",
+    "Once",
+    "PatchWarning",
+    "RLock",
+    "RWMutex",
+    "SelectCase",
+    "Semaphore",
+    "Ticker",
+    "Timeout",
+    "WaitGroup",
+    "after",
+    "blocking",
+    "configure",
+    "current",
+    "dump_goroutines",
+    "excepthook",
+    "go",
+    "goroutines",
+    "gosched",
+    "library_path",
+    "lib_version",
+    "maxprocs",
+    "num_goroutine",
+    "patch",
+    "patched",
+    "print_goroutines",
+    "remaining",
+    "run",
+    "select",
+    "self_id",
+    "set_name",
+    "sleep",
+    "socket",
+    "stats",
+    "ticker",
+    "timeout",
+]
 
 class ChannelClosed(Exception):
     """A receive on a closed and drained channel, a send on a closed channel, or
@@ -76,17 +123,19 @@ excepthook: Callable[[BaseException], Any]
 """Called with each exception escaping a goroutine started by go() (SystemExit is
 ignored). The default prints the traceback to stderr like threading.excepthook."""
 
+@final
 class SelectCase:
     @property
     def chan(self) -> Optional[Chan[Any]]: ...
     @property
     def is_send(self) -> bool: ...
 
+@disjoint_base
 class Chan(Generic[_T]):
     """A Go channel carrying any Python object (a reference is owned while in flight),
     or int64 values with raw=True (the form C goroutines can share through `handle`)."""
 
-    def __init__(self, capacity: int = 0, *, raw: bool = False) -> None: ...
+    def __new__(cls, capacity: int = 0, *, raw: bool = False) -> Chan[_T]: ...
     @classmethod
     def from_handle(cls, handle: int, *, raw: bool = True) -> Chan[Any]:
         """Another Chan for the live raw channel whose ``handle`` this is (takes a
@@ -116,6 +165,7 @@ class Chan(Generic[_T]):
     def __iter__(self) -> Iterator[_T]: ...
     def __next__(self) -> _T: ...
 
+@final
 class Ticker(Chan[int]):
     def stop(self) -> None: ...
 
@@ -132,12 +182,14 @@ def after(seconds: float) -> Chan[int]:
 def ticker(seconds: float) -> Ticker:
     """A raw channel receiving a gmp_now() value every `seconds` (buffer 1); stop()."""
 
+@final
 class WaitGroup:
     def __init__(self) -> None: ...
     def add(self, delta: int = 1) -> None: ...
     def done(self) -> None: ...
     def wait(self) -> None: ...
 
+@final
 class Mutex:
     def __init__(self) -> None: ...
     def lock(self) -> None: ...
@@ -184,6 +236,8 @@ class socket:
     def fileno(self) -> int: ...
     def detach(self) -> int: ...
     def close(self) -> None: ...
+    def makefile(self, *args: Any, **kwargs: Any) -> Any:
+        """Not supported: raises NotImplementedError."""
     @property
     def sock(self) -> _socket.socket: ...
     def __getattr__(self, name: str) -> Any: ...
