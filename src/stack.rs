@@ -231,6 +231,11 @@ impl GStack {
         self.size
     }
 
+    /// (lowest address of the slot, i.e. of its guard page; usable bytes above it).
+    pub(crate) fn bounds(&self) -> (usize, usize) {
+        (self.lo, self.size)
+    }
+
     /// Cache colouring: slots are a multiple of the page size apart, so without an
     /// offset the hottest lines of every goroutine (the top of its stack, where it is
     /// parked) would fall into the same few L1/L2 sets. Shift each stack's top down by
@@ -954,6 +959,50 @@ pub(crate) fn set_fault_describer(f: fn(&mut [u8]) -> usize) {
     DESCRIBER.store(f as *mut (), Ordering::Release);
 }
 
+/// The scheduler's reader of the running goroutine's stack bounds (a `fn() -> (usize,
+/// usize)`: the slot's lowest address and its usable size, or (0, 0)). Signal handler
+/// only: atomics and plain reads.
+static BOUNDS: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
+
+/// Registers `f` to give the running goroutine's stack (see [`BOUNDS`]).
+pub(crate) fn set_fault_bounds(f: fn() -> (usize, usize)) {
+    BOUNDS.store(f as *mut (), Ordering::Release);
+}
+
+/// How far below its stack a frame may move the stack pointer and still be reported as
+/// an overflow of that stack (a C frame of up to this size).
+const MAX_FRAME: usize = 64 << 20;
+
+/// A fault taken while the stack pointer lies in the running goroutine's guard page or
+/// below it (a frame larger than the guard page jumped over it): that stack's usable
+/// size. The fault itself may be anywhere: in the guard, below it, or where the frame's
+/// first store landed.
+fn sp_overflow_stack_size(ctx: *mut c_void) -> Option<usize> {
+    let f = BOUNDS.load(Ordering::Acquire);
+    if f.is_null() || ctx.is_null() {
+        return None;
+    }
+    // SAFETY: BOUNDS only ever holds a `fn() -> (usize, usize)` (set_fault_bounds).
+    let f = unsafe { std::mem::transmute::<*mut (), fn() -> (usize, usize)>(f) };
+    let (lo, size) = f();
+    if lo == 0 {
+        return None;
+    }
+    // SAFETY: the kernel passes the interrupted context as a ucontext_t.
+    let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+    #[cfg(target_arch = "x86_64")]
+    let sp = uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
+    #[cfg(target_arch = "aarch64")]
+    let sp = uc.uc_mcontext.sp as usize;
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let sp = {
+        let _ = uc;
+        usize::MAX
+    };
+    let guard_top = lo + PAGE_SIZE.load(Ordering::Relaxed);
+    (sp < guard_top && sp.saturating_add(MAX_FRAME) > lo).then_some(size)
+}
+
 fn put_bytes(buf: &mut [u8], n: &mut usize, s: &[u8]) {
     for &b in s {
         if let Some(slot) = buf.get_mut(*n) {
@@ -1038,6 +1087,9 @@ extern "C" fn on_fault(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void)
         let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
         if code > 0 {
             if let Some(size) = guard_fault_stack_size(addr) {
+                report_overflow(size);
+            }
+            if let Some(size) = sp_overflow_stack_size(ctx) {
                 report_overflow(size);
             }
         }

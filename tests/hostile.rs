@@ -771,3 +771,55 @@ fn stats_and_dump_after_shutdown() {
     );
     out.assert_ok("stats and dump after shutdown");
 }
+
+/// A frame larger than the guard page (C code with a big local array, no stack-clash
+/// probes) moves the stack pointer past the guard; its first store lands below it. The
+/// report names the goroutine, as for a fault in the guard itself.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn frame_past_the_guard_is_reported() {
+    if role().as_deref() == Some("bigframe") {
+        let name = c"bigframe";
+        gmp::rt::go_named(name, 64 * 1024, || {
+            let (lo, size) = gmp::rt::current_stack_bounds();
+            assert!(lo != 0);
+            // The frame: one stack slot and half a page below our guard page's top,
+            // as `sub rsp, N` with N > the guard would move it, then a store there.
+            let target = lo - size - 2048;
+            // SAFETY: not safe at all: this is the overflow under test; the store
+            // faults and the handler aborts the process.
+            unsafe {
+                std::arch::asm!(
+                    "mov rsp, {t}",
+                    "mov qword ptr [rsp], 1",
+                    t = in(reg) target,
+                    options(noreturn)
+                );
+            }
+        })
+        .expect("spawn");
+        std::thread::sleep(Duration::from_secs(20));
+        eprintln!("child: the frame did not fault?!");
+        std::process::exit(3);
+    }
+    let out = run_child(
+        "frame_past_the_guard_is_reported",
+        "bigframe",
+        &[("RUST_BACKTRACE", "0")],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.signal,
+        Some(libc::SIGABRT),
+        "child: {:?} {:?}\n{}",
+        out.code,
+        out.signal,
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("\"bigframe\": stack overflow (stack 64 KiB)"),
+        "stderr:\n{}",
+        out.stderr
+    );
+}

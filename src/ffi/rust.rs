@@ -35,3 +35,9 @@ pub fn main(f: impl FnOnce() + Send + 'static) -> i32 {
 pub fn pending_timers() -> usize {
     crate::sched::schedule::pending_timers()
 }
+
+/// The running goroutine's stack: (lowest address of its slot, which starts with the
+/// guard page; usable bytes above the guard). (0, 0) outside a goroutine. For tests.
+pub fn current_stack_bounds() -> (usize, usize) {
+    crate::sched::schedule::current_stack_bounds()
+}

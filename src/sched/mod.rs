@@ -286,6 +286,7 @@ fn start_slow() -> Result<(), crate::error::Code> {
         .store(crate::time::now(), Ordering::Relaxed);
     crate::stack::install_overflow_handler();
     crate::stack::set_fault_describer(schedule::describe_current);
+    crate::stack::set_fault_bounds(schedule::current_stack_bounds);
     schedule::install_fork_handler();
     schedule::procresize(cfg.maxprocs as usize);
     SCHED.state.store(ST_RUNNING, Ordering::Release);

@@ -1775,6 +1775,19 @@ fn newproc_main(entry: Entry, mm: MRef) -> Result<GRef, Code> {
 // ---------------------------------------------------------------------------------------
 // Diagnostics hooks, fork, shutdown.
 
+/// The running goroutine's stack (slot low address, usable size), or (0, 0): for the
+/// overflow handler, in a signal handler (a TLS read and plain reads of our own G).
+pub(crate) fn current_stack_bounds() -> (usize, usize) {
+    match g::current() {
+        // SAFETY: the running G is ours; its stack does not change while it runs.
+        Some(g) => unsafe { g.inner() }
+            .stack
+            .as_ref()
+            .map_or((0, 0), |s| s.bounds()),
+        None => (0, 0),
+    }
+}
+
 /// Writes `goroutine N "name"` of the running goroutine for the overflow message.
 /// Runs in a signal handler: no allocation, no locks (try_lock on the name only).
 pub(crate) fn describe_current(buf: &mut [u8]) -> usize {
