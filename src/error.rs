@@ -88,21 +88,6 @@ const _: () = {
     assert!(std::mem::size_of::<crate::ffi::types::gmp_cond>() == 32);
 };
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn names() {
-        assert!(strerror(ECLOSED).to_str().unwrap().contains("ECLOSED"));
-        assert!(strerror(-libc::ECONNRESET).to_str().unwrap().len() > 3);
-        assert_eq!(
-            strerror(-libc::EPIPE).as_ptr(),
-            strerror(-libc::EPIPE).as_ptr()
-        );
-        assert!(strerror(12345678).to_str().unwrap().contains("unknown"));
-    }
-}
-
 /// Timeout 0 means "try" (API.md): a call that would have blocked returns `GMP_EAGAIN`,
 /// not `GMP_ETIMEDOUT`.
 #[inline]
@@ -121,5 +106,20 @@ pub(crate) fn try_len(timeout_ns: i64, rc: isize) -> isize {
         EAGAIN as isize
     } else {
         rc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn names() {
+        assert!(strerror(ECLOSED).to_str().unwrap().contains("ECLOSED"));
+        assert!(strerror(-libc::ECONNRESET).to_str().unwrap().len() > 3);
+        assert_eq!(
+            strerror(-libc::EPIPE).as_ptr(),
+            strerror(-libc::EPIPE).as_ptr()
+        );
+        assert!(strerror(12345678).to_str().unwrap().contains("unknown"));
     }
 }

@@ -513,8 +513,12 @@ fn try_receive_loop_lets_timers_fire() {
             assert_eq!(unsafe { gmp_after(&mut t, 20 * MS) }, 0);
             let mut v: i64 = 0;
             let mut tries: u64 = 0;
-            // SAFETY (both calls): an int64 element of a live channel.
-            while unsafe { gmp_chan_recv_timeout(t, (&mut v as *mut i64).cast(), 0) } != 0 {
+            loop {
+                // SAFETY: an int64 element of a live channel.
+                let rc = unsafe { gmp_chan_recv_timeout(t, (&mut v as *mut i64).cast(), 0) };
+                if rc == 0 {
+                    break;
+                }
                 tries += 1;
             }
             POLLED_FIRE.store(tries as i64 + 1, Ordering::SeqCst);
@@ -566,7 +570,7 @@ fn timeout_zero_is_a_try_everywhere() {
     go(move || {
         let mu = Box::new(gmp_mutex { _opaque: [0; 2] });
         let mp = &*mu as *const gmp_mutex as *mut gmp_mutex;
-        // SAFETY (this block): live sync objects and fds of this test.
+        // SAFETY: live sync objects and fds of this test.
         unsafe {
             assert_eq!(gmp_mutex_lock(mp), 0);
             assert_eq!(gmp_mutex_lock_timeout(mp, 0), GMP_EAGAIN, "mutex");
