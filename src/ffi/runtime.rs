@@ -114,8 +114,17 @@ pub extern "C" fn gmp_num_goroutine() -> i64 {
 }
 
 /// Waits up to `timeout_ns` (< 0: forever) for every goroutine to end, then stops the
-/// runtime's threads and frees its caches. Later calls return `GMP_ESHUTDOWN`; the
+/// runtime's threads and frees its stack caches and pending timers (with the timer
+/// channels only a timer still referenced). Later calls return `GMP_ESHUTDOWN`; the
 /// runtime cannot be restarted. For tests and leak checkers: a program may simply exit.
+/// The goroutine and P structs stay allocated and reachable (a late stale pointer to
+/// them must stay valid); valgrind reports no definite or possible leak.
+///
+/// While it waits, spawns from outside the runtime (foreign threads, and so homes
+/// pumped by them) return `GMP_ESHUTDOWN`; goroutines may still spawn, since their work
+/// is what it waits for. So a `gmp_go` that returned 0 always runs. A foreign thread
+/// still blocked in a call (a channel, a sync wait, an fd) when the goroutines are gone
+/// returns `GMP_ESHUTDOWN` from it.
 ///
 /// Returns 0; `GMP_ETIMEDOUT` (nothing stopped) if goroutines remain at the deadline;
 /// `GMP_EALREADY` from a goroutine; `GMP_ESHUTDOWN` if already shut down.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debugger support: the gdb extension lists goroutines and backtraces a parked one from
 # its saved context; memcheck runs clean on goroutine code (stacks registered with
-# valgrind). Prints `N passed, N failed`. Usage: tests/debug/run.sh [libdir]
+# valgrind), and gmp_shutdown leaves no leak behind (valgrind's leak checker). Prints `N passed, N failed`. Usage: tests/debug/run.sh [libdir]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 lib=$(realpath "${1:-target/debug}")
@@ -32,5 +32,16 @@ memcheck() {
   ! grep -q "client switching stacks" "$out/vg.log"
 }
 check valgrind_memcheck_clean memcheck
+cc -O1 -g -I include tests/debug/shutdown_leaks.c "$lib/libgmp.so" -Wl,-rpath,"$lib" -o "$out/shutdown_leaks"
+# gmp_shutdown frees what it says it frees: no definite or possible leak after it (P and
+# G structs stay reachable by design: a late stale pointer to them must stay valid).
+shutdown_leaks() {
+  command -v valgrind >/dev/null || { echo "valgrind missing (Debian package valgrind)"; return 1; }
+  timeout 300 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,possible \
+      --error-exitcode=9 "$out/shutdown_leaks" >"$out/vg-shutdown.log" 2>&1 ||
+    { cat "$out/vg-shutdown.log"; return 1; }
+  grep -q "shutdown_leaks: ok" "$out/vg-shutdown.log"
+}
+check valgrind_shutdown_frees_timers shutdown_leaks
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
