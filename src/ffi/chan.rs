@@ -117,7 +117,9 @@ pub unsafe extern "C" fn gmp_chan_recv(ch: *mut gmp_chan, elem: *mut c_void) -> 
 
 /// `gmp_chan_send` with a timeout: 0 is a try (`GMP_EAGAIN` where it would block), < 0
 /// waits forever; `GMP_ETIMEDOUT` when it passes. A send that fails or times out has
-/// not consumed `elem`.
+/// not consumed `elem`. A try that would block is a preemption point: if the runtime
+/// asked the goroutine to yield (it ran over 10 ms), it yields there, so a loop of tries
+/// lets the goroutines and timers it polls for run (Go's `for { select { default: } }`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_chan_send_timeout(
     ch: *mut gmp_chan,
@@ -184,7 +186,8 @@ pub extern "C" fn gmp_chan_cap(ch: *mut gmp_chan) -> i64 {
 
 /// Waits until one of `n` cases can proceed and runs it; the choice among ready cases
 /// is uniformly random, so none starves. NULL channels never fire. Timeout 0 is select
-/// with default (`GMP_EAGAIN` when nothing is ready); < 0 waits forever. A switch point.
+/// with default (`GMP_EAGAIN` when nothing is ready: a preemption point, as a try of
+/// `gmp_chan_send_timeout`); < 0 waits forever. A switch point.
 ///
 /// Returns the index of the case that fired (its `result` is 0, or `GMP_ECLOSED` for a
 /// receive on a closed channel or a send on one); `GMP_ETIMEDOUT`; `GMP_EAGAIN`;
