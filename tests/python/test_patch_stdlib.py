@@ -366,3 +366,65 @@ def main():
 assert gmp.run(main) == [42, 42, 42]
 print("ok")
 """)
+
+
+def test_tls_server_and_client_both_on_goroutines(tmp_path):
+    # Handshakes, reads and writes of both ends park: with one home thread, a blocking
+    # handshake on either side would deadlock the other.
+    from servers import self_signed_cert
+
+    cert, key = self_signed_cert(str(tmp_path))
+    _run("""
+import ssl
+CERT, KEY = %r, %r
+def serve(srv, n):
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(CERT, KEY)
+    with sctx.wrap_socket(srv, server_side=True) as tls:
+        def one(c):
+            with c:
+                while True:
+                    data = c.recv(100)
+                    if not data:
+                        return
+                    c.sendall(data[::-1])
+        for _ in range(n):
+            c, _ = tls.accept()
+            gmp.go(one, c)
+def client(port, i):
+    cctx = ssl.create_default_context(cafile=CERT)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        with cctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
+            out = []
+            for j in range(3):
+                t.sendall(b"%%d-%%d" %% (i, j))
+                out.append(t.recv(100))
+            return out
+def main():
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    gmp.go(serve, srv, 10)
+    hs = [gmp.go(client, port, i) for i in range(10)]
+    res = [h.result() for h in hs]
+    assert res == [[(b"%%d-%%d" %% (i, j))[::-1] for j in range(3)] for i in range(10)], res
+gmp.run(main)
+print("ok")
+""" % (cert, key))
+
+
+def test_thread_join_from_a_goroutine_parks():
+    # The thread waits for a value that only another goroutine of this home sends: a
+    # join that blocked the home thread would deadlock.
+    _run("""
+ch = gmp.Chan()
+got = []
+t = threading.Thread(target=lambda: got.append(ch.recv()))
+def main():
+    t.start()
+    sender = gmp.go(lambda: (time.sleep(0.005), ch.send("v")))
+    t.join()
+    sender.join()
+gmp.run(main)
+assert got == ["v"]
+print("ok")
+""")

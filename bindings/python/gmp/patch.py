@@ -26,7 +26,8 @@ patch keeps the original, hence "call it first" and the warning when it was not)
   ``BoundedSemaphore``/``Event``/``Timer``/``local``, ``threading.current_thread`` and
   ``get_ident`` (a per-goroutine identity, as gevent gives each greenlet one), and
   ``_thread.allocate_lock``/``RLock``/``get_ident`` (so ``importlib``'s module locks
-  park too). ``threading.Thread`` itself is left alone: threads stay real threads.
+  park too). ``threading.Thread`` stays a real thread; its ``join`` from a goroutine
+  waits through ``gmp.blocking``.
 - ``queue``: ``Queue``, ``LifoQueue``, ``PriorityQueue``, ``SimpleQueue`` (built on
   the gmp sync types whether or not ``thread`` is patched).
 - ``subprocess``/``os``: ``os.waitpid``/``os.wait`` without ``WNOHANG`` run through
@@ -675,6 +676,22 @@ def _allocate_lock():
     return _sync.Lock()
 
 
+_orig_thread_join = _threading.Thread.join
+
+
+def _thread_join(self, timeout=None):
+    """``Thread.join`` of a real thread from a goroutine waits on a runtime thread
+    (``gmp.blocking``) while the goroutine parks: the thread may be waiting for another
+    goroutine of the same home."""
+    if _self_id() and not isinstance(self, _GoroutineThread):
+        if self is _orig_current_thread():
+            raise RuntimeError("cannot join current thread")
+        if not self._started.is_set():
+            raise RuntimeError("cannot join thread before it is started")
+        return _blocking(_orig_thread_join, self, timeout)
+    return _orig_thread_join(self, timeout)
+
+
 def _patch_thread():
     import _threading_local
 
@@ -696,6 +713,7 @@ def _patch_thread():
     _set(_threading_local, "current_thread", current_thread)
     _set(_threading_local, "RLock", _sync.RLock)
     _set(th, "local", _threading_local.local)
+    _set(th.Thread, "join", _thread_join)
 
 
 # -- queue ---------------------------------------------------------------------------------
