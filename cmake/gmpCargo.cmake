@@ -4,18 +4,20 @@
 # No corrosion, no ExternalProject: a custom target runs `cargo build --release --lib`
 # on every build (cargo's own fingerprints decide whether anything is rebuilt, so a
 # no-op costs a fraction of a second) with CARGO_TARGET_DIR inside the CMake build tree,
-# then copies the outputs to <build>/lib:
+# then cmake/gmpStage.cmake copies the outputs to <build>/lib (see there):
 #
-#   libgmp.so.<version>           the real file (cargo's libgmp.so, SONAME libgmp.so.<major>)
+#   libgmp.so.<version>           the real file (SONAME libgmp.so.<major>), DWARF split off
+#   libgmp.so.<version>.debug     the DWARF, found through a .gnu_debuglink
 #   libgmp.so.<major> -> libgmp.so.<version>
-#   libgmp.so -> libgmp.so.<major>
-#   libgmp.a
+#   libgmp-runtime.so -> libgmp.so.<major>   (for -lgmp-runtime; never libgmp.so)
+#   libgmp-runtime.a              the static library, DWARF stripped (never libgmp.a)
 #
 # The targets are IMPORTED with IMPORTED_LOCATION, so programs link the file by its
 # full path and record the SONAME: a link never says -lgmp, which GNU MP also answers.
 #
 # Inputs: GMP_CARGO_TARGET_DIR, GMP_CARGO_ARGS (cache), PROJECT_VERSION(_MAJOR).
-# Outputs: GMP_STAGE_DIR, GMP_SHARED_FILE, GMP_SONAME, GMP_STATIC_LINK_LIBRARIES.
+# Outputs: GMP_STAGE_DIR, GMP_SHARED_FILE, GMP_SONAME, GMP_STATIC_FILE,
+# GMP_STATIC_LINK_LIBRARIES.
 
 find_program(GMP_CARGO_EXECUTABLE cargo HINTS "$ENV{CARGO_HOME}/bin" "$ENV{HOME}/.cargo/bin")
 if(NOT GMP_CARGO_EXECUTABLE)
@@ -28,18 +30,25 @@ set(GMP_SONAME "libgmp.so.${PROJECT_VERSION_MAJOR}")  # build.rs gives the libra
 set(GMP_SHARED_FILE "libgmp.so.${PROJECT_VERSION}")
 set(_gmp_cargo_out "${GMP_CARGO_TARGET_DIR}/release")
 
+set(GMP_STATIC_FILE "libgmp-runtime.a")
+if(CMAKE_OBJCOPY)
+  set(GMP_OBJCOPY "${CMAKE_OBJCOPY}" CACHE FILEPATH "objcopy, to split off libgmp's debug info")
+else()
+  find_program(GMP_OBJCOPY objcopy)
+endif()
+if(NOT GMP_OBJCOPY)
+  message(STATUS "libgmp: no objcopy: the staged library keeps its debug info inline")
+endif()
+
 add_custom_target(gmp_cargo ALL
   COMMAND "${CMAKE_COMMAND}" -E env "CARGO_TARGET_DIR=${GMP_CARGO_TARGET_DIR}"
           "${GMP_CARGO_EXECUTABLE}" build --release --lib ${GMP_CARGO_ARGS}
-  COMMAND "${CMAKE_COMMAND}" -E make_directory "${GMP_STAGE_DIR}"
-  COMMAND "${CMAKE_COMMAND}" -E copy_if_different "${_gmp_cargo_out}/libgmp.so"
-          "${GMP_STAGE_DIR}/${GMP_SHARED_FILE}"
-  COMMAND "${CMAKE_COMMAND}" -E create_symlink "${GMP_SHARED_FILE}" "${GMP_STAGE_DIR}/${GMP_SONAME}"
-  COMMAND "${CMAKE_COMMAND}" -E create_symlink "${GMP_SONAME}" "${GMP_STAGE_DIR}/libgmp.so"
-  COMMAND "${CMAKE_COMMAND}" -E copy_if_different "${_gmp_cargo_out}/libgmp.a"
-          "${GMP_STAGE_DIR}/libgmp.a"
-  BYPRODUCTS "${GMP_STAGE_DIR}/${GMP_SHARED_FILE}" "${GMP_STAGE_DIR}/${GMP_SONAME}"
-             "${GMP_STAGE_DIR}/libgmp.so" "${GMP_STAGE_DIR}/libgmp.a"
+  COMMAND "${CMAKE_COMMAND}" "-DCARGO_OUT=${_gmp_cargo_out}" "-DSTAGE=${GMP_STAGE_DIR}"
+          "-DVERSION=${PROJECT_VERSION}" "-DMAJOR=${PROJECT_VERSION_MAJOR}"
+          "-DOBJCOPY=${GMP_OBJCOPY}" -P "${CMAKE_CURRENT_LIST_DIR}/gmpStage.cmake"
+  BYPRODUCTS "${GMP_STAGE_DIR}/${GMP_SHARED_FILE}" "${GMP_STAGE_DIR}/${GMP_SHARED_FILE}.debug"
+             "${GMP_STAGE_DIR}/${GMP_SONAME}" "${GMP_STAGE_DIR}/libgmp-runtime.so"
+             "${GMP_STAGE_DIR}/${GMP_STATIC_FILE}"
   WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}"
   USES_TERMINAL
   VERBATIM
@@ -62,7 +71,7 @@ add_dependencies(gmp_runtime_shared gmp_cargo)
 
 add_library(gmp_runtime_static STATIC IMPORTED GLOBAL)
 set_target_properties(gmp_runtime_static PROPERTIES
-  IMPORTED_LOCATION "${GMP_STAGE_DIR}/libgmp.a"
+  IMPORTED_LOCATION "${GMP_STAGE_DIR}/${GMP_STATIC_FILE}"
   IMPORTED_LINK_INTERFACE_LANGUAGES "C"
   INTERFACE_INCLUDE_DIRECTORIES "${CMAKE_CURRENT_SOURCE_DIR}/include"
   INTERFACE_LINK_LIBRARIES "${GMP_STATIC_LINK_LIBRARIES}")

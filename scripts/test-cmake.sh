@@ -5,9 +5,11 @@
 #      -Wall -Wextra -Wpedantic -Wshadow -Werror, C++17)
 #   2. ctest: the GoogleTest tests of <gmp/gmp.hpp> (one process each), GNU MP
 #      coexistence, the examples; then the GoogleTest binary once more, all in one process
-#   3. install to a temporary prefix and check the layout: the real file, its symlinks,
-#      the SONAME, the headers, the CMake package (SameMajorVersion) and gmp-runtime.pc
-#   4. the install refuses to overwrite GNU MP's libgmp.so
+#   3. install to a temporary prefix and check the layout: the real file (DWARF split
+#      off into a .debug file), its SONAME link, no libgmp.so or libgmp.a (GNU MP's
+#      names), libgmp-runtime.so/.a, the headers, the CMake package (SameMinorVersion
+#      for 0.x) and gmp-runtime.pc (also --static); cmake --install --strip; sizes
+#   4. installing beside GNU MP's libgmp.so and libgmp.a leaves them alone
 #   5. tests/cmake-consumer against the installed package (find_package), and again
 #      through add_subdirectory of this tree
 #   6. the pkg-config consumer (plain make and cc)
@@ -97,10 +99,19 @@ major=${version%%.*}
 check "lib/libgmp.so.$version is a real file" test -f "$lib/libgmp.so.$version" -a ! -L "$lib/libgmp.so.$version"
 check "lib/libgmp.so.$major -> libgmp.so.$version" \
   test "$(readlink "$lib/libgmp.so.$major")" = "libgmp.so.$version"
-check "lib/libgmp.so -> libgmp.so.$major" test "$(readlink "$lib/libgmp.so")" = "libgmp.so.$major"
+check "no lib/libgmp.so and no lib/libgmp.a (GNU MP's names)" \
+  test ! -e "$lib/libgmp.so" -a ! -L "$lib/libgmp.so" -a ! -e "$lib/libgmp.a"
+check "lib/libgmp-runtime.so -> libgmp.so.$major" \
+  test "$(readlink "$lib/libgmp-runtime.so")" = "libgmp.so.$major"
 check "SONAME is libgmp.so.$major" \
   bash -c "readelf -d '$lib/libgmp.so.$version' | grep -q 'Library soname: \[libgmp.so.$major\]'"
-check "lib/libgmp.a" test -f "$lib/libgmp.a"
+check "lib/libgmp-runtime.a" test -f "$lib/libgmp-runtime.a"
+check "libgmp.so.$version has no DWARF and a debuglink to lib/libgmp.so.$version.debug" \
+  bash -c "test -f '$lib/libgmp.so.$version.debug' &&
+           ! readelf -S '$lib/libgmp.so.$version' | grep -q '\.debug_info' &&
+           readelf -x .gnu_debuglink '$lib/libgmp.so.$version' | grep -q 'libgmp.so.0.1' &&
+           readelf -S '$lib/libgmp.so.$version.debug' | grep -q '\.debug_info'"
+check "the archive has no DWARF" bash -c "! readelf -S '$lib/libgmp-runtime.a' | grep -q '\.debug_info'"
 check "include/gmp/gmp.h and gmp.hpp" \
   test -f "$prefix/include/gmp/gmp.h" -a -f "$prefix/include/gmp/gmp.hpp" -a ! -e "$prefix/include/gmp.h"
 check "lib/cmake/gmp/gmpConfig.cmake and gmpConfigVersion.cmake" \
@@ -109,25 +120,52 @@ version_compatible() {  # version_compatible WANTED -> prints TRUE/FALSE, as fin
   local want=$1
   printf '%s\n' 'include("${F}")' 'message("${PACKAGE_VERSION_COMPATIBLE}")' \
     >"$build/version-check.cmake"
+  local rest=${want#*.}
   cmake -DPACKAGE_FIND_VERSION="$want" -DPACKAGE_FIND_VERSION_MAJOR="${want%%.*}" \
+    -DPACKAGE_FIND_VERSION_MINOR="${rest%%.*}" -DPACKAGE_FIND_VERSION_COUNT=2 \
     -DCMAKE_SIZEOF_VOID_P=8 -DF="$lib/cmake/gmp/gmpConfigVersion.cmake" \
     -P "$build/version-check.cmake" 2>&1
 }
-check "package $version satisfies find_package(gmp $major.0) (SameMajorVersion)" \
-  test "$(version_compatible "$major.0")" = TRUE
+minor_version=${version%.*}  # x.y
+if [ "$major" = 0 ]; then
+  next_minor="0.$(( ${minor_version#*.} + 1 ))"
+  check "package $version satisfies find_package(gmp $minor_version) (SameMinorVersion for 0.x)" \
+    test "$(version_compatible "$minor_version")" = TRUE
+  check "package $version does not satisfy find_package(gmp $next_minor) (0.x minors break)" \
+    test "$(version_compatible "$next_minor")" = FALSE
+else
+  check "package $version satisfies find_package(gmp $major.0) (SameMajorVersion)" \
+    test "$(version_compatible "$major.0")" = TRUE
+fi
 check "package $version does not satisfy find_package(gmp $((major + 1)).0)" \
   test "$(version_compatible "$((major + 1)).0")" = FALSE
 export PKG_CONFIG_PATH=$lib/pkgconfig
 check "pkg-config gmp-runtime --modversion is $version" \
   test "$(pkg-config --modversion gmp-runtime)" = "$version"
-check "pkg-config --libs gmp-runtime names the file, never -lgmp" \
-  bash -c "libs=\$(pkg-config --libs gmp-runtime); echo \"\$libs\"; [[ \$libs == *'$lib/libgmp.so'* && \$libs != *-lgmp* ]]"
+check "pkg-config --libs gmp-runtime is -lgmp-runtime, never -lgmp" \
+  bash -c "libs=\$(pkg-config --libs gmp-runtime); echo \"\$libs\"; [[ \$libs == *-lgmp-runtime* ]] &&
+           ! echo \"\$libs\" | grep -qE '(^| )-lgmp( |\$)'"
+check "pkg-config --static --libs gmp-runtime adds the static deps" \
+  bash -c "libs=\$(pkg-config --static --libs gmp-runtime); echo \"\$libs\"; [[ \$libs == *-lgmp-runtime*-pthread*-ldl* ]]"
 
-echo "== 4. the install guard"
+strip_prefix=$prefix-strip
+rm -rf "$strip_prefix"
+check "cmake --install --strip" cmake --install "$build" --prefix "$strip_prefix" --strip
+check "the stripped libgmp.so.$version has no symbol table, still exports gmp_*" \
+  bash -c "! readelf -S '$strip_prefix/lib/libgmp.so.$version' | grep -q '\.symtab' &&
+           nm -D --defined-only '$strip_prefix/lib/libgmp.so.$version' | grep -q ' gmp_go\$'"
+size_of() { stat -c %s "$1"; }
+echo "      sizes: libgmp.so.$version $(size_of "$lib/libgmp.so.$version") (--strip: $(size_of "$strip_prefix/lib/libgmp.so.$version")), .debug $(size_of "$lib/libgmp.so.$version.debug"), libgmp-runtime.a $(size_of "$lib/libgmp-runtime.a"), cargo's libgmp.a $(size_of "$build/cargo/release/libgmp.a")"
+rm -rf "$strip_prefix"
+
+echo "== 4. beside GNU MP"
 mkdir -p "$guard_prefix/lib"
 ln -s libgmp.so.10.4.1 "$guard_prefix/lib/libgmp.so"  # what GNU MP's -dev package installs
-check "install refuses to overwrite GNU MP's libgmp.so" \
-  bash -c "! cmake --install '$build' --prefix '$guard_prefix'"
+echo "GNU MP's archive" >"$guard_prefix/lib/libgmp.a"
+check "installing beside GNU MP's libgmp.so and libgmp.a leaves them alone" \
+  bash -c "cmake --install '$build' --prefix '$guard_prefix' &&
+           [ \"\$(readlink '$guard_prefix/lib/libgmp.so')\" = libgmp.so.10.4.1 ] &&
+           [ \"\$(cat '$guard_prefix/lib/libgmp.a')\" = \"GNU MP's archive\" ]"
 
 echo "== 5. tests/cmake-consumer"
 consumer_find=$build/consumer-find
@@ -142,6 +180,7 @@ check "consumer_c needs libgmp.so.$major, not GNU MP's" \
            ! readelf -d '$consumer_find/consumer_c' | grep -q 'libgmp.so.10'"
 check "consumer_c_static needs no libgmp.so" \
   bash -c "! readelf -d '$consumer_find/consumer_c_static' | grep NEEDED | grep -q libgmp"
+echo "      size: consumer_c_static (static hello world, RelWithDebInfo) $(size_of "$consumer_find/consumer_c_static")"
 check "consumer_gnu_mp needs both libgmp.so.$major and GNU MP's" \
   bash -c "n=\$(readelf -d '$consumer_find/consumer_gnu_mp' | grep NEEDED | grep -c 'libgmp\.so\.'); [ \"\$n\" = 2 ]"
 check "consumer (add_subdirectory): configure" cmake -S tests/cmake-consumer -B "$consumer_subdir" \
