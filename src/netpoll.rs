@@ -678,10 +678,10 @@ pub(crate) fn sendmsg(fd: i32, msg: *const libc::msghdr, flags: i32, deadline: i
 }
 
 /// `gmp_write` / `gmp_send`: writes all `n` bytes (several calls if needed). Returns
-/// n; the error of the call that failed if nothing was written; else the bytes written
-/// before the failure or the time-out (a partial count, as Go's `Write` returns them
-/// alongside its error), so a stream stays recoverable: the caller learns how much of
-/// its buffer went out and sees the error on its next call.
+/// n; when the deadline passes after a partial write, the bytes written (as Go's
+/// `Write` returns them alongside its error), so the stream stays recoverable: the
+/// caller learns how much of its buffer went out and can go on; else the error of the
+/// call that failed (a reset or canceled stream is over: its error says so).
 pub(crate) fn write_all(
     fd: i32,
     buf: *const u8,
@@ -709,14 +709,16 @@ pub(crate) fn write_all(
             })
         });
         if r < 0 {
-            return if off > 0 { off as isize } else { r };
-        }
-        if r == 0 && n > 0 {
-            return if off > 0 {
+            // A time-out after a partial write: the count, so the stream stays usable.
+            // Any other error ends the stream (reset, canceled): that error.
+            return if off > 0 && r == error::ETIMEDOUT as isize {
                 off as isize
             } else {
-                -(libc::EIO as isize)
+                r
             };
+        }
+        if r == 0 && n > 0 {
+            return -(libc::EIO as isize);
         }
         off += r as usize;
     }

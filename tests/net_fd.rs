@@ -59,8 +59,8 @@ fn accept_timeout() {
     let _s = serial();
     let (ln, _) = tcp_listener(4);
     assert_timed_out("accept", timed(move || accept(ln, 50 * MS) as i64), 50 * MS);
-    // Timeout 0 never blocks.
-    assert_eq!(accept(ln, 0), GMP_ETIMEDOUT);
+    // Timeout 0 never blocks: a try, GMP_EAGAIN.
+    assert_eq!(accept(ln, 0), GMP_EAGAIN);
     assert_eq!(gmp_close_fd(ln), 0);
 }
 
@@ -92,12 +92,15 @@ fn write_timeout_when_peer_never_reads() {
     let (c, s) = tcp_pair();
     set_sndbuf(c, 4096);
     set_rcvbuf(s, 4096);
-    let r = timed(move || {
+    // The kernel takes what fits in the buffers, then the write times out: it reports
+    // that partial count (the stream stays usable), after the full timeout.
+    let (n, el) = timed(move || {
         let big = vec![0x5au8; 8 << 20];
         write(c, &big, 100 * MS) as i64
     });
-    assert_timed_out("write", r, 100 * MS);
-    // gmp_send too.
+    assert!(n > 0 && n < 8 << 20, "write: partial count expected, got {n}");
+    assert!(el >= 100 * MS, "write: timed out early ({el} ns)");
+    // Nothing more fits now: gmp_send times out with nothing written, GMP_ETIMEDOUT.
     let r = timed(move || {
         let big = vec![0x5au8; 1 << 20];
         // SAFETY: a readable buffer.
@@ -404,9 +407,10 @@ fn nonblocking_and_adopted_pipes_are_polled() {
             std::thread::sleep(Duration::from_micros(100));
         }
         reader.join();
-        // A full pipe: gmp_write parks, then times out.
+        // A full pipe: gmp_write parks, then times out with what it wrote (a pipe
+        // takes 64 KiB of the 1 MiB).
         let (res, _) = timed(move || write(w, &vec![0u8; 1 << 20], 30 * MS) as i64);
-        assert_eq!(res, GMP_ETIMEDOUT as i64);
+        assert!(res > 0 && res < 1 << 20, "partial count: {res}");
         assert_eq!(gmp_close_fd(w), 0);
         assert_eq!(gmp_close_fd(r), 0);
     }
@@ -422,7 +426,7 @@ fn wait_fd_masks() {
     in_go(move || {
         // Nothing to read: time-out; a fresh socket is writable.
         assert_eq!(gmp_wait_fd(a, GMP_POLLIN, 20 * MS), GMP_ETIMEDOUT);
-        assert_eq!(gmp_wait_fd(a, GMP_POLLIN, 0), GMP_ETIMEDOUT);
+        assert_eq!(gmp_wait_fd(a, GMP_POLLIN, 0), GMP_EAGAIN);
         assert_eq!(gmp_wait_fd(a, GMP_POLLOUT, T), GMP_POLLOUT);
         assert_eq!(
             gmp_wait_fd(a, GMP_POLLIN | GMP_POLLOUT, T),

@@ -287,9 +287,14 @@ pub unsafe extern "C" fn gmp_ticker(out: *mut *mut gmp_chan, period_ns: i64) -> 
 /// Stops a ticker: no tick is sent after it returns, from any thread (Go's
 /// `Ticker.Stop`); a tick sent before may still be buffered. Its timer is freed promptly
 /// (releasing a ticker or a `gmp_after` channel without stopping it frees its timer
-/// too). Stopping twice is allowed. Returns 0, or `GMP_EINVAL` (NULL, or not a ticker).
+/// too). Stopping twice is allowed. Returns 0, `GMP_EINVAL` (NULL, or not a ticker), or
+/// `GMP_ESHUTDOWN` in a forked child.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_ticker_stop(ticker: *mut gmp_chan) -> c_int {
+    // In a forked child a parent thread may have held the timer's or a heap's lock.
+    if crate::sched::schedule::is_forked_child() {
+        return error::ESHUTDOWN;
+    }
     match chan(ticker).and_then(|c| c.timer.as_ref()) {
         Some(t) if t.is_ticker() => {
             t.stop();

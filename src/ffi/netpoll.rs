@@ -84,10 +84,10 @@ pub unsafe extern "C" fn gmp_read(
 }
 
 /// Writes all `n` bytes (several writes if the kernel takes less), parking while the fd
-/// is full. Returns `n`; when an error or the timeout stops it after some bytes went
-/// out, that partial count (the stream stays recoverable: the next call reports the
-/// error); the error (`GMP_ETIMEDOUT`, `GMP_EAGAIN` for timeout 0, a negative errno)
-/// when nothing was written. SIGPIPE is not raised for sockets.
+/// is full. Returns `n`; when the timeout passes after some bytes went out, that
+/// partial count (the stream stays recoverable: write the rest later); else the error
+/// that stopped it (`GMP_ETIMEDOUT` with nothing written, `GMP_EAGAIN` for timeout 0,
+/// `GMP_ECANCELED`, a negative errno). SIGPIPE is not raised for sockets.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_write(
     fd: c_int,
