@@ -329,6 +329,16 @@ impl Chan {
     /// `chansend`/`chanrecv`). Inlined into both, so `send` is a constant there.
     #[inline(always)]
     fn op(&self, send: bool, elem: *mut u8, deadline: i64, try_only: bool) -> Code {
+        // TSan's edges (sys/sanitizer.rs): what came before this operation happens
+        // before the end of every later one on this channel, and so its partner's.
+        crate::sys::sanitizer::release(self);
+        let rc = self.op_inner(send, elem, deadline, try_only);
+        crate::sys::sanitizer::acquire(self);
+        rc
+    }
+
+    #[inline(always)]
+    fn op_inner(&self, send: bool, elem: *mut u8, deadline: i64, try_only: bool) -> Code {
         let mut inner = self.locked();
         let done = if send {
             self.try_send_locked(&mut inner, elem)
@@ -392,6 +402,7 @@ impl Chan {
     /// `gmp_chan_close`: wakes every waiter (receivers get a zero value and ECLOSED,
     /// senders ECLOSED). GMP_ECLOSED if already closed.
     pub(crate) fn close(&self) -> Code {
+        crate::sys::sanitizer::release(self);
         let mut inner = self.locked();
         if inner.closed {
             return error::ECLOSED;

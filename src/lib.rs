@@ -45,6 +45,7 @@ pub(crate) mod debug;
 pub(crate) mod error;
 pub mod ffi;
 pub(crate) mod home;
+pub(crate) mod local;
 pub(crate) mod loom;
 pub(crate) mod netpoll;
 pub(crate) mod park;

@@ -57,10 +57,33 @@ pub(crate) fn select(cases: &[Case], deadline: i64, try_only: bool) -> Result<(u
     let chans: Vec<&Chan> = lockorder.iter().map(|&c| unsafe { &*c }).collect();
     let idx_of = |c: *const Chan| lockorder.binary_search(&c).unwrap_or(0);
 
+    // TSan's edges (sys/sanitizer.rs, as in Chan::op): released on every case's channel
+    // before, acquired on the one that fired after.
+    for c in &chans {
+        crate::sys::sanitizer::release(*c);
+    }
+    let r = select_locked(cases, &order, &chans, idx_of, deadline, try_only);
+    if let Ok((i, _)) = r {
+        crate::sys::sanitizer::acquire(cases[i].chan);
+    }
+    r
+}
+
+/// Passes 1-3 of `select`, over the live cases in poll order and their channels in
+/// lock order.
+fn select_locked(
+    cases: &[Case],
+    order: &[usize],
+    chans: &[&Chan],
+    idx_of: impl Fn(*const Chan) -> usize,
+    deadline: i64,
+    try_only: bool,
+) -> Result<(usize, Code), Code> {
+    let n = cases.len();
     let mut guards: Vec<_> = chans.iter().map(|c| c.locked()).collect();
 
     // Pass 1: anything ready?
-    for &i in &order {
+    for &i in order {
         let c = &cases[i];
         let k = idx_of(c.chan);
         let inner = &mut *guards[k];
@@ -87,7 +110,7 @@ pub(crate) fn select(cases: &[Case], deadline: i64, try_only: bool) -> Result<(u
     // Pass 2: enqueue on every channel, in lock order of cases.
     let fired = AtomicUsize::new(usize::MAX);
     let w = park::prepare();
-    for &i in &order {
+    for &i in order {
         let c = &cases[i];
         let k = idx_of(c.chan);
         let sg = Sudog {
@@ -105,7 +128,7 @@ pub(crate) fn select(cases: &[Case], deadline: i64, try_only: bool) -> Result<(u
     let outcome = park::park_deadline(&w, WaitReason::Select, deadline, move || drop(guards));
 
     // Pass 3: dequeue our stale sudogs from every channel.
-    for c in &chans {
+    for c in chans {
         let mut inner = c.locked();
         inner.recvq.retain(|sg| !sg.w.same_wait(&w));
         inner.sendq.retain(|sg| !sg.w.same_wait(&w));

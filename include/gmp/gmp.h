@@ -389,7 +389,9 @@ int gmp_chan_recv(struct gmp_chan *ch, void *elem);
 /**
  * `gmp_chan_send` with a timeout: 0 is a try (`GMP_EAGAIN` where it would block), < 0
  * waits forever; `GMP_ETIMEDOUT` when it passes. A send that fails or times out has
- * not consumed `elem`.
+ * not consumed `elem`. A try that would block is a preemption point: if the runtime
+ * asked the goroutine to yield (it ran over 10 ms), it yields there, so a loop of tries
+ * lets the goroutines and timers it polls for run (Go's `for { select { default: } }`).
  */
 int gmp_chan_send_timeout(struct gmp_chan *ch, const void *elem, int64_t timeout_ns);
 
@@ -419,7 +421,8 @@ int64_t gmp_chan_cap(struct gmp_chan *ch);
 /**
  * Waits until one of `n` cases can proceed and runs it; the choice among ready cases
  * is uniformly random, so none starves. NULL channels never fire. Timeout 0 is select
- * with default (`GMP_EAGAIN` when nothing is ready); < 0 waits forever. A switch point.
+ * with default (`GMP_EAGAIN` when nothing is ready: a preemption point, as a try of
+ * `gmp_chan_send_timeout`); < 0 waits forever. A switch point.
  *
  * Returns the index of the case that fired (its `result` is 0, or `GMP_ECLOSED` for a
  * receive on a closed channel or a send on one); `GMP_ETIMEDOUT`; `GMP_EAGAIN`;
@@ -446,7 +449,8 @@ int gmp_ticker(struct gmp_chan **out, int64_t period_ns);
  * Stops a ticker: no tick is sent after it returns, from any thread (Go's
  * `Ticker.Stop`); a tick sent before may still be buffered. Its timer is freed promptly
  * (releasing a ticker or a `gmp_after` channel without stopping it frees its timer
- * too). Stopping twice is allowed. Returns 0, or `GMP_EINVAL` (NULL, or not a ticker).
+ * too). Stopping twice is allowed. Returns 0, `GMP_EINVAL` (NULL, or not a ticker), or
+ * `GMP_ESHUTDOWN` in a forked child.
  */
 int gmp_ticker_stop(struct gmp_chan *ticker);
 
@@ -674,10 +678,10 @@ ssize_t gmp_read(int fd, void *buf, size_t n, int64_t timeout_ns);
 
 /**
  * Writes all `n` bytes (several writes if the kernel takes less), parking while the fd
- * is full. Returns `n`; when an error or the timeout stops it after some bytes went
- * out, that partial count (the stream stays recoverable: the next call reports the
- * error); the error (`GMP_ETIMEDOUT`, `GMP_EAGAIN` for timeout 0, a negative errno)
- * when nothing was written. SIGPIPE is not raised for sockets.
+ * is full. Returns `n`; when the timeout passes after some bytes went out, that
+ * partial count (the stream stays recoverable: write the rest later); else the error
+ * that stopped it (`GMP_ETIMEDOUT` with nothing written, `GMP_EAGAIN` for timeout 0,
+ * `GMP_ECANCELED`, a negative errno). SIGPIPE is not raised for sockets.
  */
 ssize_t gmp_write(int fd, const void *buf, size_t n, int64_t timeout_ns);
 
@@ -809,8 +813,17 @@ int64_t gmp_num_goroutine(void);
 
 /**
  * Waits up to `timeout_ns` (< 0: forever) for every goroutine to end, then stops the
- * runtime's threads and frees its caches. Later calls return `GMP_ESHUTDOWN`; the
+ * runtime's threads and frees its stack caches and pending timers (with the timer
+ * channels only a timer still referenced). Later calls return `GMP_ESHUTDOWN`; the
  * runtime cannot be restarted. For tests and leak checkers: a program may simply exit.
+ * The goroutine and P structs stay allocated and reachable (a late stale pointer to
+ * them must stay valid); valgrind reports no definite or possible leak.
+ *
+ * While it waits, spawns from outside the runtime (foreign threads, and so homes
+ * pumped by them) return `GMP_ESHUTDOWN`; goroutines may still spawn, since their work
+ * is what it waits for. So a `gmp_go` that returned 0 always runs. A foreign thread
+ * still blocked in a call (a channel, a sync wait, an fd) when the goroutines are gone
+ * returns `GMP_ESHUTDOWN` from it.
  *
  * Returns 0; `GMP_ETIMEDOUT` (nothing stopped) if goroutines remain at the deadline;
  * `GMP_EALREADY` from a goroutine; `GMP_ESHUTDOWN` if already shut down.

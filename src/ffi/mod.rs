@@ -10,6 +10,7 @@ pub mod chan;
 pub mod debug;
 pub mod goroutine;
 pub mod home;
+pub mod local;
 pub mod netpoll;
 pub mod runtime;
 pub mod rust;
@@ -23,6 +24,8 @@ use crate::error::Code;
 /// Runs `f`, turning a Rust panic into `fallback` after a message on stderr.
 #[inline]
 pub(crate) fn guard<R>(name: &str, fallback: R, f: impl FnOnce() -> R) -> R {
+    // Under TSan the library's own accesses are not the program's (sys/sanitizer.rs).
+    let _tsan = crate::sys::sanitizer::Ignore::new();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(e) => {

@@ -87,7 +87,9 @@ pub unsafe extern "C" fn gmp_init(cfg: *const gmp_config) -> c_int {
 pub extern "C" fn gmp_main(fn_: gmp_fn, arg: *mut c_void) -> c_int {
     guard("gmp_main", error::EINVAL, || {
         let Some(f) = fn_ else { return error::EINVAL };
-        sched::schedule::run_main(crate::sched::g::Entry::C(f, arg))
+        let rc = sched::schedule::run_main(crate::sched::g::Entry::C(f, arg));
+        crate::sys::sanitizer::main_returned();
+        rc
     })
 }
 

@@ -16,11 +16,16 @@
 //! `gmp_ctx_start` then calls `g::g_entry(arg, g)`, which never returns. Its CFI marks
 //! the end of the call chain, so unwinders stop there.
 //!
+//! Every switch is announced to the sanitizers when one is loaded (`sys/sanitizer.rs`):
+//! [`switch_to_g`] and [`switch_g`] wrap the routine with those hooks, each behind one
+//! cached-flag branch on either side, and `g::g_entry` finishes a goroutine's first one.
+//!
 //! What the switch does not save: the x87 control word and MXCSR (rounding modes and
 //! exception masks). Code that changes them inside a goroutine must restore them before
 //! it can switch (any gmp call), as for any cooperative thread library.
 
-use super::g::G;
+use super::g::{G, GRef};
+use crate::sys::sanitizer;
 
 #[cfg(target_arch = "x86_64")]
 std::arch::global_asm!(
@@ -143,6 +148,51 @@ pub(crate) unsafe fn switch(save: *mut usize, to: usize, arg: usize) -> usize {
     // SAFETY: the caller's contract; the routine preserves what the C ABI requires of a
     // call.
     unsafe { gmp_ctx_switch(save, to, arg) }
+}
+
+/// From a thread's scheduler loop (an M's `execute`, a home's `run_one`) to goroutine
+/// `g`, which the caller owns: saves the loop's context in `*save` and returns the word
+/// handed back when a goroutine switches to the loop. `sync`: the switch back after a
+/// `gmp_blocking` call (`Switch::Call`), an ordering TSan must see.
+///
+/// # Safety
+/// As [`switch`], with `g`'s saved context as the one resumed.
+#[inline(always)]
+pub(crate) unsafe fn switch_to_g(save: *mut usize, g: GRef, sync: bool) -> usize {
+    if sanitizer::on() {
+        sanitizer::thread_to_g(g, sync);
+    }
+    // SAFETY: the caller's contract; the caller owns g, so its saved context is ours.
+    let arg = unsafe { switch(save, g.inner().sp, 0) };
+    if sanitizer::on() {
+        sanitizer::back_on_thread(arg);
+    }
+    arg
+}
+
+/// From the running goroutine `g1` (context saved in `*save`) to `g2`, or to its
+/// thread's loop when `g2` is None; `to` is the context resumed, `arg` the word handed
+/// over (`g::pending`). Returns the word handed to `g1` when it is resumed.
+///
+/// # Safety
+/// As [`switch`].
+#[inline(always)]
+pub(crate) unsafe fn switch_g(
+    save: *mut usize,
+    g1: GRef,
+    g2: Option<GRef>,
+    to: usize,
+    arg: usize,
+) -> usize {
+    if sanitizer::on() {
+        sanitizer::g_to(g1, g2, arg);
+    }
+    // SAFETY: the caller's contract.
+    let got = unsafe { switch(save, to, arg) };
+    if sanitizer::on() {
+        sanitizer::in_g(g1, got, false);
+    }
+    got
 }
 
 /// Lays out a fresh context at the top of a stack (`base`, its highest address): the

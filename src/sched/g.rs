@@ -190,6 +190,10 @@ pub(crate) struct GInner {
     pub(crate) stack_size: usize,
     /// A trace flow (made ready) waits for its end (runs again).
     pub(crate) flow_pending: bool,
+    /// What ASan and TSan know of it (`sys/sanitizer.rs`).
+    pub(crate) san: crate::sys::sanitizer::GState,
+    /// Its goroutine-local values (`gmp_local_set`), made on first use.
+    pub(crate) locals: Option<Box<crate::local::Locals>>,
 }
 
 /// What the goroutine runs.
@@ -268,6 +272,8 @@ impl G {
                 park_commit: None,
                 stack_size: 0,
                 flow_pending: false,
+                san: crate::sys::sanitizer::GState::new(),
+                locals: None,
             }),
         });
         GRef(NonNull::from(Box::leak(g)))
@@ -383,9 +389,12 @@ pub(crate) fn set_current(g: Option<GRef>) {
 /// what the context that switched to us left to do, run the entry, then switch away for
 /// good with `Exit`.
 pub(crate) extern "C" fn g_entry(arg: usize, g: *mut G) -> ! {
-    super::schedule::after_switch_in_g(arg);
     // SAFETY: the start frame carries the G it was made for (`cswitch::init`).
     let g = GRef(unsafe { NonNull::new_unchecked(g) });
+    if crate::sys::sanitizer::on() {
+        crate::sys::sanitizer::in_g(g, arg, true);
+    }
+    super::schedule::after_switch_in_g(arg);
     goroutine_main(g);
     super::schedule::switch_from_g(g, Switch::Exit);
     crate::fatal("a finished goroutine was resumed");
@@ -400,7 +409,7 @@ fn goroutine_main(g: GRef) {
             // A C function cannot unwind into us (API.md: unwinding out of a callback
             // aborts); the extern "C" boundary already aborts on a foreign unwind.
             // SAFETY: f is the caller-supplied goroutine function with its argument.
-            unsafe { f(arg) }
+            crate::sys::sanitizer::program(|| unsafe { f(arg) })
         }
         Some(Entry::Rust(f)) => {
             let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
@@ -409,6 +418,10 @@ fn goroutine_main(g: GRef) {
             }
         }
         None => {}
+    }
+    // SAFETY: as above.
+    if unsafe { g.inner().locals.is_some() } {
+        crate::local::goroutine_exit(g);
     }
 }
 

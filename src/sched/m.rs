@@ -173,6 +173,8 @@ pub(crate) fn spawn_thread(
         .name(name)
         .stack_size(8 << 20)
         .spawn(move || {
+            // The runtime's own code, not the program's (sys/sanitizer.rs).
+            let _tsan = crate::sys::sanitizer::Ignore::new();
             call_thread_hook(|h| h.start, role, index);
             body();
             call_thread_hook(|h| h.stop, role, index);

@@ -959,7 +959,7 @@ fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
 pub(crate) fn run_until_back(ctx: &g::Ctx, g: GRef) -> (GRef, Switch) {
     // SAFETY: the caller dequeued g, so we own it and its saved context until it
     // switches back; our own context is saved in this thread's ctx.
-    let mut arg = unsafe { cswitch::switch(ctx.sched_sp.as_ptr(), g.inner().sp, 0) };
+    let mut arg = unsafe { cswitch::switch_to_g(ctx.sched_sp.as_ptr(), g, false) };
     loop {
         let Some((gl, why)) = g::decode(arg) else {
             crate::fatal("a goroutine switched to its scheduler without a reason");
@@ -975,8 +975,8 @@ pub(crate) fn run_until_back(ctx: &g::Ctx, g: GRef) -> (GRef, Switch) {
                 .call
                 .take()
                 .unwrap_or_else(|| crate::fatal("a blocking switch without a call"));
-            f(a);
-            arg = cswitch::switch(ctx.sched_sp.as_ptr(), gl.inner().sp, 0);
+            crate::sys::sanitizer::program(|| f(a));
+            arg = cswitch::switch_to_g(ctx.sched_sp.as_ptr(), gl, true);
         }
     }
 }
@@ -994,9 +994,9 @@ pub(crate) fn switch_from_g(g1: GRef, why: Switch) {
     let arg = g::pending(g1, why);
     let got = match next_direct(c, g1, why) {
         // SAFETY: next_direct made g2 ours (dequeued, RUNNING), with a context.
-        Some(g2) => unsafe { cswitch::switch(save, g2.inner().sp, arg) },
+        Some(g2) => unsafe { cswitch::switch_g(save, g1, Some(g2), g2.inner().sp, arg) },
         // SAFETY: the scheduler loop saved its context in ctx before switching to us.
-        None => unsafe { cswitch::switch(save, c.sched_sp.get(), arg) },
+        None => unsafe { cswitch::switch_g(save, g1, None, c.sched_sp.get(), arg) },
     };
     // `c` may be another thread's now: not used past the switch.
     after_switch_in_g(got);

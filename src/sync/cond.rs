@@ -14,6 +14,9 @@ pub(crate) fn wait(c: &AtomicU32, mu: &AtomicU32, deadline: i64) -> Code {
         return error::EINVAL;
     }
     let addr = c as *const AtomicU32 as usize;
+    // TSan's edge for the unlock below, which runs on whatever context commits our
+    // park, not on ours (sys/sanitizer.rs).
+    crate::sys::sanitizer::release(mu);
     let mut q = sema::lock(addr);
     let w = sema::enqueue(&mut q, addr, 0);
     c.fetch_add(1, Ordering::Relaxed);
@@ -35,10 +38,13 @@ pub(crate) fn wait(c: &AtomicU32, mu: &AtomicU32, deadline: i64) -> Code {
     if rc != 0 {
         return rc;
     }
+    // TSan's edge signal -> wake (sys/sanitizer.rs); the mutex gives its own.
+    crate::sys::sanitizer::acquire(c);
     sema::outcome_code(outcome)
 }
 
 pub(crate) fn signal(c: &AtomicU32, all: bool) -> Code {
+    crate::sys::sanitizer::release(c);
     if c.load(Ordering::Relaxed) == 0 {
         return 0;
     }

@@ -12,22 +12,35 @@ use crate::error::{self, Code};
 use crate::park;
 use crate::sched::g::WaitReason;
 use crate::sema;
+use crate::sys::sanitizer;
 
 const LOCKED: u32 = 1;
 const WAITERS: u32 = 2;
 
 pub(crate) fn trylock(s: &AtomicU32) -> Code {
     match s.compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed) {
-        Ok(_) => 0,
+        Ok(_) => {
+            sanitizer::acquire(s);
+            0
+        }
         Err(_) => error::EAGAIN,
     }
+}
+
+/// TSan's edge unlock -> lock (sys/sanitizer.rs) for a lock taken on a slow path.
+#[inline(always)]
+fn acquired(s: &AtomicU32, rc: Code) -> Code {
+    if rc == 0 {
+        sanitizer::acquire(s);
+    }
+    rc
 }
 
 pub(crate) fn lock(s: &AtomicU32) -> Code {
     if trylock(s) == 0 {
         return 0;
     }
-    lock_slow(s, -1)
+    acquired(s, lock_slow(s, -1))
 }
 
 /// `gmp_mutex_lock_timeout`: `deadline` < 0 waits forever.
@@ -38,7 +51,7 @@ pub(crate) fn lock_deadline(s: &AtomicU32, deadline: i64) -> Code {
     if deadline >= 0 && crate::time::now() >= deadline {
         return error::ETIMEDOUT;
     }
-    lock_slow(s, deadline)
+    acquired(s, lock_slow(s, deadline))
 }
 
 #[cold]
@@ -94,6 +107,7 @@ pub(crate) fn unlock(s: &AtomicU32) -> Code {
     if v & LOCKED == 0 {
         return error::EINVAL;
     }
+    sanitizer::release(s);
     if v == LOCKED
         && s.compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
             .is_ok()

@@ -5,9 +5,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::error::Code;
 use crate::sched::g::WaitReason;
 use crate::sema;
+use crate::sys::sanitizer;
 
 pub(crate) fn call(s: &AtomicU32, f: impl FnOnce()) -> Code {
     if s.load(Ordering::Acquire) == 2 {
+        sanitizer::acquire(s);
         return 0;
     }
     let addr = s as *const AtomicU32 as usize;

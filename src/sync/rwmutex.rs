@@ -14,6 +14,7 @@ use crate::error::{self, Code};
 use crate::park;
 use crate::sched::g::WaitReason;
 use crate::sema::{self, Queues};
+use crate::sys::sanitizer;
 
 const READERS: u64 = 0xffff_ffff;
 const WRITER: u64 = 1 << 32;
@@ -28,6 +29,24 @@ fn addr(s: &AtomicU64) -> usize {
     s as *const AtomicU64 as usize
 }
 
+/// TSan's edges (sys/sanitizer.rs), as Go's RWMutex: unlock releases the word's address,
+/// which readers and writers acquire; runlock releases the next word's, which a writer
+/// acquires as well.
+fn readers_done(s: &AtomicU64) -> *const u8 {
+    (addr(s) + 8) as *const u8
+}
+
+#[inline(always)]
+fn acquired(s: &AtomicU64, writer: bool, rc: Code) -> Code {
+    if rc == 0 {
+        sanitizer::acquire(s);
+        if writer {
+            sanitizer::acquire(readers_done(s));
+        }
+    }
+    rc
+}
+
 pub(crate) fn tryrlock(s: &AtomicU64) -> Code {
     let v = s.load(Ordering::Relaxed);
     if v & (WRITER | QUEUED) == 0
@@ -35,14 +54,14 @@ pub(crate) fn tryrlock(s: &AtomicU64) -> Code {
         && s.compare_exchange(v, v + 1, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     {
-        return 0;
+        return acquired(s, false, 0);
     }
     error::EAGAIN
 }
 
 pub(crate) fn trylock(s: &AtomicU64) -> Code {
     match s.compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed) {
-        Ok(_) => 0,
+        Ok(_) => acquired(s, true, 0),
         Err(_) => error::EAGAIN,
     }
 }
@@ -57,14 +76,14 @@ pub(crate) fn rlock(s: &AtomicU64) -> Code {
             break;
         }
     }
-    slow_acquire(s, K_READER)
+    acquired(s, false, slow_acquire(s, K_READER))
 }
 
 pub(crate) fn lock(s: &AtomicU64) -> Code {
     if trylock(s) == 0 {
         return 0;
     }
-    slow_acquire(s, K_WRITER)
+    acquired(s, true, slow_acquire(s, K_WRITER))
 }
 
 fn slow_acquire(s: &AtomicU64, kind: u8) -> Code {
@@ -116,6 +135,7 @@ fn slow_acquire(s: &AtomicU64, kind: u8) -> Code {
 }
 
 pub(crate) fn runlock(s: &AtomicU64) -> Code {
+    sanitizer::release(readers_done(s));
     let mut v = s.load(Ordering::Relaxed);
     loop {
         if v & READERS == 0 {
@@ -142,6 +162,7 @@ pub(crate) fn unlock(s: &AtomicU64) -> Code {
     if v & WRITER == 0 {
         return error::EINVAL;
     }
+    sanitizer::release(s);
     if v == WRITER
         && s.compare_exchange(WRITER, 0, Ordering::Release, Ordering::Relaxed)
             .is_ok()

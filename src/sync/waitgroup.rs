@@ -9,6 +9,11 @@ use crate::sema;
 
 pub(crate) fn add(c: &AtomicI64, delta: i64) -> Code {
     let addr = c as *const AtomicI64 as usize;
+    if delta < 0 {
+        // TSan's edge done -> wait (sys/sanitizer.rs), before the store that may let a
+        // waiter return.
+        crate::sys::sanitizer::release(c);
+    }
     // A CAS, not fetch_add + undo: a refused add must never be visible (a waiter that
     // saw a transient -1 would park with nobody left to wake it).
     let mut old = c.load(Ordering::Relaxed);
@@ -36,6 +41,7 @@ pub(crate) fn wait(c: &AtomicI64) -> Code {
 /// `gmp_waitgroup_wait_timeout`: `deadline` < 0 waits forever.
 pub(crate) fn wait_deadline(c: &AtomicI64, deadline: i64) -> Code {
     if c.load(Ordering::Acquire) == 0 {
+        crate::sys::sanitizer::acquire(c);
         return 0;
     }
     if deadline >= 0 && crate::time::now() >= deadline {
@@ -45,5 +51,8 @@ pub(crate) fn wait_deadline(c: &AtomicI64, deadline: i64) -> Code {
     let outcome = sema::wait_until(addr, WaitReason::WaitGroupWait, deadline, || {
         c.load(Ordering::Acquire) == 0
     });
+    if outcome == crate::park::OK {
+        crate::sys::sanitizer::acquire(c);
+    }
     sema::outcome_code(outcome)
 }

@@ -29,4 +29,5 @@ pub(crate) fn errno() -> i32 {
 }
 pub(crate) mod futex;
 pub(crate) mod lock;
+pub(crate) mod sanitizer;
 pub(crate) mod valgrind;
