@@ -232,9 +232,17 @@ class socket:
 
     ``gmp.socket(family=AF_INET, type=SOCK_STREAM)`` with no socket makes a new one.
     Host names given to ``connect`` are resolved with :func:`blocking`.
+
+    TLS: wrap the plain socket with ``ssl`` first and give the ``ssl.SSLSocket`` to
+    ``gmp.socket``: its handshake, reads and writes then park on the fd (OpenSSL runs
+    non-blocking; ``SSLWantReadError``/``SSLWantWriteError`` mean "wait"). Pass
+    ``do_handshake_on_connect=False`` when wrapping a connected socket, so the handshake
+    happens here (``do_handshake()``, or at ``connect``/``accept``). The other way round,
+    ``ctx.wrap_socket(gmp.socket(...))``, would make an ordinary blocking SSLSocket that
+    stalls every goroutine: it raises TypeError.
     """
 
-    __slots__ = ("_sock", "_fd", "_timeout", "__weakref__")
+    __slots__ = ("_sock", "_fd", "_timeout", "_tls", "__weakref__")
 
     def __init__(self, sock=None, family=_socket.AF_INET, type=_socket.SOCK_STREAM, proto=0):
         if sock is None:
@@ -246,34 +254,82 @@ class socket:
         self._sock = sock
         self._fd = sock.fileno()
         self._timeout = timeout
+        ssl = _sys.modules.get("ssl")  # an SSLSocket means ssl is imported
+        self._tls = ssl is not None and isinstance(sock, ssl.SSLSocket)
 
     # -- the calls that park --------------------------------------------------------
     def accept(self):
-        """Waits for a connection: ``(gmp.socket, address)``."""
+        """Waits for a connection: ``(gmp.socket, address)`` (for a TLS listener, a TLS
+        connection whose handshake is done here, parking)."""
         fd = _gmp.sock_accept(self._fd, self._timeout)
         s = _socket.socket(fileno=fd)
         try:
             addr = s.getpeername()
         except OSError:
             addr = None
+        if self._tls:
+            lst = self._sock
+            conn = socket(
+                lst.context.wrap_socket(
+                    s,
+                    server_side=True,
+                    do_handshake_on_connect=False,
+                    suppress_ragged_eofs=lst.suppress_ragged_eofs,
+                )
+            )
+            if lst.do_handshake_on_connect:
+                try:
+                    conn.do_handshake()
+                except BaseException:
+                    conn.close()
+                    raise
+            return conn, addr
         return socket(s), addr
 
+    def do_handshake(self):
+        """The TLS handshake, parking while it waits for the peer."""
+        if not self._tls:
+            raise TypeError("do_handshake: not a TLS socket")
+        self._tls_call(self._sock.do_handshake)
+
+    def _tls_call(self, call, *args):
+        # OpenSSL on a non-blocking fd: WantRead/WantWrite say which way to wait.
+        ssl = _sys.modules["ssl"]
+        while True:
+            try:
+                return call(*args)
+            except ssl.SSLWantReadError:
+                _gmp.wait_fd(self._fd, _POLLIN, self._timeout)
+            except ssl.SSLWantWriteError:
+                _gmp.wait_fd(self._fd, _POLLOUT, self._timeout)
+
     def recv(self, bufsize, flags=0):
+        if self._tls:
+            return self._tls_call(self._sock.recv, bufsize, flags)
         if flags:
             return self._flagged(self._sock.recv, _POLLIN, bufsize, flags)
         return _gmp.sock_recv(self._fd, bufsize, self._timeout)
 
     def recv_into(self, buffer, nbytes=0, flags=0):
+        if self._tls:
+            return self._tls_call(self._sock.recv_into, buffer, nbytes, flags)
         if flags:
             return self._flagged(self._sock.recv_into, _POLLIN, buffer, nbytes, flags)
         return _gmp.sock_recv_into(self._fd, buffer, nbytes, self._timeout)
 
     def send(self, data, flags=0):
+        if self._tls:
+            return self._tls_call(self._sock.send, data, flags)
         if flags:
             return self._flagged(self._sock.send, _POLLOUT, data, flags)
         return _gmp.sock_send(self._fd, data, self._timeout)
 
     def sendall(self, data, flags=0):
+        if self._tls:
+            view = memoryview(data).cast("B")
+            while view:
+                view = view[self._tls_call(self._sock.send, view, flags) :]
+            return None
         if flags:
             view = memoryview(data).cast("B")
             while view:
@@ -283,9 +339,13 @@ class socket:
         _gmp.sock_sendall(self._fd, data, self._timeout)
 
     def recvfrom(self, bufsize, flags=0):
+        if self._tls:
+            raise TypeError("recvfrom on a TLS socket")
         return self._flagged(self._sock.recvfrom, _POLLIN, bufsize, flags)
 
     def sendto(self, data, *args):
+        if self._tls:
+            raise TypeError("sendto on a TLS socket")
         return self._flagged(self._sock.sendto, _POLLOUT, data, *args)
 
     def connect(self, address):
@@ -299,6 +359,19 @@ class socket:
                 _socket.getaddrinfo, address[0], address[1], self._sock.family, self._sock.type
             )
             address = infos[0][4]
+        if self._tls and self._sock.do_handshake_on_connect:
+            # SSLSocket.connect_ex makes the TLS object, and would run the handshake
+            # itself (raising SSLWantReadError on this non-blocking fd): do it below.
+            self._sock.do_handshake_on_connect = False
+            try:
+                self._connect(address)
+            finally:
+                self._sock.do_handshake_on_connect = True
+            self.do_handshake()
+            return
+        self._connect(address)
+
+    def _connect(self, address):
         err = self._sock.connect_ex(address)
         if err in (0, _errno.EISCONN):
             return
@@ -342,6 +415,17 @@ class socket:
 
     def detach(self):
         return self._sock.detach()
+
+    def getsockopt(self, *args):
+        # ssl.SSLSocket._create asks this first when ctx.wrap_socket(gmp.socket(...)):
+        # the result would be a blocking SSLSocket that stalls every goroutine.
+        if _sys._getframe(1).f_globals.get("__name__") == "ssl":
+            raise TypeError(
+                "ssl cannot wrap a gmp.socket (the SSLSocket would block every goroutine): "
+                "wrap the plain socket first and give the SSLSocket to gmp.socket, e.g. "
+                "gmp.socket(ctx.wrap_socket(socket.socket(), server_hostname=host))"
+            )
+        return self._sock.getsockopt(*args)
 
     def close(self):
         """Closes the socket, waking goroutines parked on it."""
