@@ -232,6 +232,12 @@ fn sysmon() {
                 schedule::wakep();
             }
         }
+        // Give idle stack memory back about once a second, also through deep sleeps
+        // (which wake at least once a second): an idle program is when it matters.
+        if now - last_scavenge > 1_000_000_000 {
+            last_scavenge = now;
+            crate::stack::scavenge(4096);
+        }
         let procs = SCHED.procs();
         let nallp = SCHED.nallp.load(Ordering::Acquire);
         if seen.len() < nallp {
@@ -280,10 +286,6 @@ fn sysmon() {
             idle = 0;
         } else {
             idle += 1;
-        }
-        if now - last_scavenge > 1_000_000_000 {
-            last_scavenge = now;
-            crate::stack::scavenge(4096);
         }
     }
 }
