@@ -181,27 +181,34 @@ class Goroutine:
     ``gmp.excepthook`` (as before handles existed); one in a :class:`Group` goes to the
     group's ``wait`` instead."""
 
-    __slots__ = (
-        "_fn", "_args", "_kwargs", "_state", "_value", "_exc", "_ch", "_id",
-        "name", "_group", "_thread", "_locals", "__weakref__",
-    )
+    # Class-level defaults: a new handle sets only what differs (spawning is hot).
+    _state = _PENDING
+    _value = None
+    _exc = None
+    _ch = None
+    _id = None
+    _thread = None
+    _locals = None
 
     def __init__(self, fn, args, kwargs, group=None):
         self._fn = fn
         self._args = args
         self._kwargs = kwargs
-        self._state = _PENDING
-        self._value = None
-        self._exc = None
-        self._ch = None
-        self._id = None
         self._group = group
-        self._thread = None
-        self._locals = None
-        try:
-            self.name = fn.__qualname__
-        except AttributeError:
-            self.name = type(fn).__name__
+
+    @property
+    def name(self):
+        """The callable's qualified name unless set."""
+        n = self.__dict__.get("_name")
+        if n is None:
+            fn = self._fn
+            n = getattr(fn, "__qualname__", None) or type(fn).__name__
+            self._name = n
+        return n
+
+    @name.setter
+    def name(self, value):
+        self._name = value
 
     def _body(self):
         gid = _self_id()
@@ -209,11 +216,12 @@ class Goroutine:
         self._state = _RUNNING
         # Goroutines start in a copy of the spawner's contextvars context; a gmp.timeout
         # scope stays its own goroutine's (as asyncio.timeout's).
-        _deadline.set(None)
+        if _deadline.get() is not None:
+            _deadline.set(None)
         outer = _live.get(gid)  # set when gmp._gmp.run called this from a goroutine
         _live[gid] = self
         fn, args, kwargs = self._fn, self._args, self._kwargs
-        self._fn = self._args = self._kwargs = None
+        self._args = self._kwargs = None
         try:
             self._value = fn(*args, **kwargs)
         except BaseException as e:  # noqa: B036 - every exception is the goroutine's result
@@ -228,6 +236,9 @@ class Goroutine:
                 _report(e)
             del e
         finally:
+            if "_name" not in self.__dict__:
+                self._name = getattr(fn, "__qualname__", None) or type(fn).__name__
+            self._fn = None
             del fn, args, kwargs
             if outer is None:
                 _live.pop(gid, None)
@@ -235,9 +246,10 @@ class Goroutine:
                 _live[gid] = outer
             self._thread = None
             self._locals = None
-            with _state_lock:
-                self._state = _DONE
-                ch = self._ch
+            # Lock-free on this side: a joiner publishes its channel under
+            # _state_lock and then re-checks _state (see join).
+            self._state = _DONE
+            ch = self._ch
             if ch is not None:
                 ch.close()
             if self._group is not None:
@@ -258,12 +270,12 @@ class Goroutine:
             return True
         if self._id is not None and self._id == _self_id() and self._state == _RUNNING:
             raise RuntimeError("a goroutine cannot join itself")
-        with _state_lock:
-            if self._state == _DONE:
-                return True
+        with _state_lock:  # one channel however many joiners race
             ch = self._ch
             if ch is None:
                 ch = self._ch = _Chan()
+        if self._state == _DONE:  # ended before it could see the channel
+            return True
         t, scoped = _effective(timeout)
         try:
             ch.recv(timeout=t)
