@@ -428,3 +428,41 @@ gmp.run(main)
 assert got == ["v"]
 print("ok")
 """)
+
+
+def test_ctrl_c_in_patched_waits_on_the_main_thread():
+    # The main thread waits in patched queue/semaphore/condition calls; SIGINT raises
+    # KeyboardInterrupt there, and the objects keep working afterwards (an interrupted
+    # waiter leaves the queue; nothing it was granted is lost).
+    _run("""
+import signal
+def interrupt_soon():
+    threading.Thread(target=lambda: (time.sleep(0.05), os.kill(os.getpid(), signal.SIGINT)),
+                     daemon=True).start()
+q = queue.Queue()
+interrupt_soon()
+try:
+    q.get()
+except KeyboardInterrupt:
+    pass
+else:
+    raise AssertionError("no KeyboardInterrupt")
+t = threading.Thread(target=lambda: (time.sleep(0.01), q.put("after")))
+t.start(); assert q.get(timeout=30) == "after"; t.join()
+sem = threading.Semaphore(0)
+interrupt_soon()
+try:
+    sem.acquire()
+except KeyboardInterrupt:
+    pass
+sem.release()
+assert sem.acquire(timeout=30) and not sem.acquire(timeout=0.01)
+ev = threading.Event()
+interrupt_soon()
+try:
+    ev.wait()
+except KeyboardInterrupt:
+    pass
+assert not ev._waiters
+print("ok")
+""")

@@ -45,13 +45,26 @@ def _park(w, timeout):
         return False
 
 
-def _wait_granted(mu, queue, w, timeout):
+def _wait_granted(mu, queue, w, timeout, undo=None):
     """Parks on w (queued in ``queue``); True once granted. On a timeout takes w off
     the queue and returns False, unless it was granted meanwhile (then True). The
-    deadline of a ``gmp.timeout`` scope raises Timeout instead of returning False."""
+    deadline of a ``gmp.timeout`` scope raises Timeout instead of returning False.
+    Interrupted (KeyboardInterrupt in a plain thread's wait): w leaves the queue, and
+    what was granted meanwhile is given back with ``undo()``."""
     t, scoped = _effective(timeout)
-    if _park(w, t):
-        return True
+    try:
+        if _park(w, t):
+            return True
+    except BaseException:
+        with mu:
+            try:
+                queue.remove(w)
+                granted = False
+            except ValueError:
+                granted = True
+        if granted and undo is not None:
+            undo()
+        raise
     with mu:
         try:
             queue.remove(w)
@@ -330,7 +343,7 @@ class Semaphore:
                 return False
             w = _Chan(1)
             self._waiters.append(w)
-        return _wait_granted(self._mu, self._waiters, w, timeout)
+        return _wait_granted(self._mu, self._waiters, w, timeout, self.release)
 
     __enter__ = acquire
 
@@ -414,12 +427,14 @@ class Event:
             w.recv(timeout=t)
         except _gmp.ChannelClosed:
             return True
-        except _Timeout:
+        except BaseException as e:
             with self._mu:
                 try:
                     self._waiters.remove(w)
                 except ValueError:
                     pass
+            if not isinstance(e, _Timeout):
+                raise
             if self._flag:
                 return True
             if scoped:
@@ -451,7 +466,7 @@ class RWMutex:
                 return
             w = _Chan(1)
             self._rq.append(w)
-        _wait_granted(self._mu, self._rq, w, None)
+        _wait_granted(self._mu, self._rq, w, None, self.runlock)
 
     def try_rlock(self):
         with self._mu:
@@ -480,7 +495,7 @@ class RWMutex:
             w = _Chan(1)
             self._wq.append(w)
         try:
-            _wait_granted(self._mu, self._wq, w, None)
+            _wait_granted(self._mu, self._wq, w, None, self.unlock)
         except BaseException:
             self._writer_left()
             raise
