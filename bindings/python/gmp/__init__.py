@@ -28,7 +28,8 @@ park and resume. A blocking gmp call in a goroutine parks only that goroutine. P
 code on any other thread (the main thread, ``threading`` threads) that blocks in gmp
 releases the GIL and waits in slices of at most 50 ms, so Ctrl-C raises
 KeyboardInterrupt there. One home is the default (the GIL serialises Python anyway);
-``gmp.configure(python_threads=N)`` starts N, for code that blocks in C.
+``gmp.configure(python_threads=N)`` starts N, for code that blocks in C: new goroutines
+(wherever they are spawned) go to the homes in turn and stay there.
 
 A new goroutine starts in a copy of its spawner's ``contextvars`` context, as
 ``asyncio.create_task`` does: it sees the values set before ``gmp.go``, and what it sets

@@ -96,7 +96,8 @@ def maxprocs(n: Optional[int] = None) -> int:
 
 def configure(python_threads: Optional[int] = None, maxprocs: Optional[int] = None) -> None:
     """Before the first goroutine: the number of home threads that run Python goroutines
-    (default 1), and the runtime's P count."""
+    (default 1; new goroutines, wherever spawned, go to them in turn), and the runtime's
+    P count."""
 
 def set_name(name: str) -> None:
     """Names the calling goroutine (shown in dumps). RuntimeError outside goroutines."""

@@ -374,9 +374,12 @@ pub fn spawn(
     result: Option<Arc<RunResult>>,
 ) -> PyResult<()> {
     let homes = ensure_homes(py)?;
-    let home = match this_home() {
-        Some(h) => h,
-        None => homes[NEXT.fetch_add(1, Ordering::Relaxed) % homes.len()],
+    // Round robin over the homes wherever the spawn happens (a goroutine's children
+    // too), so configure(python_threads=N) spreads the goroutines over N threads.
+    let home = if homes.len() == 1 {
+        homes[0]
+    } else {
+        homes[NEXT.fetch_add(1, Ordering::Relaxed) % homes.len()]
     };
     assert!(g_size() <= std::mem::size_of::<[u128; 24]>());
     let stack_size = stack_size();
