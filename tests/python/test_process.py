@@ -35,6 +35,29 @@ def test_keyboard_interrupt_in_main_thread_blocked_in_recv():
     assert lines[-1] == "alive"
 
 
+def test_one_ctrl_c_ends_a_program_stuck_in_a_blocking_call():
+    # gmp.blocking(fn) where fn never returns: the first Ctrl-C ends the program (exit
+    # does not wait for the call, and prints no "Exception ignored in atexit").
+    r = run_python(
+        """
+        import gmp, os, signal, threading, time
+        started = threading.Event()
+        def forever():
+            started.set()
+            time.sleep(1000)
+        def killer():
+            started.wait()
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGINT)   # once
+        threading.Thread(target=killer, daemon=True).start()
+        gmp.run(lambda: gmp.blocking(forever))
+        """
+    )
+    assert "KeyboardInterrupt" in r.stderr, r.stderr
+    assert "Exception ignored" not in r.stderr, r.stderr
+    assert r.returncode != 0
+
+
 def test_keyboard_interrupt_in_waitgroup_wait_and_run():
     r = run_python(
         """

@@ -458,10 +458,19 @@ fn _atexit(py: Python<'_>) -> PyResult<()> {
         return Ok(());
     }
     // Blocking calls in flight run Python on runtime threads: let them finish while
-    // the interpreter is whole (as concurrent.futures joins its workers).
-    while blocking::INFLIGHT.load(Ordering::SeqCst) > 0 {
+    // the interpreter is whole (as concurrent.futures joins its workers), unless the
+    // program is ending on Ctrl-C (an uncaught KeyboardInterrupt), or Ctrl-C comes
+    // while we wait: a call that never returns must not hold the exit up (its thread
+    // parks for good if it later wants the GIL: the exit guard in csrc/pystate.c).
+    let interrupted = py
+        .import("sys")
+        .and_then(|s| s.getattr("last_type"))
+        .is_ok_and(|t| t.is(py.get_type::<pyo3::exceptions::PyKeyboardInterrupt>()));
+    while !interrupted && blocking::INFLIGHT.load(Ordering::SeqCst) > 0 {
         wait::without_gil(|| std::thread::sleep(std::time::Duration::from_millis(1)));
-        py.check_signals()?;
+        if py.check_signals().is_err() {
+            break;
+        }
     }
     for h in home::homes() {
         // SAFETY: a live home.
