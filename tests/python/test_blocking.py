@@ -41,16 +41,20 @@ def test_blocking_runs_on_another_thread_and_returns_value():
 
 
 def test_blocking_many_in_parallel():
-    def main():
-        t = time.monotonic()
-        wg = gmp.WaitGroup()
-        wg.add(8)
-        for _ in range(8):
-            gmp.go(lambda: (gmp.blocking(time.sleep, 0.2), wg.done()))
-        wg.wait()
-        return time.monotonic() - t
+    # Four calls are in flight at once: each waits at a barrier for the other three (in
+    # sequence, the first would wait alone until the barrier's timeout broke it).
+    barrier = threading.Barrier(4)
 
-    assert gmp.run(main) < 1.2  # not 8 x 0.2 in sequence
+    def call():
+        return barrier.wait(timeout=60)
+
+    def main():
+        out = gmp.Chan(4)
+        for _ in range(4):
+            gmp.go(lambda: out.send(gmp.blocking(call)))
+        return sorted(out.recv() for _ in range(4))
+
+    assert gmp.run(main) == [0, 1, 2, 3]
 
 
 def test_blocking_propagates_exceptions_and_kwargs():

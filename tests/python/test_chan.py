@@ -108,7 +108,7 @@ def test_timeouts(in_goroutine):
         t = time.monotonic()
         with pytest.raises(gmp.Timeout):
             ch.recv(timeout=0.05)
-        assert 0.04 < time.monotonic() - t < 2
+        assert 0.04 < time.monotonic() - t
         with pytest.raises(TimeoutError):  # gmp.Timeout is a TimeoutError
             ch.send(1, timeout=0.01)
         with pytest.raises(ValueError):

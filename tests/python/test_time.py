@@ -8,13 +8,19 @@ import gmp
 
 
 def test_sleep_parks_only_the_goroutine():
+    # 100 goroutines sleep at once: every one starts before any wakes (a sleep that
+    # blocked the home would interleave start, end, start, end).
+    order = []
+
     def main():
         t = time.monotonic()
         wg = gmp.WaitGroup()
         wg.add(100)
 
         def s():
-            gmp.sleep(0.1)
+            order.append("start")
+            gmp.sleep(0.3)
+            order.append("end")
             wg.done()
 
         for _ in range(100):
@@ -22,7 +28,8 @@ def test_sleep_parks_only_the_goroutine():
         wg.wait()
         return time.monotonic() - t
 
-    assert 0.09 < gmp.run(main) < 1.5
+    assert gmp.run(main) > 0.29
+    assert order == ["start"] * 100 + ["end"] * 100
 
 
 def test_sleep_on_main_thread_and_errors():
