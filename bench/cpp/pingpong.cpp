@@ -41,7 +41,7 @@ void one(const char* name, int procs) {
   });
   wg.wait();
   std::fprintf(stderr, "%s (%s): %" PRId64 " round trips on %d P in %.3f ms\n", name,
-               bench::variant, n, procs, elapsed / 1e6);
+               bench::variant, n, procs, static_cast<double>(elapsed) / 1e6);
   bench_result(name, "ns_per_roundtrip", static_cast<double>(elapsed) / static_cast<double>(n));
 }
 

@@ -48,8 +48,8 @@ void run() {
   if (!sum || *sum != want)
     bench_fail("skynet: sum %" PRId64 ", want %" PRId64, sum ? *sum : -1, want);
   std::fprintf(stderr, "skynet (%s): %" PRId64 " leaves, sum %" PRId64 ", %.3f ms\n",
-               bench::variant, leaves, *sum, el / 1e6);
-  bench_result("skynet", "ms", el / 1e6);
+               bench::variant, leaves, *sum, static_cast<double>(el) / 1e6);
+  bench_result("skynet", "ms", static_cast<double>(el) / 1e6);
 }
 
 }  // namespace

@@ -11,18 +11,24 @@
 //     heightmaps and send them to the home's "uploader", which turns them into meshes
 //     (normals) a few rows at a time, yielding between slices, so a big upload spreads
 //     over several frames instead of stalling one.
-// The program prints frame times and home-pump times (p50, p99, max) and checks that
+// The loop runs in two phases of N frames each: first without worker load (no chunks
+// dispatched, nothing streamed: only the frame and the idle home), then with it. For
+// each phase it prints frame interval, frame work and home-pump times (p50, p99, max
+// over the phase's frames). It also checks that every slice of a home goroutine ran on
+// the main thread (the share is printed; anything under 100% fails), and that
 // every pump kept its budget: pump time <= budget + the longest goroutine slice run in
 // it (home.run checks the clock between goroutines, so the last one may overrun) + a
 // small slack. A pump during which the OS took the CPU away from the main thread
 // (an involuntary context switch) says nothing about the budget and is not judged.
 // Linked with libgmp.a (gmp::gmp_static).
 //
-// Usage: engine_loop [frames] [-v]   (default 120 frames, i.e. 2 s; -v: print every frame,
-// else every 5th)
+// Usage: engine_loop [frames] [-v]   (frames per phase, default 600, i.e. 10 s a phase;
+// -v: print every frame, else every 30th)
 #include <gmp/gmp.hpp>
 
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -136,8 +142,18 @@ struct render_state {
 // The longest stretch a home goroutine ran without a switch, this pump.
 steady::duration longest_slice{};
 
+// Where the home's goroutines ran: every slice checks its OS thread (a real gettid, never
+// cached: a goroutine's thread-locals could be another thread's after a switch).
+long main_tid = 0;
+std::uint64_t slices_total = 0;
+std::uint64_t slices_on_main = 0;
+
+[[gnu::noinline]] long current_tid() { return static_cast<long>(::syscall(SYS_gettid)); }
+
 template <class F>
 void slice(F&& work) {
+  slices_total++;
+  if (current_tid() == main_tid) slices_on_main++;
   const auto t0 = steady::now();
   work();
   longest_slice = std::max(longest_slice, steady::now() - t0);
@@ -198,7 +214,7 @@ long involuntary_switches() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int frames = 120;
+  int frames = 600;  // per phase
   bool verbose = false;
   // --no-budget-check: report the budget but judge only behaviour (the ctest run: the
   // project puts no wall-clock bound in a test; a busy machine can push one pump over).
@@ -209,6 +225,7 @@ int main(int argc, char** argv) {
     else frames = std::max(1, std::atoi(argv[i]));
   }
 
+  main_tid = current_tid();
   gmp::home home;  // bound to this (the main) thread
   render_state rs;
   rs.at_home.resize(n_chunks);
@@ -261,15 +278,19 @@ int main(int argc, char** argv) {
   });
 
   series interval, work, pump, pump_judged;
+  series phase_interval[2], phase_work[2], phase_pump[2];  // [0]: no worker load, [1]: load
   double longest_any = 0, worst_over = -1e9, worst_over_slice = 0;
   int judged = 0, over_budget = 0, preempted = 0, sections = 0;
   const auto budget_ms = ms(pump_budget);
   const auto start = steady::now();
   auto prev = start;
-  std::printf("engine loop: %d frames at %.0f Hz, home budget %.1f ms, %d workers on %d P's\n",
+  std::printf("engine loop: 2 x %d frames (without, then with worker load) at %.0f Hz, home "
+              "budget %.1f ms, %d workers on %d P's\n",
               frames, 1000.0 / ms(frame_period), budget_ms, n_workers, gmp::maxprocs());
 
-  for (int frame = 0; frame < frames; frame++) {
+  const int total_frames = 2 * frames;
+  for (int frame = 0; frame < total_frames; frame++) {
+    const int phase = frame < frames ? 0 : 1;  // 1: the workers and loaders have work
     std::this_thread::sleep_until(start + frame * frame_period);  // fixed rate ("vsync")
     const auto t0 = steady::now();
 
@@ -285,6 +306,7 @@ int main(int argc, char** argv) {
     // Game logic: hand every chunk that is back home to the workers; they step it while
     // this frame renders, and the next frame's pump applies it.
     for (auto& c : rs.at_home) {
+      if (phase == 0) break;  // no worker load yet
       if (!c) {
         rs.chunks_late++;
       } else if (!jobs.try_send(c)) {  // cannot fail: room for every chunk
@@ -292,7 +314,7 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    if (frame % section_every == 0) {  // a new level section starts streaming in
+    if (phase == 1 && (frame - frames) % section_every == 0) {  // a level section streams in
       for (int i = 0; i < assets_per_section; i++) {
         loaders.go(
             [&loaded](std::string name, int seed) { loaded.send(make_heightmap(std::move(name), seed)); },
@@ -311,6 +333,9 @@ int main(int argc, char** argv) {
     interval.add(frame == 0 ? ms(frame_period) : ms(t0 - prev));
     work.add(ms(t1 - t0));
     pump.add(pump_ms);
+    phase_interval[phase].add(interval.v.back());
+    phase_work[phase].add(work.v.back());
+    phase_pump[phase].add(pump_ms);
     longest_any = std::max(longest_any, slice_ms);
     prev = t0;
     if (os_preempted) {
@@ -328,7 +353,7 @@ int main(int argc, char** argv) {
                     pump_ms, budget_ms, slice_ms);
       }
     }
-    if (verbose || frame % 5 == 0 || frame == frames - 1) {
+    if (verbose || frame % 30 == 0 || frame == total_frames - 1) {
       std::printf("frame %4d  interval %6.2f ms  work %5.2f ms  pump %5.2f ms (%3zu runs, longest %.2f ms)"
                   "  meshes %2zu/%2d  sim %+.3f\n",
                   frame, interval.v.back(), work.v.back(), pump_ms, ran, slice_ms,
@@ -346,12 +371,24 @@ int main(int argc, char** argv) {
   loaded.close();
   home_tasks.wait();
 
-  std::printf("\n%d frames at %.2f ms (%.0f Hz):\n", frames, ms(frame_period),
-              1000.0 / ms(frame_period));
+  for (int ph = 0; ph < 2; ph++) {
+    std::printf("\n%d frames at %.2f ms (%.0f Hz), %s:\n", frames, ms(frame_period),
+                1000.0 / ms(frame_period), ph == 0 ? "no worker load" : "with worker load");
+    phase_interval[ph].print("frame interval");
+    phase_work[ph].print("frame work");
+    phase_pump[ph].print("home pump");
+  }
+  std::printf("\nall %d frames:\n", total_frames);
   interval.print("frame interval");
   work.print("frame work");
   pump.print("home pump");
   pump_judged.print("  judged frames");
+  const double on_main_pct =
+      slices_total == 0 ? 100.0
+                        : 100.0 * static_cast<double>(slices_on_main) / static_cast<double>(slices_total);
+  std::printf("home goroutines on the main thread: %llu of %llu slices (%.1f%%)\n",
+              static_cast<unsigned long long>(slices_on_main),
+              static_cast<unsigned long long>(slices_total), on_main_pct);
   std::printf("  longest goroutine slice in the home: %.3f ms\n", longest_any);
   if (judged > 0)
     std::printf("  judged frames: the pump went at most %.3f ms past its budget (that frame's longest"
@@ -364,6 +401,7 @@ int main(int argc, char** argv) {
   if (preempted) std::printf("; %d frames not judged (the OS preempted the main thread)", preempted);
   std::printf("\n");
   const bool ok = (over_budget == 0 || !check_budget) && rs.chunks_applied > 0 &&
+                  slices_on_main == slices_total && slices_total > 0 &&
                   rs.meshes_uploaded == static_cast<std::size_t>(sections * assets_per_section);
   std::printf("%s\n", ok ? "OK" : "FAILED");
   return ok ? 0 : 1;

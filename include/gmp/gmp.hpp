@@ -440,9 +440,15 @@ struct eh_slot {
 // and callable. Heap-allocated by go(); freed by whichever of the goroutine and its task
 // handle lets go of it last.
 struct goroutine_base {
+  // join_state bits. A joiner adds 1 to `finished` and sets joining; the goroutine's end
+  // sets done and, if it found joining, calls done on `finished`. So a goroutine that
+  // is never joined costs one atomic or at its end, and no wait group call.
+  static constexpr unsigned done = 1;
+  static constexpr unsigned joining = 2;
+
   eh_slot eh;
-  bool joinable = false;         // a task handle was made: `finished` counts 1 until the end
-  std::atomic<int> refs{1};      // the goroutine, +1 while a task handle holds it
+  std::atomic<int> refs{1};  // the goroutine, +1 while a task handle holds it
+  std::atomic<unsigned> join_state{0};
   gmp_waitgroup finished{};
   virtual void run() = 0;            // invokes the callable (and keeps its result)
   virtual void drop() noexcept = 0;  // destroys the callable (and its captures)
@@ -487,7 +493,10 @@ struct goroutine final : goroutine_result<go_result_t<Fn, Args...>> {
 inline void goroutine_finish(goroutine_base* g) noexcept {
   g->drop();
   eh_park(&g->eh);
-  if (g->joinable) gmp_waitgroup_done(&g->finished);
+  if (g->join_state.fetch_or(goroutine_base::done, std::memory_order_acq_rel) &
+      goroutine_base::joining) {
+    gmp_waitgroup_done(&g->finished);
+  }
   g->release();
 }
 
@@ -555,11 +564,7 @@ inline int spawn(const go_attr* attr, goroutine_base* g, bool joinable, goid* id
   a.stack_size = attr ? attr->stack_size : 0;
   a.name = attr && !attr->name.empty() ? attr->name.c_str() : nullptr;
   a.hooks = &hooks;
-  if (joinable) {
-    g->joinable = true;
-    g->refs.store(2, std::memory_order_relaxed);
-    gmp_waitgroup_add(&g->finished, 1);
-  }
+  if (joinable) g->refs.store(2, std::memory_order_relaxed);
   const int rc = gmp_go_ex(&a, &goroutine_entry, g, id);
   if (rc < 0) delete g;
   return rc;
@@ -584,12 +589,16 @@ class task {
  public:
   using result_type = R;
   task() noexcept = default;
-  task(task&& o) noexcept : g_(std::exchange(o.g_, nullptr)), id_(std::exchange(o.id_, 0)) {}
+  task(task&& o) noexcept
+      : g_(std::exchange(o.g_, nullptr)),
+        id_(std::exchange(o.id_, 0)),
+        registered_(std::exchange(o.registered_, false)) {}
   task& operator=(task&& o) noexcept {
     if (this != &o) {
       detach();
       g_ = std::exchange(o.g_, nullptr);
       id_ = std::exchange(o.id_, 0);
+      registered_ = std::exchange(o.registered_, false);
     }
     return *this;
   }
@@ -641,13 +650,28 @@ class task {
   friend struct detail::task_access;
   task(detail::goroutine_base* g, goid id) noexcept : g_(g), id_(id) {}
   bool wait(std::error_code& ec) noexcept {
+    using base = detail::goroutine_base;
     if (g_ == nullptr) return detail::report(GMP_EINVAL, ec);
+    if (g_->join_state.load(std::memory_order_acquire) & base::done) {
+      ec.clear();
+      return true;
+    }
+    if (!registered_) {  // once: a join that failed (home closed) may be retried
+      registered_ = true;
+      gmp_waitgroup_add(&g_->finished, 1);
+      if (g_->join_state.fetch_or(base::joining, std::memory_order_acq_rel) & base::done) {
+        gmp_waitgroup_done(&g_->finished);  // ended meanwhile: it will not call done
+        ec.clear();
+        return true;
+      }
+    }
     return detail::report(gmp_waitgroup_wait(&g_->finished), ec);
   }
   void finish() noexcept { detach(); }
 
   detail::goroutine_base* g_ = nullptr;
   goid id_ = 0;
+  bool registered_ = false;  // this handle added itself to the goroutine's `finished`
 };
 
 namespace detail {
@@ -952,16 +976,23 @@ enum class chan_status : int {
 /// A send's status (and, for chan_status::error, its code). True when the value was sent.
 struct send_result {
   chan_status status = chan_status::ok;
-  std::error_code error;
+  int code = 0;  ///< the GMP_E* code of chan_status::error, else 0
   explicit operator bool() const noexcept { return status == chan_status::ok; }
+  /// code as a std::error_code (empty unless status is chan_status::error).
+  std::error_code error() const noexcept {
+    return code == 0 ? std::error_code() : std::error_code(code, gmp_category());
+  }
 };
 
 /// A receive's status and, when it is chan_status::ok, the value.
 template <class T>
 struct recv_result {
   chan_status status = chan_status::ok;
-  std::error_code error;
+  int code = 0;  ///< the GMP_E* code of chan_status::error, else 0
   std::optional<T> value;
+  std::error_code error() const noexcept {
+    return code == 0 ? std::error_code() : std::error_code(code, gmp_category());
+  }
   explicit operator bool() const noexcept { return status == chan_status::ok; }
   T& operator*() & noexcept { return *value; }
   T&& operator*() && noexcept { return std::move(*value); }
@@ -977,14 +1008,14 @@ struct type_identity {
 template <class T>
 using type_identity_t = typename type_identity<T>::type;
 
-/// A C result as a chan_status (GMP_EAGAIN: would_block, GMP_ETIMEDOUT: timeout).
-inline chan_status status_of(int rc, std::error_code& ec) noexcept {
-  ec.clear();
+/// A failed C result as a chan_status (GMP_EAGAIN: would_block, GMP_ETIMEDOUT:
+/// timeout); `code` keeps rc for chan_status::error.
+inline chan_status status_of(int rc, int& code) noexcept {
   if (rc == 0) return chan_status::ok;
   if (rc == GMP_ECLOSED) return chan_status::closed;
   if (rc == GMP_ETIMEDOUT) return chan_status::timeout;
   if (rc == GMP_EAGAIN) return chan_status::would_block;
-  ec = std::error_code(rc, gmp_category());
+  code = rc;
   return chan_status::error;
 }
 
@@ -1235,7 +1266,7 @@ class chan {
   chan(chan&& other) noexcept : h_(std::exchange(other.h_, nullptr)) {}
   chan& operator=(chan&& other) noexcept {
     if (this != &other) {
-      gmp_chan_release(h_);
+      if (h_ != nullptr) gmp_chan_release(h_);
       h_ = std::exchange(other.h_, nullptr);
     }
     return *this;
@@ -1243,7 +1274,10 @@ class chan {
   chan(const chan&) = delete;
   chan& operator=(const chan&) = delete;
   /// Releases this handle's reference; the last one destroys the buffered values.
-  ~chan() { gmp_chan_release(h_); }
+  /// (Moved-from handles, common in goroutine arguments, make no call.)
+  ~chan() {
+    if (h_ != nullptr) gmp_chan_release(h_);
+  }
 
   /// Another handle of the same channel (gmp_chan_retain).
   chan share() const noexcept { return chan(adopt_handle, gmp_chan_retain(h_)); }
@@ -1383,7 +1417,7 @@ class chan {
                             nullptr);
   }
   static int code_of(const send_result& r) noexcept {
-    return r.status == chan_status::closed ? GMP_ECLOSED : r.error.value();
+    return r.status == chan_status::closed ? GMP_ECLOSED : r.code;
   }
   // The throwing forms' rule: a would_block or timeout is false, closed or an error throws.
   static bool sent(const send_result& r, const char* what) {
@@ -1392,7 +1426,7 @@ class chan {
     detail::raise(code_of(r), what);
   }
   static std::optional<T> value_of(recv_result<T>&& r, const char* what) {
-    if (r.status == chan_status::error) detail::raise(r.error.value(), what);
+    if (r.status == chan_status::error) detail::raise(r.code, what);
     return std::move(r.value);
   }
   static std::size_t count(std::int64_t n, const char* what) {
@@ -1403,10 +1437,11 @@ class chan {
   send_result send_timed(T& v, std::int64_t timeout) {
     typename traits::send_slot s(v);
     send_result r;
-    r.status = detail::status_of(gmp_chan_send_timeout(h_, s.address(), timeout), r.error);
-    if (r.status == chan_status::ok) {
+    const int rc = gmp_chan_send_timeout(h_, s.address(), timeout);
+    if (rc == 0) {
       s.committed();
     } else {
+      r.status = detail::status_of(rc, r.code);
       s.give_back();
     }
     return r;
@@ -1415,8 +1450,12 @@ class chan {
   recv_result<T> recv_timed(std::int64_t timeout) {
     typename traits::recv_slot s;
     recv_result<T> r;
-    r.status = detail::status_of(gmp_chan_recv_timeout(h_, s.address(), timeout), r.error);
-    if (r.status == chan_status::ok) r.value.emplace(s.take());
+    const int rc = gmp_chan_recv_timeout(h_, s.address(), timeout);
+    if (rc == 0) {
+      r.value.emplace(s.take());
+    } else {
+      r.status = detail::status_of(rc, r.code);
+    }
     return r;
   }
 

@@ -49,9 +49,9 @@ TEST(NoThrow, MovedFromChannelIsAnErrorNotACrash) {
   gmp::chan<int> b(std::move(a));
   const gmp::recv_result<int> r = a.try_recv_status();  // NOLINT(bugprone-use-after-move)
   EXPECT_EQ(r.status, gmp::chan_status::error);
-  EXPECT_EQ(r.error, gmp::errc::invalid_argument);
+  EXPECT_EQ(r.error(), gmp::errc::invalid_argument);
   int v = 1;
-  EXPECT_EQ(a.send_status(v).error, gmp::errc::invalid_argument);
+  EXPECT_EQ(a.send_status(v).error(), gmp::errc::invalid_argument);
 }
 
 TEST(NoThrow, ErrorCodeOverloadsOfSyncAndGoroutines) {
