@@ -204,7 +204,12 @@ def main():
            "Each bar is peer time / libgmp time (or libgmp throughput / peer throughput): above 1, "
            "libgmp is faster. Go's targets are 2x (half of Go's time) for spawn, yield, pingpong, "
            "ring and skynet; 1x for buffered throughput and echo.", ""]
-    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    old = open(path).read() if os.path.exists(path) else ""
+    begin, end = "<!-- bench/scale: begin -->", "<!-- bench/scale: end -->"
+    if begin in old and end in old:  # bench/scale's section is written by bench/scale: keep it
+        md += [old[old.index(begin):old.index(end) + len(end)], ""]
+    with open(path, "w") as f:
         f.write("\n".join(md))
     print("wrote BENCHMARKS.md and bench/chart.svg (raw JSON in %s)" % tmp)
 

@@ -1,10 +1,13 @@
 // ring: 10,000 goroutines in a ring, each with an unbuffered channel to the
-// next, passing a token 1,000,000 hops in total; ns per hop.
+// next, passing a token 1,000,000 hops in total; ns per hop. GMP_RING_SIZE sets
+// the number of goroutines as is (bench/scale's ring sizes; GMP_BENCH_SCALE then
+// scales only the hops).
 package main
 
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,6 +16,12 @@ import (
 
 func main() {
 	size := benchutil.Scaled(10_000, 2)
+	if s := os.Getenv("GMP_RING_SIZE"); s != "" {
+		size, _ = strconv.ParseInt(s, 10, 64)
+		if size < 2 {
+			benchutil.Fail("GMP_RING_SIZE must be at least 2, not %q", s)
+		}
+	}
 	hops := benchutil.Scaled(1_000_000, 1)
 	chans := make([]chan int64, size)
 	for i := range chans {
