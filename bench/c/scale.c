@@ -11,6 +11,7 @@
  *   wake   park as above, a 50 ms pause (the last ones reach the receive), then close
  *          the channel: ns per goroutine from the close to the last of them ended
  *          (RESULT name=wake; the park line is printed too).
+ * INFO lines give the CPU time (user + system, every thread) of each timed part.
  * Every mode is one cold round in a fresh process: the stacks the goroutines use
  * are first touched here, as they are by a program that grows to N goroutines.
  *
@@ -19,6 +20,8 @@
  * the default size would not fit in memory. Go has no such knob (its stacks start
  * at a few KiB and grow by copying). */
 #include "bench_common.h"
+
+#include <sys/resource.h>
 
 static gmp_waitgroup started, finished;
 static gmp_chan *release_ch;
@@ -34,6 +37,14 @@ static void parked(void *unused) {
     CHECK(gmp_waitgroup_done(&started));
     CHECK_EQ(gmp_chan_recv(release_ch, NULL), GMP_ECLOSED);
     CHECK(gmp_waitgroup_done(&finished));
+}
+
+/* CPU time of the whole process (every thread), user + system, in ns. */
+static int64_t cpu_ns(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) bench_fail("getrusage");
+    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+           ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
 }
 
 /* Spawns n goroutines running fn; returns the ns it took until `until` is done. */
@@ -58,13 +69,14 @@ static const char *mode;
 static int64_t n;
 
 static void run(void *unused) {
-    int64_t el, before, after;
+    int64_t el, before, after, cpu = cpu_ns();
     (void)unused;
     attr.stack_size = (size_t)env_int("GMP_SCALE_STACK", 0);
     CHECK(gmp_waitgroup_add(&finished, n));
     if (strcmp(mode, "spawn") == 0) {
         el = spawn_all(n, empty, &finished);
         fprintf(stderr, "scale spawn: %" PRId64 " goroutines in %.3f ms\n", n, el / 1e6);
+        fprintf(stderr, "INFO name=spawn cpu_ns=%" PRId64 "\n", cpu_ns() - cpu);
         bench_result("spawn", "ns_per_op", (double)el / (double)n);
         return;
     }
@@ -72,20 +84,24 @@ static void run(void *unused) {
     CHECK(gmp_waitgroup_add(&started, n));
     before = bench_rss();
     el = spawn_all(n, parked, &started);
+    cpu = cpu_ns() - cpu;
     CHECK(gmp_sleep(50000000));
     after = bench_rss();
     fprintf(stderr, "scale park: %" PRId64 " goroutines in %.3f ms, RSS +%.1f bytes each\n", n,
             el / 1e6, (double)(after - before) / (double)n);
     fprintf(stderr, "INFO name=park n=%" PRId64 " rss_before=%" PRId64 " rss_after=%" PRId64
-            " stack=%zu\n", n, before, after, attr.stack_size);
+            " stack=%zu cpu_ns=%" PRId64 "\n", n, before, after, attr.stack_size, cpu);
     bench_result("park", "ns_per_op", (double)el / (double)n);
+    cpu = cpu_ns();
     el = gmp_now();
     CHECK(gmp_chan_close(release_ch));
     CHECK(gmp_waitgroup_wait(&finished));
     el = gmp_now() - el;
+    cpu = cpu_ns() - cpu;
     gmp_chan_release(release_ch);
     if (strcmp(mode, "wake") == 0) {
         fprintf(stderr, "scale wake: %" PRId64 " goroutines in %.3f ms\n", n, el / 1e6);
+        fprintf(stderr, "INFO name=wake cpu_ns=%" PRId64 "\n", cpu);
         bench_result("wake", "ns_per_op", (double)el / (double)n);
     }
 }

@@ -13,6 +13,7 @@
 //	       close the channel: ns per goroutine from the close to the last of them
 //	       ended (RESULT name=wake; the park line is printed too).
 //
+// INFO lines give the CPU time (user + system, every thread) of each timed part.
 // Every mode is one cold round in a fresh process. GMP_SCALE_STACK (the libgmp
 // side's stack size) has no Go counterpart: Go's stacks start small and grow.
 package main
@@ -22,6 +23,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"gmpbench/internal/benchutil"
@@ -39,6 +41,15 @@ func count() int64 {
 		benchutil.Fail("bad N %q (os.Args[2] or GMP_SCALE_N)", s)
 	}
 	return n
+}
+
+// cpuNs is the CPU time of the whole process (every thread), user + system.
+func cpuNs() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		benchutil.Fail("getrusage: %v", err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // spawnAll starts n goroutines running fn and returns the time until until's
@@ -60,9 +71,11 @@ func main() {
 	n := count()
 	var started, finished sync.WaitGroup
 	finished.Add(int(n))
+	cpu := cpuNs()
 	if mode == "spawn" {
 		el := spawnAll(n, finished.Done, &finished)
 		fmt.Fprintf(os.Stderr, "scale spawn: %d goroutines in %v\n", n, el)
+		benchutil.Info("spawn", "cpu_ns", cpuNs()-cpu)
 		benchutil.Result("spawn", "ns_per_op", float64(el.Nanoseconds())/float64(n))
 		return
 	}
@@ -70,18 +83,22 @@ func main() {
 	started.Add(int(n))
 	before := benchutil.RSS()
 	el := spawnAll(n, func() { started.Done(); <-release; finished.Done() }, &started)
+	cpu = cpuNs() - cpu
 	time.Sleep(50 * time.Millisecond)
 	after := benchutil.RSS()
 	fmt.Fprintf(os.Stderr, "scale park: %d goroutines in %v, RSS +%.1f bytes each\n", n, el,
 		float64(after-before)/float64(n))
-	benchutil.Info("park", "n", n, "rss_before", before, "rss_after", after, "stack", 0)
+	benchutil.Info("park", "n", n, "rss_before", before, "rss_after", after, "stack", 0, "cpu_ns", cpu)
 	benchutil.Result("park", "ns_per_op", float64(el.Nanoseconds())/float64(n))
+	cpu = cpuNs()
 	t0 := time.Now()
 	close(release)
 	finished.Wait()
 	el = time.Since(t0)
+	cpu = cpuNs() - cpu
 	if mode == "wake" {
 		fmt.Fprintf(os.Stderr, "scale wake: %d goroutines in %v\n", n, el)
+		benchutil.Info("wake", "cpu_ns", cpu)
 		benchutil.Result("wake", "ns_per_op", float64(el.Nanoseconds())/float64(n))
 	}
 }
