@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of libgmp: the Rust unit and integration tests, the loom models of the
-# lock-free parts, and the C test programs (plain and under ASan/UBSan) against the
+# lock-free parts, and the C test programs (plain, under ASan/UBSan and TSan) against the
 # generated header. Long stress forms are opt-in: GMP_STRESS=1.
 # Usage: bash scripts/test.sh
 set -euo pipefail
@@ -42,6 +42,10 @@ ln -sf libgmp.so target/debug/libgmp.so.0
 bash tests/c/run.sh target/debug
 echo "== C tests under ASan + UBSan (C side instrumented)"
 bash tests/c/run.sh target/debug --asan
+echo "== C tests under TSan (C side instrumented; goroutines are TSan fibers)"
+bash tests/c/run.sh target/debug --tsan
+echo "== sanitizer tests: every sync edge, C++ throw/catch, planted bugs still reported"
+bash tests/sanitizers/run.sh target/debug
 
 echo "== debugger support (gdb extension, valgrind)"
 bash tests/debug/run.sh target/debug

@@ -19,7 +19,14 @@
 // * Thread identity moves with a goroutine: do not keep a thread_local's address, a
 //   pthread_self() or errno across a switch point, nor hold a std::mutex (owned by a
 //   thread, and it blocks the thread) across one: use gmp::mutex. gmp::lock_os_thread()
-//   pins the goroutine to its thread when it must not move.
+//   pins the goroutine to its thread when it must not move. The compiler keeps such
+//   addresses by itself: a thread_local used before and after a switch point in one
+//   function may read the old thread's object (one __tls_get_addr per function in -fPIC
+//   code; std::this_thread::get_id() goes stale, pthread_self being const). Reach
+//   per-thread state through a noinline accessor called after every switch point, and
+//   keep per-goroutine state in goroutine-local storage (gmp_local_key_create,
+//   gmp_local_get/set: values follow the goroutine, destructors run at its end).
+//   README "Thread-local storage and goroutines".
 // * C++ exception state (the thread's caught-exception stack and uncaught count, which
 //   the ABI keeps per thread in __cxa_eh_globals) travels with goroutines started here:
 //   their switch hooks save it when they park and restore it when they resume, so a

@@ -23,8 +23,9 @@
 //!   spawn->start edge), switched to with `__tsan_switch_to_fiber(.., no_sync)` (the
 //!   order in which goroutines happen to share a thread is not synchronisation; Go's
 //!   race detector gives no such edge either) and destroyed once it has switched away
-//!   for good. `gmp_blocking`'s function runs on the thread's own TSan context, so those
-//!   two switches do synchronise.
+//!   for good. Two kinds of switch do synchronise: to and from `gmp_blocking`'s
+//!   function, which runs on the thread's own TSan context, and between a home's
+//!   goroutines and its thread's loop (they run as parts of that thread's program).
 //! - TSan does not see our atomics, so the sync calls announce their edges with
 //!   `__tsan_release`/`__tsan_acquire` on the object's address, as Go's runtime does
 //!   with `racerelease`/`raceacquire` (`chan.go`, `sync/mutex.go`, `sync/waitgroup.go`).
@@ -343,6 +344,16 @@ pub(crate) fn g_created(g: crate::sched::g::GRef) {
     }
 }
 
+/// A home's goroutines run one at a time on its thread, between pieces of that
+/// thread's own code (`gmp_home_run` returns, the program reads what they did, posts
+/// more): their switches to and from the thread's loop are ordered, as on one thread.
+fn is_home(g: crate::sched::g::GRef) -> bool {
+    !g.get()
+        .home
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .is_null()
+}
+
 fn fiber_of(a: &Api, g: crate::sched::g::GRef) -> *mut c_void {
     let st = g_state(g);
     if st.fiber.get().is_null() {
@@ -370,7 +381,7 @@ pub(crate) fn thread_to_g(g: crate::sched::g::GRef, sync: bool) {
         unsafe {
             (a.start_switch)(t.fake.as_ptr(), lo as *const c_void, size);
             if state() & TSAN != 0 {
-                let flags = if sync { 0 } else { TSAN_NO_SYNC };
+                let flags = if sync || is_home(g) { 0 } else { TSAN_NO_SYNC };
                 (a.switch_fiber)(fiber_of(a, g), flags);
             }
         }
@@ -432,7 +443,7 @@ pub(crate) fn g_to(g1: crate::sched::g::GRef, g2: Option<crate::sched::g::GRef>,
                 (a.start_switch)(save, t.lo.get() as *const c_void, t.size.get());
                 if state() & TSAN != 0 {
                     // gmp_blocking's call runs on the thread's context: ordered.
-                    let flags = if why == Some(crate::sched::g::Switch::Call) {
+                    let flags = if why == Some(crate::sched::g::Switch::Call) || is_home(g1) {
                         0
                     } else {
                         TSAN_NO_SYNC
