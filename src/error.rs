@@ -67,27 +67,6 @@ fn errno_name(e: i32) -> &'static std::ffi::CStr {
     leaked
 }
 
-// The ABI's codes are these values, and the sync structs keep their frozen sizes.
-const _: () = {
-    assert!(crate::ffi::types::GMP_EINVAL == -libc::EINVAL);
-    assert!(crate::ffi::types::GMP_ENOMEM == -libc::ENOMEM);
-    assert!(crate::ffi::types::GMP_EAGAIN == -libc::EAGAIN);
-    assert!(crate::ffi::types::GMP_ETIMEDOUT == -libc::ETIMEDOUT);
-    assert!(crate::ffi::types::GMP_ECANCELED == -libc::ECANCELED);
-    assert!(crate::ffi::types::GMP_EDEADLK == -libc::EDEADLK);
-    assert!(crate::ffi::types::GMP_EALREADY == -libc::EALREADY);
-    assert!(crate::ffi::types::GMP_EINTR == -libc::EINTR);
-    assert!(crate::ffi::types::GMP_E2BIG == -libc::E2BIG);
-    assert!(crate::ffi::types::GMP_ECLOSED == ECLOSED);
-    assert!(crate::ffi::types::GMP_ENOTGOROUTINE == ENOTGOROUTINE);
-    assert!(crate::ffi::types::GMP_ESHUTDOWN == ESHUTDOWN);
-    assert!(std::mem::size_of::<crate::ffi::types::gmp_mutex>() == 16);
-    assert!(std::mem::size_of::<crate::ffi::types::gmp_rwmutex>() == 32);
-    assert!(std::mem::size_of::<crate::ffi::types::gmp_waitgroup>() == 32);
-    assert!(std::mem::size_of::<crate::ffi::types::gmp_once>() == 16);
-    assert!(std::mem::size_of::<crate::ffi::types::gmp_cond>() == 32);
-};
-
 /// Timeout 0 means "try" (API.md): a call that would have blocked returns `GMP_EAGAIN`,
 /// not `GMP_ETIMEDOUT`.
 #[inline]

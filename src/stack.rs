@@ -177,11 +177,7 @@ fn page_size() -> usize {
     p
 }
 
-fn errno() -> c_int {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::ENOMEM)
-}
+use crate::sys::errno;
 
 /// Why a stack could not be had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1085,61 +1081,25 @@ fn sp_overflow_stack_size(ctx: *mut c_void) -> Option<usize> {
     (sp < guard_top && sp.saturating_add(MAX_FRAME) > lo).then_some(size)
 }
 
-fn put_bytes(buf: &mut [u8], n: &mut usize, s: &[u8]) {
-    for &b in s {
-        if let Some(slot) = buf.get_mut(*n) {
-            *slot = b;
-            *n += 1;
-        }
-    }
-}
-
-fn put_uint(buf: &mut [u8], n: &mut usize, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    put_bytes(buf, n, &tmp[i..]);
-}
-
-fn write_stderr(mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        // SAFETY: writes from a valid buffer; write(2) is async-signal-safe.
-        let r = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
-        match usize::try_from(r) {
-            Ok(0) => return,
-            Ok(k) => bytes = &bytes[k.min(bytes.len())..],
-            Err(_) if errno() == libc::EINTR => {}
-            Err(_) => return,
-        }
-    }
-}
-
 fn report_overflow(stack_size: usize) -> ! {
     let mut buf = [0u8; 256];
-    let mut n = 0;
-    put_bytes(&mut buf, &mut n, b"gmp: ");
+    let mut w = crate::util::BufWriter::new(&mut buf);
+    w.put(b"gmp: ");
     let d = DESCRIBER.load(Ordering::Acquire);
     if d.is_null() {
-        put_bytes(&mut buf, &mut n, b"goroutine ?");
+        w.put(b"goroutine ?");
     } else {
         // SAFETY: DESCRIBER only ever holds a `fn(&mut [u8]) -> usize` stored by
         // set_fault_describer.
         let f = unsafe { std::mem::transmute::<*mut (), fn(&mut [u8]) -> usize>(d) };
-        let room = &mut buf[n..n + 160];
+        let room = &mut w.spare()[..160];
         let k = f(room).min(160);
-        n += k;
+        w.advance(k);
     }
-    put_bytes(&mut buf, &mut n, b": stack overflow (stack ");
-    put_uint(&mut buf, &mut n, (stack_size / 1024) as u64);
-    put_bytes(&mut buf, &mut n, b" KiB)\n");
-    write_stderr(&buf[..n]);
+    w.put(b": stack overflow (stack ");
+    w.put_u64((stack_size / 1024) as u64);
+    w.put(b" KiB)\n");
+    crate::util::write_stderr(w.as_bytes());
     // SAFETY: abort is async-signal-safe and does not return.
     unsafe { libc::abort() }
 }
@@ -1700,15 +1660,15 @@ mod tests {
 
     /// What a describer writes: `goroutine <id> "<name>"`, or `goroutine <id>`.
     fn describe_goroutine(buf: &mut [u8], id: u64, name: &[u8]) -> usize {
-        let mut n = 0;
-        put_bytes(buf, &mut n, b"goroutine ");
-        put_uint(buf, &mut n, id);
+        let mut w = crate::util::BufWriter::new(buf);
+        w.put(b"goroutine ");
+        w.put_u64(id);
         if !name.is_empty() {
-            put_bytes(buf, &mut n, b" \"");
-            put_bytes(buf, &mut n, name);
-            put_bytes(buf, &mut n, b"\"");
+            w.put(b" \"");
+            w.put(name);
+            w.put(b"\"");
         }
-        n
+        w.len()
     }
 
     #[test]

@@ -19,6 +19,27 @@ pub mod types;
 
 pub use types::*;
 
+// The ABI's codes are the crate's (error.rs, which knows nothing of the ABI) and errno's, and the sync structs keep their frozen sizes.
+const _: () = {
+    assert!(types::GMP_EINVAL == -libc::EINVAL);
+    assert!(types::GMP_ENOMEM == -libc::ENOMEM);
+    assert!(types::GMP_EAGAIN == -libc::EAGAIN);
+    assert!(types::GMP_ETIMEDOUT == -libc::ETIMEDOUT);
+    assert!(types::GMP_ECANCELED == -libc::ECANCELED);
+    assert!(types::GMP_EDEADLK == -libc::EDEADLK);
+    assert!(types::GMP_EALREADY == -libc::EALREADY);
+    assert!(types::GMP_EINTR == -libc::EINTR);
+    assert!(types::GMP_E2BIG == -libc::E2BIG);
+    assert!(types::GMP_ECLOSED == crate::error::ECLOSED);
+    assert!(types::GMP_ENOTGOROUTINE == crate::error::ENOTGOROUTINE);
+    assert!(types::GMP_ESHUTDOWN == crate::error::ESHUTDOWN);
+    assert!(std::mem::size_of::<types::gmp_mutex>() == 16);
+    assert!(std::mem::size_of::<types::gmp_rwmutex>() == 32);
+    assert!(std::mem::size_of::<types::gmp_waitgroup>() == 32);
+    assert!(std::mem::size_of::<types::gmp_once>() == 16);
+    assert!(std::mem::size_of::<types::gmp_cond>() == 32);
+};
+
 use crate::error::Code;
 
 /// Runs `f`, turning a Rust panic into `fallback` after a message on stderr.
