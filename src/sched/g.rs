@@ -34,7 +34,10 @@ pub(crate) const DEAD: u32 = 6;
 /// Why a goroutine waits: Go's `waitReason` strings, shown in dumps and traces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-#[allow(dead_code)] // IoWait, Syscall, Preempted: set by the netpoll/syscall issue
+// Syscall and Preempted are Go's names, never set here (a goroutine in a syscall keeps
+// its running status; a preempted one is runnable): kept so that the numbering that
+// gdb/gmp-gdb.py reads stays as it is.
+#[allow(dead_code)]
 pub(crate) enum WaitReason {
     None = 0,
     ChanReceive,

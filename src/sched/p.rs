@@ -19,7 +19,6 @@ use crate::stack::StackCache;
 
 pub(crate) const IDLE: u32 = 0;
 pub(crate) const RUNNING: u32 = 1;
-#[allow(dead_code)] // entersyscall (netpoll issue)
 pub(crate) const SYSCALL: u32 = 2;
 pub(crate) const DEAD: u32 = 4;
 
@@ -28,7 +27,6 @@ pub(crate) struct P {
     pub(crate) status: AtomicU32,
     pub(crate) runq: RunQueue<G>,
     pub(crate) schedtick: AtomicU32,
-    #[allow(dead_code)] // sysmon retake (netpoll issue)
     pub(crate) syscalltick: AtomicU32,
     pub(crate) m: AtomicPtr<M>,
     pub(crate) timers: crate::time::Timers,

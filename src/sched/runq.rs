@@ -366,7 +366,6 @@ impl<T> RunQueue<T> {
 
     /// Approximate number of queued items (ring + `runnext`). Any thread; exact
     /// only when called by the owner with no stealers about.
-    #[allow(dead_code)] // schedtrace (diagnostics issue)
     pub(crate) fn len(&self) -> u32 {
         let h = self.head.load(Acquire);
         let t = self.tail.load(Acquire);

@@ -4,7 +4,6 @@
 //! Names follow `runtime/proc.go` so the two read side by side.
 
 use std::ptr::NonNull;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering, fence};
 
 use super::cswitch;
@@ -1828,7 +1827,6 @@ pub(crate) fn is_forked_child() -> bool {
     FORKED.load(Ordering::Relaxed)
 }
 
-static SHUTDOWN_POLLER: OnceLock<()> = OnceLock::new();
 
 /// gmp_shutdown is waiting for the goroutines to end: spawns from outside the runtime
 /// (foreign threads, homes pumped by them) are refused with GMP_ESHUTDOWN; goroutines
@@ -1866,7 +1864,6 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
         let _l = SCHED.locked();
         SCHED.state.store(ST_SHUTDOWN, Ordering::Release);
     }
-    let _ = SHUTDOWN_POLLER.set(());
     // Wake every M: idle ones see the state and exit; the poller is interrupted.
     for mm in SCHED.allm.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         mm.get().wakeup();
@@ -1947,5 +1944,3 @@ pub(crate) fn snapshot() -> Snapshot {
     }
 }
 
-#[allow(dead_code)]
-fn _assert_types(_: &G, _: &M) {}
