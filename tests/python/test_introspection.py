@@ -91,3 +91,32 @@ def test_deep_c_recursion_at_a_raised_recursion_limit():
     assert goroutine == thread
     if sys.version_info[:2] != (3, 12):
         assert goroutine == "2500"
+
+
+def test_raising_the_recursion_limit_inside_a_goroutine_never_overflows_its_stack():
+    # The goroutine's stack was sized at spawn for the default limit; the limit is raised
+    # inside it and the recursion goes through C, far deeper than that stack holds.
+    # RecursionError comes first (3.11: the goroutine's limit is capped at what its stack
+    # holds; 3.12+: C levels count against the stack's budget); the process lives on.
+    r = run_python(
+        """
+        import sys, gmp
+        def f(n):
+            if n == 0:
+                return 0
+            return 1 + next(map(f, [n - 1]))
+        def main():
+            sys.setrecursionlimit(200000)
+            gmp.gosched()
+            try:
+                return str(f(100000))
+            except RecursionError:
+                return "RecursionError"
+            finally:
+                sys.setrecursionlimit(1000)
+        print(gmp.run(main))
+        print(gmp.run(f, 400))
+        """
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["RecursionError", "400"]

@@ -67,6 +67,7 @@
 
 #include <internal/pycore_frame.h>
 #include <internal/pycore_code.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -113,22 +114,26 @@ typedef struct gmpy_state {
 #endif
 } gmpy_state;
 
+typedef struct gmpy_g gmpy_g;
+
 typedef struct gmpy_home {
     PyThreadState *ts;  /* the home thread's one thread state */
+    gmpy_g *cur;        /* the goroutine whose state is in ts, or NULL */
     gmpy_state base;    /* the home loop's values while a goroutine runs */
     int nchunks;
     _PyStackChunk *chunks[CHUNK_CACHE];
 } gmpy_home;
 
-typedef struct gmpy_g {
+struct gmpy_g {
     gmpy_home *home;
     gmpy_state saved;   /* valid while the goroutine is parked */
-    int c_budget;       /* 3.12+: the c_recursion_remaining it starts with */
+    int budget;         /* 3.11: the Python depth its C stack holds (a cap on the limit);
+                         * 3.12+: the c_recursion_remaining it starts with */
     PyObject *context;  /* owned: the contextvars context it starts in, or NULL */
     int took_gil;       /* parked without the GIL: on_park took it for the others */
     int running;        /* between the start and the end of gmpy_run */
     int on_cpu;         /* its state is in the thread state, not in `saved` */
-} gmpy_g;
+};
 
 size_t gmpy_g_size(void) { return sizeof(gmpy_g); }
 
@@ -184,7 +189,16 @@ void gmpy_restore_thread(PyThreadState *ts)
 #define CUR_FRAME(ts) ((ts)->cframe->current_frame)
 #endif
 
-static void save(PyThreadState *ts, gmpy_state *s)
+#if !GMPY_PY312
+/* 3.11: the limit a goroutine's depth counts against, capped at what its stack holds
+ * (cap 0: the home loop's own state, no cap). */
+static int eff_limit(PyThreadState *ts, int cap)
+{
+    return cap > 0 && cap < ts->recursion_limit ? cap : ts->recursion_limit;
+}
+#endif
+
+static void save(PyThreadState *ts, gmpy_state *s, int cap)
 {
 #if !GMPY_PY313
     s->cframe = ts->cframe;
@@ -194,8 +208,13 @@ static void save(PyThreadState *ts, gmpy_state *s)
     s->py_depth = ts->py_recursion_limit - ts->py_recursion_remaining;
     s->c_remaining = ts->c_recursion_remaining;
 #else
-    s->py_depth = ts->recursion_limit - ts->recursion_remaining;
+    s->py_depth = eff_limit(ts, cap) - ts->recursion_remaining;
+    /* A limit changed from another thread while this goroutine ran without the GIL
+     * moved remaining past the cap: count that as depth 0, never less. */
+    if (s->py_depth < 0)
+        s->py_depth = 0;
 #endif
+    (void)cap;
 #if GMPY_PY313
     s->delete_later = ts->delete_later;
     s->critical_section = ts->critical_section;
@@ -225,8 +244,9 @@ static void save(PyThreadState *ts, gmpy_state *s)
     ts->exc_state.exc_value = NULL;
 }
 
-static void restore(PyThreadState *ts, gmpy_state *s)
+static void restore(PyThreadState *ts, gmpy_state *s, int cap)
 {
+    (void)cap;
 #if GMPY_PY312
     /* 3.12's _PyCFrame has no use_tracing (3.13 has no _PyCFrame). */
 #if !GMPY_PY313
@@ -241,7 +261,7 @@ static void restore(PyThreadState *ts, gmpy_state *s)
     ts->cframe = s->cframe;
     ts->cframe->use_tracing = use_tracing;
     ts->cframe->current_frame = s->current_frame;
-    ts->recursion_remaining = ts->recursion_limit - s->py_depth;
+    ts->recursion_remaining = eff_limit(ts, cap) - s->py_depth;
 #endif
 #if GMPY_PY313
     ts->delete_later = s->delete_later;
@@ -292,17 +312,51 @@ void gmpy_g_init(gmpy_g *g, gmpy_home *home, size_t stack_size)
 {
     memset(g, 0, sizeof(*g));
     g->home = home;
-#if GMPY_PY312
-    /* Measured (tests/python/test_state.py's deep C recursion): about 500-600 bytes of C
-     * stack per counted level on 3.12 and 3.13 (x86-64, -O3); budget 1 KiB a level and
-     * keep 64 KiB back for whatever runs at the bottom (error reporting, __del__). */
+    /* Keep 64 KiB back for whatever runs at the bottom (error reporting, __del__). */
     size_t usable = stack_size > (128u << 10) ? stack_size - (64u << 10) : stack_size / 2;
+#if GMPY_PY312
+    /* C stack per counted level, measured on x86-64: recursion through map() costs about
+     * 570-600 bytes a Python level on 3.12 and 3.13, which CPython counts as 2 levels;
+     * list.sort's merge state makes a level cost about 5 KiB. Budget 1 KiB a level. */
     size_t levels = usable / 1024;
     if (levels > (size_t)GMPY_C_LIMIT)
         levels = GMPY_C_LIMIT;
-    g->c_budget = (int)levels;
 #else
-    (void)stack_size;
+    /* 3.11 counts only Python depth, C or not; recursion through C (map, repr) costs
+     * 510-540 bytes a level, measured on x86-64. Budget 800 bytes: a 1 MiB stack holds
+     * 1,228 levels, above the default limit, and the stack is sized from the limit in
+     * force at the spawn; raising the limit inside a goroutine beyond what its stack
+     * holds gives RecursionError at this cap instead of a stack overflow. */
+    size_t levels = usable / 800;
+    if (levels > (size_t)INT_MAX)
+        levels = INT_MAX;
+#endif
+    g->budget = (int)levels;
+}
+
+/* 3.11: sys.setrecursionlimit on a goroutine of h. CPython reads the depth as
+ * limit - remaining and moves every thread's remaining by new - old, so around that call
+ * the goroutine's remaining is put back in those terms (capped = 0) and the cap applied
+ * again afterwards (capped = 1). GIL held, on the home thread. 3.12+: nothing to do (C
+ * levels have a budget of their own). */
+void gmpy_home_recap(gmpy_home *h, int capped)
+{
+#if !GMPY_PY312
+    gmpy_g *g = h->cur;
+    if (g == NULL)
+        return;
+    PyThreadState *ts = h->ts;
+    int eff = eff_limit(ts, g->budget);
+    if (capped) {
+        int depth = ts->recursion_limit - ts->recursion_remaining;
+        ts->recursion_remaining = eff - depth;
+    } else {
+        int depth = eff - ts->recursion_remaining;
+        ts->recursion_remaining = ts->recursion_limit - depth;
+    }
+#else
+    (void)h;
+    (void)capped;
 #endif
 }
 
@@ -332,9 +386,10 @@ void gmpy_on_park(void *ctx)
         gmpy_restore_thread(ts);
         g->took_gil = 1;
     }
-    save(ts, &g->saved);
-    restore(ts, &h->base);
+    save(ts, &g->saved, g->budget);
+    restore(ts, &h->base, 0);
     g->on_cpu = 0;
+    h->cur = NULL;
 }
 
 /* gmp_switch_hooks.on_resume: on the goroutine's stack, after the switch point. */
@@ -343,9 +398,10 @@ void gmpy_on_resume(void *ctx)
     gmpy_g *g = ctx;
     gmpy_home *h = g->home;
     PyThreadState *ts = h->ts;
-    save(ts, &h->base);
-    restore(ts, &g->saved);
+    save(ts, &h->base, 0);
+    restore(ts, &g->saved, g->budget);
     g->on_cpu = 1;
+    h->cur = g;
     if (g->took_gil) {
         g->took_gil = 0;
         PyEval_SaveThread();
@@ -396,7 +452,7 @@ void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
     uint8_t use_tracing = ts->cframe->use_tracing;
 #endif
 
-    save(ts, &h->base);
+    save(ts, &h->base, 0);
 #if !GMPY_PY313
 #if !GMPY_PY312
     cframe.use_tracing = use_tracing;
@@ -409,9 +465,9 @@ void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
 #endif
 #if GMPY_PY312
     ts->py_recursion_remaining = ts->py_recursion_limit;
-    ts->c_recursion_remaining = g->c_budget;
+    ts->c_recursion_remaining = g->budget;
 #else
-    ts->recursion_remaining = ts->recursion_limit;
+    ts->recursion_remaining = eff_limit(ts, g->budget);
 #endif
 #if GMPY_PY313
     ts->delete_later = NULL;
@@ -440,6 +496,7 @@ void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
     ts->context_ver++;
     g->running = 1;
     g->on_cpu = 1;
+    h->cur = g;
 
     body(arg);
 
@@ -456,6 +513,7 @@ void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
 #endif
     g->running = 0;
     g->on_cpu = 0;
+    h->cur = NULL;
     /* Every frame has been popped, so only the root chunk is left (CPython never frees
      * it: that is ours to do). */
     _PyStackChunk *chunk = ts->datastack_chunk;
@@ -465,7 +523,7 @@ void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
         chunk = prev;
     }
     ts->datastack_chunk = NULL;
-    restore(ts, &h->base);
+    restore(ts, &h->base, 0);
 }
 
 /* ---- goroutine dumps: the Python frames of a parked goroutine ---- */

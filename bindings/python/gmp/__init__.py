@@ -457,3 +457,25 @@ class socket:
 
 
 _atexit.register(_gmp._atexit)
+
+
+if _sys.version_info[:2] == (3, 11):
+    # CPython 3.11 has no C-stack guard: deep recursion through C past what a goroutine's
+    # stack holds would overflow it. Its stack is sized from the recursion limit at its
+    # spawn; when a goroutine raises the limit beyond that, its own limit is capped at
+    # what its stack holds (RecursionError there, never a crash). 3.12 and 3.13 count C
+    # levels against a budget of their own (csrc/pystate.c) and need no wrapper.
+    def _wrap_setrecursionlimit(orig):
+        def setrecursionlimit(limit, /):
+            _gmp._recap(0)
+            try:
+                orig(limit)
+            finally:
+                _gmp._recap(1)
+
+        setrecursionlimit.__doc__ = orig.__doc__
+        setrecursionlimit.__wrapped__ = orig
+        return setrecursionlimit
+
+    if not hasattr(_sys.setrecursionlimit, "__wrapped__"):
+        _sys.setrecursionlimit = _wrap_setrecursionlimit(_sys.setrecursionlimit)

@@ -196,6 +196,7 @@ unsafe extern "C" {
     pub fn gmpy_g_size() -> usize;
     pub fn gmpy_home_new(ts: *mut pyo3::ffi::PyThreadState) -> *mut gmpy_home;
     pub fn gmpy_g_init(g: *mut gmpy_g, home: *mut gmpy_home, stack_size: usize);
+    pub fn gmpy_home_recap(h: *mut gmpy_home, capped: c_int);
     pub fn gmpy_g_set_context(g: *mut gmpy_g, context: *mut pyo3::ffi::PyObject);
     pub fn gmpy_on_park(ctx: *mut c_void);
     pub fn gmpy_on_resume(ctx: *mut c_void);

@@ -498,6 +498,19 @@ fn _atexit(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
+/// Around `sys.setrecursionlimit` (3.11): `_recap(0)` before lifts the calling
+/// goroutine's cap, `_recap(1)` after applies it at the new limit (csrc/pystate.c,
+/// gmpy_home_recap).
+#[pyfunction]
+fn _recap(capped: c_int) {
+    if where_am_i() == Where::HomeGoroutine
+        && let Some(h) = home::this_home()
+    {
+        // SAFETY: on the home thread, with the GIL, inside one of its goroutines.
+        unsafe { gmpy_home_recap(h.py, capped) };
+    }
+}
+
 /// The live Python goroutines as (id, frames innermost first); see gmp.goroutines.
 #[pyfunction]
 fn _goroutines(py: Python<'_>) -> PyResult<Vec<(u64, Py<pyo3::types::PyList>)>> {
@@ -564,6 +577,7 @@ fn _gmp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(net::close_fd, m)?)?;
     m.add_function(wrap_pyfunction!(_atexit, m)?)?;
     m.add_function(wrap_pyfunction!(_goroutines, m)?)?;
+    m.add_function(wrap_pyfunction!(_recap, m)?)?;
     m.add("POLLIN", GMP_POLLIN)?;
     m.add("POLLOUT", GMP_POLLOUT)?;
     Ok(())
