@@ -337,14 +337,6 @@ class socket(_OrigSocket):
             pass
 
 
-def create_connection(*args, **kwargs):
-    """``socket.create_connection`` (the stdlib's, over the patched socket class)."""
-    return _orig_create_connection(*args, **kwargs)
-
-
-_orig_create_connection = _socket_mod.create_connection
-
-
 def _patch_socket():
     m = _socket_mod
     _set(m, "socket", socket)
@@ -812,7 +804,7 @@ _PATCHERS = {
 
 # Which original objects other modules may have bound at import time, per switch.
 _ORIGINALS = {
-    "socket": lambda: [_OrigSocket, _orig_getaddrinfo, _orig_create_connection],
+    "socket": lambda: [_OrigSocket, _orig_getaddrinfo, _orig_gethostbyname],
     "time": lambda: [_orig_sleep],
     "thread": lambda: [_threading.Lock, _threading.RLock, _threading.Condition,
                        _threading.Event, _threading.Semaphore, _threading.local],
