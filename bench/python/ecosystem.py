@@ -7,10 +7,12 @@ client where one exists.
     python bench/python/ecosystem.py --only redis --repeat 3 --ops 20000
     python bench/python/ecosystem.py --json out.json
 
-| workload | work | asyncio peer |
-| --- | --- | --- |
-| redis | 100 concurrent clients sharing one redis-py client (its connection pool), each doing SET then GET; ops/s counts both | `redis.asyncio` |
-| http  | 100 concurrent `requests.Session`s doing GET against a local keep-alive HTTP server (its own process, asyncio protocol, not the bottleneck) | none (aiohttp is not used) |
+Workloads (asyncio peer in brackets):
+- redis: 100 concurrent clients sharing one redis-py client (its connection pool), each
+  doing SET then GET; ops/s counts both [redis.asyncio].
+- http: 100 concurrent requests.Session objects doing GET against a local keep-alive
+  HTTP server (its own process, an asyncio protocol, not the bottleneck) [none: aiohttp
+  is not used].
 
 Each (workload, implementation) runs in its own process (patching is process-wide):
 one warm-up, then N timed runs; the median is printed with gmp's ratio to gevent.

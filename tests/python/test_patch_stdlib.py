@@ -299,7 +299,7 @@ def sleeper(n, d):
     order.append(n)
 def main():
     with gmp.Group() as g:
-        g.go(sleeper, "slow", 0.02)
+        g.go(sleeper, "slow", 0.2)
         g.go(sleeper, "fast", 0.001)
     with gmp.timeout(0.005):
         try:

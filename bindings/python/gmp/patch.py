@@ -810,11 +810,15 @@ _ORIGINALS = {
                        _threading.Event, _threading.Semaphore, _threading.local],
     "select": lambda: [_orig_select],
 }
-_IGNORED_MODULES = ("gmp", "_thread", "socket", "ssl", "threading", "_threading_local", "queue",
-                    "selectors", "select", "subprocess", "time", "os", "importlib",
-                    "_pytest", "pytest", "pluggy", "concurrent", "multiprocessing",
-                    "asyncio", "logging", "_weakrefset", "weakref", "functools", "reprlib",
-                    "socketserver", "zipimport", "site", "builtins", "posixpath", "faulthandler")
+# Modules whose bindings of the originals are the standard library's own business (or
+# ours): not reported.
+_IGNORED_MODULES = (
+    "gmp", "_thread", "_socket", "socket", "ssl", "threading", "_threading_local", "queue",
+    "selectors", "select", "subprocess", "time", "os", "importlib", "_pytest", "pytest",
+    "pluggy", "concurrent", "multiprocessing", "asyncio", "logging", "_weakrefset",
+    "weakref", "functools", "reprlib", "socketserver", "zipimport", "site", "builtins",
+    "posixpath", "faulthandler",
+)
 
 
 def _late_refs(names):
