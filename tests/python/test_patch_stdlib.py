@@ -466,3 +466,36 @@ except KeyboardInterrupt:
 assert not ev._waiters
 print("ok")
 """)
+
+
+def test_logging_handlers_made_before_the_patch_exclude_per_goroutine():
+    # A handler whose emit parks (here: time.sleep) while holding its lock: the other
+    # goroutine's record must wait for it, not interleave (the pre-patch lock was a
+    # C RLock, reentrant for every goroutine of the home thread).
+    r = run_child('''
+import logging
+class Slow(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.log = []
+    def emit(self, record):
+        self.log.append(("begin", record.getMessage()))
+        time.sleep(0.005)
+        self.log.append(("end", record.getMessage()))
+h = Slow()
+logger = logging.getLogger("t")
+logger.addHandler(h)
+logger.setLevel(logging.INFO)
+import gmp
+gmp.patch()
+import time
+def main():
+    with gmp.Group() as g:
+        g.go(logger.info, "a")
+        g.go(logger.info, "b")
+gmp.run(main)
+kinds = [k for k, _ in h.log]
+assert kinds == ["begin", "end", "begin", "end"], h.log
+print("ok")
+''')
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr

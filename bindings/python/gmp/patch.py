@@ -27,7 +27,8 @@ patch keeps the original, hence "call it first" and the warning when it was not)
   ``get_ident`` (a per-goroutine identity, as gevent gives each greenlet one), and
   ``_thread.allocate_lock``/``RLock``/``get_ident`` (so ``importlib``'s module locks
   park too). ``threading.Thread`` stays a real thread; its ``join`` from a goroutine
-  waits through ``gmp.blocking``.
+  waits through ``gmp.blocking``. ``logging``'s module lock and existing handlers'
+  locks become per-goroutine RLocks (handlers made later get them anyway).
 - ``queue``: ``Queue``, ``LifoQueue``, ``PriorityQueue``, ``SimpleQueue`` (built on
   the gmp sync types whether or not ``thread`` is patched).
 - ``subprocess``/``os``: ``os.waitpid``/``os.wait`` without ``WNOHANG`` run through
@@ -706,6 +707,16 @@ def _patch_thread():
     _set(_threading_local, "RLock", _sync.RLock)
     _set(th, "local", _threading_local.local)
     _set(th.Thread, "join", _thread_join)
+    logging = _sys.modules.get("logging")
+    if logging is not None:
+        # Locks logging made before the patch (its module lock, existing handlers'):
+        # per-goroutine RLocks, so a handler that parks in emit excludes the others.
+        if hasattr(logging, "_lock"):
+            _set(logging, "_lock", _sync.RLock())
+        for ref in list(getattr(logging, "_handlerList", ())):
+            h = ref() if callable(ref) else ref
+            if h is not None and getattr(h, "lock", None) is not None:
+                h.lock = _sync.RLock()
 
 
 # -- queue ---------------------------------------------------------------------------------
