@@ -122,7 +122,18 @@
 #endif
 #endif
 
+// The two builds differ in more than throwing (goroutines of a build without exceptions
+// carry no exception state, so they have no switch hooks: see hooks_for), so each has
+// its own inline namespace: translation units built both ways can share a program
+// without mixing two definitions of one name.
+#if GMP_HAS_EXCEPTIONS
+#define GMP_ABI_NAMESPACE with_exceptions
+#else
+#define GMP_ABI_NAMESPACE without_exceptions
+#endif
+
 namespace gmp {
+inline namespace GMP_ABI_NAMESPACE {
 
 /// A goroutine id (unique for the life of the process, starting at 1; 0 is "none").
 using goid = gmp_goid;
@@ -238,6 +249,7 @@ inline error_handler get_error_handler() noexcept {
   return detail::the_error_handler.load(std::memory_order_acquire);
 }
 
+}  // namespace GMP_ABI_NAMESPACE
 }  // namespace gmp
 
 namespace std {
@@ -246,6 +258,7 @@ struct is_error_code_enum<gmp::errc> : true_type {};
 }  // namespace std
 
 namespace gmp {
+inline namespace GMP_ABI_NAMESPACE {
 
 // ---------------------------------------------------------------------------------------
 // Time
@@ -499,7 +512,9 @@ struct goroutine final : goroutine_result<go_result_t<Fn, Args...>> {
 /// installed, then a joiner is let go and the goroutine lets go of itself.
 inline void goroutine_finish(goroutine_base* g) noexcept {
   g->drop();
+#if GMP_HAS_EXCEPTIONS
   eh_park(&g->eh);
+#endif
   if (g->join_state.fetch_or(goroutine_base::done, std::memory_order_acq_rel) &
       goroutine_base::joining) {
     gmp_waitgroup_done(&g->finished);
@@ -517,7 +532,9 @@ inline void goroutine_finish(goroutine_base* g) noexcept {
 /// calls terminate, so the search would stop here and unwind the stack first.
 inline void goroutine_entry(void* arg) {
   goroutine_base* g = static_cast<goroutine_base*>(arg);
+#if GMP_HAS_EXCEPTIONS
   eh_resume(&g->eh);  // the runtime calls the hooks around switches, not at start and end
+#endif
   g->run();
   goroutine_finish(g);
 }
@@ -527,7 +544,9 @@ inline void goroutine_entry(void* arg) {
 /// quietly. Any other gmp::error is reported and terminates (after unwinding, here).
 inline void home_goroutine_entry(void* arg) noexcept {
   goroutine_base* g = static_cast<goroutine_base*>(arg);
+#if GMP_HAS_EXCEPTIONS
   eh_resume(&g->eh);
+#endif
 #if GMP_HAS_EXCEPTIONS
   try {
     g->run();
@@ -562,6 +581,17 @@ inline gmp_switch_hooks eh_hooks(goroutine_base* g) noexcept {
   return h;
 }
 
+/// The hooks a goroutine starts with: the exception-state swap, or none in a build
+/// without exceptions (nothing to carry; a switch then costs what it costs from C).
+inline const gmp_switch_hooks* hooks_for(const gmp_switch_hooks& h) noexcept {
+#if GMP_HAS_EXCEPTIONS
+  return &h;
+#else
+  (void)h;
+  return nullptr;
+#endif
+}
+
 /// Starts g (with a task handle's reference when `joinable`). On failure g is deleted
 /// and the code returned.
 inline int spawn(const go_attr* attr, goroutine_base* g, bool joinable, goid* id) noexcept {
@@ -570,7 +600,7 @@ inline int spawn(const go_attr* attr, goroutine_base* g, bool joinable, goid* id
   a.size = sizeof a;
   a.stack_size = attr ? attr->stack_size : 0;
   a.name = attr && !attr->name.empty() ? attr->name.c_str() : nullptr;
-  a.hooks = &hooks;
+  a.hooks = hooks_for(hooks);
   if (joinable) g->refs.store(2, std::memory_order_relaxed);
   const int rc = gmp_go_ex(&a, &goroutine_entry, g, id);
   if (rc < 0) delete g;
@@ -2328,7 +2358,7 @@ class home {
     a.size = sizeof a;
     a.stack_size = attr ? attr->stack_size : 0;
     a.name = attr && !attr->name.empty() ? attr->name.c_str() : nullptr;
-    a.hooks = &hooks;
+    a.hooks = detail::hooks_for(hooks);
     const int rc = gmp_go_home(h_, &a, &detail::home_goroutine_entry, g);
     if (rc < 0) delete g;
     detail::report(rc, ec);
@@ -2366,6 +2396,7 @@ class home {
   bool finished_ = false;
 };
 
+}  // namespace GMP_ABI_NAMESPACE
 }  // namespace gmp
 
 #endif  // GMP_GMP_HPP
