@@ -65,7 +65,12 @@
 //   gmp::condition_variable (with std::unique_lock<gmp::mutex>), gmp::waitgroup,
 //   gmp::once. Their zero state is ready; constructors are constexpr and never fail.
 // * gmp::home binds goroutines to the thread that made it (engines, UI threads): they
-//   run only when that thread calls run(), or while it waits in a blocking gmp call.
+//   run only when that thread calls run(), or while it waits in a blocking gmp call
+//   (unless set_reentrant(false): then only in run(), for frame code that must not be
+//   re-entered).
+// * gmp::config's on_thread_start / on_thread_stop run on every thread the runtime
+//   starts (role worker or sysmon, and an index): set priorities, affinity, names,
+//   profiler registration there (gmp::init, before any other call).
 // * Errors are gmp::error, a std::system_error whose code().value() is the GMP_E* code
 //   and whose category is gmp::gmp_category() (message() is gmp_strerror). Codes that
 //   are negative errno values compare equal to std::errc: e.code() == std::errc::timed_out.
