@@ -3,8 +3,10 @@
 # directory:
 #   1. configure and build (cargo underneath; the C++ tests and examples with
 #      -Wall -Wextra -Wpedantic -Wshadow -Werror, C++17)
-#   2. ctest: the GoogleTest tests of <gmp/gmp.hpp> (one process each), GNU MP
-#      coexistence, the examples; then the GoogleTest binary once more, all in one process
+#   2. ctest: the GoogleTest tests of <gmp/gmp.hpp> (one process each; built with and
+#      without exceptions), the throw-site check under gdb, the thread callbacks, GNU MP
+#      coexistence, the examples; then both GoogleTest binaries once more, each all in
+#      one process
 #   3. install to a temporary prefix and check the layout: the real file (DWARF split
 #      off into a .debug file), its SONAME link, no libgmp.so or libgmp.a (GNU MP's
 #      names), libgmp-runtime.so/.a, the headers, the CMake package (SameMinorVersion
@@ -90,6 +92,8 @@ echo "== 2. ctest: C++ binding tests, GNU MP coexistence, examples"
 ctest_counts "ctest" "$build"
 
 check "gmp_cpp_tests, all in one process" "$build/tests/cpp/gmp_cpp_tests" --gtest_brief=1
+check "gmp_cpp_tests_noexcept (-fno-exceptions), all in one process" \
+  "$build/tests/cpp/gmp_cpp_tests_noexcept" --gtest_brief=1
 
 echo "== 3. install to $prefix"
 check "install" cmake --install "$build" --prefix "$prefix"
