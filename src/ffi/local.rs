@@ -4,10 +4,8 @@
 use std::ffi::{c_int, c_void};
 
 use super::guard;
+use super::types::gmp_local_key;
 use crate::error;
-
-/// A key for goroutine-local values (`gmp_local_key_create`). 0 is never a valid key.
-pub type gmp_local_key = u32;
 
 /// Creates a key for goroutine-local values, as `pthread_key_create` does for threads:
 /// every goroutine has its own value under it (NULL until it sets one). When a

@@ -10,6 +10,9 @@ pub type gmp_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 /// A goroutine id (unique for the life of the process, starting at 1).
 pub type gmp_goid = u64;
 
+/// A key for goroutine-local values (`gmp_local_key_create`). 0 is never a valid key.
+pub type gmp_local_key = u32;
+
 /// Runtime configuration for `gmp_init`. Zero fields take their defaults.
 #[repr(C)]
 #[derive(Clone, Copy)]
