@@ -10,7 +10,12 @@
 #   libgmp.so.<version>.debug     the DWARF, found through a .gnu_debuglink
 #   libgmp.so.<major> -> libgmp.so.<version>
 #   libgmp-runtime.so -> libgmp.so.<major>   (for -lgmp-runtime; never libgmp.so)
-#   libgmp-runtime.a              the static library, DWARF stripped (never libgmp.a)
+#   libgmp-runtime.a              the static library, DWARF stripped (never libgmp.a);
+#                                 with GMP_STATIC_LTO (default ON) a second cargo run
+#                                 builds it alone with fat LTO and one codegen unit,
+#                                 which folds the standard library in and drops what
+#                                 libgmp does not use (33 MB -> 3.8 MB; a static hello
+#                                 world 7.6 MB -> 0.8 MB)
 #
 # The targets are IMPORTED with IMPORTED_LOCATION, so programs link the file by its
 # full path and record the SONAME: a link never says -lgmp, which GNU MP also answers.
@@ -31,6 +36,20 @@ set(GMP_SHARED_FILE "libgmp.so.${PROJECT_VERSION}")
 set(_gmp_cargo_out "${GMP_CARGO_TARGET_DIR}/release")
 
 set(GMP_STATIC_FILE "libgmp-runtime.a")
+option(GMP_STATIC_LTO "Build libgmp-runtime.a with fat LTO in a second cargo run (smaller)" ON)
+if(GMP_STATIC_LTO)
+  # Its own target directory: the crate-type override must not touch the main build's
+  # fingerprints (else each build would redo both).
+  set(_gmp_static_target_dir "${GMP_CARGO_TARGET_DIR}/static-lto")
+  set(_gmp_static_out "${_gmp_static_target_dir}/release")
+  set(_gmp_static_cmd
+    COMMAND "${CMAKE_COMMAND}" -E env "CARGO_TARGET_DIR=${_gmp_static_target_dir}"
+            "${GMP_CARGO_EXECUTABLE}" rustc --release --lib --crate-type staticlib
+            ${GMP_CARGO_ARGS} -- -C lto=fat -C codegen-units=1)
+else()
+  set(_gmp_static_out "${_gmp_cargo_out}")
+  set(_gmp_static_cmd "")
+endif()
 if(CMAKE_OBJCOPY)
   set(GMP_OBJCOPY "${CMAKE_OBJCOPY}" CACHE FILEPATH "objcopy, to split off libgmp's debug info")
 else()
@@ -43,7 +62,9 @@ endif()
 add_custom_target(gmp_cargo ALL
   COMMAND "${CMAKE_COMMAND}" -E env "CARGO_TARGET_DIR=${GMP_CARGO_TARGET_DIR}"
           "${GMP_CARGO_EXECUTABLE}" build --release --lib ${GMP_CARGO_ARGS}
-  COMMAND "${CMAKE_COMMAND}" "-DCARGO_OUT=${_gmp_cargo_out}" "-DSTAGE=${GMP_STAGE_DIR}"
+  ${_gmp_static_cmd}
+  COMMAND "${CMAKE_COMMAND}" "-DCARGO_OUT=${_gmp_cargo_out}"
+          "-DCARGO_STATIC_OUT=${_gmp_static_out}" "-DSTAGE=${GMP_STAGE_DIR}"
           "-DVERSION=${PROJECT_VERSION}" "-DMAJOR=${PROJECT_VERSION_MAJOR}"
           "-DOBJCOPY=${GMP_OBJCOPY}" -P "${CMAKE_CURRENT_LIST_DIR}/gmpStage.cmake"
   BYPRODUCTS "${GMP_STAGE_DIR}/${GMP_SHARED_FILE}" "${GMP_STAGE_DIR}/${GMP_SHARED_FILE}.debug"

@@ -8,13 +8,14 @@
 #                              perf find it through the debuglink, in the same directory
 #   libgmp.so.<major> -> libgmp.so.<version>   (the SONAME)
 #   libgmp-runtime.so -> libgmp.so.<major>     (for -lgmp-runtime: a name GNU MP does not use)
-#   libgmp-runtime.a           cargo's libgmp.a without DWARF (33 MB -> about 19 MB)
+#   libgmp-runtime.a           CARGO_STATIC_OUT's libgmp.a (the fat-LTO build, or the
+#                              main one) without DWARF
 #
 # No libgmp.so and no libgmp.a: those names are GNU MP's, and -lgmp or find_library(gmp)
 # must keep finding GNU MP when both share a prefix.
 #
-# Inputs: CARGO_OUT, STAGE, VERSION, MAJOR, OBJCOPY (may be empty: then nothing is split
-# or stripped).
+# Inputs: CARGO_OUT, CARGO_STATIC_OUT, STAGE, VERSION, MAJOR, OBJCOPY (may be empty:
+# then nothing is split or stripped).
 
 file(MAKE_DIRECTORY "${STAGE}")
 set(_so "${STAGE}/libgmp.so.${VERSION}")
@@ -39,16 +40,16 @@ if(NOT EXISTS "${_so}" OR "${CARGO_OUT}/libgmp.so" IS_NEWER_THAN "${_so}")
     execute_process(COMMAND "${CMAKE_COMMAND}" -E copy "${CARGO_OUT}/libgmp.so" "${_so}")
   endif()
 endif()
-if(NOT EXISTS "${_ar}" OR "${CARGO_OUT}/libgmp.a" IS_NEWER_THAN "${_ar}")
+if(NOT EXISTS "${_ar}" OR "${CARGO_STATIC_OUT}/libgmp.a" IS_NEWER_THAN "${_ar}")
   if(OBJCOPY)
-    execute_process(COMMAND "${OBJCOPY}" --strip-debug "${CARGO_OUT}/libgmp.a" "${_ar}.tmp"
+    execute_process(COMMAND "${OBJCOPY}" --strip-debug "${CARGO_STATIC_OUT}/libgmp.a" "${_ar}.tmp"
                     RESULT_VARIABLE rc)
     if(NOT rc EQUAL 0)
       message(FATAL_ERROR "libgmp: objcopy --strip-debug failed on libgmp.a")
     endif()
     file(RENAME "${_ar}.tmp" "${_ar}")
   else()
-    execute_process(COMMAND "${CMAKE_COMMAND}" -E copy "${CARGO_OUT}/libgmp.a" "${_ar}")
+    execute_process(COMMAND "${CMAKE_COMMAND}" -E copy "${CARGO_STATIC_OUT}/libgmp.a" "${_ar}")
   endif()
 endif()
 file(CREATE_LINK "libgmp.so.${VERSION}" "${STAGE}/libgmp.so.${MAJOR}" SYMBOLIC)
