@@ -1827,7 +1827,6 @@ pub(crate) fn is_forked_child() -> bool {
     FORKED.load(Ordering::Relaxed)
 }
 
-
 /// gmp_shutdown is waiting for the goroutines to end: spawns from outside the runtime
 /// (foreign threads, homes pumped by them) are refused with GMP_ESHUTDOWN; goroutines
 /// may still spawn, since their work is what shutdown waits for.
@@ -1943,4 +1942,3 @@ pub(crate) fn snapshot() -> Snapshot {
         preempt_requests: super::sysmon::PREEMPT_REQUESTS.load(Ordering::Relaxed),
     }
 }
-
