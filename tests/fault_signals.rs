@@ -177,7 +177,6 @@ fn child() {
         stack_size: 0,
         max_threads: 0,
         ..Default::default()
-        ..Default::default()
     };
     // SAFETY: a valid config.
     assert_eq!(unsafe { gmp_init(&cfg) }, 0);

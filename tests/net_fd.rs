@@ -98,7 +98,10 @@ fn write_timeout_when_peer_never_reads() {
         let big = vec![0x5au8; 8 << 20];
         write(c, &big, 100 * MS) as i64
     });
-    assert!(n > 0 && n < 8 << 20, "write: partial count expected, got {n}");
+    assert!(
+        n > 0 && n < 8 << 20,
+        "write: partial count expected, got {n}"
+    );
     assert!(el >= 100 * MS, "write: timed out early ({el} ns)");
     // Nothing more fits now: gmp_send times out with nothing written, GMP_ETIMEDOUT.
     let r = timed(move || {
