@@ -94,10 +94,15 @@ def num_goroutine() -> int:
 def maxprocs(n: Optional[int] = None) -> int:
     """GOMAXPROCS: with n, sets it and returns the previous value; without, queries."""
 
-def configure(python_threads: Optional[int] = None, maxprocs: Optional[int] = None) -> None:
+def configure(
+    python_threads: Optional[int] = None,
+    maxprocs: Optional[int] = None,
+    blocking_threads: Optional[int] = None,
+) -> None:
     """Before the first goroutine: the number of home threads that run Python goroutines
     (default 1; new goroutines, wherever spawned, go to them in turn), and the runtime's
-    P count."""
+    P count. At any time: the most worker threads gmp.blocking uses (default
+    min(32, cpus + 4); idle ones end after 2 s)."""
 
 def set_name(name: str) -> None:
     """Names the calling goroutine (shown in dumps). RuntimeError outside goroutines."""
@@ -208,8 +213,10 @@ class Once:
     def done(self) -> bool: ...
 
 def blocking(func: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-    """Runs func on a runtime thread while only the calling goroutine parks (for calls
-    that block in C with the GIL released); returns its result or raises its exception."""
+    """Runs func on a worker thread while only the calling goroutine parks (for calls
+    that block in C with the GIL released); returns its result or raises its exception.
+    The workers are a bounded pool (gmp.configure(blocking_threads=N)); calls beyond it
+    wait their turn."""
 
 class socket:
     """Wraps a socket.socket so accept/recv/recv_into/send/sendall/connect park only the

@@ -1,20 +1,26 @@
 //! `gmp.blocking(fn, *args, **kwargs)`: runs a call that blocks in C with the GIL
-//! released (file I/O, `time.sleep`, hashing, DNS) on a runtime thread while only the
+//! released (file I/O, `time.sleep`, hashing, DNS) on a worker thread while only the
 //! calling goroutine parks.
 //!
-//! A C goroutine (free to run on any runtime thread) runs `gmp_blocking`, which calls
-//! our function between `gmp_syscall_enter/exit` on the M's own thread stack; that
-//! function takes the GIL with `PyGILState_Ensure` (a thread state for that thread),
-//! calls fn, stores the result and lets the GIL go; the goroutine then closes a channel
-//! the Python goroutine waits on. From a plain thread there is nothing to gain: fn is
-//! just called.
+//! The workers are a bounded pool of our own threads (default `min(32, cpus + 4)`, as
+//! asyncio's `to_thread` executor; `gmp.configure(blocking_threads=N)`), started on
+//! demand and ended after [`IDLE`] without work, so an idle program keeps none. A call
+//! finding every worker busy waits in the queue (its goroutine stays parked). A worker
+//! takes the GIL with `PyGILState_Ensure` (a thread state for that thread), calls fn,
+//! stores the result and lets the GIL go, then closes a channel the goroutine waits on.
+//! From a plain thread there is nothing to gain: fn is just called. (Before: a C
+//! goroutine per call ran fn through `gmp_blocking`, so every concurrent call became a
+//! runtime thread, kept for good.)
 //!
 //! At interpreter exit, calls in flight are let finish before the homes stop
-//! (`_atexit`), as `concurrent.futures` joins its workers.
+//! (`_atexit`), as `concurrent.futures` joins its workers, unless the program ends on
+//! Ctrl-C.
 
+use std::collections::VecDeque;
 use std::ffi::c_void;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -25,33 +31,123 @@ use crate::home::{EXITING, Where, where_am_i};
 
 pub static INFLIGHT: AtomicI64 = AtomicI64::new(0);
 
+/// A worker with nothing to do for this long ends.
+const IDLE: Duration = Duration::from_secs(2);
+
+/// The pool's size; 0 until configured or first used (then the default).
+pub static MAX_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Workers alive (for tests: `gmp.stats()["blocking_threads"]`).
+pub static THREADS: AtomicUsize = AtomicUsize::new(0);
+
 /// A callable with its arguments.
 type Call = (Py<PyAny>, Py<PyTuple>, Option<Py<PyDict>>);
 
 struct Job {
     call: Mutex<Option<Call>>,
     result: Mutex<Option<PyResult<Py<PyAny>>>>,
-    /// The C goroutine's own reference to the channel the waiter parks on.
+    /// The worker's own reference to the channel the waiter parks on.
     done: *mut gmp_chan,
 }
 
-unsafe extern "C" fn job_goroutine(arg: *mut c_void) {
-    // SAFETY: `arg` is the Job, alive until the waiter has seen `done` closed.
-    let job = unsafe { &*(arg as *const Job) };
-    // SAFETY: our function and the job.
-    unsafe { gmp_blocking(Some(job_call), arg) };
-    INFLIGHT.fetch_sub(1, Ordering::SeqCst);
-    // After the close the waiter may free the job: copy the handle out first.
-    let done = job.done;
-    // SAFETY: our own reference to the channel.
-    unsafe {
-        gmp_chan_close(done);
-        gmp_chan_release(done);
+/// A queued job (the waiter keeps it alive until `done` is closed).
+struct JobPtr(*const Job);
+// SAFETY: the Job is only touched by the worker that pops it, then by its waiter after
+// `done` closes.
+unsafe impl Send for JobPtr {}
+
+struct PoolState {
+    jobs: VecDeque<JobPtr>,
+    threads: usize,
+    idle: usize,
+}
+
+static POOL: (Mutex<PoolState>, Condvar) = (
+    Mutex::new(PoolState {
+        jobs: VecDeque::new(),
+        threads: 0,
+        idle: 0,
+    }),
+    Condvar::new(),
+);
+
+/// min(32, cpus + 4), as asyncio's default executor.
+fn default_max() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus + 4).min(32)
+}
+
+pub fn max_threads() -> usize {
+    match MAX_THREADS.load(Ordering::Relaxed) {
+        0 => default_max(),
+        n => n,
+    }
+}
+
+fn submit(job: *const Job) -> PyResult<()> {
+    let mut st = POOL.0.lock().unwrap_or_else(|e| e.into_inner());
+    st.jobs.push_back(JobPtr(job));
+    // Idle workers count themselves out only once they wake: while the queue is no
+    // longer than their number, one of them will take this job; else start one more.
+    if st.jobs.len() <= st.idle {
+        POOL.1.notify_one();
+    } else if st.threads < max_threads() {
+        st.threads += 1;
+        THREADS.fetch_add(1, Ordering::Relaxed);
+        let spawned = std::thread::Builder::new()
+            .name("gmp-blocking".into())
+            .spawn(worker);
+        if let Err(e) = spawned {
+            st.threads -= 1;
+            THREADS.fetch_sub(1, Ordering::Relaxed);
+            if st.threads == 0 {
+                st.jobs.pop_back();
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                    "gmp.blocking: cannot start a worker thread: {e}"
+                )));
+            }
+            // The others will get to it.
+        }
+    }
+    Ok(())
+}
+
+fn worker() {
+    let mut st = POOL.0.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let Some(JobPtr(job)) = st.jobs.pop_front() else {
+            st.idle += 1;
+            let (g, to) = POOL
+                .1
+                .wait_timeout(st, IDLE)
+                .unwrap_or_else(|e| e.into_inner());
+            st = g;
+            st.idle -= 1;
+            if to.timed_out() && st.jobs.is_empty() {
+                st.threads -= 1;
+                THREADS.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+            continue;
+        };
+        drop(st);
+        // SAFETY: a queued job, alive until we close `done`.
+        unsafe { job_call(job as *mut c_void) };
+        INFLIGHT.fetch_sub(1, Ordering::SeqCst);
+        // After the close the waiter may free the job: copy the handle out first.
+        // SAFETY: as above.
+        let done = unsafe { (*job).done };
+        // SAFETY: our own reference to the channel.
+        unsafe {
+            gmp_chan_close(done);
+            gmp_chan_release(done);
+        }
+        st = POOL.0.lock().unwrap_or_else(|e| e.into_inner());
     }
 }
 
 unsafe extern "C" fn job_call(arg: *mut c_void) {
-    // SAFETY: as in job_goroutine.
+    // SAFETY: a queued job, alive until its `done` is closed.
     let job = unsafe { &*(arg as *const Job) };
     if EXITING.load(Ordering::SeqCst) {
         return;
@@ -79,7 +175,7 @@ unsafe extern "C" fn job_call(arg: *mut c_void) {
     }
 }
 
-/// Runs `func(*args, **kwargs)` on a runtime thread while the calling goroutine parks;
+/// Runs `func(*args, **kwargs)` on a pool worker thread while the calling goroutine parks;
 /// returns its result or raises its exception.
 #[pyfunction]
 #[pyo3(signature = (func, /, *args, **kwargs))]
@@ -118,16 +214,14 @@ pub fn blocking(
     });
     let jp = &*job as *const Job as *mut c_void;
     INFLIGHT.fetch_add(1, Ordering::SeqCst);
-    // SAFETY: the job outlives the goroutine's use of it (we wait for `done` below).
-    let r = unsafe { gmp_go(Some(job_goroutine), jp) };
-    if r < 0 {
+    if let Err(e) = submit(jp as *const Job) {
         INFLIGHT.fetch_sub(1, Ordering::SeqCst);
-        // SAFETY: both references are ours: the goroutine never started.
+        // SAFETY: both references are ours: no worker took the job.
         unsafe {
             gmp_chan_release(job.done);
             gmp_chan_release(done);
         }
-        return Err(error_from_code(py, r));
+        return Err(e);
     }
     // A Python goroutine: park until closed (uninterruptible, so the job stays ours).
     // SAFETY: a live channel.

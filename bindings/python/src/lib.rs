@@ -315,10 +315,23 @@ fn maxprocs(py: Python<'_>, n: Option<i32>) -> PyResult<i32> {
 }
 
 /// Before the first goroutine: how many home threads run Python goroutines, and the
-/// runtime's P count.
+/// runtime's P count. At any time: the size of gmp.blocking's worker pool.
 #[pyfunction]
-#[pyo3(signature = (python_threads = None, maxprocs = None))]
-fn configure(py: Python<'_>, python_threads: Option<usize>, maxprocs: Option<i32>) -> PyResult<()> {
+#[pyo3(signature = (python_threads = None, maxprocs = None, blocking_threads = None))]
+fn configure(
+    py: Python<'_>,
+    python_threads: Option<usize>,
+    maxprocs: Option<i32>,
+    blocking_threads: Option<usize>,
+) -> PyResult<()> {
+    if let Some(n) = blocking_threads {
+        if n == 0 || n > 4096 {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "blocking_threads must be between 1 and 4096",
+            ));
+        }
+        blocking::MAX_THREADS.store(n, Ordering::Relaxed);
+    }
     if let Some(n) = python_threads {
         if n == 0 || n > 256 {
             return Err(pyo3::exceptions::PyValueError::new_err(
@@ -435,6 +448,11 @@ fn stats(py: Python<'_>) -> PyResult<Py<PyDict>> {
     d.set_item("steals", s.steals)?;
     d.set_item("syscall_handoffs", s.syscall_handoffs)?;
     d.set_item("preempt_requests", s.preempt_requests)?;
+    d.set_item(
+        "blocking_threads",
+        blocking::THREADS.load(Ordering::Relaxed),
+    )?;
+    d.set_item("blocking_max_threads", blocking::max_threads())?;
     Ok(d.unbind())
 }
 
