@@ -435,8 +435,13 @@ class socket:
         fd = self._sock.detach()
         _gmp.close_fd(fd)
 
-    def makefile(self, *args, **kwargs):
-        raise NotImplementedError("gmp.socket.makefile is not supported yet")
+    def makefile(self, mode="r", buffering=None, *, encoding=None, errors=None, newline=None):
+        """A file object over the socket, as ``socket.socket.makefile``, whose reads
+        and writes park the calling goroutine (gmp/_sockfile.py). Closing the file does
+        not close the socket."""
+        from ._sockfile import makefile
+
+        return makefile(self, mode, buffering, encoding, errors, newline)
 
     @property
     def sock(self):

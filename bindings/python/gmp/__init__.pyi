@@ -248,8 +248,16 @@ class socket:
     def fileno(self) -> int: ...
     def detach(self) -> int: ...
     def close(self) -> None: ...
-    def makefile(self, *args: Any, **kwargs: Any) -> Any:
-        """Not supported: raises NotImplementedError."""
+    def makefile(
+        self,
+        mode: str = "r",
+        buffering: Optional[int] = None,
+        *,
+        encoding: Optional[str] = None,
+        errors: Optional[str] = None,
+        newline: Optional[str] = None,
+    ) -> Any:
+        """A file object over the socket whose reads and writes park the goroutine."""
     @property
     def sock(self) -> _socket.socket: ...
     def __getattr__(self, name: str) -> Any: ...
