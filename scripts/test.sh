@@ -30,7 +30,7 @@ fi
 
 echo "== loom models (run queue; the wait-claim protocol behind channels and select)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-  cargo test --quiet --release --lib -- sched::runq park::loom_tests sched::schedule::count_loom 2>&1 | tee build/loom.log | grep -E "^test result|FAILED|panicked"
+  cargo test --quiet --release --lib -- sched::runq park::loom_tests sched::proc::count_loom 2>&1 | tee build/loom.log | grep -E "^test result|FAILED|panicked"
 grep -q "test result: ok" build/loom.log
 
 echo "== ABI test (ctest: header vs the Rust items of src/ffi)"

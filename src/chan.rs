@@ -357,7 +357,7 @@ impl Chan {
             // A would-block try is a preemption point (Go's `for { select { default: } }`
             // loops rely on it): a goroutine polling a channel must let the timers and
             // goroutines it waits for run on its P.
-            crate::sched::schedule::preempt_check();
+            crate::sched::proc::preempt_check();
             return error::EAGAIN;
         }
         let w = if deadline < 0 {

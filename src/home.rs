@@ -146,17 +146,17 @@ impl Home {
     pub(crate) fn spawn(
         &self,
         entry: g::Entry,
-        sp: crate::sched::schedule::Spawn<'_>,
+        sp: crate::sched::proc::Spawn<'_>,
     ) -> Result<u64, Code> {
         if self.closed.load(Ordering::Acquire) {
             return Err(error::ECLOSED);
         }
         self.live.fetch_add(1, Ordering::SeqCst);
-        let sp = crate::sched::schedule::Spawn {
+        let sp = crate::sched::proc::Spawn {
             home: Some(self),
             ..sp
         };
-        match crate::sched::schedule::newproc(entry, sp) {
+        match crate::sched::proc::newproc(entry, sp) {
             Ok(id) => Ok(id),
             Err(e) => {
                 self.live.fetch_sub(1, Ordering::SeqCst);
@@ -185,7 +185,7 @@ impl Home {
     /// Runs one goroutine until it switches back.
     fn run_one(&self, g: GRef) {
         // SAFETY: we dequeued g from our own queue, so we own it.
-        if unsafe { g.inner() }.stack.is_none() && !crate::sched::schedule::start_stack(g, None) {
+        if unsafe { g.inner() }.stack.is_none() && !crate::sched::proc::start_stack(g, None) {
             self.push(g);
             return;
         }
@@ -212,7 +212,7 @@ impl Home {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&g);
-                crate::sched::schedule::gfree(g, None);
+                crate::sched::proc::gfree(g, None);
                 self.live.fetch_sub(1, Ordering::SeqCst);
             }
             Switch::Call => unreachable!(),

@@ -23,8 +23,13 @@
 //! only there, when it pumps.
 //!
 //! ## Map
-//! - `sched/`: `g.rs` `m.rs` `p.rs` `runq.rs` `schedule.rs` (the loop, `find_runnable`,
-//!   `wakep`, LockOSThread, `gmp_main`).
+//! - `sched/`, one concept a file: `g.rs` `m.rs` `p.rs` (the structs), `runq.rs` (the
+//!   local ring), `schedule.rs` (the run loop and direct switches), `procresize.rs`
+//!   (acquire, release, resize P's), `idle.rs` (idle P's and M's, spinning, `wakep`,
+//!   hand-offs, the thread cap), `queue.rs` (global queue, `runqput`, `ready`),
+//!   `findrunnable.rs` (timers, poller, stealing), `proc.rs` (spawn, G free lists, ids,
+//!   counts, LockOSThread, `gmp_main`), `lifecycle.rs` (fork, shutdown, stats),
+//!   `sysmon.rs`, `cswitch.rs` (the stack switch).
 //! - `park.rs`: the one waiter; `sema.rs`: address-keyed wait queues; `sync/`: mutex,
 //!   rwmutex, waitgroup, once, cond.
 //! - `time.rs`: per-P timer heaps, sleep; `netpoll.rs`: the poller an idle M blocks in.

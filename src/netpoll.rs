@@ -355,7 +355,7 @@ fn wait(pd: &PollDesc, dirs: [bool; 2], deadline: i64) -> u8 {
         // A foreign or home thread: no M of ours goes on to block in the poller for it,
         // so make sure one does (an idle runtime would otherwise look only at sysmon's
         // next tick).
-        crate::sched::schedule::ensure_poller();
+        crate::sched::findrunnable::ensure_poller();
     }
     let outcome = park::park_deadline(&w, WaitReason::IoWait, deadline, move || drop(inner));
     WAITERS.fetch_sub(1, Ordering::SeqCst);

@@ -265,7 +265,7 @@ impl WaitRef {
     #[inline]
     pub(crate) fn wake(self) {
         match (self.g(), self.thread()) {
-            (Some(g), _) => crate::sched::schedule::ready(g),
+            (Some(g), _) => crate::sched::queue::ready(g),
             // Our Arc count keeps the thread's waiter alive until self drops.
             (None, Some(t)) => t.signal(PERMIT),
             (None, None) => unreachable!(),

@@ -36,12 +36,12 @@ pub(crate) fn select(cases: &[Case], deadline: i64, try_only: bool) -> Result<(u
     // Poll order: a Fisher-Yates shuffle of the live cases.
     let mut order: Vec<usize> = (0..n).filter(|&i| !cases[i].chan.is_null()).collect();
     for i in (1..order.len()).rev() {
-        let j = crate::sched::schedule::fastrand() as usize % (i + 1);
+        let j = crate::sched::findrunnable::fastrand() as usize % (i + 1);
         order.swap(i, j);
     }
     if order.is_empty() {
         if try_only {
-            crate::sched::schedule::preempt_check();
+            crate::sched::proc::preempt_check();
             return Err(error::EAGAIN);
         }
         // Go's `select {}` blocks forever; here until the deadline (or a cancel).
@@ -103,7 +103,7 @@ fn select_locked(
     if try_only {
         drop(guards);
         // A select with default that finds nothing is a preemption point (see chan.rs).
-        crate::sched::schedule::preempt_check();
+        crate::sched::proc::preempt_check();
         return Err(error::EAGAIN);
     }
 

@@ -341,16 +341,16 @@ impl Timers {
 /// Arms a timer on the current P (or, without one, on some P) and makes sure an idle M
 /// wakes up for it.
 pub(crate) fn add_timer(when: i64, action: TimerAction) {
-    let p = crate::sched::schedule::timer_p();
+    let p = crate::sched::findrunnable::timer_p();
     if p.timers.add(when, action) {
-        crate::sched::schedule::wake_netpoller(when);
+        crate::sched::findrunnable::wake_netpoller(when);
     }
 }
 
 /// Sleeps the caller (goroutine or thread) for `ns` (API.md `gmp_sleep`).
 pub(crate) fn sleep(ns: i64) -> crate::error::Code {
     if ns <= 0 {
-        crate::sched::schedule::preempt_check();
+        crate::sched::proc::preempt_check();
         return 0;
     }
     let deadline = deadline_after(ns);

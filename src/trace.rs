@@ -29,7 +29,7 @@ pub(crate) fn dump() -> String {
         .clone();
     let now = crate::time::coarse_now();
     let mut out = String::new();
-    let s = crate::sched::schedule::snapshot();
+    let s = crate::sched::lifecycle::snapshot();
     let st = crate::stack::stats();
     let _ = writeln!(
         out,
@@ -135,7 +135,7 @@ pub(crate) fn schedtrace(detail: bool) -> String {
     let start = SCHED.start_time.load(Ordering::Relaxed);
     let ms = (crate::time::now() - start) / 1_000_000;
     let procs = SCHED.procs();
-    let s = crate::sched::schedule::snapshot();
+    let s = crate::sched::lifecycle::snapshot();
     let mut out = String::new();
     let _ = write!(
         out,

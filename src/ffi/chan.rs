@@ -75,7 +75,7 @@ pub extern "C" fn gmp_chan_retain(ch: *mut gmp_chan) -> *mut gmp_chan {
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_chan_release(ch: *mut gmp_chan) {
     // In a forked child a parent thread may have held the channel's lock: leak instead.
-    if ch.is_null() || crate::sched::schedule::is_forked_child() {
+    if ch.is_null() || crate::sched::lifecycle::is_forked_child() {
         return;
     }
     guard("gmp_chan_release", (), || {
@@ -171,7 +171,7 @@ pub extern "C" fn gmp_chan_close(ch: *mut gmp_chan) -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_chan_len(ch: *mut gmp_chan) -> i64 {
     guard("gmp_chan_len", error::EINVAL as i64, || {
-        if crate::sched::schedule::is_forked_child() {
+        if crate::sched::lifecycle::is_forked_child() {
             return error::ESHUTDOWN as i64;
         }
         chan(ch).map_or(error::EINVAL as i64, |c| c.len() as i64)
@@ -292,7 +292,7 @@ pub unsafe extern "C" fn gmp_ticker(out: *mut *mut gmp_chan, period_ns: i64) -> 
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_ticker_stop(ticker: *mut gmp_chan) -> c_int {
     // In a forked child a parent thread may have held the timer's or a heap's lock.
-    if crate::sched::schedule::is_forked_child() {
+    if crate::sched::lifecycle::is_forked_child() {
         return error::ESHUTDOWN;
     }
     match chan(ticker).and_then(|c| c.timer.as_ref()) {

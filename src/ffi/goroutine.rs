@@ -6,7 +6,7 @@ use std::ffi::{CStr, c_void};
 use super::{gmp_fn, gmp_go_attr, gmp_goid, gmp_switch_hooks, guard, read_sized};
 use crate::error::{self, Code};
 use crate::sched::g::{Entry, Hooks};
-use crate::sched::schedule::{self, Spawn};
+use crate::sched::proc::{self, Spawn};
 
 /// Starts a goroutine running `fn(arg)`. It may run on any runtime thread, moving
 /// between them at switch points; it ends when `fn` returns.
@@ -33,7 +33,7 @@ extern "C" fn go_impl(fn_: gmp_fn, arg: *mut c_void, pc: u64) -> c_int {
             spawn_pc: pc,
             ..Spawn::default()
         };
-        match schedule::newproc(Entry::C(f, arg), sp) {
+        match proc::newproc(Entry::C(f, arg), sp) {
             Ok(_) => 0,
             Err(e) => e,
         }
@@ -122,7 +122,7 @@ unsafe extern "C" fn go_ex_impl(
             spawn_pc: pc,
             ..sp
         };
-        match schedule::newproc(Entry::C(f, arg), sp) {
+        match proc::newproc(Entry::C(f, arg), sp) {
             Ok(id) => {
                 if !out_id.is_null() {
                     // SAFETY: the caller passes a writable gmp_goid.
@@ -139,7 +139,7 @@ unsafe extern "C" fn go_ex_impl(
 /// run. A switch point. No-op on a foreign thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_gosched() {
-    guard("gmp_gosched", (), schedule::gosched)
+    guard("gmp_gosched", (), proc::gosched)
 }
 
 /// The calling goroutine's id, or 0 on a foreign thread.
@@ -175,7 +175,7 @@ pub unsafe extern "C" fn gmp_set_name(name: *const std::ffi::c_char) -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_lock_os_thread() -> c_int {
     guard("gmp_lock_os_thread", error::EINVAL, || {
-        schedule::lock_os_thread();
+        proc::lock_os_thread();
         0
     })
 }
@@ -184,7 +184,7 @@ pub extern "C" fn gmp_lock_os_thread() -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_unlock_os_thread() -> c_int {
     guard("gmp_unlock_os_thread", error::EINVAL, || {
-        schedule::unlock_os_thread();
+        proc::unlock_os_thread();
         0
     })
 }
@@ -193,5 +193,5 @@ pub extern "C" fn gmp_unlock_os_thread() -> c_int {
 /// load. Put it in long loops of C code, which cannot be preempted. A switch point.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_preempt_point() {
-    schedule::preempt_check()
+    proc::preempt_check()
 }

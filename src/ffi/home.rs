@@ -7,11 +7,11 @@ use super::{gmp_fn, gmp_go_attr, gmp_goid, gmp_home, guard};
 use crate::error;
 use crate::home::Home;
 use crate::sched::g::Entry;
-use crate::sched::schedule::Spawn;
+use crate::sched::proc::Spawn;
 
 fn home<'a>(h: *mut gmp_home) -> Option<&'a Home> {
     // A forked child has none of the parent's threads: treat every home as unusable.
-    if crate::sched::schedule::is_forked_child() {
+    if crate::sched::lifecycle::is_forked_child() {
         return None;
     }
     // SAFETY: a non-NULL handle came from gmp_home_make and is alive until

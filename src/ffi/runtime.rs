@@ -87,7 +87,7 @@ pub unsafe extern "C" fn gmp_init(cfg: *const gmp_config) -> c_int {
 pub extern "C" fn gmp_main(fn_: gmp_fn, arg: *mut c_void) -> c_int {
     guard("gmp_main", error::EINVAL, || {
         let Some(f) = fn_ else { return error::EINVAL };
-        let rc = sched::schedule::run_main(crate::sched::g::Entry::C(f, arg));
+        let rc = sched::proc::run_main(crate::sched::g::Entry::C(f, arg));
         crate::sys::sanitizer::main_returned();
         rc
     })
@@ -105,14 +105,14 @@ pub extern "C" fn gmp_maxprocs(n: c_int) -> c_int {
         if n <= 0 {
             return SCHED.gomaxprocs.load(Ordering::Relaxed);
         }
-        sched::schedule::procresize(n as usize) as i32
+        sched::procresize::procresize(n as usize) as i32
     })
 }
 
 /// The number of goroutines that exist now (running, runnable or parked).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_num_goroutine() -> i64 {
-    crate::sched::schedule::goroutine_count()
+    crate::sched::proc::goroutine_count()
 }
 
 /// Waits up to `timeout_ns` (< 0: forever) for every goroutine to end, then stops the
@@ -133,10 +133,10 @@ pub extern "C" fn gmp_num_goroutine() -> i64 {
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_shutdown(timeout_ns: i64) -> c_int {
     guard("gmp_shutdown", error::EINVAL, || {
-        if sched::schedule::is_forked_child() {
+        if sched::lifecycle::is_forked_child() {
             return error::ESHUTDOWN;
         }
-        sched::schedule::shutdown(timeout_ns)
+        sched::lifecycle::shutdown(timeout_ns)
     })
 }
 
@@ -201,7 +201,7 @@ pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
         if let Err(e) = sched::ensure_started() {
             return e; // GMP_ESHUTDOWN after shutdown and in a forked child
         }
-        let s = sched::schedule::snapshot();
+        let s = sched::lifecycle::snapshot();
         let st = gmp_stats {
             size: 0,
             maxprocs: s.maxprocs,

@@ -2,11 +2,11 @@
 //! Not a stable interface.
 
 use crate::sched::g::Entry;
-use crate::sched::schedule::{self, Spawn};
+use crate::sched::proc::{self, Spawn};
 
 /// Starts a goroutine running `f`.
 pub fn go(f: impl FnOnce() + Send + 'static) -> Result<u64, i32> {
-    schedule::newproc(Entry::Rust(Box::new(f)), Spawn::default())
+    proc::newproc(Entry::Rust(Box::new(f)), Spawn::default())
 }
 
 /// Starts a goroutine with a name and stack size.
@@ -15,7 +15,7 @@ pub fn go_named(
     stack_size: usize,
     f: impl FnOnce() + Send + 'static,
 ) -> Result<u64, i32> {
-    schedule::newproc(
+    proc::newproc(
         Entry::Rust(Box::new(f)),
         Spawn {
             name: Some(name),
@@ -27,17 +27,17 @@ pub fn go_named(
 
 /// Runs `f` as the main goroutine on this thread (gmp_main).
 pub fn main(f: impl FnOnce() + Send + 'static) -> i32 {
-    schedule::run_main(Entry::Rust(Box::new(f)))
+    proc::run_main(Entry::Rust(Box::new(f)))
 }
 
 /// Timers in every P's heap now (a released or stopped timer channel's timer leaves at
 /// the next sweep of its heap, not at its deadline).
 pub fn pending_timers() -> usize {
-    crate::sched::schedule::pending_timers()
+    crate::sched::findrunnable::pending_timers()
 }
 
 /// The running goroutine's stack: (lowest address of its slot, which starts with the
 /// guard page; usable bytes above the guard). (0, 0) outside a goroutine. For tests.
 pub fn current_stack_bounds() -> (usize, usize) {
-    crate::sched::schedule::current_stack_bounds()
+    crate::sched::lifecycle::current_stack_bounds()
 }

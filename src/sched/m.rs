@@ -1,7 +1,7 @@
 //! M: an OS thread that runs goroutines when it holds a P. Runtime-created M's are named
 //! `gmp-mN` and block asynchronous signals (API.md "Signals"); the thread that calls
 //! `gmp_main` becomes an M for its main goroutine only, while that runs there or is locked
-//! there (Go's m0, which serves any goroutine: see `schedule::serve_main`).
+//! there (Go's m0, which serves any goroutine: see `proc::serve_main`).
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};

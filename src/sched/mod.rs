@@ -43,9 +43,15 @@
 //! `Sched::lock` takes a channel or sema lock.
 
 pub(crate) mod cswitch;
+pub(crate) mod findrunnable;
 pub(crate) mod g;
+pub(crate) mod idle;
+pub(crate) mod lifecycle;
 pub(crate) mod m;
 pub(crate) mod p;
+pub(crate) mod proc;
+pub(crate) mod procresize;
+pub(crate) mod queue;
 pub(crate) mod runq;
 pub(crate) mod schedule;
 pub(crate) mod sysmon;
@@ -98,7 +104,7 @@ pub(crate) struct Sched {
     pub(crate) goidgen: AtomicU64,
     pub(crate) mnext: AtomicI64,
     /// Live goroutines created or ended without a P (homes, gmp_main); the rest are
-    /// counted per P (`P::live`). Read the total with `schedule::goroutine_count`.
+    /// counted per P (`P::live`). Read the total with `proc::goroutine_count`.
     pub(crate) ngoroutines: AtomicI64,
     /// gmp_now() of the last poll, or 0 while an M blocks in the poller.
     pub(crate) lastpoll: AtomicI64,
@@ -216,7 +222,7 @@ pub(crate) fn parse_size(s: &str) -> Option<usize> {
 
 /// `gmp_init`: records the configuration; GMP_EALREADY once the runtime started.
 pub(crate) fn init(cfg: Config) -> crate::error::Code {
-    if schedule::is_forked_child() {
+    if lifecycle::is_forked_child() {
         return crate::error::ESHUTDOWN;
     }
     let _g = INIT.lock().unwrap_or_else(|p| p.into_inner());
@@ -240,7 +246,7 @@ pub(crate) fn init(cfg: Config) -> crate::error::Code {
 pub(crate) fn ensure_started() -> Result<(), crate::error::Code> {
     match SCHED.state.load(Ordering::Acquire) {
         ST_RUNNING => {
-            if crate::sched::schedule::is_forked_child() {
+            if crate::sched::lifecycle::is_forked_child() {
                 return Err(crate::error::ESHUTDOWN);
             }
             Ok(())
@@ -285,10 +291,10 @@ fn start_slow() -> Result<(), crate::error::Code> {
         .start_time
         .store(crate::time::now(), Ordering::Relaxed);
     crate::stack::install_overflow_handler();
-    crate::stack::set_fault_describer(schedule::describe_current);
-    crate::stack::set_fault_bounds(schedule::current_stack_bounds);
-    schedule::install_fork_handler();
-    schedule::procresize(cfg.maxprocs as usize);
+    crate::stack::set_fault_describer(lifecycle::describe_current);
+    crate::stack::set_fault_bounds(lifecycle::current_stack_bounds);
+    lifecycle::install_fork_handler();
+    procresize::procresize(cfg.maxprocs as usize);
     SCHED.state.store(ST_RUNNING, Ordering::Release);
     crate::debug::install();
     crate::tracefile::start_from_env();

@@ -35,7 +35,7 @@ pub(crate) struct P {
     /// Goroutines created here, and created minus ended here (either may run on
     /// different P's, so `live` alone may be negative). Written by the holder only, so a
     /// spawn touches no shared line: a global counter cost a third of `gmp_go` on 2 P.
-    /// Summed by `schedule::goroutine_count`.
+    /// Summed by `proc::goroutine_count`.
     pub(crate) created: AtomicU64,
     pub(crate) live: AtomicI64,
     pub(crate) local: UnsafeCell<PLocal>,

@@ -20,6 +20,7 @@
 //! sysmon deep-sleeps (futex, no time-out) when every P is idle and no goroutine is in a
 //! syscall, and `wakep` wakes it.
 
+use crate::sched::{findrunnable, idle, lifecycle, proc, procresize, queue};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::g::{self, GRef, RUNNING, SYSCALL, Switch};
@@ -114,8 +115,8 @@ pub(crate) fn exitsyscall(s: InSyscall) {
     }
     // sysmon took the P: it belongs to another M now; forget it without touching it.
     m.p.store(std::ptr::null_mut(), Ordering::Release);
-    if let Some(pp) = schedule::pidleget_locked() {
-        schedule::acquirep(m, pp);
+    if let Some(pp) = idle::pidleget_locked() {
+        procresize::acquirep(m, pp);
         s.g.set_status(RUNNING);
         trace_reopen(m);
         return;
@@ -224,12 +225,12 @@ fn sysmon() {
         }
         // Backstop (Go's sysmon does the same): a timer overdue by a millisecond means no
         // M is about to run it; interrupt the poller or wake an M.
-        let next_timer = schedule::earliest_timer();
+        let next_timer = findrunnable::earliest_timer();
         if next_timer != crate::time::NONE && now - next_timer > 1_000_000 {
             if SCHED.lastpoll.load(Ordering::SeqCst) == 0 {
                 crate::netpoll::wake();
             } else {
-                schedule::wakep();
+                idle::wakep();
             }
         }
         // Give idle stack memory back about once a second, also through deep sleeps
@@ -318,7 +319,7 @@ fn retake(now: i64, seen: &mut [Seen], scratch: &RunQueue<g::G>) -> bool {
                     .is_ok()
                 {
                     SYSCALL_HANDOFFS.fetch_add(1, Ordering::Relaxed);
-                    schedule::handoffp(p);
+                    idle::handoffp(p);
                     acted = true;
                 }
             }
@@ -357,9 +358,9 @@ fn retake(now: i64, seen: &mut [Seen], scratch: &RunQueue<g::G>) -> bool {
                     }
                     scratch.drain(|g| moved.push(GRef(g)));
                     let n = moved.len();
-                    schedule::globrunqput_batch(moved);
+                    queue::globrunqput_batch(moved);
                     for _ in 0..n.min(SCHED.procs()) {
-                        schedule::wakep();
+                        idle::wakep();
                     }
                     acted = true;
                 }
@@ -437,10 +438,10 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
     let procs = SCHED.procs();
     let quiet = SCHED.npidle.load(Ordering::SeqCst) as usize >= procs
         && SCHED.runqsize.load(Ordering::SeqCst) == 0
-        && schedule::goroutine_count() > 0
+        && proc::goroutine_count() > 0
         && IN_SYSCALL.load(Ordering::SeqCst) == 0
         && !crate::netpoll::has_waiters()
-        && schedule::earliest_timer() == crate::time::NONE
+        && findrunnable::earliest_timer() == crate::time::NONE
         && (0..procs).all(|i| {
             SCHED
                 .p(i)
@@ -450,7 +451,7 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
         st.since = 0;
         return false;
     }
-    let s = schedule::snapshot();
+    let s = lifecycle::snapshot();
     if st.since == 0 || s.context_switches != st.switches || s.created != st.created {
         st.since = now;
         st.switches = s.context_switches;
@@ -469,7 +470,7 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
     let mut msg = String::from("fatal error: all goroutines are asleep - deadlock!\n\n");
     msg.push_str(&crate::trace::dump());
     crate::util::write_stderr(msg.as_bytes());
-    schedule::abandon_main();
+    idle::abandon_main();
     true
 }
 

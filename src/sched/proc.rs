@@ -1,0 +1,590 @@
+//! Goroutines (Go's `newproc`, `gfput`/`gfget`, `goidcache`, `LockOSThread`,
+//! `runtime.main` in `runtime/proc.go`): spawning, the free lists of G's, ids in
+//! batches per P, live counts that never under-count, yielding, thread locking, and
+//! the main goroutine of `gmp_main`.
+
+use super::SCHED;
+use super::cswitch;
+use super::g::{self, DEAD, Entry, G, GRef, RUNNABLE, Switch};
+use super::idle::{handoffp, pidleget, stoplockedm, wakep};
+use super::lifecycle::{DRAINING, is_forked_child};
+use super::m::{self, M, MRef};
+use super::p::P;
+use super::procresize::{acquirep, releasep};
+use super::queue::{globrunqput, runqput};
+use super::schedule::{execute, trace_instant};
+use crate::error::{self, Code};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Frees a finished G's stack and puts the G on a free list (p's, else global).
+pub(crate) fn gfree(g: GRef, p: Option<&'static P>) {
+    let main = g.as_ptr() == SCHED.main_g.load(Ordering::Relaxed);
+    // SAFETY: the G finished; we own it.
+    let inner = unsafe { g.inner() };
+    let stack = inner
+        .stack
+        .take()
+        .unwrap_or_else(|| crate::fatal("dead G without a stack"));
+    inner.sp = 0;
+    inner.hooks = None;
+    inner.lock_count = 0;
+    g.get().set_name(None);
+    g.get().home.store(std::ptr::null_mut(), Ordering::Relaxed);
+    g.get()
+        .lockedm
+        .store(std::ptr::null_mut(), Ordering::Relaxed);
+    g.get().preempt.store(false, Ordering::Relaxed);
+    g.set_status(DEAD);
+    count_ended(p);
+    match p {
+        Some(p) => {
+            // SAFETY: our M holds p.
+            let local = unsafe { p.local() };
+            local.stacks.put(stack);
+            local.gfree.push(g);
+            if local.gfree.len() > 64 {
+                let mut gl = SCHED.gfree.lock().unwrap_or_else(|e| e.into_inner());
+                gl.extend(local.gfree.drain(32..));
+            }
+        }
+        None => {
+            crate::stack::free(stack);
+            SCHED
+                .gfree
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(g);
+        }
+    }
+    if main {
+        main_ended(g);
+    }
+}
+
+/// Undoes a spawn that was refused before the G was published (no stack yet).
+pub(super) fn unspawn(g: GRef) {
+    // SAFETY: the G was never queued: still ours.
+    let inner = unsafe { g.inner() };
+    inner.entry = None;
+    inner.hooks = None;
+    g.get().set_name(None);
+    g.set_status(DEAD);
+    count_ended(None);
+    SCHED
+        .gfree
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(g);
+}
+
+pub(super) fn gfget(p: Option<&'static P>) -> GRef {
+    if let Some(p) = p {
+        // SAFETY: our M holds p.
+        let local = unsafe { p.local() };
+        if let Some(g) = local.gfree.pop() {
+            return g;
+        }
+        let mut gl = SCHED.gfree.lock().unwrap_or_else(|e| e.into_inner());
+        let k = gl.len().saturating_sub(32);
+        local.gfree.extend(gl.drain(k..));
+        drop(gl);
+        if let Some(g) = local.gfree.pop() {
+            return g;
+        }
+    } else if let Some(g) = SCHED.gfree.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+        return g;
+    }
+    let g = G::alloc();
+    let mut all = SCHED.allgs.lock().unwrap_or_else(|e| e.into_inner());
+    all.push(g);
+    crate::ffi::debug::publish(&all);
+    g
+}
+
+/// Set while stacks cannot be allocated; `gmp_go` returns GMP_ENOMEM meanwhile.
+pub(super) static STACK_OOM: AtomicBool = AtomicBool::new(false);
+
+pub(super) static STACK_OOM_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Gives a G that has never run its stack and start context. False when no stack could
+/// be had (the G is left as it was).
+pub(crate) fn start_stack(g: GRef, p: Option<&'static P>) -> bool {
+    // SAFETY: the caller owns g (it just dequeued it).
+    let inner = unsafe { g.inner() };
+    let size = inner.stack_size;
+    let stack = match p {
+        Some(p) if size == SCHED.stack_size.load(Ordering::Relaxed) => {
+            // SAFETY: our M holds p.
+            unsafe { p.local() }.stacks.get()
+        }
+        _ => crate::stack::alloc(size),
+    };
+    match stack {
+        Ok(stack) => {
+            if STACK_OOM.load(Ordering::Relaxed) {
+                STACK_OOM.store(false, Ordering::Relaxed);
+            }
+            // SAFETY: a fresh stack of ours, not in use.
+            inner.sp = unsafe { cswitch::init(stack.base(), g.as_ptr()) };
+            inner.stack = Some(stack);
+            true
+        }
+        Err(e) => {
+            STACK_OOM.store(true, Ordering::Relaxed);
+            if !STACK_OOM_WARNED.swap(true, Ordering::Relaxed) {
+                eprintln!("gmp: cannot allocate a goroutine stack ({e}); goroutines wait to start");
+            }
+            false
+        }
+    }
+}
+
+/// What a new goroutine gets besides its entry.
+#[derive(Default)]
+pub(crate) struct Spawn<'a> {
+    pub(crate) stack_size: usize,
+    pub(crate) name: Option<&'a std::ffi::CStr>,
+    pub(crate) hooks: Option<g::Hooks>,
+    pub(crate) home: Option<&'a crate::home::Home>,
+    pub(crate) spawn_pc: u64,
+}
+
+/// Ids come in batches per P (Go's `_GoidCacheBatch`), so spawns on different P's do
+/// not fight over `sched.goidgen`. Ids stay unique, not ordered across P's.
+pub(super) const GOID_BATCH: u64 = 16;
+
+/// A new goroutine id. `p`: the P our M holds, if any.
+pub(super) fn new_goid(p: Option<&P>) -> u64 {
+    let Some(p) = p else {
+        return SCHED.goidgen.fetch_add(1, Ordering::Relaxed) + 1;
+    };
+    // SAFETY: our M holds p.
+    let local = unsafe { p.local() };
+    if local.goid_next == local.goid_end {
+        local.goid_next = SCHED.goidgen.fetch_add(GOID_BATCH, Ordering::Relaxed) + 1;
+        local.goid_end = local.goid_next + GOID_BATCH;
+    }
+    let id = local.goid_next;
+    local.goid_next += 1;
+    id
+}
+
+/// Counts a new goroutine: on the P our M holds (holder-only stores, no RMW), else on
+/// the global counters.
+pub(super) fn count_created(p: Option<&P>) {
+    match p {
+        Some(p) => {
+            p.live
+                .store(p.live.load(Ordering::Relaxed) + 1, Ordering::Release);
+            p.created
+                .store(p.created.load(Ordering::Relaxed) + 1, Ordering::Release);
+        }
+        None => {
+            SCHED.ngoroutines.fetch_add(1, Ordering::SeqCst);
+            SCHED.goroutines_created.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Counts an ended goroutine (see count_created).
+pub(super) fn count_ended(p: Option<&P>) {
+    match p {
+        Some(p) => p
+            .live
+            .store(p.live.load(Ordering::Relaxed) - 1, Ordering::Release),
+        None => {
+            SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Goroutines created so far (all P's and the global counter).
+pub(crate) fn created_count() -> u64 {
+    let mut n = SCHED.goroutines_created.load(Ordering::SeqCst);
+    for i in 0..SCHED.nallp.load(Ordering::Acquire) {
+        if let Some(p) = SCHED.p(i) {
+            n += p.created.load(Ordering::Acquire);
+        }
+    }
+    n
+}
+
+/// Live goroutines. The per-P counts are read one after the other while goroutines
+/// come, go and move, so a plain sum could miss a creation whose end it saw elsewhere;
+/// the sum is taken again until no goroutine was created meanwhile. Then it can only
+/// over-count (an end it did not see yet), never report 0 while one lives: shutdown and
+/// checkdead rely on that. Ends seen without their creation imply the creation is
+/// visible too (the G moved between P's through a run queue's release/acquire).
+pub(crate) fn goroutine_count() -> i64 {
+    stable_sum(created_count, || {
+        let mut n = SCHED.ngoroutines.load(Ordering::SeqCst);
+        for i in 0..SCHED.nallp.load(Ordering::Acquire) {
+            if let Some(p) = SCHED.p(i) {
+                n += p.live.load(Ordering::Acquire);
+            }
+        }
+        n
+    })
+}
+
+/// `live()` taken until `created()` (monotonic) did not move across it (see
+/// goroutine_count; loom-checked in `count_loom`).
+pub(super) fn stable_sum(created: impl Fn() -> u64, live: impl Fn() -> i64) -> i64 {
+    loop {
+        let c1 = created();
+        let n = live();
+        if created() == c1 {
+            return n.max(0);
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// A loom model of `stable_sum` over per-P counters: one goroutine X lives throughout
+/// (counted on P1); meanwhile A is created on P0, moves to P1 and ends there. A plain
+/// sum of P0 then P1 can read 0 (P0 before A's creation, P1 after its end); the stable
+/// sum never reads less than 1. Run with
+/// `RUSTFLAGS="--cfg loom" cargo test --release --lib sched::proc::count_loom`.
+#[cfg(all(test, loom))]
+mod count_loom {
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+    #[test]
+    fn stable_sum_never_undercounts() {
+        loom::model(|| {
+            let live0 = Arc::new(AtomicI64::new(0));
+            let live1 = Arc::new(AtomicI64::new(1)); // X
+            let created0 = Arc::new(AtomicU64::new(0));
+            let created1 = Arc::new(AtomicU64::new(1));
+            let moved = Arc::new(AtomicU64::new(0));
+            let t = {
+                let (live0, live1, created0, moved) = (
+                    live0.clone(),
+                    live1.clone(),
+                    created0.clone(),
+                    moved.clone(),
+                );
+                loom::thread::spawn(move || {
+                    // P0's holder creates A (count_created)...
+                    live0.store(live0.load(Ordering::Relaxed) + 1, Ordering::Release);
+                    created0.store(created0.load(Ordering::Relaxed) + 1, Ordering::Release);
+                    // ...A moves to P1 through a run queue (release/acquire)...
+                    moved.store(1, Ordering::Release);
+                })
+            };
+            let t2 = {
+                let (live1, moved) = (live1.clone(), moved.clone());
+                loom::thread::spawn(move || {
+                    // ...and P1's holder ends it (count_ended).
+                    if moved.load(Ordering::Acquire) == 1 {
+                        live1.store(live1.load(Ordering::Relaxed) - 1, Ordering::Release);
+                    }
+                })
+            };
+            let n = super::stable_sum(
+                || created0.load(Ordering::Acquire) + created1.load(Ordering::Acquire),
+                || {
+                    let a = live0.load(Ordering::Acquire);
+                    // Others run between two P's reads. Without this explicit point
+                    // loom 0.7 never scheduled them there; with it, the model fails
+                    // for a plain sum (checked) and passes for stable_sum.
+                    loom::thread::yield_now();
+                    a + live1.load(Ordering::Acquire)
+                },
+            );
+            assert!(n >= 1, "read {n} while X lived");
+            t.join().unwrap();
+            t2.join().unwrap();
+        });
+    }
+}
+
+/// Creates a goroutine running `entry` and makes it runnable (Go's `newproc`).
+///
+/// Returns the new goroutine's id, read before the G is published: once queued it may
+/// run to its end and be reused by another spawn before this returns.
+pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<u64, Code> {
+    super::ensure_started()?;
+    let p = m::current().and_then(|m| m.get().p());
+    let default = SCHED.stack_size.load(Ordering::Relaxed);
+    let size = if sp.stack_size == 0 {
+        default
+    } else {
+        crate::stack::round_size(sp.stack_size).map_err(|_| error::EINVAL)?
+    };
+    // The stack is taken when the goroutine first runs (`start_stack`), not here: a
+    // burst of spawns then queues only G's, and each one that runs to completion hands
+    // its (cache-hot) stack to the next. Go must allocate at spawn; we need not.
+    if STACK_OOM.load(Ordering::Relaxed) {
+        return Err(error::ENOMEM);
+    }
+    let g = gfget(p);
+    // SAFETY: a fresh G from the free list is owned by us until we queue it.
+    let inner = unsafe { g.inner() };
+    inner.entry = Some(entry);
+    inner.hooks = sp.hooks;
+    inner.lock_count = 0;
+    inner.stack_size = size;
+    let id = new_goid(p);
+    let gs = g.get();
+    gs.id.store(id, Ordering::Relaxed);
+    gs.set_name(sp.name);
+    gs.spawn_pc.store(sp.spawn_pc, Ordering::Relaxed);
+    gs.since.store(0, Ordering::Relaxed);
+    if crate::sys::sanitizer::on() {
+        crate::sys::sanitizer::g_created(g);
+    }
+    count_created(p);
+    if p.is_none() && DRAINING.load(Ordering::SeqCst) && g::current().is_none() {
+        // A spawn from outside the runtime while gmp_shutdown drains: refused, so
+        // shutdown cannot end with it queued and never run. (The count above and this
+        // load pair with shutdown's store and count: one of the two sees the other.)
+        unspawn(g);
+        return Err(error::ESHUTDOWN);
+    }
+    if let Some(h) = sp.home {
+        gs.home
+            .store(h as *const _ as *mut crate::home::Home, Ordering::Release);
+        g.set_status(RUNNABLE);
+        // A member before it is queued: the home thread may run it to its end at once.
+        h.push_new(g);
+        return Ok(id);
+    }
+    g.set_status(RUNNABLE);
+    if crate::tracefile::on() {
+        trace_instant(p, "create", g);
+    }
+    match p {
+        Some(p) => {
+            runqput(p, g, true, None);
+            if SCHED.npidle.load(Ordering::SeqCst) != 0
+                && SCHED.nmspinning.load(Ordering::SeqCst) == 0
+            {
+                wakep();
+            }
+        }
+        None => {
+            super::sysmon::FOREIGN_SEEN.store(true, Ordering::Relaxed);
+            let mut l = SCHED.locked();
+            globrunqput(&mut l, g);
+            drop(l);
+            wakep();
+        }
+    }
+    Ok(id)
+}
+
+/// `gmp_gosched`: yield the P to other goroutines. No-op on a foreign thread.
+pub(crate) fn gosched() {
+    if is_forked_child() {
+        return; // the child has none of the M's that would run the others
+    }
+    if let Some(g) = g::current() {
+        g.get().preempt.store(false, Ordering::Relaxed);
+        g::switch_out(g, Switch::Gosched);
+    }
+}
+
+/// `gmp_preempt_point`: yield if sysmon asked this goroutine to.
+#[inline]
+pub(crate) fn preempt_check() {
+    if let Some(g) = g::current() {
+        if g.get().preempt.load(Ordering::Relaxed) {
+            gosched();
+        }
+    }
+}
+
+/// `gmp_lock_os_thread`: wire the calling goroutine to its M (nests).
+pub(crate) fn lock_os_thread() {
+    let Some(g) = g::current() else { return };
+    let Some(mm) = m::current() else {
+        // A home goroutine is bound to its thread already.
+        return;
+    };
+    // SAFETY: the running goroutine owns its inner state.
+    let inner = unsafe { g.inner() };
+    inner.lock_count += 1;
+    g.get().lockedm.store(mm.0.as_ptr(), Ordering::Release);
+    mm.get().lockedg.store(g.as_ptr(), Ordering::Release);
+}
+
+/// `gmp_unlock_os_thread`: undo one lock; unlocked when the count reaches zero.
+pub(crate) fn unlock_os_thread() {
+    let Some(g) = g::current() else { return };
+    let Some(mm) = m::current() else { return };
+    // SAFETY: the running goroutine owns its inner state.
+    let inner = unsafe { g.inner() };
+    if inner.lock_count == 0 {
+        return;
+    }
+    inner.lock_count -= 1;
+    if inner.lock_count == 0 {
+        g.get()
+            .lockedm
+            .store(std::ptr::null_mut(), Ordering::Release);
+        // gmp_main's thread keeps its lockedg: it runs no other goroutine, and leaves
+        // the main one to the runtime's M's at its next switch (serve_main).
+        if !mm.get().foreign {
+            mm.get()
+                .lockedg
+                .store(std::ptr::null_mut(), Ordering::Release);
+        }
+    }
+}
+
+/// Runs `entry` as the main goroutine, starting on the calling thread (API.md
+/// `gmp_main`), and returns here once it has ended.
+pub(crate) fn run_main(entry: Entry) -> Code {
+    if let Err(e) = super::ensure_started() {
+        return e;
+    }
+    if g::current().is_some() || m::current().is_some() || crate::home::thread_home().is_some() {
+        return error::EALREADY;
+    }
+    if SCHED.main_running.swap(true, Ordering::SeqCst) {
+        return error::EALREADY;
+    }
+    let id = SCHED.mnext.fetch_add(1, Ordering::Relaxed) + 1;
+    let mm = M::alloc(id, true);
+    SCHED
+        .allm
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(mm);
+    m::set_current(Some(mm));
+    crate::stack::ensure_altstack();
+    SCHED.main_deadlocked.store(false, Ordering::SeqCst);
+    let g = match newproc_main(entry, mm) {
+        Ok(g) => g,
+        Err(e) => {
+            m::set_current(None);
+            SCHED.main_running.store(false, Ordering::SeqCst);
+            return e;
+        }
+    };
+    let m = mm.get();
+    SCHED.main_m.store(mm.0.as_ptr(), Ordering::Release);
+    SCHED.main_g.store(g.as_ptr(), Ordering::Release);
+    // Take an idle P directly if there is one, else queue the G (held for this M until it
+    // starts: the M that dequeues it hands us its P, as for a locked G).
+    let p = {
+        let mut l = SCHED.locked();
+        let p = pidleget(&mut l);
+        if p.is_none() {
+            globrunqput(&mut l, g);
+        }
+        p
+    };
+    let started = match p {
+        Some(p) => {
+            acquirep(m, p);
+            true
+        }
+        None => {
+            wakep();
+            stoplockedm(mm)
+        }
+    };
+    if started {
+        serve_main(mm, g);
+    }
+    SCHED.main_m.store(std::ptr::null_mut(), Ordering::Release);
+    if let Some(p) = releasep(m) {
+        handoffp(p);
+    }
+    m.lockedg.store(std::ptr::null_mut(), Ordering::Release);
+    m::set_current(None);
+    let dead = SCHED.main_deadlocked.swap(false, Ordering::SeqCst);
+    if dead {
+        // It stays parked for good (abandon_main): no longer counted, nor waited for.
+        SCHED.main_g.store(std::ptr::null_mut(), Ordering::Release);
+        SCHED.ngoroutines.fetch_sub(1, Ordering::SeqCst);
+    }
+    SCHED.main_running.store(false, Ordering::SeqCst);
+    if dead { error::EDEADLK } else { 0 }
+}
+
+/// The calling thread's part in gmp_main, holding a P: runs the main goroutine g while it
+/// is locked here (or has not yet switched out), then waits for it to end or for
+/// checkdead to give up on it. `m.lockedg` stays g meanwhile, so the goroutine's
+/// switches come back here (next_direct runs no other G on this M).
+pub(super) fn serve_main(mm: MRef, g: GRef) {
+    let m = mm.get();
+    // Held for us only until it runs here (run_main): from now on it is locked only if
+    // it locks itself.
+    g.get()
+        .lockedm
+        .store(std::ptr::null_mut(), Ordering::Release);
+    loop {
+        if execute(mm, g, false) || SCHED.main_g.load(Ordering::Acquire) != g.as_ptr() {
+            return; // it ended, here or (after a park) already on another M
+        }
+        if std::ptr::eq(g.get().lockedm.load(Ordering::Acquire), m) {
+            // Locked to this thread: sleep until it is runnable and we get a P for it.
+            if !stoplockedm(mm) {
+                return; // checkdead gave up on it
+            }
+            continue;
+        }
+        // Unlocked (and maybe running elsewhere already): an ordinary goroutine now.
+        m.lockedg.store(std::ptr::null_mut(), Ordering::Release);
+        if let Some(p) = releasep(m) {
+            handoffp(p);
+        }
+        while SCHED.main_g.load(Ordering::Acquire) == g.as_ptr()
+            && !SCHED.main_deadlocked.load(Ordering::SeqCst)
+        {
+            m.sleep();
+        }
+        return;
+    }
+}
+
+/// Called by gfree for the main goroutine, after it is counted as ended: tells
+/// gmp_main's thread, wherever the goroutine ended.
+#[cold]
+pub(super) fn main_ended(g: GRef) {
+    if SCHED
+        .main_g
+        .compare_exchange(
+            g.as_ptr(),
+            std::ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+    {
+        let mp = SCHED.main_m.load(Ordering::Acquire);
+        if !mp.is_null() {
+            // SAFETY: M's are never freed while the runtime runs.
+            unsafe { &*mp }.wakeup();
+        }
+    }
+}
+
+/// A G for gmp_main, not queued: held for mm (`lockedm`, with no lock count) until it
+/// first runs there, so that it starts on the calling thread.
+pub(super) fn newproc_main(entry: Entry, mm: MRef) -> Result<GRef, Code> {
+    let size = SCHED.stack_size.load(Ordering::Relaxed);
+    let stack = crate::stack::alloc(size).map_err(|_| error::ENOMEM)?;
+    let g = gfget(None);
+    // SAFETY: a fresh stack of ours, not in use.
+    let sp = unsafe { cswitch::init(stack.base(), g.as_ptr()) };
+    // SAFETY: a fresh G is ours until queued.
+    let inner = unsafe { g.inner() };
+    inner.sp = sp;
+    inner.stack = Some(stack);
+    inner.entry = Some(entry);
+    inner.hooks = None;
+    inner.lock_count = 0;
+    inner.stack_size = size;
+    g.get().id.store(new_goid(None), Ordering::Relaxed);
+    g.get().set_name(Some(c"main"));
+    g.get().lockedm.store(mm.0.as_ptr(), Ordering::Release);
+    mm.get().lockedg.store(g.as_ptr(), Ordering::Release);
+    count_created(None);
+    g.set_status(RUNNABLE);
+    Ok(g)
+}

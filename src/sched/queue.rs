@@ -1,0 +1,132 @@
+//! Run queues seen from the scheduler: the global queue (Go's `globrunqput`,
+//! `globrunqget`), a P's local queue with its `runnext` slot (`runqput`, the ring in
+//! `runq.rs`), and [`ready`], the one way back up from parked waits (park.rs), timers
+//! and the poller into the scheduler.
+
+use super::SCHED;
+use super::g::{GRef, RUNNABLE, WAITING};
+use super::idle::wakep;
+use super::m::{self};
+use super::p::P;
+use std::sync::atomic::Ordering;
+
+pub(super) fn globrunqput(l: &mut super::Locked, g: GRef) {
+    l.runq.push_back(g);
+    SCHED.runqsize.store(l.runq.len(), Ordering::Release);
+}
+
+/// Go's `globrunqget`: takes a batch for P (its fair share, at most half the local ring)
+/// and returns one to run. `max == 0`: no extra limit.
+pub(super) fn globrunqget(l: &mut super::Locked, p: &P, max: usize) -> Option<GRef> {
+    let sz = l.runq.len();
+    if sz == 0 {
+        return None;
+    }
+    let procs = SCHED.procs().max(1);
+    let mut n = (sz / procs + 1).min(sz);
+    if max > 0 {
+        n = n.min(max);
+    }
+    n = n.min(super::runq::LOCAL_QUEUE_CAP / 2);
+    let g = l.runq.pop_front();
+    for _ in 1..n {
+        if let Some(x) = l.runq.pop_front() {
+            runqput(p, x, false, Some(l));
+        }
+    }
+    SCHED.runqsize.store(l.runq.len(), Ordering::Release);
+    g
+}
+
+/// Puts g on p's local queue; on overflow half of the ring moves to the global queue
+/// (Go's runqputslow). `locked`: the sched lock if the caller holds it.
+pub(super) fn runqput(p: &P, g: GRef, next: bool, locked: Option<&mut super::Locked>) {
+    if let Some(batch) = p.runq.put(g.0, next) {
+        match locked {
+            Some(l) => {
+                for x in batch {
+                    globrunqput(l, GRef(x));
+                }
+            }
+            None => {
+                let mut l = SCHED.locked();
+                for x in batch {
+                    globrunqput(&mut l, GRef(x));
+                }
+            }
+        }
+    }
+}
+
+/// Makes a waiting goroutine runnable (Go's `goready`), from any thread.
+pub(crate) fn ready(g: GRef) {
+    // Only the one claimer of its wait readies a G (park.rs), so a check and a store do;
+    // the check catches a broken protocol rather than a race.
+    if g.status() != WAITING {
+        crate::fatal("ready of a goroutine that is not waiting");
+    }
+    g.set_status(RUNNABLE);
+    g.get().since.store(0, Ordering::Relaxed);
+    if crate::tracefile::on() {
+        trace_ready(g);
+    }
+    let home = g.get().home.load(Ordering::Acquire);
+    if !home.is_null() {
+        // SAFETY: a home outlives its goroutines (gmp_home_free refuses while any lives).
+        unsafe { (*home).push(g) };
+        return;
+    }
+    match m::current().and_then(|m| m.get().p()) {
+        Some(p) => {
+            runqput(p, g, true, None);
+            if SCHED.npidle.load(Ordering::SeqCst) != 0
+                && SCHED.nmspinning.load(Ordering::SeqCst) == 0
+            {
+                wakep();
+            }
+        }
+        None => {
+            let mut l = SCHED.locked();
+            globrunqput(&mut l, g);
+            drop(l);
+            wakep();
+        }
+    }
+}
+
+/// Queues goroutines on the global queue (sysmon moving a hog's queue).
+pub(crate) fn globrunqput_batch(gs: Vec<GRef>) {
+    let mut l = SCHED.locked();
+    for g in gs {
+        globrunqput(&mut l, g);
+    }
+}
+
+#[cold]
+pub(super) fn trace_ready(g: GRef) {
+    let p = m::current().and_then(|m| m.get().p());
+    // SAFETY: the claimer of g's wait owns it until it is queued, which is now.
+    unsafe { g.inner() }.flow_pending = true;
+    crate::tracefile::emit(
+        p,
+        crate::tracefile::Ev::Flow {
+            tid: p.map_or(0, |p| p.id as i64),
+            id: crate::tracefile::flow_id(g),
+            ts: crate::tracefile::now(),
+            start: true,
+        },
+    );
+}
+
+/// Puts G's from the poller on p's queue, returns one to run.
+pub(super) fn inject_list(p: &P, list: Vec<GRef>) -> Option<GRef> {
+    let mut it = list.into_iter();
+    let first = it.next()?;
+    for g in it {
+        runqput(p, g, false, None);
+    }
+    if SCHED.npidle.load(Ordering::SeqCst) != 0 {
+        wakep();
+    }
+    Some(first)
+}
