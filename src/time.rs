@@ -311,28 +311,23 @@ impl Timers {
         n
     }
 
+    /// Empties the heap; the timers are the caller's (to drop or to move, unlocked).
+    fn take_all(&self) -> Vec<Entry> {
+        let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
+        self.next.store(NONE, Ordering::Release);
+        self.len.store(0, Ordering::Relaxed);
+        self.stale.store(0, Ordering::Relaxed);
+        std::mem::take(&mut *h).into_vec()
+    }
+
     /// Drops every timer without firing it (shutdown).
     pub(crate) fn clear(&self) {
-        let all: Vec<Entry> = {
-            let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
-            self.next.store(NONE, Ordering::Release);
-            self.len.store(0, Ordering::Relaxed);
-            self.stale.store(0, Ordering::Relaxed);
-            std::mem::take(&mut *h).into_vec()
-        };
-        drop(all);
+        drop(self.take_all());
     }
 
     /// Moves every timer to `to` (a P being destroyed hands its timers on).
     pub(crate) fn move_all_to(&self, to: &Timers) {
-        let all: Vec<Entry> = {
-            let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
-            self.next.store(NONE, Ordering::Release);
-            self.len.store(0, Ordering::Relaxed);
-            self.stale.store(0, Ordering::Relaxed);
-            std::mem::take(&mut *h).into_vec()
-        };
-        for e in all {
+        for e in self.take_all() {
             to.add(e.when, e.action);
         }
     }

@@ -109,21 +109,6 @@ unsafe extern "C" fn blocking_sleep(_: *mut c_void) {
     BLOCKING_CALLS.fetch_add(1, Ordering::Relaxed);
 }
 
-fn socketpair() -> (i32, i32) {
-    let mut sv = [0i32; 2];
-    // SAFETY: writes two fds into sv.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            sv.as_mut_ptr(),
-        )
-    };
-    assert_eq!(rc, 0);
-    (sv[0], sv[1])
-}
-
 const MSG: usize = 64;
 
 /// Writes `n` numbered messages with small pauses (a goroutine).

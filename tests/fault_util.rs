@@ -317,6 +317,22 @@ pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
 // ---------------------------------------------------------------------------------------
 // Sockets
 
+/// A connected pair of AF_UNIX stream sockets made outside the library (close-on-exec).
+pub fn socketpair() -> (i32, i32) {
+    let mut sv = [0i32; 2];
+    // SAFETY: writes two fds into sv.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            sv.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rc, 0);
+    (sv[0], sv[1])
+}
+
 /// A TCP listener on 127.0.0.1 (an ephemeral port) made with gmp_socket; returns the fd
 /// and the address.
 pub fn tcp_listener(backlog: i32) -> (i32, libc::sockaddr_in) {

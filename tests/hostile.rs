@@ -231,17 +231,8 @@ fn fd_reuse_after_plain_close() {
         assert_eq!(rx.recv().unwrap(), GMP_ETIMEDOUT);
         // SAFETY: plain close of our own fd, behind the library's back.
         unsafe { libc::close(lfd) };
-        let mut sv = [0i32; 2];
-        // SAFETY: socketpair into a 2-int array.
-        let rc = unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-                0,
-                sv.as_mut_ptr(),
-            )
-        };
-        assert_eq!(rc, 0);
+        let (a, b) = socketpair();
+        let sv = [a, b];
         let reused = if sv[0] == lfd { sv[0] } else { sv[1] };
         let other = if reused == sv[0] { sv[1] } else { sv[0] };
         assert_eq!(reused, lfd, "round {round}: the number was not reused");
