@@ -120,3 +120,38 @@ def test_raising_the_recursion_limit_inside_a_goroutine_never_overflows_its_stac
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["RecursionError", "400"]
+
+
+def test_go_validates_at_the_call_and_reports_name_and_spawn_site():
+    # gmp.go(42) raises TypeError at the call; an exception escaping a goroutine and
+    # print_goroutines name the goroutine and the file:line that spawned it.
+    import pytest
+
+    with pytest.raises(TypeError, match="not callable"):
+        gmp.go(42)
+    with pytest.raises(TypeError, match="not callable"):
+        gmp.Group().go("nope")
+
+    r = run_python(
+        """
+        import io, gmp
+        def boom():
+            raise ValueError("boom")
+        def parked(ch):
+            ch.recv()
+        def main():
+            ch = gmp.Chan()
+            gmp.go(boom)                 # line 9
+            gmp.go(parked, ch)           # line 10
+            gmp.sleep(0.05)
+            buf = io.StringIO()
+            gmp.print_goroutines(buf)
+            print(buf.getvalue())
+            ch.close()
+        gmp.run(main)
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Exception in goroutine" in r.stderr and "[boom]" in r.stderr, r.stderr
+    assert '(created at <string>:9)' in r.stderr, r.stderr
+    assert "[parked] (created at <string>:10):" in r.stdout, r.stdout

@@ -304,6 +304,9 @@ gmpy_home *gmpy_home_new(PyThreadState *ts)
 
 void gmpy_home_set_ts(gmpy_home *h, PyThreadState *ts) { h->ts = ts; }
 
+/* The goroutine whose state is in the home's thread state (running), or NULL. */
+gmpy_g *gmpy_home_cur(gmpy_home *h) { return h->cur; }
+
 /* stack_size: the goroutine's C stack in bytes. On 3.12 and 3.13, CPython counts C-level
  * recursion (c_recursion_remaining) against a constant made for an 8 MiB thread stack;
  * a goroutine starts with the share of it that its own stack holds, so deep recursion
@@ -561,6 +564,46 @@ int gmpy_g_frames(gmpy_g *g, PyObject *out)
             return -1;
     }
     return 0;
+}
+
+/* Where a goroutine is spawned: the innermost complete Python frame of the calling
+ * thread whose file is not under `prefix` (the gmp package's directory), as a new
+ * reference to its code object, with its instruction offset in *lasti; NULL if none.
+ * Cheap (no frame objects; the line is computed only when shown). GIL held. */
+PyObject *gmpy_spawn_site(PyObject *prefix, int *lasti)
+{
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    if (ts == NULL)
+        return NULL;
+    struct _PyInterpreterFrame *f = CUR_FRAME(ts);
+    for (; f != NULL; f = f->previous) {
+#if GMPY_PY312
+        if (f->owner == FRAME_OWNED_BY_CSTACK)
+            continue;
+#endif
+        if (_PyFrame_IsIncomplete(f))
+            continue;
+#if GMPY_PY313
+        PyCodeObject *code = _PyFrame_GetCode(f);
+#else
+        PyCodeObject *code = f->f_code;
+#endif
+        if (prefix != NULL &&
+            PyUnicode_Tailmatch(code->co_filename, prefix, 0, PY_SSIZE_T_MAX, -1) == 1)
+            continue;
+        *lasti = _PyInterpreterFrame_LASTI(f);
+        Py_INCREF(code);
+        return (PyObject *)code;
+    }
+    return NULL;
+}
+
+/* (filename, line) of a site from gmpy_spawn_site, as a new tuple. GIL held. */
+PyObject *gmpy_site_tuple(PyObject *code, int lasti)
+{
+    PyCodeObject *c = (PyCodeObject *)code;
+    int line = PyCode_Addr2Line(c, lasti * (int)sizeof(_Py_CODEUNIT));
+    return Py_BuildValue("(Oi)", c->co_filename, line);
 }
 
 /* Runtime check that the running interpreter is the one this file was built for. */

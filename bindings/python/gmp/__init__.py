@@ -144,12 +144,26 @@ __all__ += [
 __version__ = "0.1.0"
 
 
+def _describe(gid, site):
+    """``goroutine 5 [name] (created at file:line)``: its handle's name, where it was
+    spawned (the innermost frame outside this package)."""
+    text = "goroutine %d" % gid
+    h = getattr(_handles, "_live", {}).get(gid)
+    name = getattr(h, "name", None)
+    if name:
+        text += " [%s]" % name
+    if site is not None:
+        text += " (created at %s:%d)" % site
+    return text
+
+
 def _default_excepthook(exc):
-    """Prints an exception that escaped a goroutine, as ``threading.excepthook`` does."""
+    """Prints an exception that escaped a goroutine, as ``threading.excepthook`` does,
+    naming the goroutine and where it was spawned."""
     stderr = _sys.stderr
     if stderr is None:
         return
-    print("Exception in goroutine %d:" % self_id(), file=stderr, flush=True)
+    print("Exception in %s:" % _describe(self_id(), _gmp._spawn_site()), file=stderr, flush=True)
     _traceback.print_exception(type(exc), exc, exc.__traceback__, file=stderr)
     stderr.flush()
 
@@ -177,9 +191,13 @@ def print_goroutines(file=None):
     place to look when a program seems stuck."""
     file = _sys.stderr if file is None else file
     gs = goroutines()
+    sites = _gmp._spawn_sites()
     print("%d Python goroutine(s):" % len(gs), file=file)
     for gid, frames in sorted(gs):
-        print("\ngoroutine %s:" % (gid or "(not started)"), file=file)
+        if gid:
+            print("\n%s:" % _describe(gid, sites.get(gid)), file=file)
+        else:
+            print("\ngoroutine (not started):", file=file)
         for filename, line, name in frames:
             print('  File "%s", line %d, in %s' % (filename, line, name), file=file)
     file.flush()
@@ -462,6 +480,8 @@ class socket:
 
 
 _atexit.register(_gmp._atexit)
+# Frames in this package are never a goroutine's spawn site.
+_gmp._set_package_dir(__file__.rpartition("/")[0] + "/")
 
 
 if _sys.version_info[:2] == (3, 11):

@@ -335,6 +335,8 @@ def go(func, /, *args, **kwargs):
     """Runs ``func(*args, **kwargs)`` as a new goroutine; returns its :class:`Goroutine`
     handle. An exception escaping it goes to ``gmp.excepthook`` (the other goroutines go
     on) and is kept for ``result()``."""
+    if not callable(func):
+        raise TypeError("gmp.go: %r is not callable" % (func,))
     g = Goroutine(func, args, kwargs)
     _gmp.go(g._body)
     return g
@@ -428,6 +430,8 @@ class Group:
 
     def go(self, fn, /, *args, **kwargs):
         """Starts ``fn(*args, **kwargs)`` as a member; returns its Goroutine."""
+        if not callable(fn):
+            raise TypeError("Group.go: %r is not callable" % (fn,))
         if self._sem is not None:
             self._sem.acquire()
         g = Goroutine(fn, args, kwargs, group=self)

@@ -196,6 +196,15 @@ unsafe extern "C" {
     pub fn gmpy_g_size() -> usize;
     pub fn gmpy_home_new(ts: *mut pyo3::ffi::PyThreadState) -> *mut gmpy_home;
     pub fn gmpy_g_init(g: *mut gmpy_g, home: *mut gmpy_home, stack_size: usize);
+    pub fn gmpy_spawn_site(
+        prefix: *mut pyo3::ffi::PyObject,
+        lasti: *mut c_int,
+    ) -> *mut pyo3::ffi::PyObject;
+    pub fn gmpy_site_tuple(
+        code: *mut pyo3::ffi::PyObject,
+        lasti: c_int,
+    ) -> *mut pyo3::ffi::PyObject;
+    pub fn gmpy_home_cur(h: *mut gmpy_home) -> *mut gmpy_g;
     pub fn gmpy_home_recap(h: *mut gmpy_home, capped: c_int);
     pub fn gmpy_g_set_context(g: *mut gmpy_g, context: *mut pyo3::ffi::PyObject);
     pub fn gmpy_on_park(ctx: *mut c_void);

@@ -276,6 +276,7 @@ impl Drop for RunResult {
 }
 
 /// One Python goroutine: its callable, the C-side saved thread state, its hooks.
+/// repr(C) with `g` first: the C shim's current gmpy_g* is its Task*.
 #[repr(C)]
 struct Task {
     /// gmpy_g storage (the C shim's per-goroutine state), 16-byte aligned.
@@ -287,6 +288,9 @@ struct Task {
     result: Option<Arc<RunResult>>,
     /// A copy of the spawner's contextvars context, the goroutine's own from its start.
     context: Option<Py<PyAny>>,
+    /// Where it was spawned: the code object and instruction offset of the innermost
+    /// frame outside the gmp package (the line is computed when shown).
+    site: Option<(Py<PyAny>, i32)>,
     /// Its goroutine id, once it has started (0 before).
     id: u64,
     /// Links of the list of live Python goroutines (for `gmp.goroutines()`).
@@ -353,6 +357,65 @@ pub fn live_goroutines(py: Python<'_>) -> PyResult<Vec<(u64, Py<pyo3::types::PyL
     Ok(out)
 }
 
+/// The gmp package's directory (with a trailing separator): frames there are not a
+/// goroutine's spawn site.
+pub static PACKAGE_DIR: OnceLock<Py<pyo3::types::PyString>> = OnceLock::new();
+
+fn spawn_site(py: Python<'_>) -> Option<(Py<PyAny>, i32)> {
+    let prefix = PACKAGE_DIR
+        .get()
+        .map_or(std::ptr::null_mut(), |p| p.as_ptr());
+    let mut lasti = 0;
+    // SAFETY: GIL held; a new reference or NULL (no exception set).
+    let code = unsafe { gmpy_spawn_site(prefix, &mut lasti) };
+    if code.is_null() {
+        return None;
+    }
+    // SAFETY: a new reference.
+    Some((unsafe { Bound::from_owned_ptr(py, code) }.unbind(), lasti))
+}
+
+/// `(filename, line)` where each live Python goroutine was spawned, by id.
+pub fn spawn_sites(py: Python<'_>) -> PyResult<Py<PyDict>> {
+    let d = PyDict::new(py);
+    // SAFETY: we hold the GIL (py), which guards the list; tasks on it are alive.
+    unsafe {
+        let mut t = *LIVE.0.get();
+        while !t.is_null() {
+            if let (id, Some((code, lasti))) = ((*t).id, (*t).site.as_ref())
+                && id != 0
+            {
+                let tup = Bound::from_owned_ptr_or_err(py, gmpy_site_tuple(code.as_ptr(), *lasti))?;
+                d.set_item(id, tup)?;
+            }
+            t = (*t).next;
+        }
+    }
+    Ok(d.unbind())
+}
+
+/// `(filename, line)` where the calling Python goroutine was spawned, or None.
+pub fn current_spawn_site(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    let Some(h) = this_home() else {
+        return Ok(None);
+    };
+    // SAFETY: on the home thread with the GIL: cur is the running goroutine's gmpy_g,
+    // the first field of its live Task (repr(C)), or NULL.
+    unsafe {
+        let g = gmpy_home_cur(h.py);
+        if g.is_null() {
+            return Ok(None);
+        }
+        let t = g as *const Task;
+        match (*t).site.as_ref() {
+            Some((code, lasti)) => Ok(Some(
+                Bound::from_owned_ptr_or_err(py, gmpy_site_tuple(code.as_ptr(), *lasti))?.unbind(),
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
 /// The C stack of a Python goroutine: 3.11 has no C-stack guard and recursion through C
 /// costs about 800 bytes a level, so size it from the recursion limit (1 MiB at the
 /// default limit of 1000); the runtime's guard page turns an overflow into a clear fatal
@@ -387,6 +450,7 @@ pub fn spawn(
     // SAFETY: GIL held; a new reference or NULL with an exception set.
     let context =
         unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyContext_CopyCurrent()) }?.unbind();
+    let site = spawn_site(py);
     let task = Box::into_raw(Box::new(Task {
         g: [0; 24],
         hooks: gmp_switch_hooks {
@@ -400,6 +464,7 @@ pub fn spawn(
         kwargs,
         result,
         context: Some(context),
+        site,
         id: 0,
         prev: std::ptr::null_mut(),
         next: std::ptr::null_mut(),

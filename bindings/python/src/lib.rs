@@ -529,6 +529,24 @@ fn _recap(capped: c_int) {
     }
 }
 
+/// `{id: (filename, line)}`: where each live Python goroutine was spawned.
+#[pyfunction]
+fn _spawn_sites(py: Python<'_>) -> PyResult<Py<PyDict>> {
+    home::spawn_sites(py)
+}
+
+/// `(filename, line)` where the calling goroutine was spawned, or None.
+#[pyfunction]
+fn _spawn_site(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    home::current_spawn_site(py)
+}
+
+/// Frames in files under `prefix` (the gmp package) are never a spawn site.
+#[pyfunction]
+fn _set_package_dir(prefix: Bound<'_, pyo3::types::PyString>) {
+    let _ = home::PACKAGE_DIR.set(prefix.unbind());
+}
+
 /// The live Python goroutines as (id, frames innermost first); see gmp.goroutines.
 #[pyfunction]
 fn _goroutines(py: Python<'_>) -> PyResult<Vec<(u64, Py<pyo3::types::PyList>)>> {
@@ -596,6 +614,9 @@ fn _gmp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_atexit, m)?)?;
     m.add_function(wrap_pyfunction!(_goroutines, m)?)?;
     m.add_function(wrap_pyfunction!(_recap, m)?)?;
+    m.add_function(wrap_pyfunction!(_spawn_sites, m)?)?;
+    m.add_function(wrap_pyfunction!(_spawn_site, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_package_dir, m)?)?;
     m.add("POLLIN", GMP_POLLIN)?;
     m.add("POLLOUT", GMP_POLLOUT)?;
     Ok(())
