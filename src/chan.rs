@@ -329,8 +329,18 @@ impl Chan {
     /// `chansend`/`chanrecv`). Inlined into both, so `send` is a constant there.
     #[inline(always)]
     fn op(&self, send: bool, elem: *mut u8, deadline: i64, try_only: bool) -> Code {
-        // TSan's edges (sys/sanitizer.rs): what came before this operation happens
-        // before the end of every later one on this channel, and so its partner's.
+        if crate::sys::sanitizer::on() {
+            return self.op_announced(send, elem, deadline, try_only);
+        }
+        self.op_inner(send, elem, deadline, try_only)
+    }
+
+    /// `op` with TSan's edges (sys/sanitizer.rs): what came before this operation
+    /// happens before the end of every later one on this channel, and so its partner's.
+    /// Out of line: the plain path pays one branch.
+    #[cold]
+    #[inline(never)]
+    fn op_announced(&self, send: bool, elem: *mut u8, deadline: i64, try_only: bool) -> Code {
         crate::sys::sanitizer::release(self);
         let rc = self.op_inner(send, elem, deadline, try_only);
         crate::sys::sanitizer::acquire(self);
