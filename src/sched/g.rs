@@ -193,8 +193,8 @@ pub(crate) struct GInner {
     pub(crate) stack_size: usize,
     /// A trace flow (made ready) waits for its end (runs again).
     pub(crate) flow_pending: bool,
-    /// What ASan and TSan know of it (`sys/sanitizer.rs`).
-    pub(crate) san: crate::sys::sanitizer::GState,
+    /// What ASan and TSan know of it (`sys/sanitizer.rs`), made when one is loaded.
+    pub(crate) san: Option<Box<crate::sys::sanitizer::GState>>,
     /// Its goroutine-local values (`gmp_local_set`), made on first use.
     pub(crate) locals: Option<Box<crate::local::Locals>>,
 }
@@ -275,7 +275,7 @@ impl G {
                 park_commit: None,
                 stack_size: 0,
                 flow_pending: false,
-                san: crate::sys::sanitizer::GState::new(),
+                san: None,
                 locals: None,
             }),
         });

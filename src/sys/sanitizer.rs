@@ -219,7 +219,8 @@ fn tsan() -> Option<&'static Api> {
 // ---------------------------------------------------------------------------------------
 // Per-goroutine and per-thread state.
 
-/// A goroutine's sanitizer state (in its `GInner`: owner-only, like the rest there).
+/// A goroutine's sanitizer state (in its `GInner`: owner-only, like the rest there),
+/// boxed on first use so that a G costs one word for it when no sanitizer is loaded.
 pub(crate) struct GState {
     /// ASan's fake stack, saved while the goroutine is switched out.
     fake: Cell<*mut c_void>,
@@ -227,16 +228,6 @@ pub(crate) struct GState {
     fiber: Cell<*mut c_void>,
     /// It has run (its stack is its own, see [`fresh_stack`]).
     ran: Cell<bool>,
-}
-
-impl GState {
-    pub(crate) const fn new() -> GState {
-        GState {
-            fake: Cell::new(std::ptr::null_mut()),
-            fiber: Cell::new(std::ptr::null_mut()),
-            ran: Cell::new(false),
-        }
-    }
 }
 
 /// A thread's own context (its scheduler loop, on the thread's stack).
@@ -318,8 +309,18 @@ fn fresh_stack(a: &Api, g: crate::sched::g::GRef) {
 }
 
 fn g_state(g: crate::sched::g::GRef) -> &'static GState {
-    // SAFETY: the caller owns g; the G outlives the runtime (g.rs).
-    unsafe { &*(&g.inner().san as *const GState) }
+    // SAFETY: the caller owns g; the G and its boxed state outlive the runtime (g.rs:
+    // G's are never freed, and the box is never replaced once made).
+    unsafe {
+        let b = g.inner().san.get_or_insert_with(|| {
+            Box::new(GState {
+                fake: Cell::new(std::ptr::null_mut()),
+                fiber: Cell::new(std::ptr::null_mut()),
+                ran: Cell::new(false),
+            })
+        });
+        &*(&**b as *const GState)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
