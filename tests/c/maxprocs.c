@@ -31,7 +31,7 @@ static int stats_maxprocs(void) {
 }
 
 int main(void) {
-    gmp_config cfg = {sizeof cfg, 2, 0, 0};
+    gmp_config cfg = {.size = sizeof cfg, .maxprocs = 2};
     SAY("gmp_init before first use");
     CHECK_RC(gmp_init(&cfg), 0);
     CHECK_RC(gmp_init(&cfg), GMP_EALREADY);
