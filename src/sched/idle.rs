@@ -266,13 +266,19 @@ pub(super) fn stoplockedm(mm: MRef) -> bool {
     // Counted before the P goes: handoffp may need a new M, and this one must not
     // hold a place under the thread cap while it sleeps (Go's `checkmcount` leaves
     // `nmidlelocked` out too), or locked goroutines that sleep at the cap would leave
-    // no M to run timers and everything else.
-    SCHED.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+    // no M to run timers and everything else. gmp_main's thread (foreign) is not in
+    // mcount, so it is not taken out of it either.
+    let counted = !m.foreign;
+    if counted {
+        SCHED.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+    }
     if let Some(p) = releasep(m) {
         handoffp(p);
     }
     m.sleep();
-    SCHED.nmidlelocked.fetch_sub(1, Ordering::SeqCst);
+    if counted {
+        SCHED.nmidlelocked.fetch_sub(1, Ordering::SeqCst);
+    }
     let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
     match NonNull::new(p) {
         Some(p) => {
