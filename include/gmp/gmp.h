@@ -800,6 +800,19 @@ int gmp_init(const struct gmp_config *cfg);
 int gmp_main(gmp_fn fn_, void *arg);
 
 /**
+ * `gmp_main` with attributes for the main goroutine (`attr` may be NULL): a stack size
+ * (0: the default), a name (default "main") and switch hooks, as `gmp_go_ex` gives any
+ * goroutine. The hooks let a language runtime carry per-goroutine state across the
+ * main goroutine's migrations too (the C++ binding carries its exception state this
+ * way); as for every goroutine, they are called around switch points, not at its start
+ * and end.
+ *
+ * Returns as `gmp_main`; also `GMP_EINVAL` for a bad `attr` (a stack size over the
+ * maximum) and `GMP_E2BIG` for unknown non-zero trailing bytes of it.
+ */
+int gmp_main_ex(const struct gmp_go_attr *attr, gmp_fn fn_, void *arg);
+
+/**
  * Sets the number of P's (GOMAXPROCS) to `n` when `n > 0` (capped at 1024); returns the
  * previous value. `n <= 0` only queries. Takes effect without stopping goroutines.
  * Returns `GMP_ESHUTDOWN` after shutdown.

@@ -918,16 +918,31 @@ int run_main(std::exception_ptr& escaped, F&& f, Args&&... args) {
   struct context {
     std::tuple<std::decay_t<F>, std::decay_t<Args>...> call;
     std::exception_ptr* escaped;
-  } ctx{{std::forward<F>(f), std::forward<Args>(args)...}, &escaped};
-  return gmp_main(
+    eh_slot eh;
+  } ctx{{std::forward<F>(f), std::forward<Args>(args)...}, &escaped, {}};
+  // The main goroutine migrates like any goroutine: it carries its exception state with
+  // the same switch hooks as gmp::go's goroutines (gmp_main_ex), so f may park inside a
+  // catch block.
+  gmp_switch_hooks hooks{};
+  hooks.size = sizeof hooks;
+  hooks.on_park = &eh_park;
+  hooks.on_resume = &eh_resume;
+  hooks.ctx = &ctx.eh;
+  gmp_go_attr attr{};
+  attr.size = sizeof attr;
+  attr.hooks = hooks_for(hooks);
+  return gmp_main_ex(
+      &attr,
       [](void* p) noexcept {
         auto* c = static_cast<context*>(p);
 #if GMP_HAS_EXCEPTIONS
+        eh_resume(&c->eh);  // hooks run around switches, not at start and end
         try {
           std::apply([](auto&... x) { std::invoke(std::move(x)...); }, c->call);
         } catch (...) {
           *c->escaped = std::current_exception();
         }
+        eh_park(&c->eh);
 #else
         std::apply([](auto&... x) { std::invoke(std::move(x)...); }, c->call);
 #endif
@@ -940,9 +955,9 @@ int run_main(std::exception_ptr& escaped, F&& f, Args&&... args) {
 /// returns (gmp_main); an exception escaping f is rethrown here. As Go's main, f starts on
 /// the calling thread and is not locked to it (it may resume on another thread after any
 /// switch point: see the thread_local caveat); calling gmp_lock_os_thread() before its
-/// first switch point keeps it on the calling thread for good. gmp_main starts it without
-/// gmp::go's switch hooks, so its C++ exception state does not travel: unless locked, do
-/// not park inside a catch block in f itself (goroutines it starts with gmp::go may).
+/// first switch point keeps it on the calling thread for good. Its C++ exception state
+/// travels with it (gmp_main_ex with gmp::go's switch hooks), so f may park inside a
+/// catch block as any goroutine may.
 /// Throws gmp::error (GMP_EDEADLK when every goroutine is asleep; GMP_EALREADY from a
 /// goroutine, from a home thread, or while another main runs).
 template <class F, class... Args, class = std::enable_if_t<!detail::is_error_code_v<F>>>

@@ -87,7 +87,42 @@ pub unsafe extern "C" fn gmp_init(cfg: *const gmp_config) -> c_int {
 pub extern "C" fn gmp_main(fn_: gmp_fn, arg: *mut c_void) -> c_int {
     guard("gmp_main", error::EINVAL, || {
         let Some(f) = fn_ else { return error::EINVAL };
-        let rc = sched::proc::run_main(crate::sched::g::Entry::C(f, arg));
+        let rc = sched::proc::run_main(
+            crate::sched::g::Entry::C(f, arg),
+            crate::sched::proc::Spawn::default(),
+        );
+        crate::sys::sanitizer::main_returned();
+        rc
+    })
+}
+
+/// `gmp_main` with attributes for the main goroutine (`attr` may be NULL): a stack size
+/// (0: the default), a name (default "main") and switch hooks, as `gmp_go_ex` gives any
+/// goroutine. The hooks let a language runtime carry per-goroutine state across the
+/// main goroutine's migrations too (the C++ binding carries its exception state this
+/// way); as for every goroutine, they are called around switch points, not at its start
+/// and end.
+///
+/// Returns as `gmp_main`; also `GMP_EINVAL` for a bad `attr` (a stack size over the
+/// maximum) and `GMP_E2BIG` for unknown non-zero trailing bytes of it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_main_ex(
+    attr: *const super::gmp_go_attr,
+    fn_: gmp_fn,
+    arg: *mut c_void,
+) -> c_int {
+    guard("gmp_main_ex", error::EINVAL, || {
+        let Some(f) = fn_ else { return error::EINVAL };
+        // SAFETY: the caller passes NULL or a gmp_go_attr of its own size.
+        let (sp, name) = match unsafe { super::goroutine::spawn_opts(attr) } {
+            Ok(x) => x,
+            Err(e) => return e,
+        };
+        let sp = crate::sched::proc::Spawn {
+            name: name.as_deref(),
+            ..sp
+        };
+        let rc = sched::proc::run_main(crate::sched::g::Entry::C(f, arg), sp);
         crate::sys::sanitizer::main_returned();
         rc
     })

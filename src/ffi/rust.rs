@@ -27,7 +27,7 @@ pub fn go_named(
 
 /// Runs `f` as the main goroutine on this thread (gmp_main).
 pub fn main(f: impl FnOnce() + Send + 'static) -> i32 {
-    proc::run_main(Entry::Rust(Box::new(f)))
+    proc::run_main(Entry::Rust(Box::new(f)), Spawn::default())
 }
 
 /// Timers in every P's heap now (a released or stopped timer channel's timer leaves at

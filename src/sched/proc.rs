@@ -436,7 +436,7 @@ pub(crate) fn unlock_os_thread() {
 
 /// Runs `entry` as the main goroutine, starting on the calling thread (API.md
 /// `gmp_main`), and returns here once it has ended.
-pub(crate) fn run_main(entry: Entry) -> Code {
+pub(crate) fn run_main(entry: Entry, sp: Spawn<'_>) -> Code {
     if let Err(e) = super::ensure_started() {
         return e;
     }
@@ -456,7 +456,7 @@ pub(crate) fn run_main(entry: Entry) -> Code {
     m::set_current(Some(mm));
     crate::stack::ensure_altstack();
     SCHED.main_deadlocked.store(false, Ordering::SeqCst);
-    let g = match newproc_main(entry, mm) {
+    let g = match newproc_main(entry, sp, mm) {
         Ok(g) => g,
         Err(e) => {
             m::set_current(None);
@@ -566,8 +566,12 @@ pub(super) fn main_ended(g: GRef) {
 
 /// A G for gmp_main, not queued: held for mm (`lockedm`, with no lock count) until it
 /// first runs there, so that it starts on the calling thread.
-pub(super) fn newproc_main(entry: Entry, mm: MRef) -> Result<GRef, Code> {
-    let size = SCHED.stack_size.load(Ordering::Relaxed);
+pub(super) fn newproc_main(entry: Entry, opts: Spawn<'_>, mm: MRef) -> Result<GRef, Code> {
+    let size = if opts.stack_size == 0 {
+        SCHED.stack_size.load(Ordering::Relaxed)
+    } else {
+        crate::stack::round_size(opts.stack_size).map_err(|_| error::EINVAL)?
+    };
     let stack = crate::stack::alloc(size).map_err(|_| error::ENOMEM)?;
     let g = gfget(None);
     // SAFETY: a fresh stack of ours, not in use.
@@ -577,11 +581,11 @@ pub(super) fn newproc_main(entry: Entry, mm: MRef) -> Result<GRef, Code> {
     inner.sp = sp;
     inner.stack = Some(stack);
     inner.entry = Some(entry);
-    inner.hooks = None;
+    inner.hooks = opts.hooks;
     inner.lock_count = 0;
     inner.stack_size = size;
     g.get().id.store(new_goid(None), Ordering::Relaxed);
-    g.get().set_name(Some(c"main"));
+    g.get().set_name(Some(opts.name.unwrap_or(c"main")));
     g.get().lockedm.store(mm.0.as_ptr(), Ordering::Release);
     mm.get().lockedg.store(g.as_ptr(), Ordering::Release);
     count_created(None);

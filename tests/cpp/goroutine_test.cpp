@@ -97,6 +97,42 @@ TEST(Go, MainRunsAGoroutineAndRethrows) {
   EXPECT_NE(id, 0u);
   EXPECT_THROW(gmp::main([] { throw std::logic_error("from main"); }), std::logic_error);
 }
+
+// The main goroutine is not locked to gmp_main's thread: it may park inside a catch
+// block, move to another thread, and still have its exception there (rethrow works),
+// while the thread it left keeps its own exception state (gmp_main_ex's hooks).
+TEST(Go, MainCarriesItsExceptionStateAcrossMigrations) {
+  int moved = 0, kept = 0;
+  try {
+    throw std::runtime_error("the test thread's own");
+  } catch (const std::runtime_error&) {
+    gmp::main([&] {
+      for (int round = 0; round < 50; ++round) {
+        try {
+          throw std::logic_error("main's");
+        } catch (const std::logic_error&) {
+          const long before = gmp_test::current_tid();
+          gmp::this_goroutine::sleep_for(std::chrono::microseconds(200));
+          gmp::go([] {}).join();
+          if (gmp_test::current_tid() != before) ++moved;
+          try {
+            throw;  // the exception being handled, whichever thread we are on now
+          } catch (const std::logic_error& e) {
+            if (std::string(e.what()) == "main's") ++kept;
+          } catch (...) {
+          }
+        }
+      }
+    });
+    // The caller's own exception is still the one being handled here.
+    try {
+      throw;
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "the test thread's own");
+    }
+  }
+  EXPECT_EQ(kept, 50) << "main lost its exception across parks (" << moved << " moves)";
+}
 #endif
 
 TEST(Error, CategoryCodesAndMessages) {
