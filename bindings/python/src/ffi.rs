@@ -204,6 +204,7 @@ unsafe extern "C" {
         code: *mut pyo3::ffi::PyObject,
         lasti: c_int,
     ) -> *mut pyo3::ffi::PyObject;
+    pub fn gmpy_copy_context() -> *mut pyo3::ffi::PyObject;
     pub fn gmpy_home_cur(h: *mut gmpy_home) -> *mut gmpy_g;
     pub fn gmpy_home_recap(h: *mut gmpy_home, capped: c_int);
     pub fn gmpy_g_set_context(g: *mut gmpy_g, context: *mut pyo3::ffi::PyObject);

@@ -446,10 +446,20 @@ pub fn spawn(
     };
     assert!(g_size() <= std::mem::size_of::<[u128; 24]>());
     let stack_size = stack_size();
-    // As asyncio.create_task: the goroutine starts in a copy of the spawner's context.
-    // SAFETY: GIL held; a new reference or NULL with an exception set.
-    let context =
-        unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyContext_CopyCurrent()) }?.unbind();
+    // As asyncio.create_task: the goroutine starts in a copy of the spawner's context
+    // (none when that is empty: the same thing, without an allocation).
+    // SAFETY: GIL held; a new reference, or NULL (with an exception set on failure).
+    let context = unsafe {
+        let c = gmpy_copy_context();
+        if c.is_null() {
+            if let Some(e) = PyErr::take(py) {
+                return Err(e);
+            }
+            None
+        } else {
+            Some(Bound::from_owned_ptr(py, c).unbind())
+        }
+    };
     let site = spawn_site(py);
     let task = Box::into_raw(Box::new(Task {
         g: [0; 24],
@@ -463,7 +473,7 @@ pub fn spawn(
         args: Some(args),
         kwargs,
         result,
-        context: Some(context),
+        context,
         site,
         id: 0,
         prev: std::ptr::null_mut(),
