@@ -282,6 +282,33 @@ def test_timeout_bounds_joins_events_selects_and_locks():
     gmp.run(main)
 
 
+def test_timeout_bounds_the_native_waits():
+    # Chan.send/recv, WaitGroup.wait and Mutex.lock are native: a scope reaches them too,
+    # and a shorter timeout of their own still gives their own Timeout message.
+    def main():
+        ch = gmp.Chan()
+        wg = gmp.WaitGroup()
+        wg.add(1)
+        mu = gmp.Mutex()
+        mu.lock()
+        for c in (ch.recv, lambda: ch.send(1), wg.wait, mu.lock):
+            with pytest.raises(gmp.Timeout, match="gmp.timeout"):
+                with gmp.timeout(0.005) as t:
+                    c()
+            assert t.expired
+        with gmp.timeout(30):
+            with pytest.raises(gmp.Timeout, match="receive timed out"):
+                ch.recv(timeout=0.001)
+        # Outside any scope they wait as before: here until the value comes.
+        gmp.go(ch.send, 7)
+        assert ch.recv() == 7
+        wg.done()
+        wg.wait()
+        mu.unlock()
+
+    gmp.run(main)
+
+
 def test_timeout_scopes_nest_earliest_wins():
     def main():
         with gmp.timeout(30):

@@ -60,8 +60,7 @@ def _scope_expired():
 
 def remaining():
     """Seconds left in the innermost :func:`timeout` scope of the calling goroutine
-    (None outside any): pass it as ``timeout=`` to calls that do not honour scopes by
-    themselves (``Chan.send``/``recv``, ``WaitGroup.wait``, ``Mutex.lock``)."""
+    (None outside any), for waits outside gmp (a C library's own timeout argument)."""
     dl = _deadline.get()
     if dl is None:
         return None
@@ -76,12 +75,11 @@ class timeout:
     afterwards ``expired`` tells whether the deadline was reached. ``None`` means no
     deadline (a scope that only nests).
 
-    Honoured by: ``gmp.sleep``, ``gmp.select``, ``Goroutine.join``/``result``,
-    ``Group.wait``, ``Event``, ``Cond``, ``Semaphore``, ``RWMutex``, ``Lock``,
-    ``RLock``, and everything ``gmp.patch()`` installs (sockets, ``time.sleep``,
-    ``threading``, ``queue``). ``Chan.send``/``recv``, ``WaitGroup.wait`` and
-    ``Mutex.lock`` take their own ``timeout=`` instead: pass ``gmp.remaining()``, or
-    wait with ``gmp.select(ch.recv_case())``."""
+    Honoured by every gmp wait: ``gmp.sleep``, ``gmp.select``, ``Chan.send``/``recv``
+    (the earlier of their own ``timeout=`` and the scope's), ``WaitGroup.wait``,
+    ``Mutex.lock``, ``Goroutine.join``/``result``, ``Group.wait``, ``Event``, ``Cond``,
+    ``Semaphore``, ``RWMutex``, ``Lock``, ``RLock``, and everything ``gmp.patch()``
+    installs (sockets, ``time.sleep``, ``threading``, ``queue``)."""
 
     __slots__ = ("_seconds", "_when", "_token", "expired")
 
@@ -104,9 +102,11 @@ class timeout:
         if outer is not None and (dl is None or outer < dl):
             dl = outer
         self._token = _deadline.set(dl)
+        _gmp._scope_enter()  # the native waits look at scopes only while one is open
         return self
 
     def __exit__(self, et, ev, tb):
+        _gmp._scope_exit()
         _deadline.reset(self._token)
         if self._when is not None and _monotonic() >= self._when:
             self.expired = True

@@ -146,6 +146,7 @@ impl Chan {
         v: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<()> {
+        let (timeout, scoped) = crate::wait::scoped(py, timeout)?;
         let elem = self.to_elem(v)?;
         let dl = match deadline(timeout) {
             Ok(d) => d,
@@ -175,6 +176,7 @@ impl Chan {
             self.unsent(elem);
             return Err(match r {
                 GMP_ECLOSED => ChannelClosed::new_err("send on closed channel"),
+                GMP_ETIMEDOUT | GMP_EAGAIN if scoped => crate::wait::scope_expired(),
                 GMP_ETIMEDOUT | GMP_EAGAIN => Timeout::new_err("send timed out"),
                 _ => error_from_code(py, r),
             });
@@ -183,6 +185,7 @@ impl Chan {
     }
 
     pub fn do_recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        let (timeout, scoped) = crate::wait::scoped(py, timeout)?;
         let dl = deadline(timeout)?;
         let mut elem: u64 = 0;
         let ch = self.ch;
@@ -197,6 +200,7 @@ impl Chan {
         match r {
             0 => Ok(self.elem_value(py, elem)),
             GMP_ECLOSED => Err(ChannelClosed::new_err("receive on closed channel")),
+            GMP_ETIMEDOUT | GMP_EAGAIN if scoped => Err(crate::wait::scope_expired()),
             GMP_ETIMEDOUT | GMP_EAGAIN => Err(Timeout::new_err("receive timed out")),
             _ => Err(error_from_code(py, r)),
         }

@@ -562,6 +562,18 @@ fn _python_version_ok() -> bool {
     built >> 16 == running >> 16
 }
 
+/// A `gmp.timeout` scope opens (see `wait::SCOPES`).
+#[pyfunction]
+fn _scope_enter() {
+    wait::SCOPES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A `gmp.timeout` scope closes.
+#[pyfunction]
+fn _scope_exit() {
+    wait::SCOPES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 #[pymodule]
 fn _gmp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     if !_python_version_ok() {
@@ -587,6 +599,8 @@ fn _gmp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<chan::SelectCase>()?;
     m.add_class::<sync::WaitGroup>()?;
     m.add_class::<sync::Mutex>()?;
+    m.add_function(wrap_pyfunction!(_scope_enter, m)?)?;
+    m.add_function(wrap_pyfunction!(_scope_exit, m)?)?;
     m.add_function(wrap_pyfunction!(go, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(sleep, m)?)?;

@@ -64,9 +64,15 @@ impl WaitGroup {
     /// Blocks until the counter is zero.
     fn wait(&self, py: Python<'_>) -> PyResult<()> {
         let p = self.wg.p();
+        // Inside a gmp.timeout scope the wait ends at its deadline.
+        let (t, scoped) = crate::wait::scoped(py, None)?;
+        let dl = crate::wait::deadline(t)?;
         // SAFETY: a live waitgroup (self is borrowed for the call).
-        let r = block_int(py, None, |t| unsafe { gmp_waitgroup_wait_timeout(p, t) })?;
+        let r = block_int(py, dl, |t| unsafe { gmp_waitgroup_wait_timeout(p, t) })?;
         if r < 0 {
+            if scoped && (r == GMP_ETIMEDOUT || r == GMP_EAGAIN) {
+                return Err(crate::wait::scope_expired());
+            }
             return Err(error_from_code(py, r));
         }
         Ok(())
@@ -106,9 +112,15 @@ impl Mutex {
         if unsafe { gmp_mutex_trylock(p) } == 0 {
             return Ok(());
         }
+        // Inside a gmp.timeout scope the wait ends at its deadline.
+        let (t, scoped) = crate::wait::scoped(py, None)?;
+        let dl = crate::wait::deadline(t)?;
         // SAFETY: a live mutex (self is borrowed for the call).
-        let r = block_int(py, None, |t| unsafe { gmp_mutex_lock_timeout(p, t) })?;
+        let r = block_int(py, dl, |t| unsafe { gmp_mutex_lock_timeout(p, t) })?;
         if r < 0 {
+            if scoped && (r == GMP_ETIMEDOUT || r == GMP_EAGAIN) {
+                return Err(crate::wait::scope_expired());
+            }
             return Err(error_from_code(py, r));
         }
         Ok(())

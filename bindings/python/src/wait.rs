@@ -40,6 +40,27 @@ pub fn deadline(timeout: Option<f64>) -> PyResult<Option<i64>> {
     }
 }
 
+/// `gmp.timeout` scopes open now, on any goroutine or thread (their Python side counts
+/// them through `_scope_enter`/`_scope_exit`): while none is, a wait that has no
+/// `timeout=` of its own asks Python nothing.
+pub static SCOPES: AtomicI64 = AtomicI64::new(0);
+
+/// The timeout a native wait uses given its own (seconds; None: forever) inside the
+/// calling goroutine's innermost `gmp.timeout` scope, and whether the scope set it (a
+/// time-out then raises the scope's `gmp.Timeout`): `gmp._handles._effective`.
+pub fn scoped(py: Python<'_>, timeout: Option<f64>) -> PyResult<(Option<f64>, bool)> {
+    if SCOPES.load(Ordering::Relaxed) <= 0 {
+        return Ok((timeout, false));
+    }
+    let f = py.import("gmp._handles")?.getattr("_effective")?;
+    f.call1((timeout,))?.extract()
+}
+
+/// The error of a wait that a `gmp.timeout` scope ended.
+pub fn scope_expired() -> PyErr {
+    crate::Timeout::new_err("gmp.timeout: the deadline passed")
+}
+
 /// Nanoseconds left until `d` (-1: forever), never negative otherwise.
 pub fn remaining(d: Option<i64>) -> i64 {
     match d {
