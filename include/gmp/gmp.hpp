@@ -426,6 +426,15 @@ struct eh_globals {
 inline thread_local eh_globals* cached_eh_globals = nullptr;
 
 inline eh_globals* thread_eh_globals() noexcept {
+#if defined(__SANITIZE_THREAD__)
+  // Under TSan goroutines are fibers: a thread_local written by the thread and read by
+  // a fiber on it looks like a race, so ask libstdc++ (uninstrumented) every time.
+  return reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+  return reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
+#endif
+#endif
   eh_globals* t = cached_eh_globals;
   if (t == nullptr) {
     t = reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
@@ -446,14 +455,27 @@ struct eh_slot {
 // __cxa_get_globals is declared const, and a thread_local's address may be kept across
 // calls, so a caller that inlined these could reuse one thread's address after the
 // goroutine moved to another.
-[[gnu::noinline]] inline void eh_resume(void* ctx) noexcept {
+// Under TSan they are not instrumented: they touch only the running thread's exception
+// globals (libstdc++'s TLS, initialised by the thread, read here by the goroutine fibers
+// that run on it, which TSan would call a race) and the goroutine's own slot.
+#if defined(__SANITIZE_THREAD__)
+#define GMP_NO_TSAN __attribute__((no_sanitize_thread))
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GMP_NO_TSAN __attribute__((no_sanitize("thread")))
+#endif
+#endif
+#ifndef GMP_NO_TSAN
+#define GMP_NO_TSAN
+#endif
+[[gnu::noinline]] GMP_NO_TSAN inline void eh_resume(void* ctx) noexcept {
   eh_slot* s = static_cast<eh_slot*>(ctx);
   eh_globals* t = thread_eh_globals();
   s->outer = *t;
   *t = s->own;
 }
 
-[[gnu::noinline]] inline void eh_park(void* ctx) noexcept {
+[[gnu::noinline]] GMP_NO_TSAN inline void eh_park(void* ctx) noexcept {
   eh_slot* s = static_cast<eh_slot*>(ctx);
   eh_globals* t = thread_eh_globals();
   s->own = *t;
@@ -470,12 +492,14 @@ struct eh_slot {
 // inlined them could keep one thread's cache address across a switch point. (The
 // per-thread cache with a shared overflow follows the shape of tcmalloc's and Go's
 // mcache/mcentral; written here from that idea, no code taken.) Under AddressSanitizer
-// every get() and put() is a plain operator new / delete, so ASan still sees each use
-// after free.
-#if defined(__SANITIZE_ADDRESS__)
+// and ThreadSanitizer every get() and put() is a plain operator new / delete: ASan then
+// sees each use after free, and TSan the allocator's happens-before edges (a block
+// handed on through a thread's cache, by goroutines that are TSan fibers sharing that
+// thread, would look like a race).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define GMP_BOX_POOL 0
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define GMP_BOX_POOL 0
 #endif
 #endif

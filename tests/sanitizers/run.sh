@@ -5,6 +5,9 @@
 #                    no report under TSan, nor under ASan+UBSan
 #   throw_catch.cpp  C++ throw/catch inside goroutines: no report under ASan (a false
 #                    stack-buffer-overflow without the fiber calls), nor under TSan
+#   tests/cpp        the C++ binding's GoogleTest suite under TSan: no report (the
+#                    allocation-count tests need the box pool, which sanitized builds turn
+#                    off, and death tests re-execute the binary: both are left out)
 #   planted.c        real bugs in goroutine code, each of which must still be reported:
 #                    race (TSan: "data race" in racer), uaf (ASan: heap-use-after-free
 #                    in reader), stack (ASan: stack-buffer-overflow in overflow)
@@ -84,6 +87,28 @@ clean edges edges.c tsan
 clean edges edges.c asan
 clean throw_catch throw_catch.cpp asan
 clean throw_catch throw_catch.cpp tsan
+# cpp_suite: the C++ tests (tests/cpp) built with TSan; every test passes, no report.
+cpp_suite() {
+  local name="cpp-suite-tsan" srcs=()
+  for f in main chan_test chan_alloc_test select_test sync_test goroutine_test task_test \
+           blocking_test nothrow_test home_test exception_test; do
+    srcs+=("$root/tests/cpp/$f.cpp")
+  done
+  if ! "${CXX:-g++}" -std=c++17 "${tsan[@]}" -O1 -g -fno-omit-frame-pointer -I "$root/include" \
+      "${srcs[@]}" "$lib" -Wl,-rpath,"$libdir" -lgtest -lpthread -o "$out/$name" \
+      >"$out/$name.build.log" 2>&1; then
+    bad "$name" "build (GoogleTest: Debian package libgtest-dev)" "$out/$name.build.log"
+    return
+  fi
+  if env "${tsan_env[@]}" timeout 600 "${run[@]}" "$out/$name" \
+        --gtest_filter='-ChanAlloc.*:*DeathTest.*' >"$out/$name.log" 2>&1 &&
+      grep -q "PASSED" "$out/$name.log" && ! grep -q "WARNING: ThreadSanitizer" "$out/$name.log"; then
+    ok "$name ($(grep -m1 -oE 'PASSED  \] [0-9]+' "$out/$name.log" | grep -oE '[0-9]+$') tests passed)"
+  else
+    bad "$name" "a report or a failure" "$out/$name.log"
+  fi
+}
+cpp_suite
 planted race tsan "SUMMARY: ThreadSanitizer: data race .* in racer"
 planted uaf asan-only "heap-use-after-free .* in reader|SUMMARY: AddressSanitizer: heap-use-after-free .* in reader"
 planted stack asan-only "SUMMARY: AddressSanitizer: stack-buffer-overflow .* in overflow"
