@@ -479,6 +479,6 @@ fn foreign_threads_exist() -> bool {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return true;
     };
-    let tasks = dir.count() as i32;
+    let tasks = dir.count() as i32 - crate::sys::sanitizer::own_threads();
     tasks > SCHED.mcount.load(Ordering::SeqCst) + 2
 }

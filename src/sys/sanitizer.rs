@@ -199,6 +199,12 @@ pub(crate) fn on() -> bool {
     STATE.load(Ordering::Relaxed) != NONE
 }
 
+/// Threads a loaded sanitizer runtime runs of its own (TSan's background thread), which
+/// deadlock detection must not take for foreign threads that might still act.
+pub(crate) fn own_threads() -> i32 {
+    i32::from(state() & TSAN != 0)
+}
+
 /// The sanitizers present, looking them up on first use.
 #[cold]
 fn state() -> u8 {

@@ -57,11 +57,9 @@ if [ "$tsan" = 1 ]; then
   # Not run under TSan, and why:
   #   fault_exit: exit() called on a goroutine runs the thread's TLS destructors, whose
   #     list glibc made on the M's own thread before the runtime could hide it from TSan.
-  #   main_goroutine: deadlock detection counts the process's threads, and TSan adds one
-  #     (its background thread), so a deadlocked main is never declared dead.
   #   thread_local: its subject is goroutines sharing one thread's thread-locals; TSan
   #     rightly reports that (each goroutine is its own TSan fiber; README).
-  skip=(fault_exit main_goroutine thread_local)
+  skip=(fault_exit thread_local)
   if setarch "$(uname -m)" -R true 2>/dev/null; then
     run=(setarch "$(uname -m)" -R)
   fi
