@@ -70,6 +70,7 @@ trap 'rm -rf "$out"' EXIT
 passed=0
 failed=0
 failed_names=()
+flaky_names=()
 for src in "$here"/*.c; do
   name="$(basename "$src" .c)"
   if [[ " ${skip[*]} " == *" $name "* ]]; then
@@ -92,11 +93,21 @@ for src in "$here"/*.c; do
   else
     rc=$?
     [ "$rc" = 124 ] && why="timed out after 60 s" || why="exit status $rc"
-    echo "FAIL $name ($why)"
+    # A failing program runs once more, loudly (as scripts/test.sh does for cargo's):
+    # a flake is reported, never hidden; a second failure fails the run.
+    echo "FLAKY? $name ($why); its output:"
     tail -n 40 "$out/$name.log" | sed 's/^/    /'
-    failed=$((failed + 1)); failed_names+=("$name")
+    if env "${envs[@]}" timeout 60 "${run[@]}" "$exe" >"$out/$name.rerun.log" 2>&1; then
+      echo "FLAKY: $name failed once ($why) and passed on rerun"
+      passed=$((passed + 1)); flaky_names+=("$name")
+    else
+      echo "FAIL $name ($why, and again on rerun)"
+      tail -n 40 "$out/$name.rerun.log" | sed 's/^/    /'
+      failed=$((failed + 1)); failed_names+=("$name")
+    fi
   fi
 done
+[ "${#flaky_names[@]}" -gt 0 ] && echo "flaky ($mode): ${flaky_names[*]}"
 [ "$failed" -gt 0 ] && echo "failed ($mode): ${failed_names[*]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
