@@ -130,24 +130,19 @@ static ALL_THREAD_WAITERS: std::sync::Mutex<Vec<std::sync::Weak<ThreadWaiter>>> 
 /// goroutine is left): nothing could end them any more but another foreign thread, and
 /// the contract says they return `GMP_ESHUTDOWN`. A sole wait (claimed with a plain
 /// store) could race a foreign waker here; the CAS makes us lose to one that came first.
-pub(crate) fn shutdown_thread_waits() -> usize {
+pub(crate) fn shutdown_thread_waits() {
     let all: Vec<Arc<ThreadWaiter>> = ALL_THREAD_WAITERS
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
         .filter_map(|w| w.upgrade())
         .collect();
-    let mut n = 0;
     for t in all {
         let v = t.wait.load(Ordering::Acquire);
         if v & 0xff == WAITING as u64 {
-            let seq = v >> 8;
-            if WaitRef::for_thread(t, seq, false).claim_and_wake(SHUTDOWN) {
-                n += 1;
-            }
+            WaitRef::for_thread(t, v >> 8, false).claim_and_wake(SHUTDOWN);
         }
     }
-    n
 }
 
 /// This thread's waiter (foreign threads and home threads).

@@ -26,22 +26,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+mod common;
+
+use common::{scale, serial};
 use fu::*;
 use gmp::ffi::home::*;
-
-fn stress() -> bool {
-    std::env::var("GMP_STRESS").is_ok_and(|v| v != "0" && !v.is_empty())
-}
-
-fn scale(normal: usize, long: usize) -> usize {
-    if stress() { long } else { normal }
-}
-
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 unsafe extern "C" fn nothing(_: *mut c_void) {}
 

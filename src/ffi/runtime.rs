@@ -29,15 +29,7 @@ pub unsafe extern "C" fn gmp_init(cfg: *const gmp_config) -> c_int {
             Ok(c) => c,
             Err(e) => return e,
         };
-        let c = c.unwrap_or(gmp_config {
-            size: 0,
-            maxprocs: 0,
-            stack_size: 0,
-            max_threads: 0,
-            on_thread_start: None,
-            on_thread_stop: None,
-            thread_ctx: std::ptr::null_mut(),
-        });
+        let c = c.unwrap_or_default();
         if c.max_threads < 0 || c.stack_size > crate::stack::MAX_STACK_SIZE {
             return error::EINVAL;
         }
@@ -87,13 +79,19 @@ pub unsafe extern "C" fn gmp_init(cfg: *const gmp_config) -> c_int {
 pub extern "C" fn gmp_main(fn_: gmp_fn, arg: *mut c_void) -> c_int {
     guard("gmp_main", error::EINVAL, || {
         let Some(f) = fn_ else { return error::EINVAL };
-        let rc = sched::proc::run_main(
-            crate::sched::g::Entry::C(f, arg),
-            crate::sched::proc::Spawn::default(),
-        );
-        crate::sys::sanitizer::main_returned();
-        rc
+        run_main_c(f, arg, crate::sched::proc::Spawn::default())
     })
+}
+
+/// The main goroutine of `gmp_main`/`gmp_main_ex`, and its end for the sanitizers.
+fn run_main_c(
+    f: unsafe extern "C" fn(*mut c_void),
+    arg: *mut c_void,
+    sp: crate::sched::proc::Spawn<'_>,
+) -> c_int {
+    let rc = sched::proc::run_main(crate::sched::g::Entry::C(f, arg), sp);
+    crate::sys::sanitizer::main_returned();
+    rc
 }
 
 /// `gmp_main` with attributes for the main goroutine (`attr` may be NULL): a stack size
@@ -122,9 +120,7 @@ pub unsafe extern "C" fn gmp_main_ex(
             name: name.as_deref(),
             ..sp
         };
-        let rc = sched::proc::run_main(crate::sched::g::Entry::C(f, arg), sp);
-        crate::sys::sanitizer::main_returned();
-        rc
+        run_main_c(f, arg, sp)
     })
 }
 
