@@ -78,7 +78,7 @@ pub(crate) struct Chan {
     buf: *mut u8,
     drop_fn: Option<(DropFn, *mut libc::c_void)>,
     /// The timer of a timer channel (`gmp_after`, `gmp_ticker`).
-    pub(crate) timer: Option<Arc<crate::time::ChanTimer>>,
+    pub(crate) timer: Option<Arc<crate::sched::timers::ChanTimer>>,
 }
 
 // SAFETY: `buf` is only accessed under `lock`; the drop context is the caller's and is
@@ -119,7 +119,7 @@ impl Chan {
         elem_size: usize,
         cap: usize,
         drop_fn: Option<(DropFn, *mut libc::c_void)>,
-        timer: Option<Arc<crate::time::ChanTimer>>,
+        timer: Option<Arc<crate::sched::timers::ChanTimer>>,
     ) -> Result<*mut Chan, Code> {
         if elem_size > MAX_ELEM {
             return Err(error::EINVAL);

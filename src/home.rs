@@ -229,14 +229,14 @@ impl Home {
         if !is_owner(self) || g::current().is_some() {
             return error::EINVAL;
         }
-        let deadline = crate::time::deadline_after(budget_ns.max(0));
+        let deadline = crate::sys::clock::deadline_after(budget_ns.max(0));
         let mut ran: i64 = 0;
         loop {
             self.sweep();
             let Some(g) = self.pop() else { break };
             self.run_one(g);
             ran += 1;
-            if budget_ns >= 0 && crate::time::now() >= deadline {
+            if budget_ns >= 0 && crate::sys::clock::now() >= deadline {
                 break;
             }
         }
@@ -253,7 +253,7 @@ impl Home {
         if !is_owner(self) || g::current().is_some() {
             return error::EINVAL;
         }
-        let deadline = crate::time::deadline_after(timeout_ns);
+        let deadline = crate::sys::clock::deadline_after(timeout_ns);
         loop {
             if self.has_work()
                 || (self.closed.load(Ordering::Acquire) && !self.swept.load(Ordering::Acquire))

@@ -332,7 +332,7 @@ fn wait(pd: &PollDesc, dirs: [bool; 2], deadline: i64) -> u8 {
             return park::OK;
         }
     }
-    if deadline >= 0 && crate::time::now() >= deadline {
+    if deadline >= 0 && crate::sys::clock::now() >= deadline {
         return park::TIMEDOUT;
     }
     let w = park::prepare();
@@ -580,7 +580,7 @@ fn blocking_io(
 ) -> isize {
     loop {
         if deadline >= 0 && !regular {
-            let left = deadline - crate::time::now();
+            let left = deadline - crate::sys::clock::now();
             let ev = if dir == READ {
                 libc::POLLIN
             } else {
@@ -870,7 +870,7 @@ pub(crate) fn wait_fd(fd: i32, events: i32, deadline: i64) -> i32 {
             let ms = if deadline < 0 {
                 -1
             } else {
-                ((deadline - crate::time::now())
+                ((deadline - crate::sys::clock::now())
                     .max(0)
                     .saturating_add(999_999)
                     / 1_000_000)

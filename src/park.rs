@@ -89,7 +89,7 @@ impl ThreadWaiter {
             let timeout = if deadline < 0 {
                 -1
             } else {
-                let left = deadline - crate::time::now();
+                let left = deadline - crate::sys::clock::now();
                 if left <= 0 {
                     return;
                 }
@@ -372,7 +372,10 @@ pub(crate) fn park_deadline(
         let mut f = move || {
             let c = commit.take();
             if deadline >= 0 {
-                crate::time::add_timer(deadline, crate::time::TimerAction::Wake(wr.clone()));
+                crate::sched::timers::add_timer(
+                    deadline,
+                    crate::sched::timers::TimerAction::Wake(wr.clone()),
+                );
             }
             if let Some(c) = c {
                 c();
@@ -415,14 +418,14 @@ fn park_thread(w: &WaitRef, deadline: i64) -> u8 {
         if let Some(h) = home {
             crate::home::pump_until(h, || {
                 t.word.load(Ordering::Acquire) & PERMIT != 0
-                    || (deadline >= 0 && crate::time::now() >= deadline)
+                    || (deadline >= 0 && crate::sys::clock::now() >= deadline)
             });
         }
         if t.word.load(Ordering::Acquire) & PERMIT != 0 {
             t.word.fetch_and(!PERMIT, Ordering::Acquire);
             return outcome_of(&t.wait, w.seq());
         }
-        if deadline >= 0 && crate::time::now() >= deadline {
+        if deadline >= 0 && crate::sys::clock::now() >= deadline {
             if w.claim(TIMEDOUT) {
                 return TIMEDOUT;
             }

@@ -27,7 +27,7 @@ pub(crate) fn dump() -> String {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let now = crate::time::coarse_now();
+    let now = crate::sys::clock::coarse_now();
     let mut out = String::new();
     let s = crate::sched::lifecycle::snapshot();
     let st = crate::stack::stats();
@@ -133,7 +133,7 @@ pub(crate) fn dump_to_fd(fd: i32) -> i32 {
 /// Go's schedtrace line (and, with `detail`, its P/M/G lines).
 pub(crate) fn schedtrace(detail: bool) -> String {
     let start = SCHED.start_time.load(Ordering::Relaxed);
-    let ms = (crate::time::now() - start) / 1_000_000;
+    let ms = (crate::sys::clock::now() - start) / 1_000_000;
     let procs = SCHED.procs();
     let s = crate::sched::lifecycle::snapshot();
     let mut out = String::new();

@@ -85,7 +85,7 @@ pub(crate) fn flow_id(g: GRef) -> u64 {
 }
 
 pub(crate) fn now() -> i64 {
-    crate::time::now()
+    crate::sys::clock::now()
 }
 
 /// `gmp_trace_start`: GMP_EALREADY if a trace is running.
@@ -99,7 +99,7 @@ pub(crate) fn start(path: &str) -> i32 {
     }
     *p = Some(path.to_owned());
     GLOBAL.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    START.store(crate::time::now() as u64, Ordering::Relaxed);
+    START.store(crate::sys::clock::now() as u64, Ordering::Relaxed);
     EPOCH.fetch_add(1, Ordering::Relaxed);
     ON.store(true, Ordering::Release);
     0
@@ -124,7 +124,7 @@ pub(crate) fn stop() -> i32 {
     // Ask every other P's holder to flush at its next event; idle P's we flush ourselves
     // under the scheduler lock (no M holds them then).
     EPOCH.fetch_add(1, Ordering::Relaxed);
-    let deadline = crate::time::now() + 100_000_000;
+    let deadline = crate::sys::clock::now() + 100_000_000;
     loop {
         let mut pending = false;
         {
@@ -148,7 +148,7 @@ pub(crate) fn stop() -> i32 {
                     .append(&mut local.trace);
             }
         }
-        if !pending || crate::time::now() > deadline {
+        if !pending || crate::sys::clock::now() > deadline {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(2));

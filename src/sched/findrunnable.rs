@@ -58,8 +58,15 @@ pub(super) fn steal_work(m: &M, p: &'static P, now: i64) -> Option<GRef> {
                 continue;
             }
             if last
-                && p2.timers.next_when() != crate::time::NONE
-                && check_timers(p2, if now == 0 { crate::time::now() } else { now })
+                && p2.timers.next_when() != crate::sched::timers::NONE
+                && check_timers(
+                    p2,
+                    if now == 0 {
+                        crate::sys::clock::now()
+                    } else {
+                        now
+                    },
+                )
             {
                 if let Some((g, _)) = p.runq.get() {
                     return Some(GRef(g));
@@ -91,7 +98,7 @@ pub(super) fn steal_work(m: &M, p: &'static P, now: i64) -> Option<GRef> {
 
 /// The earliest timer over every P, or NONE.
 pub(crate) fn earliest_timer() -> i64 {
-    let mut t = crate::time::NONE;
+    let mut t = crate::sched::timers::NONE;
     for i in 0..SCHED.nallp.load(Ordering::Acquire) {
         if let Some(p) = SCHED.p(i) {
             t = t.min(p.timers.next_when());
@@ -136,8 +143,8 @@ pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
             continue 'top;
         }
         // Go's checkTimers: read the clock only when this P has timers.
-        let now = if p.timers.next_when() != crate::time::NONE {
-            let now = crate::time::now();
+        let now = if p.timers.next_when() != crate::sched::timers::NONE {
+            let now = crate::sys::clock::now();
             check_timers(p, now);
             now
         } else {
@@ -230,14 +237,14 @@ pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
 
         // Block in the poller until the next timer, if no one else does; else sleep.
         let when = earliest_timer();
-        if (when != crate::time::NONE || crate::netpoll::has_waiters())
+        if (when != crate::sched::timers::NONE || crate::netpoll::has_waiters())
             && SCHED.lastpoll.swap(0, Ordering::SeqCst) != 0
         {
             // The delay is computed again inside the poller (see netpoll::poll_until).
             let delay = || {
                 let when = earliest_timer();
-                let now = crate::time::now();
-                let delay = if when == crate::time::NONE {
+                let now = crate::sys::clock::now();
+                let delay = if when == crate::sched::timers::NONE {
                     -1
                 } else {
                     (when - now).max(0)
@@ -249,7 +256,7 @@ pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
             };
             let list = crate::netpoll::poll_until(&delay);
             SCHED.poll_until.store(0, Ordering::SeqCst);
-            let now = crate::time::now();
+            let now = crate::sys::clock::now();
             SCHED.lastpoll.store(now, Ordering::SeqCst);
             run_all_timers(now);
             let mut l = SCHED.locked();

@@ -32,7 +32,7 @@ pub(super) fn retire_idle(l: &mut super::Locked, p: &'static P) {
     p.status.store(p::DEAD, Ordering::Release);
     p.runq.drain(|g| globrunqput(l, GRef(g)));
     if let Some(p0) = SCHED.p(0) {
-        if !std::ptr::eq(p0, p) && p.timers.next_when() != crate::time::NONE {
+        if !std::ptr::eq(p0, p) && p.timers.next_when() != crate::sched::timers::NONE {
             p.timers.move_all_to(&p0.timers);
             // The poller may sleep past the moved timers: let it recompute.
             crate::netpoll::wake();
@@ -255,7 +255,7 @@ pub(crate) fn handoffp(p: &'static P) {
     let when = p.timers.next_when();
     pidleput(&mut l, p);
     drop(l);
-    if when != crate::time::NONE {
+    if when != crate::sched::timers::NONE {
         wake_netpoller(when);
     }
 }

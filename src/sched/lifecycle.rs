@@ -81,10 +81,10 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
     if g::current().is_some() || m::current().is_some() {
         return error::EALREADY;
     }
-    let deadline = crate::time::deadline_after(timeout_ns);
+    let deadline = crate::sys::clock::deadline_after(timeout_ns);
     DRAINING.store(true, Ordering::SeqCst);
     while goroutine_count() > 0 {
-        if deadline >= 0 && crate::time::now() >= deadline {
+        if deadline >= 0 && crate::sys::clock::now() >= deadline {
             // Nothing stopped: the runtime goes on as before.
             DRAINING.store(false, Ordering::SeqCst);
             return error::ETIMEDOUT;

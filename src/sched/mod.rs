@@ -55,6 +55,7 @@ pub(crate) mod queue;
 pub(crate) mod runq;
 pub(crate) mod schedule;
 pub(crate) mod sysmon;
+pub(crate) mod timers;
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -289,7 +290,7 @@ fn start_slow() -> Result<(), crate::error::Code> {
     SCHED.max_threads.store(cfg.max_threads, Ordering::Relaxed);
     SCHED
         .start_time
-        .store(crate::time::now(), Ordering::Relaxed);
+        .store(crate::sys::clock::now(), Ordering::Relaxed);
     crate::stack::install_overflow_handler();
     crate::stack::set_fault_describer(lifecycle::describe_current);
     crate::stack::set_fault_bounds(lifecycle::current_stack_bounds);

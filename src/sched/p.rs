@@ -29,7 +29,7 @@ pub(crate) struct P {
     pub(crate) schedtick: AtomicU32,
     pub(crate) syscalltick: AtomicU32,
     pub(crate) m: AtomicPtr<M>,
-    pub(crate) timers: crate::time::Timers,
+    pub(crate) timers: crate::sched::timers::Timers,
     pub(crate) context_switches: AtomicU64,
     pub(crate) steals: AtomicU64,
     /// Goroutines created here, and created minus ended here (either may run on
@@ -69,7 +69,7 @@ impl P {
             schedtick: AtomicU32::new(0),
             syscalltick: AtomicU32::new(0),
             m: AtomicPtr::new(std::ptr::null_mut()),
-            timers: crate::time::Timers::new(),
+            timers: crate::sched::timers::Timers::new(),
             context_switches: AtomicU64::new(0),
             steals: AtomicU64::new(0),
             created: AtomicU64::new(0),

@@ -196,7 +196,7 @@ pub(super) fn next_direct(c: &g::Ctx, g1: GRef, why: Switch) -> Option<GRef> {
     let p = m.p()?;
     if SCHED.state.load(Ordering::Acquire) == ST_SHUTDOWN
         || p.id >= SCHED.procs()
-        || p.timers.next_when() != crate::time::NONE
+        || p.timers.next_when() != crate::sched::timers::NONE
         || global_queue_turn(p)
     {
         return None;
@@ -320,7 +320,7 @@ pub(super) fn bump64(c: &std::sync::atomic::AtomicU64) {
 pub(crate) fn park_commit(g: GRef) {
     g.get()
         .since
-        .store(crate::time::tick_now(), Ordering::Relaxed);
+        .store(crate::sys::clock::tick_now(), Ordering::Relaxed);
     g.set_status(WAITING);
     // SAFETY: the G has switched out and is not yet visible to any waker (its commit
     // closure publishes it), so we still own it; the closure lives on its stack.

@@ -187,10 +187,10 @@ fn sysmon() {
     let mut seen: Vec<Seen> = Vec::new();
     let mut idle = 0u32;
     let mut delay_us = 20i64;
-    let mut last_scavenge = crate::time::now();
+    let mut last_scavenge = crate::sys::clock::now();
     let scratch: RunQueue<g::G> = RunQueue::new();
     let dbg = *crate::debug::cfg();
-    let mut next_trace = crate::time::now() + dbg.schedtrace_ms * 1_000_000;
+    let mut next_trace = crate::sys::clock::now() + dbg.schedtrace_ms * 1_000_000;
     let mut dead = DeadState::default();
     loop {
         if SCHED.state.load(Ordering::Acquire) == ST_SHUTDOWN {
@@ -211,8 +211,8 @@ fn sysmon() {
             idle = 0;
             delay_us = 20;
         }
-        let now = crate::time::now();
-        crate::time::TICK_NOW.store(now, Ordering::Relaxed);
+        let now = crate::sys::clock::now();
+        crate::sys::clock::TICK_NOW.store(now, Ordering::Relaxed);
         if crate::debug::DUMP_REQUESTED.swap(false, Ordering::AcqRel) {
             crate::util::write_stderr(crate::trace::dump().as_bytes());
         }
@@ -226,7 +226,7 @@ fn sysmon() {
         // Backstop (Go's sysmon does the same): a timer overdue by a millisecond means no
         // M is about to run it; interrupt the poller or wake an M.
         let next_timer = findrunnable::earliest_timer();
-        if next_timer != crate::time::NONE && now - next_timer > 1_000_000 {
+        if next_timer != crate::sched::timers::NONE && now - next_timer > 1_000_000 {
             if SCHED.lastpoll.load(Ordering::SeqCst) == 0 {
                 crate::netpoll::wake();
             } else {
@@ -260,7 +260,7 @@ fn sysmon() {
             SYSMON_SLEEPING.store(true, Ordering::SeqCst);
             if SCHED.npidle.load(Ordering::SeqCst) as usize >= SCHED.procs() {
                 // At most until the next timer (plus the backstop's slack), as Go's.
-                let until = if next_timer == crate::time::NONE {
+                let until = if next_timer == crate::sched::timers::NONE {
                     1_000_000_000
                 } else {
                     (next_timer - now + 2_000_000).clamp(20_000, 1_000_000_000)
@@ -441,7 +441,7 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
         && proc::goroutine_count() > 0
         && IN_SYSCALL.load(Ordering::SeqCst) == 0
         && !crate::netpoll::has_waiters()
-        && findrunnable::earliest_timer() == crate::time::NONE
+        && findrunnable::earliest_timer() == crate::sched::timers::NONE
         && (0..procs).all(|i| {
             SCHED
                 .p(i)

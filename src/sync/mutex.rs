@@ -48,7 +48,7 @@ pub(crate) fn lock_deadline(s: &AtomicU32, deadline: i64) -> Code {
     if trylock(s) == 0 {
         return 0;
     }
-    if deadline >= 0 && crate::time::now() >= deadline {
+    if deadline >= 0 && crate::sys::clock::now() >= deadline {
         return error::ETIMEDOUT;
     }
     acquired(s, lock_slow(s, deadline))

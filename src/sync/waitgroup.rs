@@ -44,7 +44,7 @@ pub(crate) fn wait_deadline(c: &AtomicI64, deadline: i64) -> Code {
         crate::sys::sanitizer::acquire(c);
         return 0;
     }
-    if deadline >= 0 && crate::time::now() >= deadline {
+    if deadline >= 0 && crate::sys::clock::now() >= deadline {
         return crate::error::ETIMEDOUT;
     }
     let addr = c as *const AtomicI64 as usize;

@@ -1,8 +1,9 @@
 //! Operating-system primitives, one small module each (STYLE.md 10: backends behind one
-//! contract): the futex the parkers sleep on, the CPU count the default `maxprocs` comes
+//! contract): the futex the parkers sleep on, the clocks, the CPU count the default `maxprocs` comes
 //! from, and thread naming. Everything here is Linux; nothing above this module calls
 //! `libc` for these.
 
+pub(crate) mod clock;
 pub(crate) mod cpu;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
