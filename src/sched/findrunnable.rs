@@ -168,8 +168,8 @@ pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
         }
         // Go's rule: a non-blocking poll only while nobody blocks in the poller
         // (lastpoll != 0); that one gets the events, and we must not hold it up.
-        if crate::netpoll::has_waiters() && SCHED.lastpoll.load(Ordering::Relaxed) != 0 {
-            let list = crate::netpoll::poll(0);
+        if super::netpoll::has_waiters() && SCHED.lastpoll.load(Ordering::Relaxed) != 0 {
+            let list = super::netpoll::poll(0);
             if let Some(g) = inject_list(p, list) {
                 return Some((g, false));
             }
@@ -237,7 +237,7 @@ pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
 
         // Block in the poller until the next timer, if no one else does; else sleep.
         let when = earliest_timer();
-        if (when != crate::sched::timers::NONE || crate::netpoll::has_waiters())
+        if (when != crate::sched::timers::NONE || super::netpoll::has_waiters())
             && SCHED.lastpoll.swap(0, Ordering::SeqCst) != 0
         {
             // The delay is computed again inside the poller (see netpoll::poll_until).
@@ -254,7 +254,7 @@ pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
                     .store(if delay < 0 { 0 } else { now + delay }, Ordering::SeqCst);
                 delay
             };
-            let list = crate::netpoll::poll_until(&delay);
+            let list = super::netpoll::poll_until(&delay);
             SCHED.poll_until.store(0, Ordering::SeqCst);
             let now = crate::sys::clock::now();
             SCHED.lastpoll.store(now, Ordering::SeqCst);
@@ -302,7 +302,7 @@ pub(crate) fn wake_netpoller(when: i64) {
     if SCHED.lastpoll.load(Ordering::SeqCst) == 0 {
         let until = SCHED.poll_until.load(Ordering::SeqCst);
         if until == 0 || until > when {
-            crate::netpoll::wake();
+            super::netpoll::wake();
         }
     } else {
         wakep();

@@ -35,7 +35,7 @@ pub(super) fn retire_idle(l: &mut super::Locked, p: &'static P) {
         if !std::ptr::eq(p0, p) && p.timers.next_when() != crate::sched::timers::NONE {
             p.timers.move_all_to(&p0.timers);
             // The poller may sleep past the moved timers: let it recompute.
-            crate::netpoll::wake();
+            super::netpoll::wake();
         }
     }
 }

@@ -102,7 +102,7 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
     for mm in SCHED.allm.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         mm.get().wakeup();
     }
-    crate::netpoll::wake();
+    super::netpoll::wake();
     let threads: Vec<_> =
         std::mem::take(&mut *SCHED.threads.lock().unwrap_or_else(|e| e.into_inner()));
     // (pthread ids, not std::thread::current(): that would allocate this thread a

@@ -48,6 +48,7 @@ pub(crate) mod g;
 pub(crate) mod idle;
 pub(crate) mod lifecycle;
 pub(crate) mod m;
+pub(crate) mod netpoll;
 pub(crate) mod p;
 pub(crate) mod proc;
 pub(crate) mod procresize;

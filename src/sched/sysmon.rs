@@ -228,7 +228,7 @@ fn sysmon() {
         let next_timer = findrunnable::earliest_timer();
         if next_timer != crate::sched::timers::NONE && now - next_timer > 1_000_000 {
             if SCHED.lastpoll.load(Ordering::SeqCst) == 0 {
-                crate::netpoll::wake();
+                super::netpoll::wake();
             } else {
                 idle::wakep();
             }
@@ -253,7 +253,7 @@ fn sysmon() {
         // whole call (blocking_on_a_retired_p_hands_off_its_queue, 1 run in 10).
         if SCHED.npidle.load(Ordering::SeqCst) as usize >= procs
             && IN_SYSCALL.load(Ordering::SeqCst) == 0
-            && (!crate::netpoll::has_waiters() || SCHED.lastpoll.load(Ordering::SeqCst) == 0)
+            && (!super::netpoll::has_waiters() || SCHED.lastpoll.load(Ordering::SeqCst) == 0)
             && dbg.schedtrace_ms == 0
             && dead.since == 0
         {
@@ -273,7 +273,7 @@ fn sysmon() {
         }
         // Poll the network if nobody has for 10 ms (Go's sysmon does).
         let lastpoll = SCHED.lastpoll.load(Ordering::SeqCst);
-        if crate::netpoll::has_waiters()
+        if super::netpoll::has_waiters()
             && lastpoll != 0
             && lastpoll + 10_000_000 < now
             && SCHED
@@ -281,7 +281,7 @@ fn sysmon() {
                 .compare_exchange(lastpoll, now, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
         {
-            crate::netpoll::poll(0);
+            super::netpoll::poll(0);
         }
         if retake(now, &mut seen, &scratch) {
             idle = 0;
@@ -440,7 +440,7 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
         && SCHED.runqsize.load(Ordering::SeqCst) == 0
         && proc::goroutine_count() > 0
         && IN_SYSCALL.load(Ordering::SeqCst) == 0
-        && !crate::netpoll::has_waiters()
+        && !super::netpoll::has_waiters()
         && findrunnable::earliest_timer() == crate::sched::timers::NONE
         && (0..procs).all(|i| {
             SCHED
