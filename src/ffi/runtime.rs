@@ -272,6 +272,37 @@ pub extern "C" fn gmp_dump_goroutines(fd: c_int) -> c_int {
     })
 }
 
+/// Whether every goroutine is asleep with nothing inside the runtime left to wake one:
+/// `gmp_main`'s deadlock check for a thread outside the runtime that waits for
+/// goroutines (a language binding's `run`), which only it can complete, since only it
+/// knows whether some other thread of the process may still act.
+///
+/// Returns 1 when each goroutine is blocked on a channel, select or sync object (none
+/// running, runnable, ready in a home, in a syscall or `gmp_blocking`, sleeping or
+/// waiting on an fd) and no timer is pending, and then stores in `*stamp` (if not NULL)
+/// a value that changes whenever a goroutine is created, parks or is woken; 0 otherwise;
+/// `GMP_ESHUTDOWN`. Two calls returning 1 with the same stamp some time apart (checkdead
+/// waits 200 ms) mean nothing ran in between: a deadlock, unless a thread outside the
+/// runtime acts.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gmp_all_asleep(stamp: *mut u64) -> c_int {
+    guard("gmp_all_asleep", error::EINVAL, || {
+        if let Err(e) = crate::sched::ensure_started() {
+            return e;
+        }
+        match crate::sched::sysmon::all_asleep() {
+            Some(s) => {
+                if !stamp.is_null() {
+                    // SAFETY: the caller passes NULL or a writable uint64_t.
+                    unsafe { *stamp = s };
+                }
+                1
+            }
+            None => 0,
+        }
+    })
+}
+
 /// Starts writing an execution trace to `path` (Chrome trace event JSON: open it in
 /// Perfetto or chrome://tracing): one track per P with a slice per goroutine run, one per
 /// M with its syscalls, and arrows from where a goroutine was made ready to where it ran.

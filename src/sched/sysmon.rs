@@ -482,3 +482,50 @@ fn foreign_threads_exist() -> bool {
     let tasks = dir.count() as i32 - crate::sys::sanitizer::own_threads();
     tasks > SCHED.mcount.load(Ordering::SeqCst) + 2
 }
+
+/// `gmp_all_asleep`: checkdead's quiet state, for a thread outside the runtime that
+/// waits for goroutines (a language binding's `run`, whose waits make FOREIGN_SEEN
+/// true). Some(stamp) when every live goroutine is parked on a channel, select or sync
+/// object (none running, runnable, ready in a home, in a syscall, asleep on a timer or
+/// waiting on an fd) and no timer is pending; the stamp mixes the creation count with
+/// each goroutine's id and wait word, which moves at each park and each wake-up, so
+/// equal stamps some time apart mean nothing ran in between. Foreign threads are the
+/// caller's to rule out.
+pub(crate) fn all_asleep() -> Option<u64> {
+    use g::WaitReason as W;
+    if IN_SYSCALL.load(Ordering::SeqCst) != 0
+        || SCHED.runqsize.load(Ordering::SeqCst) != 0
+        || super::netpoll::has_waiters()
+        // (i64::MAX: no timer, the timers' NONE)
+        || findrunnable::earliest_timer() != i64::MAX
+    {
+        return None;
+    }
+    let mut stamp = proc::created_count();
+    let gs = SCHED.allgs.lock().unwrap_or_else(|e| e.into_inner());
+    for gp in gs.iter() {
+        let st = gp.status();
+        if st == g::DEAD || st == g::IDLE {
+            continue;
+        }
+        if st != g::WAITING {
+            return None;
+        }
+        match gp.wait_reason() {
+            W::ChanReceive
+            | W::ChanSend
+            | W::Select
+            | W::SelectNoCases
+            | W::MutexLock
+            | W::RwMutexRLock
+            | W::RwMutexLock
+            | W::WaitGroupWait
+            | W::CondWait
+            | W::OnceDo => {}
+            _ => return None,
+        }
+        let w = gp.get().wait.load(Ordering::Acquire);
+        stamp = (stamp ^ gp.id().rotate_left(32) ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    Some(stamp)
+}
