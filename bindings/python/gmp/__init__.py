@@ -40,6 +40,12 @@ and trace functions are shared by the goroutines of a home. Plain blocking calls
 (``time.sleep``, ``socket.socket.recv``, file I/O) block the whole home: use
 ``gmp.sleep``, ``gmp.socket`` and ``gmp.blocking(fn, ...)`` instead.
 
+``gmp.run`` raises ``gmp.Deadlock`` (with the goroutine dump) when every goroutine is
+asleep for good, as Go's "all goroutines are asleep - deadlock!": all parked on
+channels, select or sync objects for 200 ms with no timer, socket wait or
+``gmp.blocking`` call pending, and no other Python thread running that could still wake
+one. The goroutines stay parked (main too), as in Go's ``gmp_main``.
+
 At interpreter exit, goroutines still parked are abandoned (as daemon threads are);
 ``gmp.blocking`` calls in flight are let finish first.
 
@@ -72,6 +78,7 @@ from . import _gmp, _handles
 from ._gmp import (
     Chan,
     ChannelClosed,
+    Deadlock,
     Mutex,
     SelectCase,
     Ticker,
@@ -99,6 +106,7 @@ from ._gmp import (
 __all__ = [
     "Chan",
     "ChannelClosed",
+    "Deadlock",
     "Mutex",
     "Once",
     "SelectCase",

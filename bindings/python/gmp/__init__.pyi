@@ -20,6 +20,7 @@ __all__ = [
     "ChannelClosed",
     "Cond",
     "Condition",
+    "Deadlock",
     "Event",
     "Goroutine",
     "Group",
@@ -69,6 +70,10 @@ class ChannelClosed(Exception):
 class Timeout(TimeoutError):
     """A timeout given to a blocking call passed."""
 
+class Deadlock(RuntimeError):
+    """Raised by gmp.run when every goroutine is asleep for good (Go's "all goroutines
+    are asleep - deadlock!"); the message holds the goroutine dump."""
+
 def go(func: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> Goroutine[_R]:
     """Runs func(*args, **kwargs) as a new goroutine; returns its handle. An exception
     escaping it goes to gmp.excepthook (the other goroutines go on) and is kept for
@@ -76,7 +81,8 @@ def go(func: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> Gorout
 
 def run(main: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
     """Runs main(*args, **kwargs) as a goroutine and waits for it (interruptibly, GIL
-    released); returns its result or raises its exception. From a goroutine: calls main."""
+    released); returns its result or raises its exception. From a goroutine: calls main.
+    Deadlock when every goroutine is asleep for good (main then stays parked)."""
 
 def sleep(seconds: float) -> None:
     """Parks the calling goroutine (or waits on a plain thread) for `seconds`; 0 yields.

@@ -350,11 +350,24 @@ def current():
 
 def run(main, /, *args, **kwargs):
     """Runs ``main(*args, **kwargs)`` as a goroutine and waits for it; returns its result
-    or raises its exception. Called from a goroutine, just calls main."""
+    or raises its exception. Called from a goroutine, just calls main. Raises
+    :class:`gmp.Deadlock` with the goroutine dump when every goroutine is asleep for good
+    (main then stays parked, as Go's gmp_main leaves it)."""
     if _self_id() in _live:
         return main(*args, **kwargs)
     g = Goroutine(main, args, kwargs, group=_RUN_GROUP)
-    _gmp.run(g._body)
+    try:
+        _gmp.run(g._body)
+    except _gmp.Deadlock as e:
+        # The runtime's dump names states and wait reasons; add where each Python
+        # goroutine is parked.
+        import io
+
+        from . import print_goroutines
+
+        out = io.StringIO()
+        print_goroutines(file=out)
+        raise _gmp.Deadlock("%s\n%s" % (e.args[0] if e.args else "", out.getvalue())) from None
     if g._exc is not None:
         e = g._exc
         g._exc = None

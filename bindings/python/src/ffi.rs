@@ -221,3 +221,9 @@ unsafe extern "C" {
     pub fn gmpy_gil_ensure() -> c_int;
     pub fn gmpy_restore_thread(ts: *mut pyo3::ffi::PyThreadState);
 }
+
+unsafe extern "C" {
+    /// Whether every goroutine is asleep with nothing in the runtime left to wake one
+    /// (1, with a progress stamp), for `gmp.run`'s deadlock check.
+    pub fn gmp_all_asleep(stamp: *mut u64) -> c_int;
+}

@@ -37,6 +37,12 @@ pyo3::create_exception!(
 );
 pyo3::create_exception!(
     gmp,
+    Deadlock,
+    pyo3::exceptions::PyRuntimeError,
+    "Raised by gmp.run when every goroutine is asleep for good (Go's \"all goroutines are asleep - deadlock!\"), with the goroutine dump."
+);
+pyo3::create_exception!(
+    gmp,
     Timeout,
     pyo3::exceptions::PyTimeoutError,
     "Raised when a timeout given to a blocking call passes."
@@ -225,16 +231,103 @@ fn run(
     });
     home::spawn(py, main, args, kwargs, Some(res.clone()))?;
     // Closed when main returns (or raises).
-    // SAFETY: res keeps the channel alive.
-    wait::block_int(py, None, |t| unsafe {
-        gmp_chan_recv_timeout(done, std::ptr::null_mut(), t)
-    })?;
+    if where_am_i() == Where::Thread {
+        wait_main(py, done)?;
+    } else {
+        // SAFETY: res keeps the channel alive.
+        wait::block_int(py, None, |t| unsafe {
+            gmp_chan_recv_timeout(done, std::ptr::null_mut(), t)
+        })?;
+    }
     let v = res.value.lock().unwrap_or_else(|e| e.into_inner()).take();
     match v {
         Some(r) => r,
         None => Err(pyo3::exceptions::PyRuntimeError::new_err(
             "gmp.run: main did not finish",
         )),
+    }
+}
+
+/// How long every goroutine must stay asleep, with nothing run in between, before
+/// `gmp.run` calls it a deadlock (as gmp_main's checkdead).
+const DEAD_QUIET_NS: i64 = 200_000_000;
+
+/// `gmp.run` on a plain thread: waits for `done` to close in GIL-released slices (Ctrl-C
+/// raises between them), and raises `Deadlock` when every goroutine is asleep for good:
+/// the runtime sees all of them parked on channels, select or sync objects with no
+/// timer, fd wait or syscall pending (`gmp_all_asleep`), for DEAD_QUIET_NS with nothing
+/// run in between, no `gmp.blocking` call is in flight, and no other Python thread runs
+/// (one could still send: `sys._current_frames()` shows only the caller; homes waiting
+/// for work have no frames). The main goroutine then stays parked for good, as
+/// gmp_main's does.
+fn wait_main(py: Python<'_>, done: *mut gmp_chan) -> PyResult<()> {
+    let mut quiet: Option<(u64, i64)> = None;
+    loop {
+        // SAFETY: the caller's RunResult keeps the channel alive.
+        let r = wait::without_gil(|| unsafe {
+            gmp_chan_recv_timeout(done, std::ptr::null_mut(), wait::SLICE_NS)
+        });
+        if r != GMP_ETIMEDOUT && r != GMP_EAGAIN {
+            return Ok(());
+        }
+        py.check_signals()?;
+        if deadlocked(py, &mut quiet)? {
+            let dump = runtime_dump();
+            return Err(Deadlock::new_err(format!(
+                "all goroutines are asleep - deadlock!\n\n{dump}"
+            )));
+        }
+    }
+}
+
+/// One deadlock observation for `wait_main`: true once the quiet state has held with the
+/// same stamp for DEAD_QUIET_NS.
+fn deadlocked(py: Python<'_>, quiet: &mut Option<(u64, i64)>) -> PyResult<bool> {
+    let mut stamp = 0u64;
+    // SAFETY: an out-pointer to a local.
+    let asleep = unsafe { gmp_all_asleep(&mut stamp) } == 1
+        && blocking::INFLIGHT.load(Ordering::SeqCst) == 0
+        && py
+            .import("sys")?
+            .getattr("_current_frames")?
+            .call0()?
+            .len()?
+            <= 1;
+    if !asleep {
+        *quiet = None;
+        return Ok(false);
+    }
+    let now = wait::now();
+    match *quiet {
+        Some((s, t0)) if s == stamp => Ok(now - t0 >= DEAD_QUIET_NS),
+        _ => {
+            *quiet = Some((stamp, now));
+            Ok(false)
+        }
+    }
+}
+
+/// The runtime's goroutine dump (gmp_dump_goroutines) as text.
+fn runtime_dump() -> String {
+    // SAFETY: a memfd of our own, written by the runtime, read back and closed here.
+    unsafe {
+        let fd = libc::memfd_create(c"gmp-dump".as_ptr(), libc::MFD_CLOEXEC);
+        if fd < 0 {
+            return String::new();
+        }
+        let mut out = Vec::new();
+        if gmp_dump_goroutines(fd) == 0 && libc::lseek(fd, 0, libc::SEEK_SET) == 0 {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+                if n <= 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n as usize]);
+            }
+        }
+        libc::close(fd);
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 
@@ -594,6 +687,7 @@ fn _gmp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     unsafe { libc::pthread_atfork(None, None, Some(atfork_child)) };
     m.add("ChannelClosed", py.get_type::<ChannelClosed>())?;
     m.add("Timeout", py.get_type::<Timeout>())?;
+    m.add("Deadlock", py.get_type::<Deadlock>())?;
     m.add_class::<chan::Chan>()?;
     m.add_class::<chan::Ticker>()?;
     m.add_class::<chan::SelectCase>()?;
