@@ -358,7 +358,7 @@ def run(main, /, *args, **kwargs):
     g = Goroutine(main, args, kwargs, group=_RUN_GROUP)
     try:
         _gmp.run(g._body)
-    except _gmp.Deadlock as e:
+    except _gmp.Deadlock as dead:
         # The runtime's dump names states and wait reasons; add where each Python
         # goroutine is parked.
         import io
@@ -367,7 +367,8 @@ def run(main, /, *args, **kwargs):
 
         out = io.StringIO()
         print_goroutines(file=out)
-        raise _gmp.Deadlock("%s\n%s" % (e.args[0] if e.args else "", out.getvalue())) from None
+        first = dead.args[0] if dead.args else ""
+        raise _gmp.Deadlock("%s\n%s" % (first, out.getvalue())) from None
     if g._exc is not None:
         e = g._exc
         g._exc = None
