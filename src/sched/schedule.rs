@@ -10,11 +10,11 @@
 use super::cswitch;
 use super::findrunnable::{find_runnable, global_queue_turn};
 use super::g::{self, GRef, RUNNABLE, RUNNING, Switch, WAITING};
-use super::idle::{handoffp, resetspinning, startlockedm, stoplockedm};
+use super::idle::{handoffp, pidleget, resetspinning, startlockedm, stoplockedm};
 use super::m::{self, M, MRef};
 use super::p::P;
 use super::proc::{gfree, start_stack};
-use super::procresize::releasep;
+use super::procresize::{acquirep, releasep};
 use super::queue::{globrunqput, runqput};
 use super::{SCHED, ST_SHUTDOWN};
 use std::sync::atomic::Ordering;
@@ -111,10 +111,20 @@ pub(super) fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
             false
         }
         Switch::Requeue => {
+            // exitsyscall found no idle P. Queue the G and look for an idle P again under
+            // the same lock (Go's `exitsyscall0`): a P that went idle since that look
+            // would otherwise stay idle with the G queued and no M to run it (all M's
+            // asleep: seen as a hang in tests/c/syscall_handoff.c). A P-holder that goes
+            // idle later sees the queued G under this lock first.
             gl.set_status(RUNNABLE);
             let mut l = SCHED.locked();
             globrunqput(&mut l, gl);
-            drop(l);
+            if m.p().is_none() {
+                if let Some(pp) = pidleget(&mut l) {
+                    drop(l);
+                    acquirep(m, pp);
+                }
+            }
             false
         }
         Switch::Exit => goexit0(mm, gl),
