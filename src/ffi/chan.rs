@@ -2,7 +2,7 @@
 
 use std::ffi::{c_int, c_void};
 
-use super::guard;
+use super::entry;
 use super::types::{GMP_RECV, GMP_SEND, gmp_chan, gmp_select_case};
 use crate::chan::{Chan, DropFn};
 use crate::error;
@@ -10,10 +10,6 @@ use crate::error;
 fn chan<'a>(c: *mut gmp_chan) -> Option<&'a Chan> {
     // SAFETY: a non-NULL handle is a live channel the caller holds a reference to.
     unsafe { (c as *const Chan).as_ref() }
-}
-
-fn started() -> Result<(), c_int> {
-    crate::sched::ensure_started()
 }
 
 /// Makes a channel of `capacity` elements of `elem_size` bytes (0..65536; 0 is Go's
@@ -28,8 +24,10 @@ pub unsafe extern "C" fn gmp_chan_make(
     elem_size: usize,
     capacity: usize,
 ) -> c_int {
-    // SAFETY: forwarded.
-    unsafe { gmp_chan_make_ex(out, elem_size, capacity, None, std::ptr::null_mut()) }
+    entry!(
+        Runtime,
+        make(out, elem_size, capacity, None, std::ptr::null_mut())
+    )
 }
 
 /// `gmp_chan_make` with an element destructor: `drop(elem, drop_ctx)` runs, with no
@@ -42,56 +40,53 @@ pub unsafe extern "C" fn gmp_chan_make_ex(
     drop: Option<unsafe extern "C" fn(elem: *mut c_void, ctx: *mut c_void)>,
     drop_ctx: *mut c_void,
 ) -> c_int {
-    guard("gmp_chan_make_ex", error::EINVAL, || {
-        if out.is_null() {
-            return error::EINVAL;
+    entry!(Runtime, make(out, elem_size, capacity, drop, drop_ctx))
+}
+
+fn make(
+    out: *mut *mut gmp_chan,
+    elem_size: usize,
+    capacity: usize,
+    drop: Option<DropFn>,
+    drop_ctx: *mut c_void,
+) -> c_int {
+    if out.is_null() {
+        return error::EINVAL;
+    }
+    let d: Option<(DropFn, *mut c_void)> = drop.map(|f| (f, drop_ctx));
+    match Chan::make(elem_size, capacity, d, None) {
+        Ok(c) => {
+            // SAFETY: checked non-NULL, writable by the caller's contract.
+            unsafe { *out = c as *mut gmp_chan };
+            0
         }
-        if let Err(e) = started() {
-            return e;
-        }
-        let d: Option<(DropFn, *mut c_void)> = drop.map(|f| (f, drop_ctx));
-        match Chan::make(elem_size, capacity, d, None) {
-            Ok(c) => {
-                // SAFETY: checked non-NULL, writable by the caller's contract.
-                unsafe { *out = c as *mut gmp_chan };
-                0
-            }
-            Err(e) => e,
-        }
-    })
+        Err(e) => e,
+    }
 }
 
 /// Adds a reference to `ch` and returns it (NULL stays NULL).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_chan_retain(ch: *mut gmp_chan) -> *mut gmp_chan {
-    if let Some(c) = chan(ch) {
-        c.retain();
-    }
-    ch
+    entry!(Anywhere, on_panic = ch, {
+        if let Some(c) = chan(ch) {
+            c.retain();
+        }
+        ch
+    })
 }
 
 /// Drops a reference; the last one frees the channel (after `drop` on buffered
 /// elements). NULL is ignored.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_chan_release(ch: *mut gmp_chan) {
-    // In a forked child a parent thread may have held the channel's lock: leak instead.
-    if ch.is_null() || crate::sched::lifecycle::is_forked_child() {
-        return;
-    }
-    guard("gmp_chan_release", (), || {
-        // SAFETY: the caller gives up one reference to a live channel.
-        unsafe { Chan::release(ch as *mut Chan) }
+    // NoStart: in a forked child a parent thread may have held the channel's lock, so
+    // the channel leaks there instead.
+    entry!(NoStart, {
+        if !ch.is_null() {
+            // SAFETY: the caller gives up one reference to a live channel.
+            unsafe { Chan::release(ch as *mut Chan) }
+        }
     })
-}
-
-fn op(ch: *mut gmp_chan, f: impl FnOnce(&Chan) -> c_int) -> c_int {
-    match chan(ch) {
-        None => error::EINVAL,
-        Some(c) => match started() {
-            Err(e) => e,
-            Ok(()) => f(c),
-        },
-    }
 }
 
 /// Sends a copy of `elem_size` bytes at `elem` (may be NULL when elem_size is 0),
@@ -101,8 +96,7 @@ fn op(ch: *mut gmp_chan, f: impl FnOnce(&Chan) -> c_int) -> c_int {
 /// or NULL `elem` with a non-zero element size); `GMP_ECANCELED` (home closed).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_chan_send(ch: *mut gmp_chan, elem: *const c_void) -> c_int {
-    // SAFETY: forwarded.
-    unsafe { gmp_chan_send_timeout(ch, elem, -1) }
+    entry!(Runtime, send(ch, elem, -1))
 }
 
 /// Receives into `elem` (NULL: discard the value). A switch point.
@@ -111,8 +105,7 @@ pub unsafe extern "C" fn gmp_chan_send(ch: *mut gmp_chan, elem: *const c_void) -
 /// zeroed); `GMP_EINVAL`; `GMP_ECANCELED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_chan_recv(ch: *mut gmp_chan, elem: *mut c_void) -> c_int {
-    // SAFETY: forwarded.
-    unsafe { gmp_chan_recv_timeout(ch, elem, -1) }
+    entry!(Runtime, recv(ch, elem, -1))
 }
 
 /// `gmp_chan_send` with a timeout: 0 is a try (`GMP_EAGAIN` where it would block), < 0
@@ -126,18 +119,22 @@ pub unsafe extern "C" fn gmp_chan_send_timeout(
     elem: *const c_void,
     timeout_ns: i64,
 ) -> c_int {
-    guard("gmp_chan_send", error::EINVAL, || {
-        op(ch, |c| {
-            if elem.is_null() && c.elem_size != 0 {
-                return error::EINVAL;
-            }
-            c.send(
-                elem.cast(),
-                crate::time::deadline_after(timeout_ns),
-                timeout_ns == 0,
-            )
-        })
-    })
+    entry!(Runtime, send(ch, elem, timeout_ns))
+}
+
+#[inline(always)]
+fn send(ch: *mut gmp_chan, elem: *const c_void, timeout_ns: i64) -> c_int {
+    let Some(c) = chan(ch) else {
+        return error::EINVAL;
+    };
+    if elem.is_null() && c.elem_size != 0 {
+        return error::EINVAL;
+    }
+    c.send(
+        elem.cast(),
+        crate::time::deadline_after(timeout_ns),
+        timeout_ns == 0,
+    )
 }
 
 /// `gmp_chan_recv` with a timeout: 0 is a try (`GMP_EAGAIN`), < 0 forever;
@@ -148,15 +145,19 @@ pub unsafe extern "C" fn gmp_chan_recv_timeout(
     elem: *mut c_void,
     timeout_ns: i64,
 ) -> c_int {
-    guard("gmp_chan_recv", error::EINVAL, || {
-        op(ch, |c| {
-            c.recv(
-                elem.cast(),
-                crate::time::deadline_after(timeout_ns),
-                timeout_ns == 0,
-            )
-        })
-    })
+    entry!(Runtime, recv(ch, elem, timeout_ns))
+}
+
+#[inline(always)]
+fn recv(ch: *mut gmp_chan, elem: *mut c_void, timeout_ns: i64) -> c_int {
+    let Some(c) = chan(ch) else {
+        return error::EINVAL;
+    };
+    c.recv(
+        elem.cast(),
+        crate::time::deadline_after(timeout_ns),
+        timeout_ns == 0,
+    )
 }
 
 /// Closes `ch`: every waiting receiver drains the buffer and then gets `GMP_ECLOSED`
@@ -164,24 +165,25 @@ pub unsafe extern "C" fn gmp_chan_recv_timeout(
 /// Returns 0; `GMP_ECLOSED` if already closed; `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_chan_close(ch: *mut gmp_chan) -> c_int {
-    guard("gmp_chan_close", error::EINVAL, || op(ch, |c| c.close()))
+    entry!(Runtime, chan(ch).map_or(error::EINVAL, Chan::close))
 }
 
 /// Elements buffered now, or `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_chan_len(ch: *mut gmp_chan) -> i64 {
-    guard("gmp_chan_len", error::EINVAL as i64, || {
-        if crate::sched::lifecycle::is_forked_child() {
-            return error::ESHUTDOWN as i64;
-        }
+    entry!(
+        NoStart,
         chan(ch).map_or(error::EINVAL as i64, |c| c.len() as i64)
-    })
+    )
 }
 
 /// Capacity, or `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_chan_cap(ch: *mut gmp_chan) -> i64 {
-    chan(ch).map_or(error::EINVAL as i64, |c| c.cap as i64)
+    entry!(
+        NoStart,
+        chan(ch).map_or(error::EINVAL as i64, |c| c.cap as i64)
+    )
 }
 
 /// Waits until one of `n` cases can proceed and runs it; the choice among ready cases
@@ -199,12 +201,9 @@ pub unsafe extern "C" fn gmp_select(
     n: usize,
     timeout_ns: i64,
 ) -> c_int {
-    guard("gmp_select", error::EINVAL, || {
+    entry!(Runtime, {
         if (cases.is_null() && n > 0) || n > 65536 {
             return error::EINVAL;
-        }
-        if let Err(e) = started() {
-            return e;
         }
         let cs: &mut [gmp_select_case] = if n == 0 {
             &mut []
@@ -243,12 +242,9 @@ pub unsafe extern "C" fn gmp_select(
 /// Returns 0 and the channel in `*out`, or `GMP_EINVAL`/`GMP_ENOMEM`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_after(out: *mut *mut gmp_chan, ns: i64) -> c_int {
-    guard("gmp_after", error::EINVAL, || {
+    entry!(Runtime, {
         if out.is_null() {
             return error::EINVAL;
-        }
-        if let Err(e) = started() {
-            return e;
         }
         match crate::time::after(ns) {
             Ok(c) => {
@@ -266,12 +262,9 @@ pub unsafe extern "C" fn gmp_after(out: *mut *mut gmp_chan, ns: i64) -> c_int {
 /// `gmp_ticker_stop`, then release it. Returns 0, or `GMP_EINVAL` (period <= 0, NULL).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_ticker(out: *mut *mut gmp_chan, period_ns: i64) -> c_int {
-    guard("gmp_ticker", error::EINVAL, || {
+    entry!(Runtime, {
         if out.is_null() {
             return error::EINVAL;
-        }
-        if let Err(e) = started() {
-            return e;
         }
         match crate::time::ticker(period_ns) {
             Ok(c) => {
@@ -291,15 +284,15 @@ pub unsafe extern "C" fn gmp_ticker(out: *mut *mut gmp_chan, period_ns: i64) -> 
 /// `GMP_ESHUTDOWN` in a forked child.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_ticker_stop(ticker: *mut gmp_chan) -> c_int {
-    // In a forked child a parent thread may have held the timer's or a heap's lock.
-    if crate::sched::lifecycle::is_forked_child() {
-        return error::ESHUTDOWN;
-    }
-    match chan(ticker).and_then(|c| c.timer.as_ref()) {
-        Some(t) if t.is_ticker() => {
-            t.stop();
-            0
+    // NoStart: in a forked child a parent thread may have held the timer's or a heap's
+    // lock.
+    entry!(NoStart, {
+        match chan(ticker).and_then(|c| c.timer.as_ref()) {
+            Some(t) if t.is_ticker() => {
+                t.stop();
+                0
+            }
+            _ => error::EINVAL,
         }
-        _ => error::EINVAL,
-    }
+    })
 }

@@ -3,7 +3,7 @@
 use std::ffi::c_int;
 use std::ffi::{CStr, c_void};
 
-use super::{gmp_fn, gmp_go_attr, gmp_goid, gmp_switch_hooks, guard, read_sized};
+use super::{entry, gmp_fn, gmp_go_attr, gmp_goid, gmp_switch_hooks, read_sized};
 use crate::error::{self, Code};
 use crate::sched::g::{Entry, Hooks};
 use crate::sched::proc::{self, Spawn};
@@ -19,15 +19,16 @@ pub extern "C" fn gmp_go(fn_: gmp_fn, arg: *mut c_void) -> c_int {
     // A trampoline that passes the caller's return address (the spawn site shown in
     // goroutine dumps) as a third argument: Rust has no stable return-address intrinsic.
     #[cfg(target_arch = "x86_64")]
-    core::arch::naked_asm!("mov rdx, [rsp]", "jmp {0}", sym go_impl);
+    core::arch::naked_asm!("mov rdx, [rsp]", "jmp {0}", sym gmp_go_impl);
     #[cfg(target_arch = "aarch64")]
-    core::arch::naked_asm!("mov x2, x30", "b {0}", sym go_impl);
+    core::arch::naked_asm!("mov x2, x30", "b {0}", sym gmp_go_impl);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    go_impl(fn_, arg, 0)
+    gmp_go_impl(fn_, arg, 0)
 }
 
-extern "C" fn go_impl(fn_: gmp_fn, arg: *mut c_void, pc: u64) -> c_int {
-    guard("gmp_go", error::EINVAL, || {
+/// `gmp_go` with the spawn site (named so for the panic message).
+extern "C" fn gmp_go_impl(fn_: gmp_fn, arg: *mut c_void, pc: u64) -> c_int {
+    entry!(Runtime, {
         let Some(f) = fn_ else { return error::EINVAL };
         let sp = Spawn {
             spawn_pc: pc,
@@ -93,24 +94,25 @@ pub unsafe extern "C" fn gmp_go_ex(
 ) -> c_int {
     // As gmp_go: the caller's return address becomes a fifth argument.
     #[cfg(target_arch = "x86_64")]
-    core::arch::naked_asm!("mov r8, [rsp]", "jmp {0}", sym go_ex_impl);
+    core::arch::naked_asm!("mov r8, [rsp]", "jmp {0}", sym gmp_go_ex_impl);
     #[cfg(target_arch = "aarch64")]
-    core::arch::naked_asm!("mov x4, x30", "b {0}", sym go_ex_impl);
+    core::arch::naked_asm!("mov x4, x30", "b {0}", sym gmp_go_ex_impl);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     // SAFETY: forwarded.
     unsafe {
-        go_ex_impl(attr, fn_, arg, out_id, 0)
+        gmp_go_ex_impl(attr, fn_, arg, out_id, 0)
     }
 }
 
-unsafe extern "C" fn go_ex_impl(
+/// `gmp_go_ex` with the spawn site.
+unsafe extern "C" fn gmp_go_ex_impl(
     attr: *const gmp_go_attr,
     fn_: gmp_fn,
     arg: *mut c_void,
     out_id: *mut gmp_goid,
     pc: u64,
 ) -> c_int {
-    guard("gmp_go_ex", error::EINVAL, || {
+    entry!(Runtime, {
         let Some(f) = fn_ else { return error::EINVAL };
         // SAFETY: forwarded caller contract.
         let (sp, name) = match unsafe { spawn_opts(attr) } {
@@ -139,20 +141,20 @@ unsafe extern "C" fn go_ex_impl(
 /// run. A switch point. No-op on a foreign thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_gosched() {
-    guard("gmp_gosched", (), proc::gosched)
+    entry!(NoStart, proc::gosched())
 }
 
 /// The calling goroutine's id, or 0 on a foreign thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_self() -> gmp_goid {
-    crate::sched::g::current().map_or(0, |g| g.id())
+    entry!(Anywhere, crate::sched::g::current().map_or(0, |g| g.id()))
 }
 
 /// Sets the calling goroutine's name (copied; NULL clears it), shown in dumps.
 /// Returns 0, or `GMP_ENOTGOROUTINE` on a foreign thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_set_name(name: *const std::ffi::c_char) -> c_int {
-    guard("gmp_set_name", error::EINVAL, || {
+    entry!(NoStart, {
         let Some(g) = crate::sched::g::current() else {
             return error::ENOTGOROUTINE;
         };
@@ -174,7 +176,7 @@ pub unsafe extern "C" fn gmp_set_name(name: *const std::ffi::c_char) -> c_int {
 /// returning 0 on a foreign thread and in a home, whose goroutines are bound already).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_lock_os_thread() -> c_int {
-    guard("gmp_lock_os_thread", error::EINVAL, || {
+    entry!(NoStart, {
         proc::lock_os_thread();
         0
     })
@@ -183,7 +185,7 @@ pub extern "C" fn gmp_lock_os_thread() -> c_int {
 /// Undoes one `gmp_lock_os_thread`. Without a lock: no-op, 0.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_unlock_os_thread() -> c_int {
-    guard("gmp_unlock_os_thread", error::EINVAL, || {
+    entry!(NoStart, {
         proc::unlock_os_thread();
         0
     })
@@ -193,5 +195,5 @@ pub extern "C" fn gmp_unlock_os_thread() -> c_int {
 /// load. Put it in long loops of C code, which cannot be preempted. A switch point.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_preempt_point() {
-    proc::preempt_check()
+    entry!(Anywhere, proc::preempt_check())
 }

@@ -3,17 +3,13 @@
 use std::ffi::c_int;
 use std::ffi::c_void;
 
-use super::{gmp_fn, gmp_go_attr, gmp_goid, gmp_home, guard};
+use super::{entry, gmp_fn, gmp_go_attr, gmp_goid, gmp_home};
 use crate::error;
 use crate::home::Home;
 use crate::sched::g::Entry;
 use crate::sched::proc::Spawn;
 
 fn home<'a>(h: *mut gmp_home) -> Option<&'a Home> {
-    // A forked child has none of the parent's threads: treat every home as unusable.
-    if crate::sched::lifecycle::is_forked_child() {
-        return None;
-    }
     // SAFETY: a non-NULL handle came from gmp_home_make and is alive until
     // gmp_home_free (the caller's contract).
     unsafe { (h as *const Home).as_ref() }
@@ -27,7 +23,7 @@ fn home<'a>(h: *mut gmp_home) -> Option<&'a Home> {
 /// thread has a home, or is a runtime thread); `GMP_ESHUTDOWN`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_home_make(out: *mut *mut gmp_home) -> c_int {
-    guard("gmp_home_make", error::EINVAL, || {
+    entry!(Runtime, {
         if out.is_null() {
             return error::EINVAL;
         }
@@ -73,7 +69,7 @@ pub unsafe extern "C" fn gmp_go_home(
     fn_: gmp_fn,
     arg: *mut c_void,
 ) -> c_int {
-    guard("gmp_go_home", error::EINVAL, || {
+    entry!(NoStart, {
         match go_home(h, attr, fn_, arg) {
             Ok(_) => 0,
             Err(e) => e,
@@ -90,7 +86,7 @@ pub unsafe extern "C" fn gmp_go_home_ex(
     arg: *mut c_void,
     out_id: *mut gmp_goid,
 ) -> c_int {
-    guard("gmp_go_home_ex", error::EINVAL, || {
+    entry!(NoStart, {
         match go_home(h, attr, fn_, arg) {
             Ok(id) => {
                 if !out_id.is_null() {
@@ -112,10 +108,13 @@ pub unsafe extern "C" fn gmp_go_home_ex(
 /// from a goroutine).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_home_run(h: *mut gmp_home, budget_ns: i64) -> c_int {
-    guard("gmp_home_run", error::EINVAL, || match home(h) {
-        Some(h) => h.run(budget_ns),
-        None => error::EINVAL,
-    })
+    entry!(
+        NoStart,
+        match home(h) {
+            Some(h) => h.run(budget_ns),
+            None => error::EINVAL,
+        }
+    )
 }
 
 /// Home thread only: waits until a goroutine of `h` is ready, `gmp_home_wake`, or the
@@ -124,10 +123,13 @@ pub extern "C" fn gmp_home_run(h: *mut gmp_home, budget_ns: i64) -> c_int {
 /// Returns 0 (work is ready), `GMP_EINTR` (woken), `GMP_ETIMEDOUT`, or `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_home_wait(h: *mut gmp_home, timeout_ns: i64) -> c_int {
-    guard("gmp_home_wait", error::EINVAL, || match home(h) {
-        Some(h) => h.wait(timeout_ns),
-        None => error::EINVAL,
-    })
+    entry!(
+        NoStart,
+        match home(h) {
+            Some(h) => h.wait(timeout_ns),
+            None => error::EINVAL,
+        }
+    )
 }
 
 /// Sets whether blocking gmp calls made on the home's thread run the home's goroutines
@@ -146,23 +148,28 @@ pub extern "C" fn gmp_home_wait(h: *mut gmp_home, timeout_ns: i64) -> c_int {
 /// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_home_set_reentrant(h: *mut gmp_home, reentrant: c_int) -> c_int {
-    guard("gmp_home_set_reentrant", error::EINVAL, || match home(h) {
-        Some(h) => c_int::from(h.set_reentrant(reentrant != 0)),
-        None => error::EINVAL,
-    })
+    entry!(
+        NoStart,
+        match home(h) {
+            Some(h) => c_int::from(h.set_reentrant(reentrant != 0)),
+            None => error::EINVAL,
+        }
+    )
 }
 
 /// Makes a `gmp_home_wait` of `h` return `GMP_EINTR`. Any thread; async-signal-safe.
 /// Returns 0 or `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_home_wake(h: *mut gmp_home) -> c_int {
-    match home(h) {
-        Some(h) => {
-            h.wake();
-            0
+    entry!(SignalSafe, {
+        match home(h) {
+            Some(h) => {
+                h.wake();
+                0
+            }
+            None => error::EINVAL,
         }
-        None => error::EINVAL,
-    }
+    })
 }
 
 /// An eventfd that is readable while goroutines of `h` are ready to run, for an
@@ -170,10 +177,12 @@ pub extern "C" fn gmp_home_wake(h: *mut gmp_home) -> c_int {
 /// home: do not close it. Returns the fd or `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_home_fd(h: *mut gmp_home) -> c_int {
-    match home(h) {
-        Some(h) => h.fd(),
-        None => error::EINVAL,
-    }
+    entry!(NoStart, {
+        match home(h) {
+            Some(h) => h.fd(),
+            None => error::EINVAL,
+        }
+    })
 }
 
 /// Closes `h` (any thread): no new goroutines; blocking calls of its goroutines return
@@ -183,10 +192,13 @@ pub extern "C" fn gmp_home_fd(h: *mut gmp_home) -> c_int {
 /// Returns 0; `GMP_ECLOSED` if already closed; `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_home_close(h: *mut gmp_home) -> c_int {
-    guard("gmp_home_close", error::EINVAL, || match home(h) {
-        Some(h) => h.close(),
-        None => error::EINVAL,
-    })
+    entry!(
+        NoStart,
+        match home(h) {
+            Some(h) => h.close(),
+            None => error::EINVAL,
+        }
+    )
 }
 
 /// Frees `h`: home thread only, after `gmp_home_run` returned `GMP_ECLOSED`.
@@ -194,7 +206,7 @@ pub extern "C" fn gmp_home_close(h: *mut gmp_home) -> c_int {
 /// Returns 0; `GMP_EAGAIN` if it is not closed or goroutines remain; `GMP_EINVAL`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_home_free(h: *mut gmp_home) -> c_int {
-    guard("gmp_home_free", error::EINVAL, || {
+    entry!(NoStart, {
         if h.is_null() {
             return error::EINVAL;
         }

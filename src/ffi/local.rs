@@ -3,7 +3,7 @@
 
 use std::ffi::{c_int, c_void};
 
-use super::guard;
+use super::entry;
 use super::types::gmp_local_key;
 use crate::error;
 
@@ -25,12 +25,9 @@ pub unsafe extern "C" fn gmp_local_key_create(
     out: *mut gmp_local_key,
     destructor: Option<unsafe extern "C" fn(value: *mut c_void)>,
 ) -> c_int {
-    guard("gmp_local_key_create", error::EINVAL, || {
+    entry!(Runtime, {
         if out.is_null() {
             return error::EINVAL;
-        }
-        if let Err(e) = crate::sched::ensure_started() {
-            return e;
         }
         match crate::local::key_create(destructor) {
             Ok(k) => {
@@ -49,9 +46,7 @@ pub unsafe extern "C" fn gmp_local_key_create(
 /// Returns 0, or `GMP_EINVAL` (not a live key).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_local_key_delete(key: gmp_local_key) -> c_int {
-    guard("gmp_local_key_delete", error::EINVAL, || {
-        crate::local::key_delete(key)
-    })
+    entry!(NoStart, crate::local::key_delete(key))
 }
 
 /// The calling goroutine's value under `key` (on a thread not running a goroutine, the
@@ -59,9 +54,7 @@ pub extern "C" fn gmp_local_key_delete(key: gmp_local_key) -> c_int {
 /// switches; a few loads.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_local_get(key: gmp_local_key) -> *mut c_void {
-    guard("gmp_local_get", std::ptr::null_mut(), || {
-        crate::local::get(key)
-    })
+    entry!(NoStart, crate::local::get(key))
 }
 
 /// Sets the calling goroutine's value under `key` (on a thread not running a goroutine,
@@ -70,7 +63,5 @@ pub extern "C" fn gmp_local_get(key: gmp_local_key) -> *mut c_void {
 /// Returns 0, or `GMP_EINVAL` (not a live key, or called while the thread exits).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_local_set(key: gmp_local_key, value: *mut c_void) -> c_int {
-    guard("gmp_local_set", error::EINVAL, || {
-        crate::local::set(key, value)
-    })
+    entry!(NoStart, crate::local::set(key, value))
 }

@@ -3,7 +3,7 @@
 use std::ffi::{c_int, c_void};
 
 use super::types::{GMP_POLLERR, GMP_POLLHUP, GMP_POLLIN, GMP_POLLOUT};
-use super::{gmp_fn, guard};
+use super::{entry, gmp_fn};
 use crate::error;
 use crate::netpoll as np;
 use crate::time::deadline_after;
@@ -12,19 +12,6 @@ const _: () = {
     assert!(GMP_POLLIN == np::POLLIN && GMP_POLLOUT == np::POLLOUT);
     assert!(GMP_POLLERR == np::POLLERR && GMP_POLLHUP == np::POLLHUP);
 };
-
-fn started() -> Result<(), c_int> {
-    crate::sched::ensure_started()
-}
-
-macro_rules! run {
-    ($name:expr, $body:expr) => {
-        guard($name, error::EINVAL as _, || match started() {
-            Err(e) => e as _,
-            Ok(()) => $body,
-        })
-    };
-}
 
 /// Waits until `fd` is ready for `events` (GMP_POLLIN and/or GMP_POLLOUT) or the
 /// timeout passes (< 0: forever; 0: just check, `GMP_EAGAIN` if not ready). A goroutine parks (sockets and
@@ -36,8 +23,8 @@ macro_rules! run {
 /// (no event asked); a negative errno (`-EBADF`).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_wait_fd(fd: c_int, events: c_int, timeout_ns: i64) -> c_int {
-    run!(
-        "gmp_wait_fd",
+    entry!(
+        Runtime,
         crate::error::try_code(
             timeout_ns,
             np::wait_fd(fd, events, deadline_after(timeout_ns))
@@ -49,7 +36,7 @@ pub extern "C" fn gmp_wait_fd(fd: c_int, events: c_int, timeout_ns: i64) -> c_in
 /// negative errno.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_socket(domain: c_int, type_: c_int, protocol: c_int) -> c_int {
-    run!("gmp_socket", np::socket(domain, type_, protocol))
+    entry!(Runtime, np::socket(domain, type_, protocol))
 }
 
 /// Makes any pollable fd (pipe, tty, eventfd, socket) non-blocking and netpolled.
@@ -58,7 +45,7 @@ pub extern "C" fn gmp_socket(domain: c_int, type_: c_int, protocol: c_int) -> c_
 /// them take the syscall hand-off, and the fd is left as it was); or a negative errno.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_fd_adopt(fd: c_int) -> c_int {
-    run!("gmp_fd_adopt", np::adopt(fd))
+    entry!(Runtime, np::adopt(fd))
 }
 
 /// Reads up to `n` bytes, parking until data, EOF or the timeout. EINTR is retried.
@@ -71,16 +58,15 @@ pub unsafe extern "C" fn gmp_read(
     n: usize,
     timeout_ns: i64,
 ) -> libc::ssize_t {
-    if buf.is_null() && n > 0 {
-        return error::EINVAL as isize;
-    }
-    run!(
-        "gmp_read",
+    entry!(Runtime, {
+        if buf.is_null() && n > 0 {
+            return error::EINVAL as isize;
+        }
         crate::error::try_len(
             timeout_ns,
-            np::read(fd, buf.cast(), n, deadline_after(timeout_ns))
+            np::read(fd, buf.cast(), n, deadline_after(timeout_ns)),
         )
-    )
+    })
 }
 
 /// Writes all `n` bytes (several writes if the kernel takes less), parking while the fd
@@ -95,16 +81,15 @@ pub unsafe extern "C" fn gmp_write(
     n: usize,
     timeout_ns: i64,
 ) -> libc::ssize_t {
-    if buf.is_null() && n > 0 {
-        return error::EINVAL as isize;
-    }
-    run!(
-        "gmp_write",
+    entry!(Runtime, {
+        if buf.is_null() && n > 0 {
+            return error::EINVAL as isize;
+        }
         crate::error::try_len(
             timeout_ns,
-            np::write_all(fd, buf.cast(), n, None, deadline_after(timeout_ns))
+            np::write_all(fd, buf.cast(), n, None, deadline_after(timeout_ns)),
         )
-    )
+    })
 }
 
 /// `recv(2)` with parking. Returns bytes received, 0 at EOF, or a code.
@@ -116,16 +101,15 @@ pub unsafe extern "C" fn gmp_recv(
     flags: c_int,
     timeout_ns: i64,
 ) -> libc::ssize_t {
-    if buf.is_null() && n > 0 {
-        return error::EINVAL as isize;
-    }
-    run!(
-        "gmp_recv",
+    entry!(Runtime, {
+        if buf.is_null() && n > 0 {
+            return error::EINVAL as isize;
+        }
         crate::error::try_len(
             timeout_ns,
-            np::recv(fd, buf.cast(), n, flags, deadline_after(timeout_ns))
+            np::recv(fd, buf.cast(), n, flags, deadline_after(timeout_ns)),
         )
-    )
+    })
 }
 
 /// `send(2)` of all `n` bytes with parking (MSG_NOSIGNAL added). Returns `n`, a partial
@@ -138,16 +122,15 @@ pub unsafe extern "C" fn gmp_send(
     flags: c_int,
     timeout_ns: i64,
 ) -> libc::ssize_t {
-    if buf.is_null() && n > 0 {
-        return error::EINVAL as isize;
-    }
-    run!(
-        "gmp_send",
+    entry!(Runtime, {
+        if buf.is_null() && n > 0 {
+            return error::EINVAL as isize;
+        }
         crate::error::try_len(
             timeout_ns,
-            np::write_all(fd, buf.cast(), n, Some(flags), deadline_after(timeout_ns))
+            np::write_all(fd, buf.cast(), n, Some(flags), deadline_after(timeout_ns)),
         )
-    )
+    })
 }
 
 /// `recvmsg(2)` with parking.
@@ -158,16 +141,15 @@ pub unsafe extern "C" fn gmp_recvmsg(
     flags: c_int,
     timeout_ns: i64,
 ) -> libc::ssize_t {
-    if msg.is_null() {
-        return error::EINVAL as isize;
-    }
-    run!(
-        "gmp_recvmsg",
+    entry!(Runtime, {
+        if msg.is_null() {
+            return error::EINVAL as isize;
+        }
         crate::error::try_len(
             timeout_ns,
-            np::recvmsg(fd, msg, flags, deadline_after(timeout_ns))
+            np::recvmsg(fd, msg, flags, deadline_after(timeout_ns)),
         )
-    )
+    })
 }
 
 /// `sendmsg(2)` with parking (one call: a short send is returned as is).
@@ -178,16 +160,15 @@ pub unsafe extern "C" fn gmp_sendmsg(
     flags: c_int,
     timeout_ns: i64,
 ) -> libc::ssize_t {
-    if msg.is_null() {
-        return error::EINVAL as isize;
-    }
-    run!(
-        "gmp_sendmsg",
+    entry!(Runtime, {
+        if msg.is_null() {
+            return error::EINVAL as isize;
+        }
         crate::error::try_len(
             timeout_ns,
-            np::sendmsg(fd, msg, flags, deadline_after(timeout_ns))
+            np::sendmsg(fd, msg, flags, deadline_after(timeout_ns)),
         )
-    )
+    })
 }
 
 /// Accepts a connection, parking until one arrives. The new fd is non-blocking,
@@ -199,8 +180,8 @@ pub unsafe extern "C" fn gmp_accept(
     len: *mut libc::socklen_t,
     timeout_ns: i64,
 ) -> c_int {
-    run!(
-        "gmp_accept",
+    entry!(
+        Runtime,
         crate::error::try_code(
             timeout_ns,
             np::accept(fd, addr, len, deadline_after(timeout_ns))
@@ -217,16 +198,15 @@ pub unsafe extern "C" fn gmp_connect(
     len: libc::socklen_t,
     timeout_ns: i64,
 ) -> c_int {
-    if addr.is_null() {
-        return error::EINVAL;
-    }
-    run!(
-        "gmp_connect",
+    entry!(Runtime, {
+        if addr.is_null() {
+            return error::EINVAL;
+        }
         crate::error::try_code(
             timeout_ns,
-            np::connect(fd, addr, len, deadline_after(timeout_ns))
+            np::connect(fd, addr, len, deadline_after(timeout_ns)),
         )
-    )
+    })
 }
 
 /// Closes `fd`: its waiters return `GMP_ECANCELED`, the close waits for calls in flight
@@ -238,7 +218,7 @@ pub unsafe extern "C" fn gmp_connect(
 /// file made outside the library: calls on the new file work as on any other fd.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_close_fd(fd: c_int) -> c_int {
-    run!("gmp_close_fd", np::close(fd))
+    entry!(Runtime, np::close(fd))
 }
 
 /// `entersyscall`: the calling goroutine is about to block in the kernel; its P may be
@@ -246,14 +226,14 @@ pub extern "C" fn gmp_close_fd(fd: c_int) -> c_int {
 /// thread act as on a foreign thread. No-op on a foreign thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_syscall_enter() {
-    guard("gmp_syscall_enter", (), crate::sched::sysmon::enter_section)
+    entry!(NoStart, crate::sched::sysmon::enter_section())
 }
 
 /// `exitsyscall`: take a P back (the old one with one CAS when nobody took it), or queue
 /// the goroutine and wait for one. A switch point.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_syscall_exit() {
-    guard("gmp_syscall_exit", (), crate::sched::sysmon::exit_section)
+    entry!(NoStart, crate::sched::sysmon::exit_section())
 }
 
 /// Runs `fn(arg)` between `gmp_syscall_enter` and `gmp_syscall_exit`, on the thread's
@@ -264,8 +244,8 @@ pub extern "C" fn gmp_syscall_exit() {
 /// Returns 0, `GMP_EINVAL` (NULL fn), or `GMP_ESHUTDOWN`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_blocking(fn_: gmp_fn, arg: *mut c_void) -> c_int {
-    let Some(f) = fn_ else { return error::EINVAL };
-    run!("gmp_blocking", {
+    entry!(Runtime, {
+        let Some(f) = fn_ else { return error::EINVAL };
         crate::sched::sysmon::blocking(f, arg);
         0
     })

@@ -4,7 +4,7 @@ use std::ffi::c_int;
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::Ordering;
 
-use super::{gmp_config, gmp_fn, gmp_stats, guard, read_sized};
+use super::{entry, gmp_config, gmp_fn, gmp_stats, read_sized};
 use crate::error;
 use crate::sched::{self, Config, SCHED};
 
@@ -23,7 +23,7 @@ use crate::sched::{self, Config, SCHED};
 /// registration there. They take effect only when `gmp_init` returns 0.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_init(cfg: *const gmp_config) -> c_int {
-    guard("gmp_init", error::EINVAL, || {
+    entry!(NoStart, {
         // SAFETY: the caller passes NULL or a gmp_config of its own size.
         let c = match unsafe { read_sized(cfg) } {
             Ok(c) => c,
@@ -77,7 +77,7 @@ pub unsafe extern "C" fn gmp_init(cfg: *const gmp_config) -> c_int {
 /// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_main(fn_: gmp_fn, arg: *mut c_void) -> c_int {
-    guard("gmp_main", error::EINVAL, || {
+    entry!(Runtime, {
         let Some(f) = fn_ else { return error::EINVAL };
         run_main_c(f, arg, crate::sched::proc::Spawn::default())
     })
@@ -109,7 +109,7 @@ pub unsafe extern "C" fn gmp_main_ex(
     fn_: gmp_fn,
     arg: *mut c_void,
 ) -> c_int {
-    guard("gmp_main_ex", error::EINVAL, || {
+    entry!(Runtime, {
         let Some(f) = fn_ else { return error::EINVAL };
         // SAFETY: the caller passes NULL or a gmp_go_attr of its own size.
         let (sp, name) = match unsafe { super::goroutine::spawn_opts(attr) } {
@@ -129,10 +129,7 @@ pub unsafe extern "C" fn gmp_main_ex(
 /// Returns `GMP_ESHUTDOWN` after shutdown.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_maxprocs(n: c_int) -> c_int {
-    guard("gmp_maxprocs", error::EINVAL, || {
-        if let Err(e) = sched::ensure_started() {
-            return e;
-        }
+    entry!(Runtime, {
         if n <= 0 {
             return SCHED.gomaxprocs.load(Ordering::Relaxed);
         }
@@ -143,7 +140,7 @@ pub extern "C" fn gmp_maxprocs(n: c_int) -> c_int {
 /// The number of goroutines that exist now (running, runnable or parked).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_num_goroutine() -> i64 {
-    crate::sched::proc::goroutine_count()
+    entry!(NoStart, crate::sched::proc::goroutine_count())
 }
 
 /// Waits up to `timeout_ns` (< 0: forever) for every goroutine to end, then stops the
@@ -163,40 +160,40 @@ pub extern "C" fn gmp_num_goroutine() -> i64 {
 /// `GMP_EALREADY` from a goroutine; `GMP_ESHUTDOWN` if already shut down.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_shutdown(timeout_ns: i64) -> c_int {
-    guard("gmp_shutdown", error::EINVAL, || {
-        if sched::lifecycle::is_forked_child() {
-            return error::ESHUTDOWN;
-        }
-        sched::lifecycle::shutdown(timeout_ns)
-    })
+    entry!(NoStart, sched::lifecycle::shutdown(timeout_ns))
 }
 
 /// The library version as a string, e.g. "0.1.0". Never starts the runtime.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_lib_version() -> *const c_char {
-    c"0.1.0".as_ptr()
+    entry!(Anywhere, c"0.1.0".as_ptr())
 }
 
 /// `major << 16 | minor << 8 | patch` of the library (compare with the
 /// `GMP_VERSION_*` macros of the header you compiled against). Never starts the runtime.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_lib_version_number() -> u32 {
-    super::GMP_VERSION_MAJOR << 16 | super::GMP_VERSION_MINOR << 8 | super::GMP_VERSION_PATCH
+    entry!(
+        Anywhere,
+        super::GMP_VERSION_MAJOR << 16 | super::GMP_VERSION_MINOR << 8 | super::GMP_VERSION_PATCH
+    )
 }
 
 /// A static description of any `GMP_E*` code or negative errno. Never NULL; never
 /// starts the runtime.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_strerror(code: i32) -> *const c_char {
-    guard("gmp_strerror", c"unknown".as_ptr(), || {
+    entry!(
+        Anywhere,
+        on_panic = c"unknown".as_ptr(),
         error::strerror(code).as_ptr()
-    })
+    )
 }
 
 /// Monotonic time in nanoseconds (CLOCK_MONOTONIC). Never starts the runtime.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_now() -> i64 {
-    crate::time::now()
+    entry!(Anywhere, crate::time::now())
 }
 
 /// Sleeps `ns` nanoseconds: parks the goroutine (its M runs others), or blocks a
@@ -206,12 +203,7 @@ pub extern "C" fn gmp_now() -> i64 {
 /// Returns 0; `GMP_ECANCELED` if the goroutine's home was closed; `GMP_ESHUTDOWN`.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_sleep(ns: i64) -> c_int {
-    guard("gmp_sleep", error::EINVAL, || {
-        if let Err(e) = sched::ensure_started() {
-            return e;
-        }
-        crate::time::sleep(ns)
-    })
+    entry!(Runtime, crate::time::sleep(ns))
 }
 
 /// Fills `out` with scheduler statistics under the `size` rule (set `out->size` to
@@ -220,7 +212,7 @@ pub extern "C" fn gmp_sleep(ns: i64) -> c_int {
 /// `GMP_ESHUTDOWN` after `gmp_shutdown` (and in a forked child).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
-    guard("gmp_read_stats", error::EINVAL, || {
+    entry!(Runtime, {
         if out.is_null() {
             return error::EINVAL;
         }
@@ -228,9 +220,6 @@ pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
         let size = unsafe { std::ptr::read_unaligned(out as *const usize) };
         if size < std::mem::size_of::<usize>() {
             return error::EINVAL;
-        }
-        if let Err(e) = sched::ensure_started() {
-            return e; // GMP_ESHUTDOWN after shutdown and in a forked child
         }
         let s = sched::lifecycle::snapshot();
         let st = gmp_stats {
@@ -264,12 +253,7 @@ pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
 /// `gmp_shutdown` (and in a forked child); or a negative errno from write(2).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_dump_goroutines(fd: c_int) -> c_int {
-    guard("gmp_dump_goroutines", error::EINVAL, || {
-        if let Err(e) = crate::sched::ensure_started() {
-            return e; // GMP_ESHUTDOWN after shutdown and in a forked child
-        }
-        crate::trace::dump_to_fd(fd)
-    })
+    entry!(Runtime, crate::trace::dump_to_fd(fd))
 }
 
 /// Whether every goroutine is asleep with nothing inside the runtime left to wake one:
@@ -286,10 +270,7 @@ pub extern "C" fn gmp_dump_goroutines(fd: c_int) -> c_int {
 /// runtime acts.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_all_asleep(stamp: *mut u64) -> c_int {
-    guard("gmp_all_asleep", error::EINVAL, || {
-        if let Err(e) = crate::sched::ensure_started() {
-            return e;
-        }
+    entry!(Runtime, {
         match crate::sched::sysmon::all_asleep() {
             Some(s) => {
                 if !stamp.is_null() {
@@ -311,12 +292,9 @@ pub unsafe extern "C" fn gmp_all_asleep(stamp: *mut u64) -> c_int {
 /// the file cannot be created.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_trace_start(path: *const std::ffi::c_char) -> c_int {
-    guard("gmp_trace_start", error::EINVAL, || {
+    entry!(Runtime, {
         if path.is_null() {
             return error::EINVAL;
-        }
-        if let Err(e) = sched::ensure_started() {
-            return e;
         }
         // SAFETY: the caller passes a NUL-terminated path.
         let p = unsafe { std::ffi::CStr::from_ptr(path) }
@@ -330,5 +308,5 @@ pub unsafe extern "C" fn gmp_trace_start(path: *const std::ffi::c_char) -> c_int
 /// negative errno from writing.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_trace_stop() -> c_int {
-    guard("gmp_trace_stop", error::EINVAL, crate::tracefile::stop)
+    entry!(NoStart, crate::tracefile::stop())
 }
