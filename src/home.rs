@@ -1,3 +1,6 @@
+//! The home API (`gmp_home_*`): make, run, wait, wake, close, free. The `Home`, its
+//! queue and the loop that runs its goroutines are the scheduler's (`sched/home.rs`).
+//!
 //! Homes: run queues bound to a thread the runtime does not own (an engine's main
 //! thread, a UI or GL thread, the Python interpreter's thread). A home's goroutines only
 //! ever run on its thread, when that thread pumps (`gmp_home_run`), or while it waits in
@@ -15,55 +18,15 @@
 //! every parked goroutine of the home at its next pump (only the home thread may: no home
 //! goroutine runs concurrently with it, so none can be half-way into a park).
 
-use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use crate::error::{self, Code};
-use crate::park::{HOME_WAKE, HOME_WORK, ThreadWaiter};
-use crate::sched::g::{self, GRef, RUNNABLE, RUNNING, Switch};
-
-pub(crate) struct Home {
-    owner: libc::pthread_t,
-    waiter: Arc<ThreadWaiter>,
-    queue: Mutex<VecDeque<GRef>>,
-    efd: i32,
-    closed: AtomicBool,
-    swept: AtomicBool,
-    live: AtomicI64,
-    members: Mutex<HashSet<GRef>>,
-    /// `gmp_home_close` calls still touching the home: `free` waits for them to leave,
-    /// since the home thread may see `closed` before close's wake-ups are done.
-    closers: AtomicUsize,
-    /// False: blocking calls on the home thread do not run the home's goroutines (only
-    /// `gmp_home_run` does): frame code that must not be re-entered
-    /// (`gmp_home_set_reentrant`).
-    reentrant: AtomicBool,
-}
-
-thread_local! {
-    static HOME: Cell<*const Home> = const { Cell::new(std::ptr::null()) };
-}
-
-/// The home owned by this thread, if any.
-pub(crate) fn thread_home() -> Option<&'static Home> {
-    // SAFETY: the pointer is set by make() and cleared by free(), both on this thread;
-    // between them the Home is alive.
-    HOME.with(|h| unsafe { h.get().as_ref() })
-}
-
-/// Whether g belongs to a closed home (it must not block any more).
-pub(crate) fn canceled(g: GRef) -> bool {
-    let h = g.get().home.load(Ordering::Acquire);
-    // SAFETY: a home outlives its goroutines.
-    !h.is_null() && unsafe { (*h).closed.load(Ordering::Acquire) }
-}
-
-fn is_owner(h: &Home) -> bool {
-    // SAFETY: pthread_self has no preconditions.
-    unsafe { libc::pthread_equal(h.owner, libc::pthread_self()) != 0 }
-}
+use crate::park::{HOME_WAKE, HOME_WORK};
+use crate::sched::g;
+pub(crate) use crate::sched::home::Home;
+use crate::sched::home::{is_owner, set_thread_home, thread_home};
 
 /// `gmp_home_make`: a home bound to the calling thread (one per thread).
 pub(crate) fn make() -> Result<*mut Home, Code> {
@@ -92,56 +55,11 @@ pub(crate) fn make() -> Result<*mut Home, Code> {
         closers: AtomicUsize::new(0),
         reentrant: AtomicBool::new(true),
     }));
-    HOME.with(|c| c.set(h));
+    set_thread_home(h, true);
     Ok(h)
 }
 
 impl Home {
-    /// Queues a runnable goroutine of this home and wakes the home thread.
-    pub(crate) fn push(&self, g: GRef) {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        q.push_back(g);
-        if q.len() == 1 {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes to our own eventfd; failure (counter full) is harmless.
-            unsafe { libc::write(self.efd, (&one as *const u64).cast(), 8) };
-        }
-        // Signal through our own reference to the waiter: once the queue lock is
-        // released the home thread may run g to its end and free the Home (the fuzzer
-        // caught a timer's push reading `self.waiter` from a freed Home).
-        let w = self.waiter.clone();
-        drop(q);
-        w.signal(HOME_WORK);
-    }
-
-    /// Queues a goroutine just spawned into this home, a member from before it can run.
-    pub(crate) fn push_new(&self, g: GRef) {
-        self.members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(g);
-        self.push(g);
-    }
-
-    fn pop(&self) -> Option<GRef> {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        let g = q.pop_front();
-        if q.is_empty() {
-            let mut v: u64 = 0;
-            // SAFETY: reads 8 bytes from our own non-blocking eventfd into v.
-            unsafe { libc::read(self.efd, (&mut v as *mut u64).cast(), 8) };
-        }
-        g
-    }
-
-    fn has_work(&self) -> bool {
-        !self
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-    }
-
     /// `gmp_go_home`: the new goroutine's id.
     pub(crate) fn spawn(
         &self,
@@ -162,60 +80,6 @@ impl Home {
                 self.live.fetch_sub(1, Ordering::SeqCst);
                 Err(e)
             }
-        }
-    }
-
-    /// Cancels every parked goroutine once after close (home thread only).
-    fn sweep(&self) {
-        if !self.closed.load(Ordering::Acquire) || self.swept.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let members: Vec<GRef> = self
-            .members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
-        for g in members {
-            crate::park::cancel_g(g);
-        }
-    }
-
-    /// Runs one goroutine until it switches back.
-    fn run_one(&self, g: GRef) {
-        // SAFETY: we dequeued g from our own queue, so we own it.
-        if unsafe { g.inner() }.stack.is_none() && !crate::sched::proc::start_stack(g, None) {
-            self.push(g);
-            return;
-        }
-        g.set_status(RUNNING);
-        g::set_current(Some(g));
-        // Home G's never switch to another G directly, so the one that comes back is g.
-        let (gl, why) = crate::sched::schedule::run_until_back(g::ctx(), g);
-        if gl != g {
-            crate::fatal("another goroutine came back to a home's loop");
-        }
-        g::set_current(None);
-        match why {
-            // (A home goroutine has no P to lose in a syscall, so no Requeue comes; treat
-            // one as a yield all the same.)
-            Switch::Gosched | Switch::Requeue => {
-                g.set_status(RUNNABLE);
-                self.push(g);
-            }
-            Switch::Park => {
-                crate::sched::schedule::park_commit(g);
-            }
-            Switch::Exit => {
-                self.members
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&g);
-                crate::sched::proc::gfree(g, None);
-                self.live.fetch_sub(1, Ordering::SeqCst);
-            }
-            Switch::Call => unreachable!(),
         }
     }
 
@@ -324,35 +188,12 @@ impl Home {
         while home.closers.load(Ordering::Acquire) != 0 {
             std::thread::yield_now();
         }
-        HOME.with(|c| {
-            if std::ptr::eq(c.get(), h) {
-                c.set(std::ptr::null());
-            }
-        });
+        set_thread_home(h, false);
         // SAFETY: closing our own eventfd; then the box is dropped once.
         unsafe {
             libc::close(home.efd);
             drop(Box::from_raw(h));
         }
         0
-    }
-}
-
-/// Runs every ready goroutine of h (a home thread waiting in a blocking call).
-pub(crate) fn pump(h: &Home) {
-    pump_until(h, || false)
-}
-
-/// Runs ready goroutines of h until none is ready or `stop()` (checked between them).
-/// Nothing when h is not reentrant (`gmp_home_set_reentrant(h, 0)`).
-pub(crate) fn pump_until(h: &Home, mut stop: impl FnMut() -> bool) {
-    if g::current().is_some() || !h.reentrant.load(Ordering::Acquire) {
-        return;
-    }
-    h.sweep();
-    while !stop() {
-        let Some(g) = h.pop() else { break };
-        h.run_one(g);
-        h.sweep();
     }
 }

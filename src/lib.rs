@@ -50,7 +50,6 @@ pub(crate) mod debug;
 pub(crate) mod error;
 pub mod ffi;
 pub(crate) mod home;
-pub(crate) mod local;
 pub(crate) mod loom;
 pub(crate) mod netpoll;
 pub(crate) mod park;
@@ -64,6 +63,10 @@ pub(crate) mod time;
 pub(crate) mod trace;
 pub(crate) mod tracefile;
 pub(crate) mod util;
+
+/// Goroutine-local values (`gmp_local_*`) live with the G they belong to, in the
+/// scheduler; this keeps the `crate::local` path of the FFI layer.
+pub(crate) use sched::local;
 
 /// Prints `gmp: fatal error: msg` and aborts: for broken invariants inside the
 /// scheduler, where unwinding is impossible (we may be between two stacks).

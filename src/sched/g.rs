@@ -159,7 +159,7 @@ pub(crate) struct G {
     /// Set by sysmon: yield at the next preempt point.
     pub(crate) preempt: AtomicBool,
     /// The home it belongs to (runs only on that home's thread), or null.
-    pub(crate) home: AtomicPtr<crate::home::Home>,
+    pub(crate) home: AtomicPtr<super::home::Home>,
     /// The M it is locked to (LockOSThread), or null.
     pub(crate) lockedm: AtomicPtr<super::m::M>,
     /// Name (copied), for dumps and traces.
@@ -196,7 +196,7 @@ pub(crate) struct GInner {
     /// What ASan and TSan know of it (`sys/sanitizer.rs`), made when one is loaded.
     pub(crate) san: Option<Box<crate::sys::sanitizer::GState>>,
     /// Its goroutine-local values (`gmp_local_set`), made on first use.
-    pub(crate) locals: Option<Box<crate::local::Locals>>,
+    pub(crate) locals: Option<Box<super::local::Locals>>,
 }
 
 /// What the goroutine runs.
@@ -424,7 +424,7 @@ fn goroutine_main(g: GRef) {
     }
     // SAFETY: as above.
     if unsafe { g.inner().locals.is_some() } {
-        crate::local::goroutine_exit(g);
+        super::local::goroutine_exit(g);
     }
 }
 

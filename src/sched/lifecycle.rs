@@ -89,8 +89,8 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
             DRAINING.store(false, Ordering::SeqCst);
             return error::ETIMEDOUT;
         }
-        if let Some(h) = crate::home::thread_home() {
-            crate::home::pump(h);
+        if let Some(h) = super::home::thread_home() {
+            super::home::pump(h);
         }
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
@@ -117,7 +117,7 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
     }
     // Foreign threads still blocked in a call return GMP_ESHUTDOWN: nothing else
     // could end their waits now.
-    crate::park::shutdown_thread_waits();
+    super::wait::shutdown_thread_waits();
     // Free the pending timers (and the timer channels only they referenced) and the
     // stack caches; G's and P's are small and stay reachable (a late stale pointer to
     // them must stay valid).

@@ -172,7 +172,7 @@ pub(crate) fn get(key: u32) -> *mut c_void {
     let Some(i) = index(key) else {
         return std::ptr::null_mut();
     };
-    match crate::sched::g::current() {
+    match super::g::current() {
         // SAFETY: the running goroutine owns its inner state.
         Some(g) => match unsafe { &g.inner().locals } {
             Some(l) => l.get(i, key),
@@ -189,7 +189,7 @@ pub(crate) fn set(key: u32, v: *mut c_void) -> Code {
     let Some(i) = index(key) else {
         return error::EINVAL;
     };
-    match crate::sched::g::current() {
+    match super::g::current() {
         Some(g) => {
             // SAFETY: the running goroutine owns its inner state.
             let inner = unsafe { g.inner() };
@@ -207,7 +207,7 @@ pub(crate) fn set(key: u32, v: *mut c_void) -> Code {
 
 /// A goroutine's function returned: run its destructors, then drop its values (the G
 /// is reused).
-pub(crate) fn goroutine_exit(g: crate::sched::g::GRef) {
+pub(crate) fn goroutine_exit(g: super::g::GRef) {
     run_destructors(|f| {
         // SAFETY: the ending goroutine owns its inner state; no borrow is held across a
         // destructor call (run_destructors calls us anew each time).

@@ -45,8 +45,10 @@
 pub(crate) mod cswitch;
 pub(crate) mod findrunnable;
 pub(crate) mod g;
+pub(crate) mod home;
 pub(crate) mod idle;
 pub(crate) mod lifecycle;
+pub(crate) mod local;
 pub(crate) mod m;
 pub(crate) mod netpoll;
 pub(crate) mod p;
@@ -57,6 +59,7 @@ pub(crate) mod runq;
 pub(crate) mod schedule;
 pub(crate) mod sysmon;
 pub(crate) mod timers;
+pub(crate) mod wait;
 
 use std::collections::VecDeque;
 use std::sync::Mutex;

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use polling::{Event, PollMode};
 
+use super::wait::WaitRef;
 use crate::error::{self, Code};
-use crate::park::WaitRef;
 use crate::sched::g::GRef;
 
 static POLLER: OnceLock<polling::Poller> = OnceLock::new();
@@ -287,7 +287,7 @@ pub(crate) fn poll_until(delay: &dyn Fn() -> i64) -> Vec<GRef> {
                 if ready {
                     let before = woken.len();
                     while let Some(w) = inner.queues[d].pop_front() {
-                        if w.claim(crate::park::OK) {
+                        if w.claim(super::wait::OK) {
                             woken.push(w);
                         }
                     }

@@ -145,7 +145,7 @@ pub(crate) struct Spawn<'a> {
     pub(crate) stack_size: usize,
     pub(crate) name: Option<&'a std::ffi::CStr>,
     pub(crate) hooks: Option<g::Hooks>,
-    pub(crate) home: Option<&'a crate::home::Home>,
+    pub(crate) home: Option<&'a super::home::Home>,
     pub(crate) spawn_pc: u64,
 }
 
@@ -345,7 +345,7 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<u64, Code> {
     }
     if let Some(h) = sp.home {
         gs.home
-            .store(h as *const _ as *mut crate::home::Home, Ordering::Release);
+            .store(h as *const _ as *mut super::home::Home, Ordering::Release);
         g.set_status(RUNNABLE);
         // A member before it is queued: the home thread may run it to its end at once.
         h.push_new(g);
@@ -440,7 +440,7 @@ pub(crate) fn run_main(entry: Entry, sp: Spawn<'_>) -> Code {
     if let Err(e) = super::ensure_started() {
         return e;
     }
-    if g::current().is_some() || m::current().is_some() || crate::home::thread_home().is_some() {
+    if g::current().is_some() || m::current().is_some() || super::home::thread_home().is_some() {
         return error::EALREADY;
     }
     if SCHED.main_running.swap(true, Ordering::SeqCst) {

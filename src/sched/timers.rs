@@ -19,7 +19,7 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::park::WaitRef;
+use super::wait::WaitRef;
 
 /// What a timer does when it fires. Runs with no timer lock held, maybe without a P.
 pub(crate) enum TimerAction {
@@ -39,7 +39,7 @@ impl TimerAction {
     fn fire(self, now: i64, when: i64) {
         match self {
             TimerAction::Wake(w) => {
-                w.claim_and_wake(crate::park::TIMEDOUT);
+                w.claim_and_wake(super::wait::TIMEDOUT);
             }
             TimerAction::Chan(f) => f.fire(now, when),
         }
