@@ -78,7 +78,4 @@ pub(crate) fn fatal(msg: &str) -> ! {
     std::process::abort()
 }
 
-/// Rust API used by the integration tests and benchmarks (not part of the C ABI).
-pub mod rt {
-    pub use crate::ffi::rust::*;
-}
+pub mod rt;

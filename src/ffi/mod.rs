@@ -13,7 +13,6 @@ pub mod home;
 pub mod local;
 pub mod netpoll;
 pub mod runtime;
-pub mod rust;
 pub mod sync;
 pub mod types;
 

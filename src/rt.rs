@@ -1,5 +1,7 @@
-//! A small Rust API over the same machinery, for the integration tests and benchmarks.
-//! Not a stable interface.
+//! `gmp::rt`: a small Rust API over the same machinery, for the integration tests and
+//! benchmarks. Not a stable interface, and not part of the C ABI (which is `ffi/`): it
+//! calls the scheduler directly, with Rust closures, and sits beside `ffi/` at the top of
+//! the layers.
 
 use crate::sched::g::Entry;
 use crate::sched::proc::{self, Spawn};
