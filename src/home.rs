@@ -30,7 +30,7 @@ use crate::sched::home::{is_owner, set_thread_home, thread_home};
 
 /// `gmp_home_make`: a home bound to the calling thread (one per thread).
 pub(crate) fn make() -> Result<*mut Home, Code> {
-    crate::sched::ensure_started()?;
+    crate::start::ensure_started()?;
     if thread_home().is_some() || crate::sched::m::current().is_some() {
         return Err(error::EALREADY);
     }

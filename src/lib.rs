@@ -46,7 +46,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub(crate) mod chan;
-pub(crate) mod debug;
+pub(crate) mod diag;
 pub(crate) mod error;
 pub mod ffi;
 pub(crate) mod home;
@@ -57,11 +57,10 @@ pub(crate) mod sched;
 pub(crate) mod select;
 pub(crate) mod sema;
 pub(crate) mod stack;
+pub(crate) mod start;
 pub(crate) mod sync;
 pub(crate) mod sys;
 pub(crate) mod time;
-pub(crate) mod trace;
-pub(crate) mod tracefile;
 pub(crate) mod util;
 
 /// Goroutine-local values (`gmp_local_*`) live with the G they belong to, in the

@@ -8,6 +8,7 @@ use crate::sched::proc::{self, Spawn};
 
 /// Starts a goroutine running `f`.
 pub fn go(f: impl FnOnce() + Send + 'static) -> Result<u64, i32> {
+    crate::start::ensure_started()?;
     proc::newproc(Entry::Rust(Box::new(f)), Spawn::default())
 }
 
@@ -17,6 +18,7 @@ pub fn go_named(
     stack_size: usize,
     f: impl FnOnce() + Send + 'static,
 ) -> Result<u64, i32> {
+    crate::start::ensure_started()?;
     proc::newproc(
         Entry::Rust(Box::new(f)),
         Spawn {
@@ -29,6 +31,9 @@ pub fn go_named(
 
 /// Runs `f` as the main goroutine on this thread (gmp_main).
 pub fn main(f: impl FnOnce() + Send + 'static) -> i32 {
+    if let Err(e) = crate::start::ensure_started() {
+        return e;
+    }
     proc::run_main(Entry::Rust(Box::new(f)), Spawn::default())
 }
 

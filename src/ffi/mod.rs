@@ -175,7 +175,7 @@ pub(crate) fn enter<R: Ret, H>(
     let run = || {
         match needs {
             Needs::Runtime => {
-                if let Err(e) = crate::sched::ensure_started() {
+                if let Err(e) = crate::start::ensure_started() {
                     return R::fail(e);
                 }
             }

@@ -253,7 +253,7 @@ pub unsafe extern "C" fn gmp_read_stats(out: *mut gmp_stats) -> c_int {
 /// `gmp_shutdown` (and in a forked child); or a negative errno from write(2).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_dump_goroutines(fd: c_int) -> c_int {
-    entry!(Runtime, crate::trace::dump_to_fd(fd))
+    entry!(Runtime, crate::diag::dump::dump_to_fd(fd))
 }
 
 /// Whether every goroutine is asleep with nothing inside the runtime left to wake one:
@@ -300,7 +300,7 @@ pub unsafe extern "C" fn gmp_trace_start(path: *const std::ffi::c_char) -> c_int
         let p = unsafe { std::ffi::CStr::from_ptr(path) }
             .to_string_lossy()
             .into_owned();
-        crate::tracefile::start(&p)
+        crate::diag::tracefile::start(&p)
     })
 }
 
@@ -308,5 +308,5 @@ pub unsafe extern "C" fn gmp_trace_start(path: *const std::ffi::c_char) -> c_int
 /// negative errno from writing.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_trace_stop() -> c_int {
-    entry!(NoStart, crate::tracefile::stop())
+    entry!(NoStart, crate::diag::tracefile::stop())
 }

@@ -85,7 +85,7 @@ pub(super) fn steal_work(m: &M, p: &'static P, now: i64) -> Option<GRef> {
             }
             if let Some(g) = p.runq.steal_from(&p2.runq, last) {
                 bump64(&p.steals);
-                if crate::tracefile::on() {
+                if super::trace::on() {
                     trace_instant(Some(p), "steal", GRef(g));
                 }
                 return Some(GRef(g));

@@ -46,6 +46,7 @@ pub(crate) mod cswitch;
 pub(crate) mod findrunnable;
 pub(crate) mod g;
 pub(crate) mod home;
+pub(crate) mod hooks;
 pub(crate) mod idle;
 pub(crate) mod lifecycle;
 pub(crate) mod local;
@@ -59,6 +60,7 @@ pub(crate) mod runq;
 pub(crate) mod schedule;
 pub(crate) mod sysmon;
 pub(crate) mod timers;
+pub(crate) mod trace;
 pub(crate) mod wait;
 
 use std::collections::VecDeque;
@@ -246,9 +248,20 @@ pub(crate) fn init(cfg: Config) -> crate::error::Code {
     0
 }
 
-/// Starts the runtime on first use. Err(GMP_ESHUTDOWN) after shutdown or in a fork child.
+/// Starts the runtime on first use, without diagnostics hooks unless they were installed
+/// before (every public entry goes through `start::ensure_started`, which passes them).
+/// Err(GMP_ESHUTDOWN) after shutdown or in a fork child.
 #[inline]
 pub(crate) fn ensure_started() -> Result<(), crate::error::Code> {
+    ensure_started_with(None)
+}
+
+/// [`ensure_started`], installing `hooks` (the ways up, `hooks.rs`) if this call starts
+/// the runtime. The same one load and branch as before when it runs.
+#[inline]
+pub(crate) fn ensure_started_with(
+    hooks: Option<&'static hooks::Hooks>,
+) -> Result<(), crate::error::Code> {
     match SCHED.state.load(Ordering::Acquire) {
         ST_RUNNING => {
             if crate::sched::lifecycle::is_forked_child() {
@@ -257,17 +270,20 @@ pub(crate) fn ensure_started() -> Result<(), crate::error::Code> {
             Ok(())
         }
         ST_SHUTDOWN => Err(crate::error::ESHUTDOWN),
-        _ => start_slow(),
+        _ => start_slow(hooks),
     }
 }
 
 #[cold]
-fn start_slow() -> Result<(), crate::error::Code> {
+fn start_slow(hooks: Option<&'static hooks::Hooks>) -> Result<(), crate::error::Code> {
     let _g = INIT.lock().unwrap_or_else(|p| p.into_inner());
     match SCHED.state.load(Ordering::Acquire) {
         ST_RUNNING => return Ok(()),
         ST_SHUTDOWN => return Err(crate::error::ESHUTDOWN),
         _ => {}
+    }
+    if let Some(h) = hooks {
+        hooks::install(h);
     }
     let user = *CONFIG.lock().unwrap_or_else(|p| p.into_inner());
     let env = env_config();
@@ -301,8 +317,9 @@ fn start_slow() -> Result<(), crate::error::Code> {
     lifecycle::install_fork_handler();
     procresize::procresize(cfg.maxprocs as usize);
     SCHED.state.store(ST_RUNNING, Ordering::Release);
-    crate::debug::install();
-    crate::tracefile::start_from_env();
+    if let Some(h) = hooks::get() {
+        (h.on_start)();
+    }
     sysmon::start();
     Ok(())
 }

@@ -46,7 +46,7 @@ pub(crate) struct PLocal {
     pub(crate) stacks: StackCache,
     pub(crate) gfree: Vec<GRef>,
     /// Trace events not yet flushed (tracefile.rs).
-    pub(crate) trace: Vec<crate::tracefile::Ev>,
+    pub(crate) trace: Vec<super::trace::Ev>,
     pub(crate) trace_epoch: u64,
     /// Goroutine ids handed out from a batch taken from `sched.goidgen` (Go's
     /// `goidcache`): the next one, and the end of the batch.

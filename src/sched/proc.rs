@@ -97,7 +97,9 @@ pub(super) fn gfget(p: Option<&'static P>) -> GRef {
     let g = G::alloc();
     let mut all = SCHED.allgs.lock().unwrap_or_else(|e| e.into_inner());
     all.push(g);
-    crate::ffi::debug::publish(&all);
+    if let Some(h) = super::hooks::get() {
+        (h.allgs_grew)(&all);
+    }
     g
 }
 
@@ -352,7 +354,7 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<u64, Code> {
         return Ok(id);
     }
     g.set_status(RUNNABLE);
-    if crate::tracefile::on() {
+    if super::trace::on() {
         trace_instant(p, "create", g);
     }
     match p {

@@ -67,7 +67,7 @@ pub(crate) fn ready(g: GRef) {
     }
     g.set_status(RUNNABLE);
     g.get().since.store(0, Ordering::Relaxed);
-    if crate::tracefile::on() {
+    if super::trace::on() {
         trace_ready(g);
     }
     let home = g.get().home.load(Ordering::Acquire);
@@ -107,12 +107,12 @@ pub(super) fn trace_ready(g: GRef) {
     let p = m::current().and_then(|m| m.get().p());
     // SAFETY: the claimer of g's wait owns it until it is queued, which is now.
     unsafe { g.inner() }.flow_pending = true;
-    crate::tracefile::emit(
+    super::trace::emit(
         p,
-        crate::tracefile::Ev::Flow {
+        super::trace::Ev::Flow {
             tid: p.map_or(0, |p| p.id as i64),
-            id: crate::tracefile::flow_id(g),
-            ts: crate::tracefile::now(),
+            id: super::trace::flow_id(g),
+            ts: super::trace::now(),
             start: true,
         },
     );

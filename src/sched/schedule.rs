@@ -74,7 +74,7 @@ pub(super) fn execute(mm: MRef, g: GRef, inherit: bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(1));
         return false;
     }
-    let traced = crate::tracefile::on();
+    let traced = super::trace::on();
     if traced {
         m.trace_t0.store(trace_run_start(p, g), Ordering::Relaxed);
     }
@@ -200,7 +200,7 @@ pub(super) fn next_direct(c: &g::Ctx, g1: GRef, why: Switch) -> Option<GRef> {
     // A locked M waits for its G (and a locked G that ends takes the M with it); the
     // tracer records every run; the loop checks shutdown, a shrunk gomaxprocs, timers
     // and the global queue's turn (find_runnable).
-    if !m.lockedg.load(Ordering::Relaxed).is_null() || crate::tracefile::on() {
+    if !m.lockedg.load(Ordering::Relaxed).is_null() || super::trace::on() {
         return None;
     }
     let p = m.p()?;
@@ -270,16 +270,16 @@ pub(crate) fn after_switch_in_g(arg: usize) {
 
 #[cold]
 pub(super) fn trace_run_start(p: &P, g: GRef) -> i64 {
-    let ts = crate::tracefile::now();
+    let ts = super::trace::now();
     // SAFETY: we own g (just dequeued).
     let inner = unsafe { g.inner() };
     if inner.flow_pending {
         inner.flow_pending = false;
-        crate::tracefile::emit(
+        super::trace::emit(
             Some(p),
-            crate::tracefile::Ev::Flow {
+            super::trace::Ev::Flow {
                 tid: p.id as i64,
-                id: crate::tracefile::flow_id(g),
+                id: super::trace::flow_id(g),
                 ts,
                 start: false,
             },
@@ -291,27 +291,27 @@ pub(super) fn trace_run_start(p: &P, g: GRef) -> i64 {
 #[cold]
 pub(crate) fn trace_run_end(now_p: Option<&'static P>, ran_on: &P, g: GRef, t0: i64) {
     let name = g.get().name().map(|n| n.to_string_lossy().into_owned());
-    crate::tracefile::emit(
+    super::trace::emit(
         now_p,
-        crate::tracefile::Ev::Run {
+        super::trace::Ev::Run {
             p: ran_on.id as u32,
             gid: g.id(),
             name,
             ts: t0,
-            dur: crate::tracefile::now() - t0,
+            dur: super::trace::now() - t0,
         },
     );
 }
 
 #[cold]
 pub(super) fn trace_instant(p: Option<&'static P>, what: &'static str, g: GRef) {
-    crate::tracefile::emit(
+    super::trace::emit(
         p,
-        crate::tracefile::Ev::Instant {
+        super::trace::Ev::Instant {
             p: p.map_or(0, |p| p.id as u32),
             what,
             gid: g.id(),
-            ts: crate::tracefile::now(),
+            ts: super::trace::now(),
         },
     );
 }

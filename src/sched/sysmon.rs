@@ -67,13 +67,13 @@ pub(crate) fn entersyscall() -> Option<InSyscall> {
     if SYSMON_SLEEPING.load(Ordering::Relaxed) || SYSMON_BACKED_OFF.load(Ordering::Relaxed) {
         wake_sysmon();
     }
-    let t0 = if crate::tracefile::on() {
+    let t0 = if super::trace::on() {
         // Close the goroutine's slice on this P: sysmon may hand the P to another M.
         let start = mm.get().trace_t0.swap(0, Ordering::Relaxed);
         if start != 0 {
             schedule::trace_run_end(Some(p), p, gp, start);
         }
-        crate::tracefile::now()
+        super::trace::now()
     } else {
         0
     };
@@ -93,14 +93,14 @@ pub(crate) fn exitsyscall(s: InSyscall) {
     ctx.m.set(s.m.0.as_ptr());
     IN_SYSCALL.fetch_sub(1, Ordering::SeqCst);
     let m = s.m.get();
-    if s.t0 != 0 && crate::tracefile::on() {
-        crate::tracefile::emit(
+    if s.t0 != 0 && super::trace::on() {
+        super::trace::emit(
             None,
-            crate::tracefile::Ev::Syscall {
+            super::trace::Ev::Syscall {
                 m: m.id,
                 gid: s.g.id(),
                 ts: s.t0,
-                dur: crate::tracefile::now() - s.t0,
+                dur: super::trace::now() - s.t0,
             },
         );
     }
@@ -127,8 +127,8 @@ pub(crate) fn exitsyscall(s: InSyscall) {
 
 /// Tracing: the goroutine runs on a P again after a syscall: open a new slice.
 fn trace_reopen(m: &m::M) {
-    if crate::tracefile::on() {
-        m.trace_t0.store(crate::tracefile::now(), Ordering::Relaxed);
+    if super::trace::on() {
+        m.trace_t0.store(super::trace::now(), Ordering::Relaxed);
     }
 }
 
@@ -157,6 +157,16 @@ pub(crate) static SYSMON_SLEEPING: AtomicBool = AtomicBool::new(false);
 /// sysmon's tick has backed off past 20 us.
 static SYSMON_BACKED_OFF: AtomicBool = AtomicBool::new(false);
 static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Set by the dump signal's handler (`diag/debug.rs`); sysmon prints the dump.
+static DUMP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks sysmon to print the goroutine dump at its next tick. Async-signal-safe (an
+/// atomic store and a futex wake).
+pub(crate) fn request_dump() {
+    DUMP_REQUESTED.store(true, Ordering::Release);
+    wake_sysmon();
+}
 
 /// Wakes sysmon from its deep sleep.
 pub(crate) fn wake_sysmon() {
@@ -189,7 +199,7 @@ fn sysmon() {
     let mut delay_us = 20i64;
     let mut last_scavenge = crate::sys::clock::now();
     let scratch: RunQueue<g::G> = RunQueue::new();
-    let dbg = *crate::debug::cfg();
+    let dbg = super::hooks::get().map_or_else(Default::default, |h| (h.debug)());
     let mut next_trace = crate::sys::clock::now() + dbg.schedtrace_ms * 1_000_000;
     let mut dead = DeadState::default();
     loop {
@@ -213,12 +223,16 @@ fn sysmon() {
         }
         let now = crate::sys::clock::now();
         crate::sys::clock::TICK_NOW.store(now, Ordering::Relaxed);
-        if crate::debug::DUMP_REQUESTED.swap(false, Ordering::AcqRel) {
-            crate::util::write_stderr(crate::trace::dump().as_bytes());
+        if DUMP_REQUESTED.swap(false, Ordering::AcqRel) {
+            if let Some(h) = super::hooks::get() {
+                crate::util::write_stderr((h.dump)().as_bytes());
+            }
         }
         if dbg.schedtrace_ms > 0 && now >= next_trace {
             next_trace = now + dbg.schedtrace_ms * 1_000_000;
-            crate::util::write_stderr(crate::trace::schedtrace(dbg.scheddetail).as_bytes());
+            if let Some(h) = super::hooks::get() {
+                crate::util::write_stderr((h.schedtrace)(dbg.scheddetail).as_bytes());
+            }
         }
         if dbg.checkdead && checkdead(now, &mut dead) {
             continue;
@@ -468,7 +482,9 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
         return false;
     }
     let mut msg = String::from("fatal error: all goroutines are asleep - deadlock!\n\n");
-    msg.push_str(&crate::trace::dump());
+    if let Some(h) = super::hooks::get() {
+        msg.push_str(&(h.dump)());
+    }
     crate::util::write_stderr(msg.as_bytes());
     idle::abandon_main();
     true

@@ -6,7 +6,6 @@
 //!   (off by default: the host program owns its signals).
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Debug {
@@ -60,12 +59,18 @@ pub(crate) fn cfg() -> &'static Debug {
     CFG.get_or_init(|| parse(&std::env::var("GMP_DEBUG").unwrap_or_default()))
 }
 
-/// Set by the dump signal's handler; sysmon prints the dump.
-pub(crate) static DUMP_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// What sysmon acts on (the scheduler's `hooks::Debug`).
+pub(crate) fn sysmon_settings() -> crate::sched::hooks::Debug {
+    let d = cfg();
+    crate::sched::hooks::Debug {
+        schedtrace_ms: d.schedtrace_ms,
+        scheddetail: d.scheddetail,
+        checkdead: d.checkdead,
+    }
+}
 
 extern "C" fn on_dump_signal(_: libc::c_int) {
-    DUMP_REQUESTED.store(true, Ordering::Release);
-    crate::sched::sysmon::wake_sysmon();
+    crate::sched::sysmon::request_dump();
 }
 
 /// Installs the dump signal handler if GMP_DEBUG asks for one.

@@ -7,86 +7,17 @@
 //! tracer (`trace.go`) is far richer; this keeps its structure: events are buffered per
 //! P by the P's holder without locks (a Vec in the P's local state), and only events
 //! from contexts without a P take a lock. With tracing off, each hook is one load and a
-//! branch.
+//! branch. The recording half is the scheduler's (`sched/trace.rs`); this file turns it
+//! on and off and writes the file.
 
 use std::io::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::sched::SCHED;
-use crate::sched::g::GRef;
-use crate::sched::p::P;
+use crate::sched::trace::{self, Ev};
 
-pub(crate) static ON: AtomicBool = AtomicBool::new(false);
-static EPOCH: AtomicU64 = AtomicU64::new(0);
-static START: AtomicU64 = AtomicU64::new(0);
 static PATH: Mutex<Option<String>> = Mutex::new(None);
-/// Events flushed from P's, and events from contexts without a P.
-static GLOBAL: Mutex<Vec<Ev>> = Mutex::new(Vec::new());
-
-#[derive(Clone)]
-pub(crate) enum Ev {
-    /// A goroutine ran on a P from ts for dur.
-    Run {
-        p: u32,
-        gid: u64,
-        name: Option<String>,
-        ts: i64,
-        dur: i64,
-    },
-    /// Instant on a P track.
-    Instant {
-        p: u32,
-        what: &'static str,
-        gid: u64,
-        ts: i64,
-    },
-    /// A syscall section of an M.
-    Syscall { m: i64, gid: u64, ts: i64, dur: i64 },
-    /// Flow start (made ready) / end (started running).
-    Flow {
-        tid: i64,
-        id: u64,
-        ts: i64,
-        start: bool,
-    },
-}
-
-/// Whether tracing is on: the one branch on the hot path.
-#[inline]
-pub(crate) fn on() -> bool {
-    ON.load(Ordering::Relaxed)
-}
-
-fn rel(ts: i64) -> i64 {
-    ts - START.load(Ordering::Relaxed) as i64
-}
-
-/// Records an event from the holder of p (no lock), or from elsewhere (a lock).
-pub(crate) fn emit(p: Option<&P>, ev: Ev) {
-    match p {
-        Some(p) => {
-            // SAFETY: callers pass the P their M holds.
-            let local = unsafe { p.local() };
-            local.trace.push(ev);
-            if local.trace.len() >= 4096 || local.trace_epoch != EPOCH.load(Ordering::Relaxed) {
-                local.trace_epoch = EPOCH.load(Ordering::Relaxed);
-                let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
-                g.append(&mut local.trace);
-            }
-        }
-        None => GLOBAL.lock().unwrap_or_else(|e| e.into_inner()).push(ev),
-    }
-}
-
-/// A flow id naming one wake-up of g (its id and wait sequence).
-pub(crate) fn flow_id(g: GRef) -> u64 {
-    g.id() << 24 | ((g.get().wait.load(Ordering::Relaxed) >> 8) & 0xff_ffff)
-}
-
-pub(crate) fn now() -> i64 {
-    crate::sys::clock::now()
-}
 
 /// `gmp_trace_start`: GMP_EALREADY if a trace is running.
 pub(crate) fn start(path: &str) -> i32 {
@@ -98,10 +29,7 @@ pub(crate) fn start(path: &str) -> i32 {
         return -e.raw_os_error().unwrap_or(libc::EIO);
     }
     *p = Some(path.to_owned());
-    GLOBAL.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    START.store(crate::sys::clock::now() as u64, Ordering::Relaxed);
-    EPOCH.fetch_add(1, Ordering::Relaxed);
-    ON.store(true, Ordering::Release);
+    trace::begin();
     0
 }
 
@@ -111,49 +39,7 @@ pub(crate) fn stop() -> i32 {
     let Some(path) = path else {
         return crate::error::EINVAL;
     };
-    ON.store(false, Ordering::Release);
-    // Our own P, if we hold one (a goroutine stopping the trace): we are its holder.
-    if let Some(p) = crate::sched::m::current().and_then(|m| m.get().p()) {
-        // SAFETY: this M holds p.
-        let local = unsafe { p.local() };
-        GLOBAL
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .append(&mut local.trace);
-    }
-    // Ask every other P's holder to flush at its next event; idle P's we flush ourselves
-    // under the scheduler lock (no M holds them then).
-    EPOCH.fetch_add(1, Ordering::Relaxed);
-    let deadline = crate::sys::clock::now() + 100_000_000;
-    loop {
-        let mut pending = false;
-        {
-            let _l = SCHED.locked();
-            for i in 0..SCHED.nallp.load(Ordering::Acquire) {
-                let Some(p) = SCHED.p(i) else { continue };
-                if p.status.load(Ordering::Acquire) == crate::sched::p::RUNNING {
-                    let mine = crate::sched::m::current()
-                        .and_then(|m| m.get().p())
-                        .is_some_and(|q| std::ptr::eq(q, p));
-                    if !mine {
-                        pending = true;
-                    }
-                    continue;
-                }
-                // SAFETY: an idle or dead P is owned by the scheduler lock we hold.
-                let local = unsafe { p.local() };
-                GLOBAL
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .append(&mut local.trace);
-            }
-        }
-        if !pending || crate::sys::clock::now() > deadline {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    let evs = std::mem::take(&mut *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()));
+    let evs = trace::end();
     match write(&path, &evs) {
         Ok(()) => 0,
         Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
@@ -232,27 +118,27 @@ fn write(path: &str, evs: &[Ev]) -> std::io::Result<()> {
                     f,
                     "{{\"name\":\"{}\",\"cat\":\"goroutine\",\"ph\":\"X\",\"pid\":1,\"tid\":{p},\"ts\":{},\"dur\":{},\"args\":{{\"goid\":{gid}}}}}",
                     esc(&n),
-                    us(rel(*ts)),
+                    us(trace::rel(*ts)),
                     us((*dur).max(1))
                 )?;
             }
             Ev::Instant { p, what, gid, ts } => write!(
                 f,
                 "{{\"name\":\"{what} G{gid}\",\"cat\":\"sched\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":{p},\"ts\":{}}}",
-                us(rel(*ts))
+                us(trace::rel(*ts))
             )?,
             Ev::Syscall { m, gid, ts, dur } => write!(
                 f,
                 "{{\"name\":\"syscall G{gid}\",\"cat\":\"syscall\",\"ph\":\"X\",\"pid\":1,\"tid\":{},\"ts\":{},\"dur\":{}}}",
                 M_TID + m,
-                us(rel(*ts)),
+                us(trace::rel(*ts)),
                 us((*dur).max(1))
             )?,
             Ev::Flow { tid, id, ts, start } => write!(
                 f,
                 "{{\"name\":\"unblock\",\"cat\":\"flow\",\"ph\":\"{}\",\"bp\":\"e\",\"id\":{id},\"pid\":1,\"tid\":{tid},\"ts\":{}}}",
                 if *start { "s" } else { "f" },
-                us(rel(*ts))
+                us(trace::rel(*ts))
             )?,
         }
     }
@@ -261,7 +147,7 @@ fn write(path: &str, evs: &[Ev]) -> std::io::Result<()> {
 }
 
 extern "C" fn at_exit() {
-    if ON.load(Ordering::Acquire) {
+    if trace::ON.load(Ordering::Acquire) {
         let _ = stop();
     }
 }
