@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The header drift check: include/gmp/gmp.h must be exactly what cbindgen generates from
-# src/ffi now. Regenerate with: cbindgen --config cbindgen.toml --output include/gmp/gmp.h
+# src/ffi and gmp-sys/src/types.rs now. Regenerate with:
+#   cbindgen --config cbindgen.toml --output include/gmp/gmp.h
 set -euo pipefail
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT

@@ -33,8 +33,10 @@ RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test --quiet --release --lib -- sched::runq park::loom_tests sched::proc::count_loom 2>&1 | tee build/loom.log | grep -E "^test result|FAILED|panicked"
 grep -q "test result: ok" build/loom.log
 
-echo "== ABI test (ctest: header vs the Rust items of src/ffi)"
+echo "== ABI test (gmp-sys vs the header and the library's definitions; ctest)"
 (cd abi-test && CARGO_TARGET_DIR=../target/abi cargo run --quiet)
+echo "== version (Cargo.toml's, everywhere it is written)"
+bash scripts/check-version.sh
 
 echo "== C tests"
 cargo build --quiet

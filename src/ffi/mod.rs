@@ -14,9 +14,21 @@ pub mod local;
 pub mod netpoll;
 pub mod runtime;
 pub mod sync;
-pub mod types;
 
+/// The C types and constants, declared once in gmp-sys (shared with the Python binding
+/// and checked against the header by the ABI test).
+pub use gmp_sys::types;
 pub use types::*;
+
+// Every function at `gmp::ffi::NAME` too: the ABI test matches each against its
+// declaration in gmp-sys by that path.
+pub use chan::*;
+pub use goroutine::*;
+pub use home::*;
+pub use local::*;
+pub use netpoll::*;
+pub use runtime::*;
+pub use sync::*;
 
 // The ABI's codes are the crate's (error.rs, which knows nothing of the ABI) and errno's, and the sync structs keep their frozen sizes.
 const _: () = {
@@ -37,6 +49,10 @@ const _: () = {
     assert!(std::mem::size_of::<types::gmp_waitgroup>() == 32);
     assert!(std::mem::size_of::<types::gmp_once>() == 16);
     assert!(std::mem::size_of::<types::gmp_cond>() == 32);
+    // The header's GMP_VERSION_* (gmp-sys's literals) are this package's version.
+    assert!(types::GMP_VERSION_MAJOR == gmp_sys::parse_u32(env!("CARGO_PKG_VERSION_MAJOR")));
+    assert!(types::GMP_VERSION_MINOR == gmp_sys::parse_u32(env!("CARGO_PKG_VERSION_MINOR")));
+    assert!(types::GMP_VERSION_PATCH == gmp_sys::parse_u32(env!("CARGO_PKG_VERSION_PATCH")));
 };
 
 use crate::error::Code;

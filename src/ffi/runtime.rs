@@ -166,8 +166,16 @@ pub extern "C" fn gmp_shutdown(timeout_ns: i64) -> c_int {
 /// The library version as a string, e.g. "0.1.0". Never starts the runtime.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_lib_version() -> *const c_char {
-    entry!(Anywhere, c"0.1.0".as_ptr())
+    entry!(Anywhere, VERSION.as_ptr())
 }
+
+/// Cargo.toml's version, NUL-terminated.
+const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+) {
+    Ok(v) => v,
+    Err(_) => panic!("a version with a NUL"),
+};
 
 /// `major << 16 | minor << 8 | patch` of the library (compare with the
 /// `GMP_VERSION_*` macros of the header you compiled against). Never starts the runtime.

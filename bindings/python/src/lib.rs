@@ -451,10 +451,8 @@ fn configure(
             ));
         }
         let cfg = gmp_config {
-            size: std::mem::size_of::<gmp_config>(),
             maxprocs: m,
-            stack_size: 0,
-            max_threads: 0,
+            ..Default::default()
         };
         // SAFETY: a config of our own size.
         let r = unsafe { gmp_init(&cfg) };

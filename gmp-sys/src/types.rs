@@ -1,6 +1,7 @@
 //! The C types and constants of the ABI. Layouts are frozen: the header checks their
 //! sizes with static asserts. This file is self-contained (no `crate::` or `libc`
-//! paths) so that the ABI test (abi-test/, ctest) can parse it on its own.
+//! paths) so that the ABI test (abi-test/, ctest) can parse it on its own. The library
+//! (`src/ffi/`) and the Python binding both use these types.
 
 use std::ffi::{c_char, c_int, c_void};
 
@@ -117,30 +118,35 @@ pub struct gmp_stats {
 
 /// A goroutine-aware mutex. All-zero (`GMP_MUTEX_INIT`) is unlocked; no destroy.
 #[repr(C)]
+#[derive(Default)]
 pub struct gmp_mutex {
     pub _opaque: [u64; 2],
 }
 
 /// A goroutine-aware reader/writer mutex. All-zero (`GMP_RWMUTEX_INIT`) is unlocked.
 #[repr(C)]
+#[derive(Default)]
 pub struct gmp_rwmutex {
     pub _opaque: [u64; 4],
 }
 
 /// A wait group. All-zero (`GMP_WAITGROUP_INIT`) has count 0.
 #[repr(C)]
+#[derive(Default)]
 pub struct gmp_waitgroup {
     pub _opaque: [u64; 4],
 }
 
 /// Runs a function once. All-zero (`GMP_ONCE_INIT`) has not run.
 #[repr(C)]
+#[derive(Default)]
 pub struct gmp_once {
     pub _opaque: [u64; 2],
 }
 
 /// A condition variable. All-zero (`GMP_COND_INIT`) has no waiters.
 #[repr(C)]
+#[derive(Default)]
 pub struct gmp_cond {
     pub _opaque: [u64; 4],
 }
