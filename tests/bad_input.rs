@@ -2,18 +2,13 @@
 //! rule (EINVAL below a size_t, E2BIG for non-zero unknown trailing bytes, short stats);
 //! init/main misuse; gmp_strerror names every code.
 
-mod common;
+mod support;
 
 use std::ffi::{CStr, c_void};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use common::*;
-use gmp::ffi::goroutine::*;
-use gmp::ffi::home::*;
-use gmp::ffi::runtime::*;
-use gmp::ffi::sync::*;
-use gmp::ffi::*;
+use support::*;
 
 unsafe extern "C" fn nop(_: *mut c_void) {}
 
@@ -261,16 +256,9 @@ fn init_after_start_is_ealready() {
     // SAFETY: NULL or a valid config.
     unsafe {
         assert_eq!(gmp_init(std::ptr::null()), GMP_EALREADY);
-        let cfg = gmp_config {
-            size: std::mem::size_of::<gmp_config>(),
-            maxprocs: 2,
-            stack_size: 0,
-            max_threads: 0,
-            ..Default::default()
-        };
-        assert_eq!(gmp_init(&cfg), GMP_EALREADY);
+        assert_eq!(gmp_init(&config(2)), GMP_EALREADY);
         // The size rule applies to the config too.
-        let mut c2 = cfg;
+        let mut c2 = config(2);
         c2.size = 3;
         assert_eq!(gmp_init(&c2), GMP_EINVAL);
     }
@@ -290,7 +278,7 @@ fn main_misuse() {
         let w = wg.clone();
         go(move || {
             g.store(gmp_main(Some(nop), std::ptr::null_mut()), Ordering::SeqCst);
-            w.done();
+            assert_eq!(w.done(), 0);
         });
         assert_eq!(wg.wait(), 0);
     });
@@ -302,7 +290,7 @@ fn main_misuse() {
     let (i, r) = (inside.clone(), release.clone());
     let t = std::thread::spawn(move || {
         gmain(move || {
-            i.done();
+            assert_eq!(i.done(), 0);
             assert_eq!(r.wait(), 0);
         })
     });

@@ -2,22 +2,13 @@
 //! return GMP_EAGAIN when full or empty, the ring wrapping around, and a receive on a full
 //! buffer that lets a parked sender refill the freed slot behind the buffered values.
 
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
-use util::*;
-
-const SIDES: [(On, On); 4] = [
-    (On::Go, On::Go),
-    (On::Go, On::Thread),
-    (On::Thread, On::Go),
-    (On::Thread, On::Thread),
-];
+use support::*;
 
 #[test]
 fn fifo_10000_values_capacity_7() {
     let _s = serial();
-    let _w = Watchdog::new("fifo_10000_values_capacity_7");
     for (tx_on, rx_on) in SIDES {
         let n = 10_000u64;
         let c = Ch::of::<u64>(7);
@@ -128,7 +119,6 @@ fn ring_wraps_around() {
 #[test]
 fn recv_on_full_buffer_takes_the_parked_senders_value_last() {
     let _s = serial();
-    let _w = Watchdog::new("recv_on_full_buffer_takes_the_parked_senders_value_last");
     for (tx_on, rx_on) in SIDES {
         let c = Ch::of::<u64>(4);
         for i in 0..4u64 {
@@ -153,7 +143,6 @@ fn recv_on_full_buffer_takes_the_parked_senders_value_last() {
 #[test]
 fn parked_senders_on_full_buffer_all_get_through() {
     let _s = serial();
-    let _w = Watchdog::new("parked_senders_on_full_buffer_all_get_through");
     let c = Ch::of::<u64>(2);
     c.put(1000u64);
     c.put(1001u64);
@@ -180,7 +169,6 @@ fn parked_senders_on_full_buffer_all_get_through() {
 #[test]
 fn blocked_receivers_on_empty_buffer_each_get_one() {
     let _s = serial();
-    let _w = Watchdog::new("blocked_receivers_on_empty_buffer_each_get_one");
     let c = Ch::of::<u64>(3);
     let out = Ch::of::<u64>(16);
     let mut js = Vec::new();

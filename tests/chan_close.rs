@@ -3,13 +3,12 @@
 //! closed channel fails, tries and timeouts included; a receive drains the buffer first,
 //! then fails; a second close returns GMP_ECLOSED. Waiters are goroutines and threads.
 
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use util::*;
+use support::*;
 
 const N: usize = 8;
 
@@ -20,7 +19,6 @@ fn side(k: usize) -> On {
 #[test]
 fn close_wakes_every_parked_receiver_with_a_zeroed_elem() {
     let _s = serial();
-    let _w = Watchdog::new("close_wakes_every_parked_receiver_with_a_zeroed_elem");
     for cap in [0usize, 4] {
         for closer in [On::Go, On::Thread] {
             let c = Ch::of::<[u64; 3]>(cap);
@@ -54,7 +52,6 @@ fn close_wakes_every_parked_receiver_with_a_zeroed_elem() {
 #[test]
 fn close_wakes_every_parked_sender() {
     let _s = serial();
-    let _w = Watchdog::new("close_wakes_every_parked_sender");
     for cap in [0usize, 3] {
         for closer in [On::Go, On::Thread] {
             let c = Ch::of::<u64>(cap);
@@ -88,7 +85,6 @@ fn close_wakes_every_parked_sender() {
 #[test]
 fn unbuffered_close_drops_a_parked_senders_value() {
     let _s = serial();
-    let _w = Watchdog::new("unbuffered_close_drops_a_parked_senders_value");
     let c = Ch::of::<u64>(0);
     let tx = spawn(move || assert_eq!(c.send(9u64), GMP_ECLOSED));
     sleep(5 * MS);
@@ -169,7 +165,6 @@ fn double_close_reports_closed() {
     in_go(move || assert_eq!(c.close(), GMP_ECLOSED));
     c.release();
     // Racing closers: exactly one wins.
-    let _w = Watchdog::new("double_close_reports_closed");
     for round in 0..200 {
         let c = Ch::of::<u64>(round % 2);
         let wins = Arc::new(AtomicUsize::new(0));
@@ -198,7 +193,6 @@ fn close_vs_parked_receivers_of_a_buffered_channel_with_values_in_flight() {
     // Receivers parked, then a burst of sends and a close: each value sent with rc 0 is
     // received exactly once; every receiver ends with GMP_ECLOSED.
     let _s = serial();
-    let _w = Watchdog::new("close_vs_parked_receivers");
     for round in 0..scale(50, 1000) {
         let c = Ch::of::<u64>(round % 3);
         let got = Arc::new(Bitmap::new(64));

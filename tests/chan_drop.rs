@@ -3,14 +3,13 @@
 //! while a reference remains; retain/release balance; it runs with no lock held (it may
 //! use other channels, even from the goroutine that dropped the last reference).
 
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use util::*;
+use support::*;
 
 /// What the callback saw.
 #[derive(Default)]
@@ -199,7 +198,6 @@ fn nothing_drops_while_a_reference_remains() {
 #[test]
 fn concurrent_retain_release_drops_exactly_once() {
     let _s = serial();
-    let _w = Watchdog::new("concurrent_retain_release_drops_exactly_once");
     for round in 0..scale(200, 5000) {
         let log = Arc::new(Log::default());
         let c = make_logged(8, 4, &log);
@@ -244,7 +242,6 @@ fn drop_callback_may_use_other_channels() {
     // "Drop runs with no lock held": the callback sends on another channel, from a
     // goroutine and from a thread.
     let _s = serial();
-    let _w = Watchdog::new("drop_callback_may_use_other_channels");
     for on in [On::Go, On::Thread] {
         let log = Arc::new(Log::default());
         let out = Ch::of::<u64>(8);

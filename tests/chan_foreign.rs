@@ -3,13 +3,12 @@
 //! OS thread): both directions, unbuffered and buffered, ping-pong, fan-in and fan-out,
 //! and thread <-> thread with no goroutine involved.
 
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use util::*;
+use support::*;
 
 fn stream(tx_on: On, rx_on: On, cap: usize, n: u64) {
     let c = Ch::of::<u64>(cap);
@@ -34,7 +33,6 @@ fn stream(tx_on: On, rx_on: On, cap: usize, n: u64) {
 #[test]
 fn thread_to_goroutine() {
     let _s = serial();
-    let _w = Watchdog::new("thread_to_goroutine");
     for cap in [0, 1, 16] {
         stream(On::Thread, On::Go, cap, 5_000);
     }
@@ -43,7 +41,6 @@ fn thread_to_goroutine() {
 #[test]
 fn goroutine_to_thread() {
     let _s = serial();
-    let _w = Watchdog::new("goroutine_to_thread");
     for cap in [0, 1, 16] {
         stream(On::Go, On::Thread, cap, 5_000);
     }
@@ -52,7 +49,6 @@ fn goroutine_to_thread() {
 #[test]
 fn thread_to_thread() {
     let _s = serial();
-    let _w = Watchdog::new("thread_to_thread");
     for cap in [0, 1, 16] {
         stream(On::Thread, On::Thread, cap, 5_000);
     }
@@ -61,7 +57,6 @@ fn thread_to_thread() {
 #[test]
 fn the_test_thread_itself_is_a_foreign_thread() {
     let _s = serial();
-    let _w = Watchdog::new("the_test_thread_itself_is_a_foreign_thread");
     assert!(!in_goroutine());
     for cap in [0, 4] {
         let c = Ch::of::<u64>(cap);
@@ -106,7 +101,6 @@ fn ping_pong(a: On, b: On, cap: usize, rounds: u64) {
 #[test]
 fn ping_pong_every_pairing() {
     let _s = serial();
-    let _w = Watchdog::new("ping_pong_every_pairing");
     let n = scale(2_000, 100_000) as u64;
     for (a, b) in [
         (On::Thread, On::Go),
@@ -123,7 +117,6 @@ fn ping_pong_every_pairing() {
 #[test]
 fn fan_in_from_threads_and_goroutines_to_one_thread() {
     let _s = serial();
-    let _w = Watchdog::new("fan_in_from_threads_and_goroutines_to_one_thread");
     for cap in [0usize, 8] {
         let c = Ch::of::<u64>(cap);
         let per = 2_000u64;
@@ -151,7 +144,6 @@ fn fan_in_from_threads_and_goroutines_to_one_thread() {
 #[test]
 fn fan_out_from_one_thread_to_threads_and_goroutines() {
     let _s = serial();
-    let _w = Watchdog::new("fan_out_from_one_thread_to_threads_and_goroutines");
     for cap in [0usize, 8] {
         let c = Ch::of::<u64>(cap);
         let n = 10_000u64;
@@ -190,7 +182,6 @@ fn a_blocked_thread_does_not_stall_goroutines() {
     // While a foreign thread is blocked in recv, goroutines keep running and can be the
     // ones that eventually wake it.
     let _s = serial();
-    let _w = Watchdog::new("a_blocked_thread_does_not_stall_goroutines");
     let c = Ch::of::<u64>(0);
     let rx = thread(move || assert_eq!(c.get::<u64>(), 1234));
     let work = Ch::of::<u64>(0);
@@ -219,8 +210,6 @@ fn a_blocked_thread_does_not_stall_goroutines() {
 // Home threads: a foreign thread that owns a home keeps running its home's goroutines
 // while it blocks in a channel call (API.md "Conventions"), and a closed home's
 // goroutines get GMP_ECANCELED from channel calls.
-
-use gmp::ffi::home::*;
 
 type BoxedFn = Box<dyn FnOnce() + Send + 'static>;
 
@@ -267,7 +256,6 @@ fn finish_home(h: *mut gmp_home) {
 #[test]
 fn home_thread_blocked_in_recv_runs_its_own_producer() {
     let _s = serial();
-    let _w = Watchdog::new("home_thread_blocked_in_recv_runs_its_own_producer");
     for cap in [0usize, 2] {
         run_on(On::Thread, move || {
             let h = make_home();
@@ -301,7 +289,6 @@ fn home_thread_blocked_in_recv_runs_its_own_producer() {
 #[test]
 fn home_goroutine_woken_by_a_goroutine_elsewhere() {
     let _s = serial();
-    let _w = Watchdog::new("home_goroutine_woken_by_a_goroutine_elsewhere");
     run_on(On::Thread, || {
         let h = make_home();
         let c = Ch::of::<u64>(0);
@@ -337,7 +324,6 @@ fn home_goroutine_woken_by_a_goroutine_elsewhere() {
 #[test]
 fn home_close_cancels_channel_waits_and_leaves_no_stale_waiter() {
     let _s = serial();
-    let _w = Watchdog::new("home_close_cancels_channel_waits_and_leaves_no_stale_waiter");
     run_on(On::Thread, || {
         let h = make_home();
         let r = Ch::of::<u64>(0);
@@ -465,7 +451,6 @@ fn on_a_busy_home_thread(what: &'static str, wait: impl FnOnce() + Send + 'stati
 #[test]
 fn home_thread_timeout_fires_while_its_home_is_busy() {
     let _s = serial();
-    let _w = Watchdog::new("home_thread_timeout_fires_while_its_home_is_busy");
     on_a_busy_home_thread("recv_timeout(5 ms)", || {
         let idle = Ch::of::<u64>(0);
         let t0 = now();
@@ -480,7 +465,6 @@ fn home_thread_timeout_fires_while_its_home_is_busy() {
 #[test]
 fn home_thread_recv_returns_when_woken_while_its_home_is_busy() {
     let _s = serial();
-    let _w = Watchdog::new("home_thread_recv_returns_when_woken_while_its_home_is_busy");
     on_a_busy_home_thread("recv woken by a sender", || {
         let c = Ch::of::<u64>(0);
         let tx = spawn(move || {

@@ -6,13 +6,12 @@
 //!
 //! About 200,000 messages in all by default; 10 million under GMP_STRESS=1.
 
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use util::*;
+use support::*;
 
 const CAPS: [usize; 3] = [0, 1, 64];
 
@@ -127,7 +126,6 @@ fn plain(cap: usize, np: usize, nc: usize, n: usize) {
 #[test]
 fn producers_consumers_every_value_once() {
     let _s = serial();
-    let _w = Watchdog::new("producers_consumers_every_value_once");
     for cap in CAPS {
         plain(cap, 4, 4, msgs(30_000));
     }
@@ -184,7 +182,6 @@ fn close_race(cap: usize, np: usize, nc: usize, n: usize, target: usize) {
 #[test]
 fn close_racing_the_last_sends() {
     let _s = serial();
-    let _w = Watchdog::new("close_racing_the_last_sends");
     let per = msgs(15_000);
     for cap in CAPS {
         // Several shorter rounds: more closes, each racing parked and running senders.
@@ -261,7 +258,6 @@ fn select_consumers(cap: usize, np: usize, nc: usize, n: usize) {
 #[test]
 fn select_consumers_over_two_channels() {
     let _s = serial();
-    let _w = Watchdog::new("select_consumers_over_two_channels");
     for cap in CAPS {
         select_consumers(cap, 4, 4, msgs(15_000));
     }
@@ -333,7 +329,6 @@ fn select_both_sides_close_race(cap: usize, np: usize, nc: usize, n: usize, targ
 #[test]
 fn select_on_both_sides_with_close_racing() {
     let _s = serial();
-    let _w = Watchdog::new("select_on_both_sides_with_close_racing");
     let per = msgs(7_000);
     for cap in CAPS {
         let rounds = 5;
@@ -417,7 +412,6 @@ fn select_random_mix(workers: usize, rounds: usize, seed: u64) {
 #[test]
 fn select_random_mix_conserves_values() {
     let _s = serial();
-    let _w = Watchdog::new("select_random_mix_conserves_values");
     for seed in 0..3 {
         select_random_mix(6, msgs(3_000), seed);
     }

@@ -4,19 +4,17 @@
 //! behind that could take a later value; timeouts racing a partner never lose or
 //! duplicate a value. "Never early" is the only timing assertion here.
 
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
 use std::sync::Arc;
 
-use util::*;
+use support::*;
 
 const TIMEOUTS: [i64; 6] = [1, US, 100 * US, MS, 5 * MS, 20 * MS];
 
 #[test]
 fn recv_timeout_is_never_early() {
     let _s = serial();
-    let _w = Watchdog::new("recv_timeout_is_never_early");
     for on in [On::Go, On::Thread] {
         run_on(on, || {
             for cap in [0usize, 1] {
@@ -38,7 +36,6 @@ fn recv_timeout_is_never_early() {
 #[test]
 fn send_timeout_is_never_early() {
     let _s = serial();
-    let _w = Watchdog::new("send_timeout_is_never_early");
     for on in [On::Go, On::Thread] {
         run_on(on, || {
             for cap in [0usize, 2] {
@@ -67,7 +64,6 @@ fn send_timeout_is_never_early() {
 #[test]
 fn timed_out_send_has_not_consumed_the_value() {
     let _s = serial();
-    let _w = Watchdog::new("timed_out_send_has_not_consumed_the_value");
     for on in [On::Go, On::Thread] {
         // Unbuffered: no receiver sees the value of a send that timed out.
         let c = Ch::of::<u64>(0);
@@ -105,7 +101,6 @@ fn timed_out_send_has_not_consumed_the_value() {
 #[test]
 fn timed_out_recv_leaves_no_receiver_behind() {
     let _s = serial();
-    let _w = Watchdog::new("timed_out_recv_leaves_no_receiver_behind");
     for on in [On::Go, On::Thread] {
         let c = Ch::of::<u64>(0);
         run_on(on, move || {
@@ -127,7 +122,6 @@ fn timed_out_recv_leaves_no_receiver_behind() {
 #[test]
 fn many_waiters_time_out_and_the_channel_still_works() {
     let _s = serial();
-    let _w = Watchdog::new("many_waiters_time_out_and_the_channel_still_works");
     let c = Ch::of::<u64>(0);
     let mut js = Vec::new();
     for k in 0..40i64 {
@@ -161,7 +155,6 @@ fn many_waiters_time_out_and_the_channel_still_works() {
 #[test]
 fn negative_and_huge_timeouts_wait_for_the_partner() {
     let _s = serial();
-    let _w = Watchdog::new("negative_and_huge_timeouts_wait_for_the_partner");
     for t in [-1, -5, i64::MIN, i64::MAX, i64::MAX - 1] {
         let c = Ch::of::<u64>(0);
         let tx = spawn(move || {
@@ -226,7 +219,6 @@ fn race(tx_on: On, rx_on: On, cap: usize, rounds: usize, seed: u64) {
 #[test]
 fn timeout_racing_a_partner_never_loses_or_duplicates() {
     let _s = serial();
-    let _w = Watchdog::new("timeout_racing_a_partner_never_loses_or_duplicates");
     let rounds = scale(20_000, 1_000_000);
     for (i, (tx_on, rx_on)) in [
         (On::Go, On::Go),
@@ -247,7 +239,6 @@ fn timeout_racing_a_partner_never_loses_or_duplicates() {
 #[test]
 fn recv_timeout_racing_close_never_returns_a_value() {
     let _s = serial();
-    let _w = Watchdog::new("recv_timeout_racing_close_never_returns_a_value");
     for round in 0..scale(300, 10_000) {
         let c = Ch::of::<u64>(round % 2);
         let on = if round % 3 == 0 { On::Thread } else { On::Go };

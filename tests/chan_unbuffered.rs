@@ -3,25 +3,16 @@
 //! (and nothing is written past the element); size and overflow limits; a receive with a
 //! NULL element discards the value. Each side runs in a goroutine or on a foreign thread.
 
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use util::*;
-
-const SIDES: [(On, On); 4] = [
-    (On::Go, On::Go),
-    (On::Go, On::Thread),
-    (On::Thread, On::Go),
-    (On::Thread, On::Thread),
-];
+use support::*;
 
 #[test]
 fn send_blocks_until_a_receiver_takes_it() {
     let _s = serial();
-    let _w = Watchdog::new("send_blocks_until_a_receiver_takes_it");
     for (tx_on, rx_on) in SIDES {
         let c = Ch::of::<u64>(0);
         let sent = Arc::new(Flag::default());
@@ -47,7 +38,6 @@ fn send_blocks_until_a_receiver_takes_it() {
 #[test]
 fn recv_blocks_until_a_sender_comes() {
     let _s = serial();
-    let _w = Watchdog::new("recv_blocks_until_a_sender_comes");
     for (tx_on, rx_on) in SIDES {
         let c = Ch::of::<u64>(0);
         let got = Arc::new(Flag::default());
@@ -126,7 +116,6 @@ fn transfer(size: usize, tx_on: On, rx_on: On, recv_first: bool, n: usize) {
 #[test]
 fn values_arrive_intact_for_every_size() {
     let _s = serial();
-    let _w = Watchdog::new("values_arrive_intact_for_every_size");
     for size in [0usize, 1, 8, 24, 4096, 65536] {
         for (tx_on, rx_on) in SIDES {
             for recv_first in [true, false] {
@@ -139,7 +128,6 @@ fn values_arrive_intact_for_every_size() {
 #[test]
 fn size_zero_accepts_null_elements() {
     let _s = serial();
-    let _w = Watchdog::new("size_zero_accepts_null_elements");
     let c = Ch::new(0, 0);
     let tx = spawn(move || {
         for _ in 0..100 {
@@ -259,7 +247,6 @@ fn null_arguments_are_einval() {
 #[test]
 fn recv_with_null_elem_discards() {
     let _s = serial();
-    let _w = Watchdog::new("recv_with_null_elem_discards");
     for (tx_on, rx_on) in SIDES {
         for recv_first in [true, false] {
             let c = Ch::of::<u64>(0);
@@ -296,7 +283,6 @@ fn recv_with_null_elem_discards() {
 #[test]
 fn try_ops_need_a_parked_partner() {
     let _s = serial();
-    let _w = Watchdog::new("try_ops_need_a_parked_partner");
     for on in [On::Go, On::Thread] {
         let c = Ch::of::<u64>(0);
         assert_eq!(c.try_send(1u64), GMP_EAGAIN, "no receiver");
@@ -329,7 +315,6 @@ fn try_ops_need_a_parked_partner() {
 #[test]
 fn many_handoffs_keep_order_per_sender() {
     let _s = serial();
-    let _w = Watchdog::new("many_handoffs_keep_order_per_sender");
     let n = scale(20_000, 1_000_000) as u64;
     for (tx_on, rx_on) in SIDES {
         let n = if tx_on == On::Thread || rx_on == On::Thread {

@@ -7,14 +7,13 @@
 //! the runtime's and gmp_main's (the test harness's own main thread would otherwise be a
 //! thread that might still act, which checkdead may rightly refuse to ignore).
 
-mod diag_common;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use diag_common::*;
 use gmp::ffi::GMP_EDEADLK;
-use gmp::ffi::runtime::*;
+use support::*;
 
 const FATAL: &str = "fatal error: all goroutines are asleep - deadlock!";
 
@@ -37,21 +36,21 @@ fn child(case: &str) -> ! {
         // The main goroutine waits on a channel nobody sends to; two goroutines wait on
         // each other's channels; one waits for a mutex the main goroutine holds.
         "chan" => main_and_exit(|| {
-            let (a, b) = (Chan::new(0), Chan::new(0));
+            let (a, b) = (Ch::of::<i64>(0), Ch::of::<i64>(0));
             go_named("ab", move || {
-                let _ = a.recv();
-                let _ = b.send(1);
+                let _ = a.recv::<i64>();
+                let _ = b.send::<i64>(1);
             });
             go_named("ba", move || {
-                let _ = b.recv();
-                let _ = a.send(1);
+                let _ = b.recv::<i64>();
+                let _ = a.send::<i64>(1);
             });
             let mu = Arc::new(Mutex::new());
-            mu.lock();
+            assert_eq!(mu.lock(), 0);
             let m2 = mu.clone();
-            go_named("locker", move || m2.lock());
-            let never = Chan::new(0);
-            let _ = never.recv();
+            go_named("locker", move || assert_eq!(m2.lock(), 0));
+            let never = Ch::of::<i64>(0);
+            let _ = never.recv::<i64>();
             unreachable!("nobody sends");
         }),
         "select_nocases" => main_and_exit(|| {
@@ -62,12 +61,12 @@ fn child(case: &str) -> ! {
         "timer" => main_and_exit(|| assert_eq!(gmp_sleep(ms(500)), 0)),
         // The main goroutine waits on a channel that a sleeping goroutine sends to.
         "timer_goroutine" => main_and_exit(|| {
-            let ch = Chan::new(0);
+            let ch = Ch::of::<i64>(0);
             go(move || {
                 assert_eq!(gmp_sleep(ms(500)), 0);
-                assert_eq!(ch.send(7), 0);
+                assert_eq!(ch.send::<i64>(7), 0);
             });
-            assert_eq!(ch.recv(), (0, 7));
+            assert_eq!(ch.recv::<i64>(), (0, 7));
         }),
         // The main goroutine waits in the poller for a socket that another *process*
         // writes to after 600 ms: nothing inside this process can wake it, only the fd.
@@ -98,29 +97,35 @@ fn child(case: &str) -> ! {
         }
         // The main goroutine is in a blocking call (a syscall section) for 600 ms.
         "syscall" => main_and_exit(|| {
-            blocking(|| std::thread::sleep(Duration::from_millis(600)));
+            assert_eq!(
+                blocking(|| std::thread::sleep(Duration::from_millis(600))),
+                0
+            );
         }),
         // A goroutine is in a 600 ms blocking call, then sends to the main goroutine.
         "syscall_goroutine" => main_and_exit(|| {
-            let ch = Chan::new(0);
+            let ch = Ch::of::<i64>(0);
             go(move || {
-                blocking(|| std::thread::sleep(Duration::from_millis(600)));
-                assert_eq!(ch.send(7), 0);
+                assert_eq!(
+                    blocking(|| std::thread::sleep(Duration::from_millis(600))),
+                    0
+                );
+                assert_eq!(ch.send::<i64>(7), 0);
             });
-            assert_eq!(ch.recv(), (0, 7));
+            assert_eq!(ch.recv::<i64>(), (0, 7));
         }),
         // A foreign thread that has used gmp (and so may act again) sends after 700 ms.
         "foreign" => {
-            let ch = Chan::new(0);
+            let ch = Ch::of::<i64>(0);
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
                 assert_eq!(gmp_sleep(ms(1)), 0);
                 tx.send(()).unwrap();
                 std::thread::sleep(Duration::from_millis(700));
-                assert_eq!(ch.send(7), 0);
+                assert_eq!(ch.send::<i64>(7), 0);
             });
             rx.recv().unwrap();
-            main_and_exit(move || assert_eq!(ch.recv(), (0, 7)))
+            main_and_exit(move || assert_eq!(ch.recv::<i64>(), (0, 7)))
         }
         other => panic!("unknown case {other}"),
     }
@@ -158,12 +163,12 @@ fn run(test: &str, case: &str, debug: Option<&str>, timeout: Duration) -> ChildO
     if let Some(d) = debug {
         env.push(("GMP_DEBUG", d));
     }
-    run_child(test, &env, timeout)
+    rerun(test, &env, timeout)
 }
 
 /// Asserts the child returned 0 from gmp_main and printed no deadlock.
 fn assert_no_deadlock(out: &ChildOut, case: &str) {
-    out.expect_ok(case);
+    out.assert_exited_ok(case);
     assert_eq!(out.mark("rc"), "0", "{case}\n{}", out.stderr);
     assert!(
         !out.stderr.contains(FATAL),
@@ -180,7 +185,7 @@ fn deadlock_main_waits_on_channel_nobody_sends_to() {
         None,
         Duration::from_secs(10),
     );
-    out.expect_ok("chan");
+    out.assert_exited_ok("chan");
     assert_eq!(out.mark("rc"), GMP_EDEADLK.to_string(), "{}", out.stderr);
     let ms: i64 = out.mark("ms").parse().unwrap();
     assert!(
@@ -217,7 +222,7 @@ fn deadlock_select_with_no_cases() {
         None,
         Duration::from_secs(10),
     );
-    out.expect_ok("select_nocases");
+    out.assert_exited_ok("select_nocases");
     assert_eq!(out.mark("rc"), GMP_EDEADLK.to_string(), "{}", out.stderr);
     assert!(
         out.stderr

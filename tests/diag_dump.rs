@@ -2,15 +2,12 @@
 //! `GMP_DEBUG=dumpsignal=SIG`): one Go-style header per goroutine with its id, its wait
 //! reason (or state), its name, and whether it lives in a home or is locked to an M.
 
-mod diag_common;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use diag_common::*;
-use gmp::ffi::goroutine::*;
-use gmp::ffi::home::*;
-use gmp::ffi::runtime::*;
+use support::*;
 
 /// The tests of this file that use the runtime of the test process itself.
 static IN_PROCESS: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -25,12 +22,12 @@ fn dump_lists_each_wait_reason() {
         let all = Arc::new(WaitGroup::new());
         let spawn = |name: &'static str, f: Box<dyn FnOnce() + Send>| -> u64 {
             let all = all.clone();
-            all.add(1);
+            assert_eq!(all.add(1), 0);
             // Half are named through the attribute, half by gmp_set_name inside.
             if name.len() % 2 == 0 {
                 go_named(name, move || {
                     f();
-                    all.done();
+                    assert_eq!(all.done(), 0);
                 })
             } else {
                 go(move || {
@@ -38,21 +35,21 @@ fn dump_lists_each_wait_reason() {
                     // SAFETY: a NUL-terminated string.
                     assert_eq!(unsafe { gmp_set_name(c.as_ptr()) }, 0);
                     f();
-                    all.done();
+                    assert_eq!(all.done(), 0);
                 })
             }
         };
-        let recv_ch = Chan::new(0);
-        let send_ch = Chan::new(0);
-        let (sel_a, sel_b) = (Chan::new(0), Chan::new(0));
+        let recv_ch = Ch::of::<i64>(0);
+        let send_ch = Ch::of::<i64>(0);
+        let (sel_a, sel_b) = (Ch::of::<i64>(0), Ch::of::<i64>(0));
         let mu = Arc::new(Mutex::new());
         let rw = Arc::new(RwMutex::new());
         let wg = Arc::new(WaitGroup::new());
         let (cmu, cond) = (Arc::new(Mutex::new()), Arc::new(Cond::new()));
         let once = Arc::new(Once::new());
-        let once_gate = Chan::new(0);
-        let locked_ch = Chan::new(0);
-        let home_ch = Chan::new(0);
+        let once_gate = Ch::of::<i64>(0);
+        let locked_ch = Ch::of::<i64>(0);
+        let home_ch = Ch::of::<i64>(0);
         let (sock, peer) = socketpair();
         assert_eq!(gmp::ffi::netpoll::gmp_fd_adopt(sock), 0);
         let mut pipe = [0i32; 2];
@@ -61,16 +58,19 @@ fn dump_lists_each_wait_reason() {
         assert_eq!(rc, 0);
         let (pipe_r, pipe_w) = (pipe[0], pipe[1]);
 
-        mu.lock();
-        rw.rlock();
-        wg.add(1);
+        assert_eq!(mu.lock(), 0);
+        assert_eq!(rw.rlock(), 0);
+        assert_eq!(wg.add(1), 0);
         let mut want: Vec<(u64, &str, &str)> = Vec::new();
         let id = spawn(
             "receiver",
-            Box::new(move || assert_eq!(recv_ch.recv().0, 0)),
+            Box::new(move || assert_eq!(recv_ch.recv::<i64>().0, 0)),
         );
         want.push((id, "chan receive", "receiver"));
-        let id = spawn("sender", Box::new(move || assert_eq!(send_ch.send(5), 0)));
+        let id = spawn(
+            "sender",
+            Box::new(move || assert_eq!(send_ch.send::<i64>(5), 0)),
+        );
         want.push((id, "chan send", "sender"));
         let id = spawn(
             "selector",
@@ -83,8 +83,8 @@ fn dump_lists_each_wait_reason() {
         let id = spawn(
             "mutex-waiter",
             Box::new(move || {
-                m2.lock();
-                m2.unlock();
+                assert_eq!(m2.lock(), 0);
+                assert_eq!(m2.unlock(), 0);
             }),
         );
         want.push((id, "sync.Mutex.Lock", "mutex-waiter"));
@@ -92,8 +92,8 @@ fn dump_lists_each_wait_reason() {
         let id = spawn(
             "writer",
             Box::new(move || {
-                r2.lock();
-                r2.unlock();
+                assert_eq!(r2.lock(), 0);
+                assert_eq!(r2.unlock(), 0);
             }),
         );
         want.push((id, "sync.RWMutex.Lock", "writer"));
@@ -105,21 +105,21 @@ fn dump_lists_each_wait_reason() {
         let id = spawn(
             "late-reader",
             Box::new(move || {
-                r3.rlock();
-                r3.runlock();
+                assert_eq!(r3.rlock(), 0);
+                assert_eq!(r3.runlock(), 0);
             }),
         );
         want.push((id, "sync.RWMutex.RLock", "late-reader"));
         let w2 = wg.clone();
-        let id = spawn("wg-waiter", Box::new(move || w2.wait()));
+        let id = spawn("wg-waiter", Box::new(move || assert_eq!(w2.wait(), 0)));
         want.push((id, "sync.WaitGroup.Wait", "wg-waiter"));
         let (c2, cm2) = (cond.clone(), cmu.clone());
         let id = spawn(
             "cond-waiter",
             Box::new(move || {
-                cm2.lock();
-                c2.wait(&cm2);
-                cm2.unlock();
+                assert_eq!(cm2.lock(), 0);
+                assert_eq!(c2.wait(&cm2), 0);
+                assert_eq!(cm2.unlock(), 0);
             }),
         );
         want.push((id, "sync.Cond.Wait", "cond-waiter"));
@@ -130,7 +130,7 @@ fn dump_lists_each_wait_reason() {
         let id = spawn(
             "once-runner",
             Box::new(move || {
-                let (f, arg) = c_closure(move || assert_eq!(once_gate.recv().0, 0));
+                let (f, arg) = c_closure(move || assert_eq!(once_gate.recv::<i64>().0, 0));
                 // SAFETY: a live once.
                 assert_eq!(unsafe { gmp::ffi::sync::gmp_once_do(o1.ptr(), f, arg) }, 0);
             }),
@@ -162,11 +162,12 @@ fn dump_lists_each_wait_reason() {
         let id = spawn(
             "in-syscall",
             Box::new(move || {
-                blocking(move || {
+                let rc = blocking(move || {
                     let mut b = [0u8; 1];
                     // SAFETY: a plain blocking read of our pipe.
                     assert_eq!(unsafe { libc::read(pipe_r, b.as_mut_ptr().cast(), 1) }, 1);
-                })
+                });
+                assert_eq!(rc, 0);
             }),
         );
         want.push((id, "syscall", "in-syscall"));
@@ -174,7 +175,7 @@ fn dump_lists_each_wait_reason() {
             "locked",
             Box::new(move || {
                 assert_eq!(gmp_lock_os_thread(), 0);
-                assert_eq!(locked_ch.recv().0, 0);
+                assert_eq!(locked_ch.recv::<i64>().0, 0);
                 assert_eq!(gmp_unlock_os_thread(), 0);
             }),
         );
@@ -182,7 +183,7 @@ fn dump_lists_each_wait_reason() {
 
         // A home on a thread of our own, with a goroutine waiting in it.
         let home_done = Arc::new(WaitGroup::new());
-        home_done.add(1);
+        assert_eq!(home_done.add(1), 0);
         let (hd, hc) = (home_done.clone(), home_ch);
         let (tx, rx) = std::sync::mpsc::channel::<u64>();
         std::thread::spawn(move || {
@@ -199,7 +200,7 @@ fn dump_lists_each_wait_reason() {
             let fin = finished.clone();
             let (f, arg) = c_closure(move || {
                 tx.send(gmp_self()).unwrap();
-                assert_eq!(hc.recv().0, 0);
+                assert_eq!(hc.recv::<i64>().0, 0);
                 fin.store(true, std::sync::atomic::Ordering::SeqCst);
             });
             // SAFETY: a live home and attr.
@@ -214,7 +215,7 @@ fn dump_lists_each_wait_reason() {
             }
             // SAFETY: closed and drained, on its thread.
             assert_eq!(unsafe { gmp_home_free(h) }, 0);
-            hd.done();
+            assert_eq!(hd.done(), 0);
         });
         let home_id = rx.recv().unwrap();
         want.push((home_id, "chan receive", "homed"));
@@ -264,30 +265,30 @@ fn dump_lists_each_wait_reason() {
         assert_eq!(gmp_dump_goroutines(-1), -libc::EBADF);
 
         // Release everyone.
-        assert_eq!(recv_ch.send(1), 0);
-        assert_eq!(send_ch.recv().0, 0);
-        assert_eq!(sel_a.send(1), 0);
-        mu.unlock();
-        rw.runlock();
-        wg.done();
-        cmu.lock();
-        cond.broadcast();
-        cmu.unlock();
-        assert_eq!(once_gate.send(1), 0);
+        assert_eq!(recv_ch.send::<i64>(1), 0);
+        assert_eq!(send_ch.recv::<i64>().0, 0);
+        assert_eq!(sel_a.send::<i64>(1), 0);
+        assert_eq!(mu.unlock(), 0);
+        assert_eq!(rw.runlock(), 0);
+        assert_eq!(wg.done(), 0);
+        assert_eq!(cmu.lock(), 0);
+        assert_eq!(cond.broadcast(), 0);
+        assert_eq!(cmu.unlock(), 0);
+        assert_eq!(once_gate.send::<i64>(1), 0);
         // SAFETY: writes to our own fds.
         unsafe {
             assert_eq!(libc::write(peer, b"x".as_ptr().cast(), 1), 1);
             assert_eq!(libc::write(pipe_w, b"x".as_ptr().cast(), 1), 1);
         }
-        assert_eq!(locked_ch.send(1), 0);
-        assert_eq!(home_ch.send(1), 0);
-        all.wait();
+        assert_eq!(locked_ch.send::<i64>(1), 0);
+        assert_eq!(home_ch.send::<i64>(1), 0);
+        assert_eq!(all.wait(), 0);
         for fd in [peer, pipe_r, pipe_w] {
             // SAFETY: our fds.
             unsafe { libc::close(fd) };
         }
         assert_eq!(gmp::ffi::netpoll::gmp_close_fd(sock), 0);
-        home_done.wait();
+        assert_eq!(home_done.wait(), 0);
     });
     assert_eq!(rc, 0);
 }
@@ -297,9 +298,9 @@ fn dump_lists_each_wait_reason() {
 fn child_signal() {
     let sig: i32 = std::env::var("DIAG_SIG").unwrap().parse().unwrap();
     let rc = gmp::rt::main(move || {
-        let ch = Chan::new(0);
+        let ch = Ch::of::<i64>(0);
         let id = go_named("sigwaiter", move || {
-            let _ = ch.recv();
+            let _ = ch.recv::<i64>();
         });
         mark("waiter", id);
         wait_for("the waiter to park", || {
@@ -321,7 +322,7 @@ fn signal_dump(debug: Option<&str>, sig: i32) -> ChildOut {
     if let Some(d) = debug {
         env.push(("GMP_DEBUG", d));
     }
-    run_child("dumpsignal_prints_the_dump", &env, Duration::from_secs(10))
+    rerun("dumpsignal_prints_the_dump", &env, Duration::from_secs(10))
 }
 
 #[test]
@@ -335,7 +336,7 @@ fn dumpsignal_prints_the_dump() {
         ("schedtrace=0,dumpsignal=3", libc::SIGQUIT),
     ] {
         let out = signal_dump(Some(debug), sig);
-        out.expect_ok(debug);
+        out.assert_exited_ok(debug);
         let id = out.mark("waiter");
         let text = &out.stderr;
         let after =
@@ -364,12 +365,12 @@ fn dumpsignal_prints_the_dump() {
 fn dump_shows_the_spawn_site() {
     let _g = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
     unsafe extern "C" fn parked(arg: *mut std::ffi::c_void) {
-        let ch = Chan(arg.cast());
-        let _ = ch.recv();
+        let ch = Ch(arg.cast());
+        let _ = ch.recv::<i64>();
     }
     let (tx, rx) = std::sync::mpsc::channel();
     let rc = gmp::rt::main(move || {
-        let ch = Chan::new(0);
+        let ch = Ch::of::<i64>(0);
         let mut id = 0;
         // SAFETY: a valid entry point and out pointer; the channel outlives the goroutine.
         let rc = unsafe { gmp_go_ex(std::ptr::null(), Some(parked), ch.0.cast(), &mut id) };
@@ -384,7 +385,7 @@ fn dump_shows_the_spawn_site() {
             .take_while(|l| !l.is_empty())
             .map(str::to_owned)
             .collect();
-        assert_eq!(ch.send(1), 0);
+        assert_eq!(ch.send::<i64>(1), 0);
         tx.send((id, entry)).unwrap();
     });
     // Checked here, not in the goroutine (a panic there aborts the test process).
@@ -407,15 +408,15 @@ fn dump_quotes_names() {
     let _g = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
     let (tx, rx) = std::sync::mpsc::channel();
     let rc = gmp::rt::main(move || {
-        let ch = Chan::new(0);
+        let ch = Ch::of::<i64>(0);
         let id = go_named("say \"hi\"\nnow", move || {
-            let _ = ch.recv();
+            let _ = ch.recv::<i64>();
         });
         wait_for("the goroutine to park", || {
             dump().contains(&format!("goroutine {id} [chan receive]"))
         });
         tx.send((id, dump_line(&dump(), id))).unwrap();
-        assert_eq!(ch.send(1), 0);
+        assert_eq!(ch.send::<i64>(1), 0);
     });
     assert_eq!(rc, 0);
     let (id, line) = rx.recv().unwrap();

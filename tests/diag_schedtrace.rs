@@ -3,13 +3,12 @@
 //! queue add up to the goroutines known to be runnable; scheddetail names every wait
 //! reason. Each test runs in a child process (the runtime reads GMP_DEBUG once).
 
-mod diag_common;
+mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use diag_common::*;
-use gmp::ffi::runtime::*;
+use support::*;
 
 /// One `SCHED` line, with Go's fields in Go's order.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,15 +142,15 @@ fn child_add_up() {
     init(1);
     let rc = gmp::rt::main(|| {
         let wg = std::sync::Arc::new(WaitGroup::new());
-        wg.add(QUEUED as i64);
+        assert_eq!(wg.add(QUEUED as i64), 0);
         for _ in 0..QUEUED {
             let wg = wg.clone();
-            go(move || wg.done());
+            go(move || assert_eq!(wg.done(), 0));
         }
         mark("spin", "begin");
         spin(ms(300));
         mark("spin", "end");
-        wg.wait();
+        assert_eq!(wg.wait(), 0);
     });
     assert_eq!(rc, 0);
     child_exit(0);
@@ -162,12 +161,12 @@ fn schedtrace_lines_add_up() {
     if is_child("schedtrace_lines_add_up") {
         child_add_up();
     }
-    let out = run_child(
+    let out = rerun(
         "schedtrace_lines_add_up",
         &[("GMP_DEBUG", "schedtrace=50")],
         Duration::from_secs(10),
     );
-    out.expect_ok("schedtrace child");
+    out.assert_exited_ok("schedtrace child");
     // Every SCHED line of the run parses, with one bracket entry per P.
     for s in sched_lines(&out.stderr, None) {
         assert_eq!(s.gomaxprocs, 1, "{s:?}");
@@ -223,14 +222,14 @@ fn start_workers(
             let (stop, wg) = (stop.clone(), wg.clone());
             let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
             let p2 = progress.clone();
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             go(move || {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     spin(ms(1));
                     gmp_sleep(ms(2));
                     p2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                wg.done();
+                assert_eq!(wg.done(), 0);
             });
             progress
         })
@@ -246,7 +245,7 @@ fn start_workers(
 fn child_gomaxprocs() {
     init(2);
     let rc = gmp::rt::main(|| {
-        let done = Chan::new(0);
+        let done = Ch::of::<i64>(0);
         go(move || {
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let wg = std::sync::Arc::new(WaitGroup::new());
@@ -258,14 +257,14 @@ fn child_gomaxprocs() {
                 mark(key, "end");
             }
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            wg.wait();
+            assert_eq!(wg.wait(), 0);
             gmp_maxprocs(1);
             mark("p1", "begin");
             gmp_sleep(ms(180));
             mark("p1", "end");
-            assert_eq!(done.send(1), 0);
+            assert_eq!(done.send::<i64>(1), 0);
         });
-        assert_eq!(done.recv().0, 0);
+        assert_eq!(done.recv::<i64>().0, 0);
     });
     assert_eq!(rc, 0);
     child_exit(0);
@@ -276,12 +275,12 @@ fn schedtrace_bracket_has_gomaxprocs_entries() {
     if is_child("schedtrace_bracket_has_gomaxprocs_entries") {
         child_gomaxprocs();
     }
-    let out = run_child(
+    let out = rerun(
         "schedtrace_bracket_has_gomaxprocs_entries",
         &[("GMP_DEBUG", "schedtrace=50")],
         Duration::from_secs(10),
     );
-    out.expect_ok("schedtrace child");
+    out.assert_exited_ok("schedtrace child");
     for s in sched_lines(&out.stderr, None) {
         let q = s.queues.as_ref().expect("bracket");
         assert_eq!(q.len() as u64, s.gomaxprocs, "{s:?}");
@@ -313,10 +312,10 @@ fn child_detail() {
     let rc = gmp::rt::main(|| {
         // Locked (Go's init-time LockOSThread idiom), so the M and G lines show a lock.
         assert_eq!(gmp::ffi::goroutine::gmp_lock_os_thread(), 0);
-        let recv_ch = Chan::new(0);
-        let send_ch = Chan::new(0);
-        let sel_a = Chan::new(0);
-        let sel_b = Chan::new(0);
+        let recv_ch = Ch::of::<i64>(0);
+        let send_ch = Ch::of::<i64>(0);
+        let sel_a = Ch::of::<i64>(0);
+        let sel_b = Ch::of::<i64>(0);
         let mu = std::sync::Arc::new(Mutex::new());
         let wg = std::sync::Arc::new(WaitGroup::new());
         let cmu = std::sync::Arc::new(Mutex::new());
@@ -324,20 +323,20 @@ fn child_detail() {
         let rw = std::sync::Arc::new(RwMutex::new());
         let (sock, _peer) = socketpair();
         assert_eq!(gmp::ffi::netpoll::gmp_fd_adopt(sock), 0);
-        mu.lock();
-        wg.add(1);
-        rw.rlock();
+        assert_eq!(mu.lock(), 0);
+        assert_eq!(wg.add(1), 0);
+        assert_eq!(rw.rlock(), 0);
         let mut ids: Vec<(&str, u64)> = Vec::new();
         ids.push((
             "chan receive",
             go(move || {
-                let _ = recv_ch.recv();
+                let _ = recv_ch.recv::<i64>();
             }),
         ));
         ids.push((
             "chan send",
             go(move || {
-                let _ = send_ch.send(1);
+                let _ = send_ch.send::<i64>(1);
             }),
         ));
         ids.push((
@@ -356,27 +355,27 @@ fn child_detail() {
         ids.push((
             "sync.Mutex.Lock",
             go(move || {
-                m2.lock();
-                m2.unlock();
+                assert_eq!(m2.lock(), 0);
+                assert_eq!(m2.unlock(), 0);
             }),
         ));
         let w2 = wg.clone();
-        ids.push(("sync.WaitGroup.Wait", go(move || w2.wait())));
+        ids.push(("sync.WaitGroup.Wait", go(move || assert_eq!(w2.wait(), 0))));
         let (c2, cm2) = (cond.clone(), cmu.clone());
         ids.push((
             "sync.Cond.Wait",
             go(move || {
-                cm2.lock();
-                c2.wait(&cm2);
-                cm2.unlock();
+                assert_eq!(cm2.lock(), 0);
+                assert_eq!(c2.wait(&cm2), 0);
+                assert_eq!(cm2.unlock(), 0);
             }),
         ));
         let r2 = rw.clone();
         ids.push((
             "sync.RWMutex.Lock",
             go(move || {
-                r2.lock();
-                r2.unlock();
+                assert_eq!(r2.lock(), 0);
+                assert_eq!(r2.unlock(), 0);
             }),
         ));
         ids.push((
@@ -410,12 +409,12 @@ fn scheddetail_names_each_wait_reason() {
     if is_child("scheddetail_names_each_wait_reason") {
         child_detail();
     }
-    let out = run_child(
+    let out = rerun(
         "scheddetail_names_each_wait_reason",
         &[("GMP_DEBUG", "schedtrace=50,scheddetail=1")],
         Duration::from_secs(10),
     );
-    out.expect_ok("scheddetail child");
+    out.assert_exited_ok("scheddetail child");
     let want: Vec<(u64, String)> = out
         .marks("g")
         .iter()
@@ -594,7 +593,7 @@ fn sleep_survives_gomaxprocs_shrink() {
     if is_child("sleep_survives_gomaxprocs_shrink") {
         child_shrink_sleep();
     }
-    let out = run_child(
+    let out = rerun(
         "sleep_survives_gomaxprocs_shrink",
         &[],
         Duration::from_secs(5),
@@ -605,7 +604,7 @@ fn sleep_survives_gomaxprocs_shrink() {
         out.marks("round").last(),
         out.marks("woke").last()
     );
-    out.expect_ok("shrink child");
+    out.assert_exited_ok("shrink child");
 }
 
 /// Child: busy goroutines on 3 P's; an ordinary goroutine shrinks gomaxprocs to 1 and
@@ -613,7 +612,7 @@ fn sleep_survives_gomaxprocs_shrink() {
 fn child_shrink_busy() {
     init(3);
     let rc = gmp::rt::main(|| {
-        let done = Chan::new(0);
+        let done = Ch::of::<i64>(0);
         go(move || {
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let wg = std::sync::Arc::new(WaitGroup::new());
@@ -635,10 +634,10 @@ fn child_shrink_busy() {
                 mark("progress", format!("{i} {} {now}", before[i]));
             }
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            wg.wait();
-            assert_eq!(done.send(1), 0);
+            assert_eq!(wg.wait(), 0);
+            assert_eq!(done.send::<i64>(1), 0);
         });
-        assert_eq!(done.recv().0, 0);
+        assert_eq!(done.recv::<i64>().0, 0);
     });
     assert_eq!(rc, 0);
     child_exit(0);
@@ -649,7 +648,7 @@ fn goroutines_keep_running_after_gomaxprocs_shrink() {
     if is_child("goroutines_keep_running_after_gomaxprocs_shrink") {
         child_shrink_busy();
     }
-    let out = run_child(
+    let out = rerun(
         "goroutines_keep_running_after_gomaxprocs_shrink",
         &[],
         Duration::from_secs(6),
@@ -659,7 +658,7 @@ fn goroutines_keep_running_after_gomaxprocs_shrink() {
         "hung after shrinking in round {:?}",
         out.marks("round").last()
     );
-    out.expect_ok("shrink child");
+    out.assert_exited_ok("shrink child");
     for p in out.marks("progress") {
         let v: Vec<u64> = p.split(' ').map(|x| x.parse().unwrap()).collect();
         assert!(v[2] > v[1], "worker {} made no progress in 50 ms", v[0]);

@@ -3,27 +3,13 @@
 //! on one P, preemption requests for a hog, steals), the `size` rule holds; and the
 //! runtime's threads carry names (`gmp-mN`, `gmp-sysmon`) for top -H, gdb and perf.
 
-mod diag_common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use diag_common::*;
-use gmp::ffi::goroutine::*;
-use gmp::ffi::runtime::*;
-
-/// The tests of this file share the test process's runtime: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn gmain(f: impl FnOnce() + Send + 'static) {
-    let rc = gmp::rt::main(f);
-    assert_eq!(rc, 0, "gmp_main returned {rc}");
-}
+use support::*;
 
 /// Runs `f` as gmp_main's goroutine in a child process whose runtime has `procs` P's
 /// from the start (changing gomaxprocs under running goroutines has known bugs: see
@@ -35,7 +21,7 @@ fn in_child(test: &str, procs: i32, f: impl FnOnce() + Send + 'static) {
         assert_eq!(rc, 0, "gmp_main returned {rc}");
         child_exit(0);
     }
-    run_child(test, &[], Duration::from_secs(10)).expect_ok(test);
+    rerun(test, &[], Duration::from_secs(10)).assert_exited_ok(test);
 }
 
 fn check_consistent(s: &gmp::ffi::gmp_stats) {
@@ -72,9 +58,9 @@ fn stats_follow_goroutines_and_switches() {
         assert_eq!(s0.goroutines, gmp_num_goroutine());
 
         // 100 goroutines parked in a receive: counted while they live.
-        let ch = Chan::new(0);
+        let ch = Ch::of::<i64>(0);
         for _ in 0..100 {
-            go(move || assert_eq!(ch.recv().0, gmp::ffi::GMP_ECLOSED));
+            go(move || assert_eq!(ch.recv::<i64>().0, gmp::ffi::GMP_ECLOSED));
         }
         let s1 = stats();
         check_consistent(&s1);
@@ -92,15 +78,15 @@ fn stats_follow_goroutines_and_switches() {
             let wg = Arc::new(WaitGroup::new());
             for _ in 0..2 {
                 let wg = wg.clone();
-                wg.add(1);
+                assert_eq!(wg.add(1), 0);
                 go(move || {
                     for _ in 0..100 {
                         gmp_gosched();
                     }
-                    wg.done();
+                    assert_eq!(wg.done(), 0);
                 });
             }
-            wg.wait();
+            assert_eq!(wg.wait(), 0);
         }
         let after = stats().context_switches;
         assert!(after - before >= 200, "{before} -> {after}");
@@ -153,27 +139,30 @@ fn syscall_handoffs_count_blocking_calls_on_one_p() {
         let ticks = Arc::new(AtomicU64::new(0));
         let wg = Arc::new(WaitGroup::new());
         let (st, tk, w2) = (stop.clone(), ticks.clone(), wg.clone());
-        wg.add(1);
+        assert_eq!(wg.add(1), 0);
         go(move || {
             while !st.load(Ordering::Relaxed) {
                 tk.fetch_add(1, Ordering::Relaxed);
                 gmp_gosched();
             }
-            w2.done();
+            assert_eq!(w2.done(), 0);
         });
         let mut during = Vec::new();
         for _ in 0..3 {
             let t = ticks.clone();
             let (tx, rx) = std::sync::mpsc::channel();
-            blocking(move || {
-                let a = t.load(Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(30));
-                tx.send(t.load(Ordering::Relaxed) - a).unwrap();
-            });
+            assert_eq!(
+                blocking(move || {
+                    let a = t.load(Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(30));
+                    tx.send(t.load(Ordering::Relaxed) - a).unwrap();
+                }),
+                0
+            );
             during.push(rx.recv().unwrap());
         }
         stop.store(true, Ordering::Relaxed);
-        wg.wait();
+        assert_eq!(wg.wait(), 0);
         let after = stats().syscall_handoffs;
         assert!(after > before, "handoffs {before} -> {after}");
         assert!(
@@ -191,18 +180,18 @@ fn preempt_requests_count_hogs() {
     in_child("preempt_requests_count_hogs", 1, || {
         // Entering a syscall section wakes sysmon if it deep-sleeps (the runtime may
         // just have been idle; see preempt_requests_after_the_runtime_was_idle).
-        blocking(|| {});
+        assert_eq!(blocking(|| {}), 0);
         let before = stats().preempt_requests;
         let other_ran = Arc::new(AtomicBool::new(false));
         let seen_by_hog = Arc::new(AtomicBool::new(false));
         let wg = Arc::new(WaitGroup::new());
-        wg.add(2);
+        assert_eq!(wg.add(2), 0);
         // The other goroutine first, then the hog: the hog takes runnext and runs
         // first, the other waits in the queue behind it.
         let (o, w) = (other_ran.clone(), wg.clone());
         go(move || {
             o.store(true, Ordering::SeqCst);
-            w.done();
+            assert_eq!(w.done(), 0);
         });
         let (o, s, w) = (other_ran.clone(), seen_by_hog.clone(), wg.clone());
         go(move || {
@@ -211,9 +200,9 @@ fn preempt_requests_count_hogs() {
                 gmp_preempt_point();
             }
             s.store(o.load(Ordering::SeqCst), Ordering::SeqCst);
-            w.done();
+            assert_eq!(w.done(), 0);
         });
-        wg.wait();
+        assert_eq!(wg.wait(), 0);
         let after = stats().preempt_requests;
         assert!(after > before, "preempt_requests {before} -> {after}");
         assert!(
@@ -233,13 +222,13 @@ fn steals_count_work_stealing() {
         // stealing, not from the global queue.
         for _ in 0..200 {
             let wg = wg.clone();
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             go(move || {
                 spin(200_000);
-                wg.done();
+                assert_eq!(wg.done(), 0);
             });
         }
-        wg.wait();
+        assert_eq!(wg.wait(), 0);
         let after = stats().steals;
         assert!(after > before, "steals {before} -> {after}");
     });
@@ -253,13 +242,13 @@ fn runtime_threads_are_named() {
         let wg = Arc::new(WaitGroup::new());
         for _ in 0..8 {
             let wg = wg.clone();
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             go(move || {
                 spin(1_000_000);
-                wg.done();
+                assert_eq!(wg.done(), 0);
             });
         }
-        wg.wait();
+        assert_eq!(wg.wait(), 0);
     });
     let names: Vec<String> = std::fs::read_dir("/proc/self/task")
         .unwrap()
@@ -290,8 +279,8 @@ fn blocking_on_a_retired_p_hands_off_its_queue() {
         assert_eq!(rc, 0);
         child_exit(0);
     }
-    let out = run_child(NAME, &[], Duration::from_secs(10));
-    out.expect_ok(NAME);
+    let out = rerun(NAME, &[], Duration::from_secs(10));
+    out.assert_exited_ok(NAME);
     assert_eq!(
         out.mark("ran_during"),
         "2",
@@ -306,7 +295,7 @@ fn child_retired_p() {
         let wg = Arc::new(WaitGroup::new());
         for _ in 0..2 {
             let (arrived, ran_during, wg) = (arrived.clone(), ran_during.clone(), wg.clone());
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             go(move || {
                 // Both running at once, so on different P's (no switch point here).
                 arrived.fetch_add(1, Ordering::SeqCst);
@@ -316,23 +305,26 @@ fn child_retired_p() {
                 gmp_maxprocs(1);
                 let ran = Arc::new(AtomicBool::new(false));
                 let (r2, w2) = (ran.clone(), wg.clone());
-                w2.add(1);
+                assert_eq!(w2.add(1), 0);
                 go(move || {
                     r2.store(true, Ordering::SeqCst);
-                    w2.done();
+                    assert_eq!(w2.done(), 0);
                 });
                 let r3 = ran.clone();
                 let rd = ran_during.clone();
-                blocking(move || {
-                    std::thread::sleep(Duration::from_millis(100));
-                    if r3.load(Ordering::SeqCst) {
-                        rd.fetch_add(1, Ordering::SeqCst);
-                    }
-                });
-                wg.done();
+                assert_eq!(
+                    blocking(move || {
+                        std::thread::sleep(Duration::from_millis(100));
+                        if r3.load(Ordering::SeqCst) {
+                            rd.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }),
+                    0
+                );
+                assert_eq!(wg.done(), 0);
             });
         }
-        wg.wait();
+        assert_eq!(wg.wait(), 0);
         mark("ran_during", ran_during.load(Ordering::SeqCst));
     }
 }
@@ -350,22 +342,25 @@ fn preempt_requests_after_the_runtime_was_idle() {
                 let other_ran = Arc::new(AtomicBool::new(false));
                 let seen_by_hog = Arc::new(AtomicBool::new(false));
                 let wg = Arc::new(WaitGroup::new());
-                wg.add(2);
+                assert_eq!(wg.add(2), 0);
                 let (o, w) = (other_ran.clone(), wg.clone());
                 go(move || {
                     o.store(true, Ordering::SeqCst);
-                    w.done();
+                    assert_eq!(w.done(), 0);
                 });
                 let (o, s, w) = (other_ran.clone(), seen_by_hog.clone(), wg.clone());
                 go(move || {
-                    let end = gmp_now() + ms(100);
-                    while gmp_now() < end {
+                    // Spins until the queued goroutine has run, which on 1 P it can
+                    // only do if sysmon preempts this one at a preempt point (no time
+                    // bound: a preemption that never comes is a hang, which the
+                    // child's timeout reports).
+                    while !o.load(Ordering::SeqCst) {
                         gmp_preempt_point();
                     }
-                    s.store(o.load(Ordering::SeqCst), Ordering::SeqCst);
-                    w.done();
+                    s.store(true, Ordering::SeqCst);
+                    assert_eq!(w.done(), 0);
                 });
-                wg.wait();
+                assert_eq!(wg.wait(), 0);
                 let after = stats().preempt_requests;
                 let seen = seen_by_hog.load(Ordering::SeqCst);
                 mark("round", format!("{round} {before} {after} {seen}"));
@@ -374,12 +369,12 @@ fn preempt_requests_after_the_runtime_was_idle() {
         assert_eq!(rc, 0);
         child_exit(0);
     }
-    let out = run_child(
+    let out = rerun(
         "preempt_requests_after_the_runtime_was_idle",
         &[],
-        Duration::from_secs(10),
+        Duration::from_secs(60),
     );
-    out.expect_ok("child");
+    out.assert_exited_ok("child");
     for r in out.marks("round") {
         let f: Vec<&str> = r.split(' ').collect();
         assert!(
@@ -402,12 +397,12 @@ fn goroutine_count_never_drops_below_the_live_ones() {
     in_child("goroutine_count_never_drops_below_the_live_ones", 2, || {
         fn chain(left: u32, wg: Arc<WaitGroup>) {
             if left == 0 {
-                wg.done();
+                assert_eq!(wg.done(), 0);
                 return;
             }
             // Two children, so the chains spread over both P's (one is stolen).
             let w2 = wg.clone();
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             go(move || chain(left - 1, w2));
             go(move || chain(left - 1, wg));
         }
@@ -426,9 +421,9 @@ fn goroutine_count_never_drops_below_the_live_ones() {
         };
         for _ in 0..20 {
             let wg = Arc::new(WaitGroup::new());
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             chain(14, wg.clone());
-            wg.wait();
+            assert_eq!(wg.wait(), 0);
         }
         // The chains' last goroutines may still be ending after their done().
         while gmp_num_goroutine() != 1 {

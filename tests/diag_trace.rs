@@ -3,15 +3,13 @@
 //! per M with its syscalls, flow arrows from unblock to run. The file is read back with
 //! Python's json module (there is no JSON crate among the dependencies).
 
-mod diag_common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use diag_common::*;
-use gmp::ffi::goroutine::*;
-use gmp::ffi::runtime::*;
+use support::*;
 
 /// Loads the trace strictly with json.load and prints one tab-separated line per event:
 /// ph, tid, ts, dur, cat, id, goid, name (`-` for absent), after a first line with the
@@ -117,49 +115,52 @@ fn cleanup(path: &str) {
 fn child_program() {
     init(2);
     let rc = gmp::rt::main(|| {
-        let jobs = Chan::new(8);
-        let results = Chan::new(8);
+        let jobs = Ch::of::<i64>(8);
+        let results = Ch::of::<i64>(8);
         let wg = Arc::new(WaitGroup::new());
         for w in 0..4 {
             let wg = wg.clone();
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             go_named(&format!("worker-{w}"), move || {
-                while let (0, n) = jobs.recv() {
+                while let (0, n) = jobs.recv::<i64>() {
                     spin(200_000);
-                    assert_eq!(results.send(n * 2), 0);
+                    assert_eq!(results.send::<i64>(n * 2), 0);
                 }
-                wg.done();
+                assert_eq!(wg.done(), 0);
             });
         }
         go_named("feeder", move || {
             for i in 0..200 {
-                assert_eq!(jobs.send(i), 0);
+                assert_eq!(jobs.send::<i64>(i), 0);
             }
             jobs.close();
         });
         let wg2 = wg.clone();
-        wg2.add(1);
+        assert_eq!(wg2.add(1), 0);
         go_named("sleeper", move || {
             for _ in 0..5 {
                 assert_eq!(gmp_sleep(ms(2)), 0);
             }
-            wg2.done();
+            assert_eq!(wg2.done(), 0);
         });
         let wg3 = wg.clone();
-        wg3.add(1);
+        assert_eq!(wg3.add(1), 0);
         let sys = go_named("sys", move || {
-            blocking(|| std::thread::sleep(Duration::from_millis(20)));
-            wg3.done();
+            assert_eq!(
+                blocking(|| std::thread::sleep(Duration::from_millis(20))),
+                0
+            );
+            assert_eq!(wg3.done(), 0);
         });
         mark("sys", sys);
         let mut sum = 0;
         for _ in 0..200 {
-            let (rc, v) = results.recv();
+            let (rc, v) = results.recv::<i64>();
             assert_eq!(rc, 0);
             sum += v;
         }
         assert_eq!(sum, 199 * 200);
-        wg.wait();
+        assert_eq!(wg.wait(), 0);
     });
     assert_eq!(rc, 0);
     child_exit(0); // exit(3) runs the atexit hook that writes the file
@@ -171,12 +172,12 @@ fn gmp_trace_env_writes_chrome_trace() {
         child_program();
     }
     let path = tmp_path("env");
-    let out = run_child(
+    let out = rerun(
         "gmp_trace_env_writes_chrome_trace",
         &[("GMP_TRACE", path.as_str())],
         Duration::from_secs(10),
     );
-    out.expect_ok("traced child");
+    out.assert_exited_ok("traced child");
     let sys: u64 = out.mark("sys").parse().unwrap();
     let (keys, evs) = load(&path);
     assert!(keys.contains(&"traceEvents".to_owned()), "{keys:?}");
@@ -303,42 +304,42 @@ fn trace_slices_on_a_p_do_not_overlap_without_syscalls() {
     if is_child("trace_slices_on_a_p_do_not_overlap_without_syscalls") {
         init(2);
         let rc = gmp::rt::main(|| {
-            let (ping, pong) = (Chan::new(0), Chan::new(0));
+            let (ping, pong) = (Ch::of::<i64>(0), Ch::of::<i64>(0));
             go_named("ponger", move || {
-                while let (0, v) = ping.recv() {
+                while let (0, v) = ping.recv::<i64>() {
                     spin(20_000);
-                    assert_eq!(pong.send(v), 0);
+                    assert_eq!(pong.send::<i64>(v), 0);
                 }
             });
             let wg = Arc::new(WaitGroup::new());
             for i in 0..4 {
                 let wg = wg.clone();
-                wg.add(1);
+                assert_eq!(wg.add(1), 0);
                 go_named(&format!("sleeper-{i}"), move || {
                     for _ in 0..20 {
                         spin(100_000);
                         assert_eq!(gmp_sleep(ms(1)), 0);
                     }
-                    wg.done();
+                    assert_eq!(wg.done(), 0);
                 });
             }
             for i in 0..500 {
-                assert_eq!(ping.send(i), 0);
-                assert_eq!(pong.recv(), (0, i));
+                assert_eq!(ping.send::<i64>(i), 0);
+                assert_eq!(pong.recv::<i64>(), (0, i));
             }
             ping.close();
-            wg.wait();
+            assert_eq!(wg.wait(), 0);
         });
         assert_eq!(rc, 0);
         child_exit(0);
     }
     let path = tmp_path("nooverlap");
-    let out = run_child(
+    let out = rerun(
         "trace_slices_on_a_p_do_not_overlap_without_syscalls",
         &[("GMP_TRACE", path.as_str())],
         Duration::from_secs(10),
     );
-    out.expect_ok("traced child");
+    out.assert_exited_ok("traced child");
     let (_, evs) = load(&path);
     let bad = overlaps(&evs);
     assert!(
@@ -357,34 +358,37 @@ fn trace_slices_on_a_p_do_not_overlap_with_syscalls() {
         let rc = gmp::rt::main(|| {
             let wg = Arc::new(WaitGroup::new());
             let w2 = wg.clone();
-            w2.add(1);
+            assert_eq!(w2.add(1), 0);
             go_named("sys", move || {
-                blocking(|| std::thread::sleep(Duration::from_millis(30)));
-                w2.done();
+                assert_eq!(
+                    blocking(|| std::thread::sleep(Duration::from_millis(30))),
+                    0
+                );
+                assert_eq!(w2.done(), 0);
             });
             for i in 0..3 {
                 let wg = wg.clone();
-                wg.add(1);
+                assert_eq!(wg.add(1), 0);
                 go_named(&format!("busy-{i}"), move || {
                     for _ in 0..10 {
                         spin(1_000_000);
                         gmp_gosched();
                     }
-                    wg.done();
+                    assert_eq!(wg.done(), 0);
                 });
             }
-            wg.wait();
+            assert_eq!(wg.wait(), 0);
         });
         assert_eq!(rc, 0);
         child_exit(0);
     }
     let path = tmp_path("syscall-overlap");
-    let out = run_child(
+    let out = rerun(
         "trace_slices_on_a_p_do_not_overlap_with_syscalls",
         &[("GMP_TRACE", path.as_str())],
         Duration::from_secs(10),
     );
-    out.expect_ok("traced child");
+    out.assert_exited_ok("traced child");
     let (_, evs) = load(&path);
     let bad = overlaps(&evs);
     assert!(
@@ -403,21 +407,21 @@ fn child_start_stop(path: &str) {
     let rc = gmp::rt::main(move || {
         let phase = |tag: &str| {
             let wg = Arc::new(WaitGroup::new());
-            let ch = Chan::new(0);
+            let ch = Ch::of::<i64>(0);
             for i in 0..3 {
                 let wg = wg.clone();
-                wg.add(1);
+                assert_eq!(wg.add(1), 0);
                 go_named(&format!("{tag}-{i}"), move || {
                     for _ in 0..20 {
-                        assert_eq!(ch.send(i), 0);
+                        assert_eq!(ch.send::<i64>(i), 0);
                     }
-                    wg.done();
+                    assert_eq!(wg.done(), 0);
                 });
             }
             for _ in 0..60 {
-                assert_eq!(ch.recv().0, 0);
+                assert_eq!(ch.recv::<i64>().0, 0);
             }
-            wg.wait();
+            assert_eq!(wg.wait(), 0);
         };
         phase("before");
         // SAFETY: NULL is rejected.
@@ -436,15 +440,15 @@ fn child_start_stop(path: &str) {
         phase("during");
         // Stopped from a thread of our own while this goroutine waits (stopping from a
         // goroutine loses its P's events: see the ignored test below).
-        let done = Chan::new(0);
+        let done = Ch::of::<i64>(0);
         std::thread::spawn(move || {
             let t0 = gmp_now();
             assert_eq!(gmp_trace_stop(), 0);
             mark("stop_ms", (gmp_now() - t0) / 1_000_000);
             assert_eq!(gmp_trace_stop(), gmp::ffi::GMP_EINVAL, "stopped twice");
-            assert_eq!(done.send(1), 0);
+            assert_eq!(done.send::<i64>(1), 0);
         });
-        assert_eq!(done.recv(), (0, 1));
+        assert_eq!(done.recv::<i64>(), (0, 1));
         phase("after");
         // SAFETY: a NUL-terminated path in a directory that does not exist.
         let rc = unsafe { gmp_trace_start(c"/nonexistent-dir/t.json".as_ptr()) };
@@ -460,12 +464,12 @@ fn gmp_trace_start_stop_around_part_of_a_run() {
         child_start_stop(&std::env::var("DIAG_PATH").unwrap());
     }
     let path = tmp_path("startstop");
-    let out = run_child(
+    let out = rerun(
         "gmp_trace_start_stop_around_part_of_a_run",
         &[("DIAG_PATH", path.as_str())],
         Duration::from_secs(10),
     );
-    out.expect_ok("start/stop child");
+    out.assert_exited_ok("start/stop child");
     let (_, evs) = load(&path);
     let names: BTreeSet<&str> = evs
         .iter()
@@ -497,14 +501,14 @@ fn gmp_trace_stop_from_a_goroutine_keeps_its_ps_events() {
             assert_eq!(unsafe { gmp_trace_start(path.as_ptr()) }, 0);
             let wg = Arc::new(WaitGroup::new());
             let w2 = wg.clone();
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             go_named("yielder", move || {
                 for _ in 0..100 {
                     gmp_gosched();
                 }
-                w2.done();
+                assert_eq!(w2.done(), 0);
             });
-            wg.wait();
+            assert_eq!(wg.wait(), 0);
             let t0 = gmp_now();
             assert_eq!(gmp_trace_stop(), 0);
             mark("stop_ms", (gmp_now() - t0) / 1_000_000);
@@ -513,12 +517,12 @@ fn gmp_trace_stop_from_a_goroutine_keeps_its_ps_events() {
         child_exit(0);
     }
     let path = tmp_path("stop-from-goroutine");
-    let out = run_child(
+    let out = rerun(
         "gmp_trace_stop_from_a_goroutine_keeps_its_ps_events",
         &[("DIAG_PATH", path.as_str())],
         Duration::from_secs(10),
     );
-    out.expect_ok("child");
+    out.assert_exited_ok("child");
     let (_, evs) = load(&path);
     let n = evs
         .iter()

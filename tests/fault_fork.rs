@@ -10,16 +10,14 @@
 //! `gmp_syscall_enter`/`exit`) must simply return; functions that never start the
 //! runtime (`gmp_now`, `gmp_strerror`, `gmp_lib_version*`) keep working.
 
-#[path = "fault_util.rs"]
-mod fu;
+mod support;
 
 use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fu::*;
-use gmp::ffi::home::*;
+use support::*;
 
 const E: i64 = GMP_ESHUTDOWN as i64;
 
@@ -648,8 +646,8 @@ fn fork_test(pick: fn(&str) -> bool, pick_from_goroutine: fn(&str) -> bool, fork
     let mut ticker = std::ptr::null_mut();
     // SAFETY: out-pointer to a local.
     assert_eq!(unsafe { gmp_ticker(&mut ticker, MS) }, 0);
-    let (listener, addr) = tcp_listener(16);
-    let sock = tcp_connect(&addr, 1_000 * MS);
+    let (listener, port) = tcp_listener(16);
+    let sock = tcp_connect(port, 1_000 * MS);
     assert!(sock >= 0);
     let o = Objs {
         ch: ch.0 as usize,
@@ -661,14 +659,14 @@ fn fork_test(pick: fn(&str) -> bool, pick_from_goroutine: fn(&str) -> bool, fork
         once: leak::<gmp_once>(),
         sock,
         listener,
-        addr,
+        addr: sockaddr_in(port),
     };
     // The parent's load: channel traffic, a contended mutex and rwmutex, sleepers, a
     // reader parked on the socket, an accepter parked on the listener, a blocking call.
-    let wg = Arc::new(WaitGroup::new(0));
+    let wg = Arc::new(WaitGroup::with(0));
     for k in 0..8 {
         let (c, s, w, d) = (ch.share(), stop.clone(), work.clone(), wg.clone());
-        d.add(1);
+        assert_eq!(d.add(1), 0);
         go(move || {
             let mu = o.mu as *mut gmp_mutex;
             let rw = o.rw as *mut gmp_rwmutex;
@@ -702,7 +700,7 @@ fn fork_test(pick: fn(&str) -> bool, pick_from_goroutine: fn(&str) -> bool, fork
     // Goroutines born and ending all the time (allgs and the stack caches' locks).
     {
         let (s, d) = (stop.clone(), wg.clone());
-        d.add(1);
+        assert_eq!(d.add(1), 0);
         go(move || {
             while !s.load(Ordering::Relaxed) {
                 for _ in 0..16 {
@@ -724,7 +722,7 @@ fn fork_test(pick: fn(&str) -> bool, pick_from_goroutine: fn(&str) -> bool, fork
     };
     {
         let d = wg.clone();
-        d.add(2);
+        assert_eq!(d.add(2), 0);
         let d2 = wg.clone();
         go(move || {
             let mut b = [0u8; 8];
@@ -754,7 +752,7 @@ fn fork_test(pick: fn(&str) -> bool, pick_from_goroutine: fn(&str) -> bool, fork
     }
     // Forks from goroutines, with and without the thread locked.
     for locked in [false, true, false, true] {
-        let done = Arc::new(WaitGroup::new(1));
+        let done = Arc::new(WaitGroup::with(1));
         let d = done.clone();
         go(move || {
             if locked {
@@ -778,7 +776,7 @@ fn fork_test(pick: fn(&str) -> bool, pick_from_goroutine: fn(&str) -> bool, fork
     stop.store(true, Ordering::Relaxed);
     lenner.join().unwrap();
     // Unblock the goroutines on the channel, the socket and the listener.
-    let c = tcp_connect(&addr, 1_000 * MS);
+    let c = tcp_connect(port, 1_000 * MS);
     assert!(c >= 0);
     assert_eq!(gmp_close_fd(sock), 0);
     assert_eq!(ch.close(), 0);

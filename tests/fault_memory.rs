@@ -9,14 +9,13 @@
 //! meanwhile the runtime refuses new goroutines with `GMP_ENOMEM`. So the child spawns
 //! parked goroutines in small batches, letting each batch start, until `gmp_go` refuses.
 
-#[path = "fault_util.rs"]
-mod fu;
+mod support;
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fu::*;
+use support::*;
 
 static STARTED: AtomicU64 = AtomicU64::new(0);
 static ENDED: AtomicU64 = AtomicU64::new(0);
@@ -101,15 +100,7 @@ fn spawn_until_enomem(gate: *mut gmp_chan, max: u64) -> (u64, bool) {
 }
 
 fn child() {
-    let cfg = gmp_config {
-        size: std::mem::size_of::<gmp_config>(),
-        maxprocs: 2,
-        stack_size: 0,
-        max_threads: 0,
-        ..Default::default()
-    };
-    // SAFETY: a valid config.
-    assert_eq!(unsafe { gmp_init(&cfg) }, 0);
+    init(2);
     // Warm up: the runtime's threads exist and the background goroutines run before the
     // limit comes down.
     let (rc, pp) = chan_make(8, 0);

@@ -12,14 +12,13 @@
 //!
 //! Each runs in a child process (the limits would poison this one).
 
-#[path = "fault_util.rs"]
-mod fu;
+mod support;
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fu::*;
+use support::*;
 
 static IN_CALL: AtomicI64 = AtomicI64::new(0);
 static MAX_IN_CALL: AtomicI64 = AtomicI64::new(0);
@@ -61,7 +60,7 @@ fn storm(n: u64, calls: u64) {
     wait_until("the heartbeat", Duration::from_secs(10), || {
         BEATS.load(Ordering::Relaxed) > 3
     });
-    let wg = Box::leak(Box::new(WaitGroup::new(n as i64)));
+    let wg = Box::leak(Box::new(WaitGroup::with(n as i64)));
     let wgp = wg as *const WaitGroup as usize;
     for _ in 0..n {
         go(move || {
@@ -92,16 +91,6 @@ fn storm(n: u64, calls: u64) {
         MAX_IN_CALL.load(Ordering::SeqCst),
         BEATS.load(Ordering::Relaxed) - b0
     );
-}
-
-fn stats() -> gmp_stats {
-    let mut s = gmp_stats {
-        size: std::mem::size_of::<gmp_stats>(),
-        ..Default::default()
-    };
-    // SAFETY: a writable struct with its size set.
-    assert_eq!(unsafe { gmp_read_stats(&mut s) }, 0);
-    s
 }
 
 #[test]

@@ -31,28 +31,19 @@
 //! the signal storm in 40): the windows below are still there by reading, but their
 //! timing evidently changed, so this stays an ignored stress test, not a proof.
 
-#[path = "fault_util.rs"]
-mod fu;
+mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use fu::*;
+use support::*;
 
 const FD_WAITERS: usize = 4;
 static WORST: AtomicI64 = AtomicI64::new(0);
 static STOP: AtomicBool = AtomicBool::new(false);
 
 fn child(seconds: u64) {
-    let cfg = gmp_config {
-        size: std::mem::size_of::<gmp_config>(),
-        maxprocs: 2,
-        stack_size: 0,
-        max_threads: 0,
-        ..Default::default()
-    };
-    // SAFETY: a valid config.
-    assert_eq!(unsafe { gmp_init(&cfg) }, 0);
+    init(2);
     let busy: Vec<_> = (0..3)
         .map(|_| {
             std::thread::spawn(|| {
@@ -80,7 +71,7 @@ fn child(seconds: u64) {
         });
     }
     let t0 = Instant::now();
-    let wg = Box::leak(Box::new(WaitGroup::new(2)));
+    let wg = Box::leak(Box::new(WaitGroup::with(2)));
     let wp = wg as *const WaitGroup as usize;
     // The far timer the poller sleeps towards when no short one is pending.
     go(move || {

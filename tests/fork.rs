@@ -2,18 +2,14 @@
 //! threads, so every call there returns GMP_ESHUTDOWN at once (no hang); the parent's
 //! runtime goes on.
 
-mod common;
+mod support;
 
 use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
-use gmp::ffi::goroutine::*;
-use gmp::ffi::runtime::*;
-use gmp::ffi::sync::*;
-use gmp::ffi::*;
+use support::*;
 
 unsafe extern "C" fn nop(_: *mut c_void) {}
 
@@ -104,7 +100,7 @@ fn fork_child_gets_eshutdown() {
                 assert_eq!(m.unlock(), 0);
                 gmp_sleep(10_000);
             }
-            d.done();
+            assert_eq!(d.done(), 0);
         });
     }
     for _ in 0..5 {
@@ -117,7 +113,7 @@ fn fork_child_gets_eshutdown() {
     for _ in 0..100 {
         let w = wg.clone();
         go(move || {
-            w.done();
+            assert_eq!(w.done(), 0);
         });
     }
     assert_eq!(wg.wait(), 0);
@@ -136,7 +132,7 @@ fn fork_from_a_goroutine() {
         fork_and_check();
         assert_eq!(gmp_unlock_os_thread(), 0);
         o.store(true, Ordering::SeqCst);
-        w.done();
+        assert_eq!(w.done(), 0);
     });
     assert_eq!(wg.wait(), 0);
     assert!(ok.load(Ordering::SeqCst));

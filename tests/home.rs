@@ -2,17 +2,13 @@
 //! honours a budget; the fd and wait report ready work; close cancels blocked home
 //! goroutines; a home thread blocked as a foreign thread keeps pumping its home.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::*;
-use gmp::ffi::goroutine::*;
-use gmp::ffi::home::*;
-use gmp::ffi::runtime::*;
-use gmp::ffi::*;
+use support::*;
 
 fn make_home() -> *mut gmp_home {
     let mut h: *mut gmp_home = std::ptr::null_mut();
@@ -429,7 +425,7 @@ fn misuse_is_refused() {
             let mut x: *mut gmp_home = std::ptr::null_mut();
             // SAFETY: a valid out pointer.
             r.lock().unwrap().push(unsafe { gmp_home_make(&mut x) });
-            w.done();
+            assert_eq!(w.done(), 0);
         });
         assert_eq!(wg.wait(), 0);
         assert_eq!(

@@ -18,19 +18,14 @@
 //! - `shutdown_releases_blocked_foreign_callers`: a foreign thread blocked in a channel
 //!   call when shutdown ends returns `GMP_ESHUTDOWN`.
 
-#[path = "fault_util.rs"]
-mod fu;
+mod support;
 
 use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-mod common;
-
-use common::{scale, serial};
-use fu::*;
-use gmp::ffi::home::*;
+use support::*;
 
 unsafe extern "C" fn nothing(_: *mut c_void) {}
 
@@ -264,7 +259,7 @@ fn locked_goroutines_at_max_threads() {
         };
         // SAFETY: a valid config.
         assert_eq!(unsafe { gmp_init(&cfg) }, 0);
-        let wg = Arc::new(WaitGroup::new(6));
+        let wg = Arc::new(WaitGroup::with(6));
         for _ in 0..6 {
             let wg = wg.clone();
             go(move || {
@@ -447,7 +442,7 @@ fn shutdown_releases_blocked_foreign_callers() {
     if role().as_deref() == Some("blocked") {
         let ch = Chan::new(8, 0);
         let raw = ch.0 as usize;
-        let wg = WaitGroup::new(1);
+        let wg = WaitGroup::with(1);
         let wgp = wg.ptr() as usize;
         let t1 = std::thread::spawn(move || {
             let mut v = 0u64;
@@ -485,7 +480,7 @@ static POLLED_FIRE: AtomicI64 = AtomicI64::new(0);
 #[test]
 fn try_receive_loop_lets_timers_fire() {
     if role().as_deref() == Some("poll") {
-        let wg = Arc::new(WaitGroup::new(1));
+        let wg = Arc::new(WaitGroup::with(1));
         let w2 = wg.clone();
         go(move || {
             let mut t: *mut gmp_chan = std::ptr::null_mut();
@@ -543,9 +538,9 @@ fn try_receive_loop_lets_timers_fire() {
 #[test]
 fn timeout_zero_is_a_try_everywhere() {
     let _s = serial();
-    let wg = Arc::new(WaitGroup::new(0));
+    let wg = Arc::new(WaitGroup::with(0));
     let w2 = wg.clone();
-    let done = Arc::new(WaitGroup::new(1));
+    let done = Arc::new(WaitGroup::with(1));
     let d2 = done.clone();
     go(move || {
         let mu = Box::new(gmp_mutex { _opaque: [0; 2] });

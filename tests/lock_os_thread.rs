@@ -1,14 +1,12 @@
 //! gmp_lock_os_thread: a locked goroutine keeps its OS thread across parks while others
 //! run; nesting; unlock without lock; a goroutine that ends locked takes its thread.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use common::*;
-use gmp::ffi::goroutine::*;
-use gmp::ffi::runtime::*;
+use support::*;
 
 fn thread_identity() -> (libc::pthread_t, i64) {
     // SAFETY: pthread_self has no preconditions.
@@ -31,7 +29,7 @@ fn background(stop: &Arc<AtomicBool>, n: usize) -> Arc<WaitGroup> {
                     gmp_gosched();
                 }
             }
-            w.done();
+            assert_eq!(w.done(), 0);
         });
     }
     wg
@@ -70,7 +68,7 @@ fn locked_goroutine_keeps_its_thread_across_parks() {
                 }
             }
             assert_eq!(gmp_unlock_os_thread(), 0);
-            f.done();
+            assert_eq!(f.done(), 0);
         });
     }
     assert_eq!(fin.wait(), 0);
@@ -115,7 +113,7 @@ fn lock_nests() {
         for _ in 0..100 {
             gmp_sleep(1_000);
         }
-        f.done();
+        assert_eq!(f.done(), 0);
     });
     assert_eq!(fin.wait(), 0);
     stop.store(true, Ordering::Relaxed);
@@ -141,7 +139,7 @@ fn unlock_without_lock_and_on_foreign_thread() {
         assert_eq!(gmp_unlock_os_thread(), 0);
         assert_eq!(gmp_unlock_os_thread(), 0);
         gmp_sleep(1000);
-        f.done();
+        assert_eq!(f.done(), 0);
     });
     assert_eq!(fin.wait(), 0);
 }
@@ -158,7 +156,7 @@ fn goroutine_ending_locked_takes_its_thread() {
             assert_eq!(gmp_lock_os_thread(), 0);
             gmp_sleep(1_000);
             t.store(gettid(), Ordering::SeqCst);
-            f.done();
+            assert_eq!(f.done(), 0);
             // Returns while locked: its thread must end.
         });
         assert_eq!(fin.wait(), 0);
@@ -177,7 +175,7 @@ fn goroutine_ending_locked_takes_its_thread() {
                 gmp_sleep(1_000);
                 gmp_gosched();
                 c.fetch_add(1, Ordering::Relaxed);
-                w.done();
+                assert_eq!(w.done(), 0);
             });
         }
         assert_eq!(wg.wait(), 0);

@@ -7,17 +7,12 @@
 //! The deadlock cases (checkdead needs a process without the harness's threads) are in
 //! tests/c/main_goroutine.c and diag_deadlock.rs.
 
-mod common;
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use common::*;
-use gmp::ffi::goroutine::*;
-use gmp::ffi::runtime::*;
-use util::Ch;
+use support::*;
 
 const ROUNDS: u64 = 300;
 
@@ -41,7 +36,7 @@ fn switch_points(caller: i64, others_here: &Arc<AtomicU64>) -> (u64, u64) {
                 }
                 pong.put(v);
             }
-            done.done();
+            assert_eq!(done.done(), 0);
         });
     }
     let (mut here, mut elsewhere) = (0, 0);
@@ -60,7 +55,7 @@ fn switch_points(caller: i64, others_here: &Arc<AtomicU64>) -> (u64, u64) {
                     if gettid() == caller {
                         oh.fetch_add(1, Ordering::Relaxed);
                     }
-                    w.done();
+                    assert_eq!(w.done(), 0);
                 });
                 assert_eq!(wg.wait(), 0);
             }
@@ -73,8 +68,8 @@ fn switch_points(caller: i64, others_here: &Arc<AtomicU64>) -> (u64, u64) {
     }
     assert_eq!(ping.close(), 0);
     assert_eq!(done.wait(), 0);
-    util::gmp_chan_release(ping.p());
-    util::gmp_chan_release(pong.p());
+    support::gmp_chan_release(ping.p());
+    support::gmp_chan_release(pong.p());
     (here, elsewhere)
 }
 
@@ -191,7 +186,7 @@ fn gmp_main_returns_while_other_goroutines_spin() {
                 while !r.load(Ordering::Relaxed) {
                     std::thread::yield_now(); // not a gmp switch point
                 }
-                sp.done();
+                assert_eq!(sp.done(), 0);
             });
         }
         while st.load(Ordering::SeqCst) < 3 {

@@ -1,13 +1,11 @@
 //! gmp_maxprocs: query, and resizing under load without stopping the world.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use common::*;
-use gmp::ffi::goroutine::*;
-use gmp::ffi::runtime::*;
+use support::*;
 
 #[test]
 fn query_returns_the_current_value() {
@@ -48,7 +46,7 @@ fn resize_under_load() {
                     gmp_gosched();
                 }
             }
-            d.done();
+            assert_eq!(d.done(), 0);
         });
     }
     let total = || {
@@ -99,7 +97,7 @@ fn resize_from_goroutines_and_threads_concurrently() {
                     gmp_gosched();
                 }
             }
-            d.done();
+            assert_eq!(d.done(), 0);
         };
         if i % 2 == 0 {
             go(body);
@@ -119,7 +117,7 @@ fn resize_from_goroutines_and_threads_concurrently() {
         let w = wg.clone();
         go(move || {
             gmp_gosched();
-            w.done();
+            assert_eq!(w.done(), 0);
         });
     }
     assert_eq!(wg.wait(), 0);

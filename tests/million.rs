@@ -3,13 +3,12 @@
 //! vm.max_map_count), then released and joined. A debug build parks 200k by default;
 //! `cargo test --release --test million` or GMP_STRESS=1 parks the full million.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::*;
-use gmp::ffi::runtime::*;
+use support::*;
 
 /// How many to park: 1M in release builds and under GMP_STRESS=1; 200k in a debug build
 /// (1M takes 7-45 s there, with 4+ GB of RSS, depending on the machine's load).
@@ -56,7 +55,7 @@ fn park_all_on(n: usize, on_mutex: bool) {
                 assert_eq!(g.wait(), 0);
             }
             f.fetch_add(1, Ordering::Relaxed);
-            d.done();
+            assert_eq!(d.done(), 0);
         });
         if i % 10_000 == 0 {
             wd.tick();

@@ -4,14 +4,13 @@
 //! goroutines, both ways round. Every call has a time-out and every loop is bounded; a
 //! watchdog aborts on a hang.
 
-#[path = "net_util.rs"]
-mod nu;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nu::*;
+use support::*;
 
 const T: i64 = 20_000 * MS; // per-call time-out: a hang detector, not a timing check
 

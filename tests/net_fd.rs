@@ -6,15 +6,13 @@
 //! Time checks are "never early" plus loose upper bounds (a hang detector, not a
 //! benchmark): the machine is small and shared.
 
-#[path = "net_util.rs"]
-mod nu;
+mod support;
 
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use nu::*;
+use support::*;
 
 const T: i64 = 10_000 * MS;
 
@@ -27,19 +25,6 @@ fn tcp_pair() -> (i32, i32) {
     assert!(s >= 0, "accept: {s}");
     assert_eq!(gmp_close_fd(ln), 0);
     (c, s)
-}
-
-/// Runs `f` (returning a code) in a goroutine; returns (code, elapsed ns).
-fn timed(f: impl FnOnce() -> i64 + Send + 'static) -> (i64, i64) {
-    let out = Arc::new((AtomicI64::new(0), AtomicI64::new(0)));
-    let o2 = out.clone();
-    in_go(move || {
-        let t = now();
-        let r = f();
-        o2.0.store(r, Ordering::Relaxed);
-        o2.1.store(now() - t, Ordering::Relaxed);
-    });
-    (out.0.load(Ordering::Relaxed), out.1.load(Ordering::Relaxed))
 }
 
 fn assert_timed_out(what: &str, (r, el): (i64, i64), timeout: i64) {
@@ -593,14 +578,12 @@ fn fd_reuse_no_stale_wakeup() {
 // ---------------------------------------------------------------------------------------
 // A child process's stdin (a shared open file description)
 
-const CHILD_ENV: &str = "GMP_NET_FD_CHILD";
-
 /// The child's half of `child_stdin_keeps_blocking_mode`: reads its stdin (a pipe the
 /// parent holds too) with gmp_read on one P while a goroutine counts, and reports. In
-/// the ordinary test run (no env variable) it does nothing.
+/// the ordinary test run (no role) it does nothing.
 #[test]
 fn child_stdin_reader_entry() {
-    if std::env::var(CHILD_ENV).is_err() {
+    if !is_child("stdin-reader") {
         return;
     }
     gmp_maxprocs(1);
@@ -636,49 +619,17 @@ fn child_stdin_reader_entry() {
 #[test]
 fn child_stdin_keeps_blocking_mode() {
     let _s = serial();
-    if std::env::var(CHILD_ENV).is_ok() {
+    if role().is_some() {
         return;
     }
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "child_stdin_reader_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn child");
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let out = child("child_stdin_reader_entry", "stdin-reader")
+        .stdin_after(Duration::from_millis(300), b"hello\n")
+        .limit(Duration::from_secs(20))
+        .run_no_hang();
     // The pipe's write end shares nothing with the read end's flags; the child's view
     // is checked by the child itself (after its read) and reported.
-    stdin.write_all(b"hello\n").unwrap();
-    drop(stdin);
-    // Bounded wait for the child.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("child did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(status.success(), "child failed: {out}");
+    out.assert_ok("stdin child");
+    let out = out.stdout;
     let line = out
         .lines()
         .find_map(|l| l.find("CHILD ").map(|i| &l[i..]))

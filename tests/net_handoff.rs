@@ -6,15 +6,14 @@
 //! Time bounds are loose (the machine is small and shared): "well under serial", not
 //! "close to parallel".
 
-#[path = "net_util.rs"]
-mod nu;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use gmp::ffi::chan::*;
-use nu::*;
+use support::*;
 
 fn usleep(us: u32) {
     // SAFETY: plain usleep.
@@ -213,32 +212,6 @@ fn many_short_blocking_calls_with_network() {
 // ---------------------------------------------------------------------------------------
 // Hogs
 
-#[derive(Clone, Copy)]
-struct Ch(*mut gmp_chan);
-// SAFETY: channels may be used from any thread.
-unsafe impl Send for Ch {}
-// SAFETY: as above.
-unsafe impl Sync for Ch {}
-
-impl Ch {
-    fn new() -> Ch {
-        let mut c = std::ptr::null_mut();
-        // SAFETY: a valid out pointer.
-        assert_eq!(unsafe { gmp_chan_make(&mut c, 8, 0) }, 0);
-        Ch(c)
-    }
-    fn send(self, v: u64) -> i32 {
-        // SAFETY: a live channel of u64.
-        unsafe { gmp_chan_send(self.0, (&v as *const u64).cast()) }
-    }
-    fn recv(self) -> (i32, u64) {
-        let mut v = 0u64;
-        // SAFETY: a live channel of u64.
-        let r = unsafe { gmp_chan_recv(self.0, (&mut v as *mut u64).cast()) };
-        (r, v)
-    }
-}
-
 /// Two P's: one goroutine spins calling only gmp_now (no switch point) for 1 s, while
 /// 1,000 goroutines ping-pong over unbuffered channels (500 pairs x 50 round trips),
 /// started from a goroutine so that some are queued on the hog's P. They all finish
@@ -272,19 +245,19 @@ fn hog_does_not_starve_others() {
         t0b.store(now(), Ordering::Relaxed);
         let mut v = Vec::new();
         for _ in 0..pairs {
-            let (ping, pong) = (Ch::new(), Ch::new());
+            let (ping, pong) = (Ch::of::<u64>(0), Ch::of::<u64>(0));
             v.push(spawn(move || {
                 for i in 0..rounds {
-                    assert_eq!(ping.send(i), 0);
-                    assert_eq!(pong.recv(), (0, i + 1));
+                    assert_eq!(ping.send::<u64>(i), 0);
+                    assert_eq!(pong.recv::<u64>(), (0, i + 1));
                 }
             }));
             let prog = prog.clone();
             v.push(spawn(move || {
                 for _ in 0..rounds {
-                    let (r, i) = ping.recv();
+                    let (r, i) = ping.recv::<u64>();
                     assert_eq!(r, 0);
-                    assert_eq!(pong.send(i + 1), 0);
+                    assert_eq!(pong.send::<u64>(i + 1), 0);
                     prog.fetch_add(1, Ordering::Relaxed);
                 }
                 gmp_chan_release(ping.0);
@@ -395,12 +368,12 @@ fn readied_goroutine_gets_a_p_during_back_to_back_calls() {
     let prev = gmp_maxprocs(2);
     let _wd = Watchdog::new("back_to_back", Duration::from_secs(30));
     let rounds = 30;
-    let ch = Ch::new();
+    let ch = Ch::of::<u64>(0);
     let lat = Arc::new(std::sync::Mutex::new(Vec::new()));
     let l2 = lat.clone();
     let measurer = spawn(move || {
         for _ in 0..rounds {
-            let (r, sent) = ch.recv();
+            let (r, sent) = ch.recv::<u64>();
             assert_eq!(r, 0);
             if sent != u64::MAX {
                 l2.lock().unwrap().push(gmp_now() - sent as i64);
@@ -423,7 +396,7 @@ fn readied_goroutine_gets_a_p_during_back_to_back_calls() {
                         } else {
                             u64::MAX
                         };
-                        assert_eq!(ch.send(v), 0);
+                        assert_eq!(ch.send::<u64>(v), 0);
                     }
                     assert_eq!(blocking(|| usleep(10_000)), 0);
                     inside.fetch_sub(1, Ordering::SeqCst);

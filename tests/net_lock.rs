@@ -2,14 +2,13 @@
 //! socket reads, accepts, wait_fd, time-outs and blocking calls keeps its OS thread
 //! (gettid) across every park, and the others keep running on one P meanwhile.
 
-#[path = "net_util.rs"]
-mod nu;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use nu::*;
+use support::*;
 
 const T: i64 = 10_000 * MS;
 

@@ -3,15 +3,14 @@
 //! close(2)"). The errno one shows only in the release build (it needs LLVM's
 //! inlining): `cargo test --release --test net_regress`.
 
-#[path = "net_util.rs"]
-mod nu;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 use std::time::Instant;
 
-use nu::*;
+use support::*;
 
 /// The fd calls read errno through `std::io::Error::last_os_error()`, whose
 /// `__errno_location()` is `ffi_const`: in the release build LLVM computed the errno
@@ -238,16 +237,4 @@ fn fd_reuse_by_blocking_socket_and_listener() {
     stop.store(true, Ordering::Relaxed);
     ticker.join();
     gmp_maxprocs(prev);
-}
-
-fn timed(f: impl FnOnce() -> i64 + Send + 'static) -> (i64, i64) {
-    let out = Arc::new((AtomicI64::new(0), AtomicI64::new(0)));
-    let o2 = out.clone();
-    in_go(move || {
-        let t = now();
-        let r = f();
-        o2.0.store(r, Ordering::Relaxed);
-        o2.1.store(now() - t, Ordering::Relaxed);
-    });
-    (out.0.load(Ordering::Relaxed), out.1.load(Ordering::Relaxed))
 }

@@ -3,14 +3,13 @@
 //! watchdog aborts the process after 60 s without progress (a hang detector; nothing
 //! here asserts on time).
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::*;
-use gmp::ffi::runtime::*;
+use support::*;
 
 fn setup() -> Serial {
     let g = serial();
@@ -63,7 +62,7 @@ fn ping_pong_cond(pairs: usize, rounds: usize, thread_side: bool) {
             let (p, d, prog) = (pair.clone(), done.clone(), wd.progress.clone());
             let body = move || {
                 p.play(side, rounds, &prog);
-                d.done();
+                assert_eq!(d.done(), 0);
             };
             if thread_side && side == 1 {
                 threads.push(std::thread::spawn(body));
@@ -155,7 +154,7 @@ fn wg_ping_pong(rounds: usize, thread_side: bool) {
             assert_eq!(a2.done(), 0);
             p2.fetch_add(1, Ordering::Relaxed);
         }
-        f2.done();
+        assert_eq!(f2.done(), 0);
     };
     let t = if thread_side {
         Some(std::thread::spawn(other))
@@ -173,7 +172,7 @@ fn wg_ping_pong(rounds: usize, thread_side: bool) {
             assert_eq!(a3.add(1), 0);
             p3.fetch_add(1, Ordering::Relaxed);
         }
-        f3.done();
+        assert_eq!(f3.done(), 0);
     });
     assert_eq!(fin.wait(), 0);
     assert_eq!(fin2.wait(), 0);
@@ -230,7 +229,7 @@ fn sleepers_and_mutex_churn() {
                 }
                 p.fetch_add(1, Ordering::Relaxed);
             }
-            d.done();
+            assert_eq!(d.done(), 0);
         });
     }
     assert_eq!(done.wait(), 0);

@@ -5,13 +5,12 @@
 //! bad arguments are GMP_EINVAL; a select's other cases leave nothing behind once it
 //! fires. From goroutines and foreign threads.
 
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use util::*;
+use support::*;
 
 fn both(f: fn()) {
     for on in [On::Go, On::Thread] {
@@ -98,7 +97,6 @@ fn mixed_send_and_recv_cases() {
 #[test]
 fn a_blocked_select_is_woken_by_either_side() {
     let _s = serial();
-    let _w = Watchdog::new("a_blocked_select_is_woken_by_either_side");
     for sel_on in [On::Go, On::Thread] {
         for partner in [On::Go, On::Thread] {
             for cap in [0usize, 1] {
@@ -148,7 +146,6 @@ fn a_blocked_select_is_woken_by_either_side() {
 #[test]
 fn null_channels_never_fire() {
     let _s = serial();
-    let _w = Watchdog::new("null_channels_never_fire");
     both(|| {
         let real = Ch::of::<u64>(1);
         let mut x = 0u64;
@@ -187,7 +184,6 @@ fn null_channels_never_fire() {
 #[test]
 fn timeout_is_never_early() {
     let _s = serial();
-    let _w = Watchdog::new("timeout_is_never_early");
     both(|| {
         let a = Ch::of::<u64>(0);
         let b = Ch::of::<u64>(1);
@@ -229,7 +225,6 @@ fn timeout_zero_with_nothing_ready_is_eagain() {
 #[test]
 fn no_cases_waits_for_the_timeout() {
     let _s = serial();
-    let _w = Watchdog::new("no_cases_waits_for_the_timeout");
     both(|| {
         for t in [1, MS, 3 * MS] {
             let t0 = now();
@@ -288,7 +283,6 @@ fn closed_channels_fire_with_result_eclosed() {
 #[test]
 fn close_wakes_a_blocked_select() {
     let _s = serial();
-    let _w = Watchdog::new("close_wakes_a_blocked_select");
     for sel_on in [On::Go, On::Thread] {
         for send_case in [false, true] {
             let other = Ch::of::<u64>(0);
@@ -372,7 +366,6 @@ fn select_with_both_sides_of_one_unbuffered_channel() {
     // Go allows it: a select never matches itself, but two such selects match each
     // other (one sends, the other receives).
     let _s = serial();
-    let _w = Watchdog::new("select_with_both_sides_of_one_unbuffered_channel");
     let c = Ch::of::<u64>(0);
     let mut x = 0u64;
     let v = 1u64;
@@ -416,7 +409,6 @@ fn select_with_both_sides_of_one_unbuffered_channel() {
 #[test]
 fn the_same_channel_in_two_cases() {
     let _s = serial();
-    let _w = Watchdog::new("the_same_channel_in_two_cases");
     let c = Ch::of::<u64>(0);
     let s = spawn(move || {
         let (mut x, mut y) = (0u64, 0u64);
@@ -438,7 +430,6 @@ fn a_fired_select_leaves_no_stale_receiver_behind() {
     // After a select over many channels fires on one, sends on the others find no
     // receiver (a stale case that took a value would lose it).
     let _s = serial();
-    let _w = Watchdog::new("a_fired_select_leaves_no_stale_receiver_behind");
     for round in 0..scale(300, 10_000) {
         let chans: Vec<Ch> = (0..4).map(|_| Ch::of::<u64>(0)).collect();
         let cs2 = chans.clone();
@@ -476,7 +467,6 @@ fn a_select_parked_on_both_sides_pairs_with_plain_partners() {
     // blocked on the send and the receive side of one unbuffered channel. A plain
     // receiver takes its send case; a plain sender fills its receive case.
     let _s = serial();
-    let _w = Watchdog::new("a_select_parked_on_both_sides_pairs_with_plain_partners");
     for partner in [On::Go, On::Thread] {
         for plain_recv in [true, false] {
             let c = Ch::of::<[u64; 4]>(0);
@@ -511,7 +501,6 @@ fn a_select_parked_on_both_sides_pairs_with_plain_partners() {
 #[test]
 fn large_elements_through_select() {
     let _s = serial();
-    let _w = Watchdog::new("large_elements_through_select");
     for size in [1usize, 24, 4096, 65536] {
         for cap in [0usize, 1] {
             let c = Ch::new(size, cap);

@@ -4,10 +4,9 @@
 //! probability, so 5% only catches a real bias), and proportionally for more. No time
 //! bounds.
 
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
-use util::*;
+use support::*;
 
 const ROUNDS: usize = 100_000;
 
@@ -30,7 +29,6 @@ fn assert_fair(counts: &[usize], what: &str) {
 #[test]
 fn two_full_channels_each_picked_about_half() {
     let _s = serial();
-    let _w = Watchdog::new("two_full_channels_each_picked_about_half");
     for on in [On::Go, On::Thread] {
         run_on(on, || {
             let a = Ch::of::<u64>(4);
@@ -61,7 +59,6 @@ fn two_full_channels_each_picked_about_half() {
 #[test]
 fn a_ready_send_and_a_ready_recv_each_picked_about_half() {
     let _s = serial();
-    let _w = Watchdog::new("a_ready_send_and_a_ready_recv_each_picked_about_half");
     in_go(|| {
         let full = Ch::of::<u64>(2);
         full.put(1u64);
@@ -90,7 +87,6 @@ fn a_ready_send_and_a_ready_recv_each_picked_about_half() {
 #[test]
 fn four_ready_among_null_and_blocked_cases() {
     let _s = serial();
-    let _w = Watchdog::new("four_ready_among_null_and_blocked_cases");
     in_go(|| {
         let ready: Vec<Ch> = (0..4).map(|_| Ch::of::<u64>(1)).collect();
         let empty = Ch::of::<u64>(1);
@@ -137,7 +133,6 @@ fn four_ready_among_null_and_blocked_cases() {
 fn closed_channels_are_picked_fairly_too() {
     // Two closed channels are both always ready (GMP_ECLOSED): neither starves.
     let _s = serial();
-    let _w = Watchdog::new("closed_channels_are_picked_fairly_too");
     in_go(|| {
         let a = Ch::of::<u64>(0);
         let b = Ch::of::<u64>(3);

@@ -2,18 +2,13 @@
 //! succeeds once they end; afterwards every call returns GMP_ESHUTDOWN. One test, in
 //! order, since shutdown is final for the process.
 
-mod common;
+mod support;
 
 use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
-use common::*;
-use gmp::ffi::goroutine::*;
-use gmp::ffi::home::*;
-use gmp::ffi::runtime::*;
-use gmp::ffi::sync::*;
-use gmp::ffi::*;
+use support::*;
 
 unsafe extern "C" fn nop(_: *mut c_void) {}
 
@@ -38,7 +33,7 @@ fn shutdown_sequence() {
     let (f, w) = (from_go.clone(), wg.clone());
     go(move || {
         f.store(gmp_shutdown(0), Ordering::SeqCst);
-        w.done();
+        assert_eq!(w.done(), 0);
     });
     assert_eq!(wg.wait(), 0);
     assert_eq!(from_go.load(Ordering::SeqCst), GMP_EALREADY);
@@ -50,7 +45,7 @@ fn shutdown_sequence() {
     let wg = Arc::new(WaitGroup::with(1));
     let w = wg.clone();
     go(move || {
-        w.done();
+        assert_eq!(w.done(), 0);
     });
     assert_eq!(
         wg.wait(),

@@ -13,14 +13,13 @@
 //! lost, none duplicated), select results are 0 or GMP_ECLOSED only for the case that
 //! fired, and nothing hangs (a watchdog).
 
-#[path = "fault_util.rs"]
-mod fu;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fu::*;
+use support::*;
 
 const K: usize = 8;
 const PRODUCERS: u64 = 32;
@@ -208,7 +207,7 @@ fn channel_storm_with_random_closes() {
             sent: Tally::default(),
             recvd: Tally::default(),
         });
-        let wg = Arc::new(WaitGroup::new((PRODUCERS + CONSUMERS) as i64));
+        let wg = Arc::new(WaitGroup::with((PRODUCERS + CONSUMERS) as i64));
         for p in 0..PRODUCERS {
             let (r, wg, seed) = (r.clone(), wg.clone(), rng.next());
             go(move || {

@@ -9,14 +9,13 @@
 //! the goroutine count, opens both gates, and the next wave begins. Every wake-up is
 //! counted (none lost, none doubled); a watchdog aborts on a stall.
 
-#[path = "fault_util.rs"]
-mod fu;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fu::*;
+use support::*;
 
 fn env_or(name: &str, short: usize, long: usize) -> usize {
     std::env::var(name)
@@ -40,14 +39,14 @@ fn park_wake_repark_in_waves() {
     let ws: Arc<Vec<Wave>> = Arc::new(
         (0..waves)
             .map(|_| Wave {
-                arrived: WaitGroup::new(n as i64),
-                gate: WaitGroup::new(1),
+                arrived: WaitGroup::with(n as i64),
+                gate: WaitGroup::with(1),
                 chan: Chan::new(0, 0),
             })
             .collect(),
     );
     let woken = Arc::new(AtomicU64::new(0));
-    let finished = Arc::new(WaitGroup::new(n as i64));
+    let finished = Arc::new(WaitGroup::with(n as i64));
 
     // The watchdog: no wave may stall for long.
     let progress = Arc::new(AtomicU64::new(0));

@@ -15,14 +15,13 @@
 //! every connection open at once and saw each end with EOF, no call fails, nothing
 //! hangs (watchdogs on both sides).
 
-#[path = "fault_util.rs"]
-mod fu;
+mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fu::*;
+use support::*;
 
 const ROUNDS: u64 = 4;
 const MSG: usize = 64;
@@ -65,10 +64,10 @@ fn message(client: u64, round: u64) -> [u8; MSG] {
 
 fn echo_round(fd: i32, client: u64, round: u64) {
     let m = message(client, round);
-    assert_eq!(write_all(fd, &m, T), MSG as isize, "client {client} write");
+    assert_eq!(write(fd, &m, T), MSG as isize, "client {client} write");
     let mut b = [0u8; MSG];
     let n = read_full(fd, &mut b, T);
-    assert_eq!(n, MSG as isize, "client {client} read: {n}");
+    assert_eq!(n, 0, "client {client} read: {n}");
     assert_eq!(b, m, "client {client} round {round}: echo differs");
 }
 
@@ -80,46 +79,22 @@ fn connections() -> u64 {
         .unwrap_or(if soak() { 10_000 } else { 500 })
 }
 
-/// A hang detector: aborts (after a goroutine dump) when `progress` stops moving.
-fn watchdog(
-    who: &'static str,
-    progress: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    let limit = Duration::from_secs(if soak() { 300 } else { 60 });
-    std::thread::spawn(move || {
-        let (mut last, mut since) = (0, Instant::now());
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(100));
-            let v = progress.load(Ordering::Relaxed);
-            if v != last {
-                (last, since) = (v, Instant::now());
-            } else if since.elapsed() > limit {
-                eprintln!("soak_tcp_echo {who}: no progress for {limit:?} ({v}): aborting");
-                gmp_dump_goroutines(2);
-                std::process::abort();
-            }
-        }
-    })
-}
-
 /// The client side (a child process): n connections to 127.0.0.1:port.
 fn clients(n: u64, port: u16) {
     raise_nofile(n + 256);
     let t0 = Instant::now();
-    // SAFETY: all-zero is a valid sockaddr_in; the fields are set below.
-    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    addr.sin_family = libc::AF_INET as u16;
-    addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-    addr.sin_port = port.to_be();
     let tokens = Arc::new(Chan::new(0, 256));
     for _ in 0..256 {
         assert_eq!(tokens.send_u64(0), 0);
     }
-    let open = Arc::new(WaitGroup::new(n as i64));
+    let open = Arc::new(WaitGroup::with(n as i64));
     let gate = Arc::new(Chan::new(0, 0));
-    let done = Arc::new(WaitGroup::new(n as i64));
-    let progress = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(WaitGroup::with(n as i64));
+    let wd = Watchdog::new(
+        "soak_tcp_echo clients",
+        Duration::from_secs(if soak() { 300 } else { 60 }),
+    );
+    let progress = wd.counter();
     for c in 0..n {
         let (tk, op, g, d, pr) = (
             tokens.clone(),
@@ -130,7 +105,7 @@ fn clients(n: u64, port: u16) {
         );
         go(move || {
             assert_eq!(tk.recv_u64().0, 0);
-            let fd = tcp_connect(&addr, T);
+            let fd = tcp_connect(port, T);
             assert!(fd >= 0, "client {c} connect: {fd}");
             assert_eq!(tk.send_u64(0), 0);
             for r in 0..ROUNDS {
@@ -145,8 +120,6 @@ fn clients(n: u64, port: u16) {
             assert_eq!(d.done(), 0);
         });
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let wd = watchdog("clients", progress.clone(), stop.clone());
     assert_eq!(open.wait(), 0);
     let all_open = t0.elapsed();
     let fds = open_fds();
@@ -156,8 +129,7 @@ fn clients(n: u64, port: u16) {
     );
     assert_eq!(gate.close(), 0);
     assert_eq!(done.wait(), 0);
-    stop.store(true, Ordering::Relaxed);
-    wd.join().unwrap();
+    drop(wd);
     println!(
         "clients: {n} connections open at once ({fds} descriptors) after {all_open:?}; \
          done in {:?}; peak RSS {} MiB",
@@ -180,13 +152,13 @@ fn tcp_echo_connections_all_open_at_once() {
         "{n} connections do not fit in RLIMIT_NOFILE {limit}"
     );
     let t0 = Instant::now();
-    let (lfd, addr) = tcp_listener(4096);
+    let (lfd, port) = tcp_listener(4096);
     let accepted = Arc::new(AtomicU64::new(0));
     let echoed = Arc::new(AtomicU64::new(0));
     let eofs = Arc::new(AtomicU64::new(0));
     let live = Arc::new(AtomicU64::new(0));
     let peak = Arc::new(AtomicU64::new(0));
-    let server_done = Arc::new(WaitGroup::new(1));
+    let server_done = Arc::new(WaitGroup::with(1));
     {
         let (acc, ech, eof, lv, pk, sd) = (
             accepted.clone(),
@@ -218,7 +190,7 @@ fn tcp_echo_connections_all_open_at_once() {
                             break;
                         }
                         assert!(r > 0, "server read: {r}");
-                        assert_eq!(write_all(fd, &b[..r as usize], T), r, "server write");
+                        assert_eq!(write(fd, &b[..r as usize], T), r, "server write");
                         ech.fetch_add(r as u64, Ordering::Relaxed);
                     }
                     lv.fetch_sub(1, Ordering::Relaxed);
@@ -228,7 +200,7 @@ fn tcp_echo_connections_all_open_at_once() {
             assert_eq!(sd.done(), 0);
         });
     }
-    let port = u16::from_be(addr.sin_port).to_string();
+    let port = port.to_string();
     let conns = n.to_string();
     let out = run_child(
         "tcp_echo_connections_all_open_at_once",

@@ -1,17 +1,14 @@
 //! Spawning goroutines: from a goroutine, from a foreign thread, many at once; ids;
 //! gmp_self on a foreign thread; gmp_num_goroutine after joins.
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::*;
-use gmp::ffi::goroutine::*;
-use gmp::ffi::runtime::*;
-use gmp::ffi::*;
+use support::*;
 
 #[test]
 fn spawn_from_goroutine() {
@@ -26,7 +23,7 @@ fn spawn_from_goroutine() {
             assert_ne!(gmp_self(), 0);
             assert_ne!(gmp_self(), parent);
             r.store(true, Ordering::SeqCst);
-            w.done();
+            assert_eq!(w.done(), 0);
         });
         assert_eq!(wg.wait(), 0);
     });
@@ -46,13 +43,13 @@ fn spawn_from_foreign_thread() {
                 // A goroutine spawned from a foreign thread spawns another.
                 let w2 = w.clone();
                 let n2 = n.clone();
-                w.add(1);
+                assert_eq!(w.add(1), 0);
                 go(move || {
                     n2.fetch_add(1, Ordering::SeqCst);
-                    w2.done();
+                    assert_eq!(w2.done(), 0);
                 });
                 n.fetch_add(1, Ordering::SeqCst);
-                w.done();
+                assert_eq!(w.done(), 0);
             });
         }
         assert_eq!(wg.wait(), 0);
@@ -72,7 +69,7 @@ fn hundred_thousand_goroutines_joined() {
         let (w, c) = (wg.clone(), count.clone());
         go(move || {
             c.fetch_add(1, Ordering::Relaxed);
-            w.done();
+            assert_eq!(w.done(), 0);
         });
     }
     assert_eq!(wg.wait(), 0);
@@ -94,7 +91,7 @@ fn hundred_thousand_goroutines_from_a_goroutine() {
                     gmp_gosched();
                 }
                 c.fetch_add(1, Ordering::Relaxed);
-                w.done();
+                assert_eq!(w.done(), 0);
             });
         }
         assert_eq!(wg.wait(), 0);
@@ -116,7 +113,7 @@ fn goroutine_ids_unique_and_positive() {
             gmp_gosched();
             assert_eq!(gmp_self(), me, "a goroutine's id changed across a switch");
             s.lock().unwrap().push(me);
-            w.done();
+            assert_eq!(w.done(), 0);
         });
         returned.push(id);
     }
@@ -137,7 +134,7 @@ unsafe extern "C" fn record_self(arg: *mut c_void) {
     // SAFETY: arg is the (id slot, waitgroup) pair the test keeps alive until wait.
     let (slot, wg) = unsafe { &*(arg as *const (AtomicU64, WaitGroup)) };
     slot.store(gmp_self(), Ordering::SeqCst);
-    wg.done();
+    assert_eq!(wg.done(), 0);
 }
 
 #[test]
@@ -179,7 +176,7 @@ fn num_goroutine_drops_back_after_joins() {
         let (g, d) = (gate.clone(), done.clone());
         go(move || {
             assert_eq!(g.wait(), 0);
-            d.done();
+            assert_eq!(d.done(), 0);
         });
     }
     // All N are parked on the gate now (or about to be): they exist.

@@ -3,12 +3,9 @@
 //! test binary re-executed, filtered to the child test, with an environment variable
 //! telling it to overflow.
 
-mod common;
+mod support;
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
-
-const CHILD_ENV: &str = "GMP_TEST_STACK_OVERFLOW_CHILD";
+use std::time::Duration;
 
 #[inline(never)]
 #[allow(unconditional_recursion)] // on purpose: it ends in the guard region
@@ -22,22 +19,22 @@ fn recurse(depth: u64, sink: &mut [u8; 64]) -> u64 {
     r + buf[0] as u64
 }
 
-/// The child: a no-op unless the parent set CHILD_ENV.
+/// The child: a no-op unless run in the role "overflow".
 #[test]
 fn overflow_child() {
-    if std::env::var_os(CHILD_ENV).is_none() {
+    if !support::is_child("overflow") {
         return;
     }
-    let wg = std::sync::Arc::new(common::WaitGroup::with(1));
+    let wg = std::sync::Arc::new(support::WaitGroup::with(1));
     let w = wg.clone();
     gmp::rt::go_named(c"deep", 64 * 1024, move || {
         let mut sink = [0u8; 64];
         let n = recurse(0, &mut sink);
         std::hint::black_box(n);
-        w.done();
+        assert_eq!(w.done(), 0);
     })
     .expect("spawn");
-    wg.wait();
+    assert_eq!(wg.wait(), 0);
     // Not reached: the process aborts.
     eprintln!("child: recursion returned?!");
     std::process::exit(3);
@@ -45,25 +42,17 @@ fn overflow_child() {
 
 #[test]
 fn stack_overflow_aborts_with_a_message() {
-    let _s = common::serial();
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([
-            "overflow_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
+    let _s = support::serial();
+    let out = support::child("overflow_child", "overflow")
         .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("run the child");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .limit(Duration::from_secs(60))
+        .run_no_hang();
+    let stderr = &out.stderr;
     assert_eq!(
-        out.status.signal(),
+        out.signal,
         Some(libc::SIGABRT),
         "child status {:?}, stderr:\n{stderr}",
-        out.status
+        out.code
     );
     assert!(stderr.contains("gmp: goroutine "), "stderr:\n{stderr}");
     assert!(

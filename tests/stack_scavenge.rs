@@ -4,15 +4,13 @@
 //! warm ones it keeps. The check is on progress (RSS falls under a bound), with a hang
 //! detector; no wall-clock assertion.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
-use gmp::ffi::chan::*;
-use gmp::ffi::*;
+use support::*;
 
 fn rss() -> u64 {
     let s = std::fs::read_to_string("/proc/self/statm").unwrap();
@@ -52,7 +50,7 @@ fn idle_stacks_are_given_back() {
             // SAFETY: the channel lives until every goroutine received its close.
             let rc = unsafe { gmp_chan_recv(chp as *mut gmp_chan, std::ptr::null_mut()) };
             assert_eq!(rc, GMP_ECLOSED);
-            d.done();
+            assert_eq!(d.done(), 0);
         })
         .unwrap();
     }
@@ -63,7 +61,7 @@ fn idle_stacks_are_given_back() {
     }
     let peak = rss();
     assert_eq!(gmp_chan_close(ch), 0);
-    done.wait();
+    assert_eq!(done.wait(), 0);
     gmp_chan_release(ch);
     let grown = peak.saturating_sub(base);
     assert!(

@@ -5,20 +5,15 @@
 //! goroutine), `gmp_blocking` (which goes to the thread's own stack and back to the same
 //! goroutine) and LockOSThread (a locked goroutine never runs elsewhere).
 
-mod common;
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
 use std::ffi::c_void;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
-use common::*;
-use gmp::ffi::goroutine::*;
 use gmp::ffi::netpoll::gmp_blocking;
-use gmp::ffi::*;
-use util::Ch;
+use support::*;
 
 /// One side of an unbuffered ping-pong of `n` round trips: the pinger sends on `ping`
 /// and waits for the echo on `pong`; the other side echoes. Every value is checked.
@@ -46,7 +41,7 @@ fn live_values_survive_direct_switches() {
         let bad = Arc::new(AtomicUsize::new(0));
         for k in 0..16u64 {
             let (wg, bad) = (wg.clone(), bad.clone());
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             go(move || {
                 let mut v: [u64; 12] = std::array::from_fn(|i| k * 1000 + i as u64);
                 let mut f = k as f64 * 0.5;
@@ -74,10 +69,10 @@ fn live_values_survive_direct_switches() {
                 if f != k as f64 * 0.5 + 20_000.0 {
                     bad.fetch_add(1, Ordering::Relaxed);
                 }
-                wg.done();
+                assert_eq!(wg.done(), 0);
             });
         }
-        wg.wait();
+        assert_eq!(wg.wait(), 0);
         assert_eq!(
             bad.load(Ordering::Relaxed),
             0,
@@ -133,11 +128,11 @@ fn hooks_pair_up_around_direct_switches() {
         let wg = Arc::new(WaitGroup::new());
         for (k, st) in states.iter().enumerate() {
             let (st2, wg2) = (st.clone(), wg.clone());
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             let body = move || {
                 st2.me.store(gmp_self(), Ordering::Relaxed);
                 pingpong_side(k == 0, ping, pong, N);
-                wg2.done();
+                assert_eq!(wg2.done(), 0);
             };
             let hooks = gmp_switch_hooks {
                 size: std::mem::size_of::<gmp_switch_hooks>(),
@@ -155,7 +150,7 @@ fn hooks_pair_up_around_direct_switches() {
             // SAFETY: valid attributes (copied by the call) and entry.
             assert_eq!(unsafe { gmp_go_ex(&attr, f, arg, std::ptr::null_mut()) }, 0);
         }
-        wg.wait();
+        assert_eq!(wg.wait(), 0);
         let mut parks = 0;
         for st in &states {
             let (p, r) = (
@@ -198,16 +193,16 @@ fn blocking_returns_to_its_goroutine_amid_direct_switches() {
         let wg = Arc::new(WaitGroup::new());
         for k in 0..2 {
             let wg = wg.clone();
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             go(move || {
                 pingpong_side(k == 0, a, b, 20_000);
-                wg.done();
+                assert_eq!(wg.done(), 0);
             });
         }
         let far = Arc::new(AtomicUsize::new(0));
         for _ in 0..3 {
             let (wg, far) = (wg.clone(), far.clone());
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             go(move || {
                 let me = gmp_self();
                 for _ in 0..2_000 {
@@ -230,10 +225,10 @@ fn blocking_returns_to_its_goroutine_amid_direct_switches() {
                     }
                     gmp_gosched();
                 }
-                wg.done();
+                assert_eq!(wg.done(), 0);
             });
         }
-        wg.wait();
+        assert_eq!(wg.wait(), 0);
         assert_eq!(
             far.load(Ordering::Relaxed),
             3 * 2_000,
@@ -256,7 +251,7 @@ fn locked_goroutine_stays_on_its_thread_amid_direct_switches() {
         let wg = Arc::new(WaitGroup::new());
         {
             let wg = wg.clone();
-            wg.add(1);
+            assert_eq!(wg.add(1), 0);
             go(move || {
                 assert_eq!(gmp_lock_os_thread(), 0);
                 let tid = gettid();
@@ -272,36 +267,36 @@ fn locked_goroutine_stays_on_its_thread_amid_direct_switches() {
                 }
                 assert_eq!(sum, 4 * (0..5_000u64).sum::<u64>());
                 assert_eq!(gmp_unlock_os_thread(), 0);
-                wg.done();
+                assert_eq!(wg.done(), 0);
             });
         }
         let senders = Arc::new(WaitGroup::new());
         for _ in 0..4 {
             let senders = senders.clone();
-            senders.add(1);
+            assert_eq!(senders.add(1), 0);
             go(move || {
                 for i in 0..5_000u64 {
                     assert_eq!(to_locked.send(i), 0);
                     gmp_gosched();
                 }
-                senders.done();
+                assert_eq!(senders.done(), 0);
             });
         }
         let drained = Arc::new(WaitGroup::new());
         {
             let drained = drained.clone();
-            drained.add(1);
+            assert_eq!(drained.add(1), 0);
             go(move || {
                 for _ in 0..4 * 5_000 {
                     assert_eq!(from_locked.recv::<u64>().0, 0);
                 }
-                drained.done();
+                assert_eq!(drained.done(), 0);
             });
         }
-        senders.wait();
-        drained.wait();
+        assert_eq!(senders.wait(), 0);
+        assert_eq!(drained.wait(), 0);
         assert_eq!(to_locked.close(), 0);
-        wg.wait();
+        assert_eq!(wg.wait(), 0);
         to_locked.release();
         from_locked.release();
     });

@@ -1,17 +1,14 @@
 //! gmp_cond: signal wakes one, broadcast wakes all, wait_timeout times out and relocks,
 //! waiting with an unlocked mutex is refused, and a producer/consumer stress.
 
-mod common;
+mod support;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
-use gmp::ffi::runtime::*;
-use gmp::ffi::sync::*;
-use gmp::ffi::*;
+use support::*;
 
 struct Shared {
     mu: Mutex,
@@ -169,7 +166,7 @@ fn wait_timeout_times_out_and_relocks() {
         let w = wg.clone();
         go(move || {
             check(false);
-            w.done();
+            assert_eq!(w.done(), 0);
         });
     }
     assert_eq!(wg.wait(), 0);
@@ -189,7 +186,7 @@ fn wait_timeout_woken_before_deadline() {
         let rc = s2.cv.wait_timeout(&s2.mu, 60_000_000_000);
         assert_eq!(rc, 0, "a signalled timed wait returns 0");
         assert_eq!(s2.mu.unlock(), 0);
-        f.done();
+        assert_eq!(f.done(), 0);
     });
     wait_for("the waiter", || s.waiting() == 1);
     assert_eq!(s.cv.signal(), 0);
@@ -236,7 +233,7 @@ fn timed_waiters_mixed_with_signals() {
                 *s.tokens.get() -= 1;
             }
             assert_eq!(s.mu.unlock(), 0);
-            d.done();
+            assert_eq!(d.done(), 0);
         });
     }
     for _ in 0..n {
@@ -284,7 +281,7 @@ fn producer_consumer_stress() {
                 assert_eq!(q.not_empty.signal(), 0);
                 assert_eq!(q.mu.unlock(), 0);
             }
-            d.done();
+            assert_eq!(d.done(), 0);
         };
         if p == 0 {
             ts.push(std::thread::spawn(body));
@@ -309,7 +306,7 @@ fn producer_consumer_stress() {
                 s.fetch_add(v as usize, Ordering::Relaxed);
                 pr.fetch_add(1, Ordering::Relaxed);
             }
-            d.done();
+            assert_eq!(d.done(), 0);
         };
         if c == 0 {
             ts.push(std::thread::spawn(body));

@@ -2,15 +2,14 @@
 //! thread, stress, and unlock-then-free (no touch of the struct after the releasing
 //! store, DESIGN.md "Sync and freeing").
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
 use gmp::ffi::goroutine::gmp_gosched;
-use gmp::ffi::*;
+use support::*;
 
 #[test]
 fn trylock_and_unlock_errors() {
@@ -34,7 +33,7 @@ fn trylock_and_unlock_errors() {
         assert_eq!(m2.unlock(), GMP_EINVAL);
         assert_eq!(m2.trylock(), 0);
         assert_eq!(m2.trylock(), GMP_EAGAIN);
-        w.done();
+        assert_eq!(w.done(), 0);
     });
     assert_eq!(wg.wait(), 0);
     // Held by the goroutine (which ended): trylock fails here too.
@@ -52,7 +51,7 @@ fn unlock_by_another_goroutine_or_thread() {
     let (m, g) = (mu.clone(), got.clone());
     go(move || {
         assert_eq!(m.lock(), 0);
-        g.done();
+        assert_eq!(g.done(), 0);
     });
     let m = mu.clone();
     go(move || assert_eq!(m.unlock(), 0));
@@ -100,7 +99,7 @@ fn exclusion(goroutines: usize, threads: usize, iters: usize, yield_inside: bool
                 assert_eq!(mu.unlock(), 0);
                 p.fetch_add(1, Ordering::Relaxed);
             }
-            done.done();
+            assert_eq!(done.done(), 0);
         }
     };
     let mut ts = Vec::new();
@@ -205,7 +204,7 @@ fn unlock_then_free(objects: usize, users: usize, thread_every: usize, how: Disp
                     f.fetch_add(1, Ordering::Relaxed);
                 }
                 p.fetch_add(1, Ordering::Relaxed);
-                d.done();
+                assert_eq!(d.done(), 0);
             };
             if thread_every > 0 && n % thread_every == 0 {
                 ts.push(std::thread::spawn(body));
@@ -280,7 +279,7 @@ fn many_mutexes_many_goroutines() {
                 assert_eq!(m[j].unlock(), 0);
                 t.fetch_add(1, Ordering::Relaxed);
             }
-            d.done();
+            assert_eq!(d.done(), 0);
         });
     }
     assert_eq!(done.wait(), 0);

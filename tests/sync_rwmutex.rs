@@ -1,15 +1,14 @@
 //! gmp_rwmutex: readers share, writers exclude, try variants, unlock errors, writer
 //! preference, stress, and unlock-then-free.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
 use gmp::ffi::goroutine::gmp_gosched;
-use gmp::ffi::*;
+use support::*;
 
 #[test]
 fn try_variants_and_unlock_errors() {
@@ -51,10 +50,10 @@ fn readers_hold_it_together() {
         let (r, a, d) = (rw.clone(), all_in.clone(), done.clone());
         let body = move || {
             assert_eq!(r.rlock(), 0);
-            a.done();
+            assert_eq!(a.done(), 0);
             assert_eq!(a.wait(), 0);
             assert_eq!(r.runlock(), 0);
-            d.done();
+            assert_eq!(d.done(), 0);
         };
         if i % 10 == 9 {
             ts.push(std::thread::spawn(body));
@@ -79,7 +78,7 @@ fn waiting_writer_blocks_new_readers_then_gets_in() {
     let (r, g) = (rw.clone(), got.clone());
     go(move || {
         assert_eq!(r.lock(), 0);
-        g.done();
+        assert_eq!(g.done(), 0);
     });
     // Once the writer queues, new readers are refused (writers are not starved).
     wait_for("the writer to queue", || match rw.tryrlock() {
@@ -97,7 +96,7 @@ fn waiting_writer_blocks_new_readers_then_gets_in() {
     let (r, ri) = (rw.clone(), reader_in.clone());
     go(move || {
         assert_eq!(r.rlock(), 0);
-        ri.done();
+        assert_eq!(ri.done(), 0);
     });
     assert_eq!(rw.runlock(), 0);
     assert_eq!(got.wait(), 0);
@@ -173,7 +172,7 @@ fn readers_writers(goroutines: usize, threads: usize, iters: usize) {
                 }
                 p.fetch_add(1, Ordering::Relaxed);
             }
-            done.done();
+            assert_eq!(done.done(), 0);
         }
     };
     let mut ts = Vec::new();
@@ -267,7 +266,7 @@ fn unlock_then_free(objects: usize, readers: usize, poison: bool) {
                     }
                 }
                 p.fetch_add(1, Ordering::Relaxed);
-                d.done();
+                assert_eq!(d.done(), 0);
             });
         }
     }

@@ -1,15 +1,14 @@
 //! gmp_waitgroup: counting, negative counts refused, many waiters, reuse, threads and
 //! goroutines on either side, stress, and free-right-after-wait.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
 use gmp::ffi::goroutine::gmp_gosched;
-use gmp::ffi::*;
+use support::*;
 
 #[test]
 fn counting_and_negative_einval() {
@@ -47,7 +46,7 @@ fn all_waiters_wake() {
         let body = move || {
             assert_eq!(w.wait(), 0);
             k.fetch_add(1, Ordering::SeqCst);
-            d.done();
+            assert_eq!(d.done(), 0);
         };
         if i % 12 == 0 {
             ts.push(std::thread::spawn(body));
@@ -83,7 +82,7 @@ fn reuse_across_rounds() {
             let (w, c) = (wg.clone(), count.clone());
             go(move || {
                 c.fetch_add(1, Ordering::Relaxed);
-                w.done();
+                assert_eq!(w.done(), 0);
             });
         }
         assert_eq!(wg.wait(), 0);
@@ -102,7 +101,7 @@ fn goroutine_waits_for_threads() {
     let (w, f) = (wg.clone(), fin.clone());
     go(move || {
         assert_eq!(w.wait(), 0);
-        f.done();
+        assert_eq!(f.done(), 0);
     });
     let ts: Vec<_> = (0..8)
         .map(|i| {
@@ -136,12 +135,12 @@ fn stress_many_groups() {
                     if (g as i64 + k) % 3 == 0 {
                         gmp_gosched();
                     }
-                    w.done();
+                    assert_eq!(w.done(), 0);
                 });
             }
             assert_eq!(wg.wait(), 0);
             p.fetch_add(1, Ordering::Relaxed);
-            d.done();
+            assert_eq!(d.done(), 0);
         });
     }
     assert_eq!(done.wait(), 0);
@@ -186,7 +185,7 @@ fn free_after_wait(objects: usize, workers: usize, thread_every: usize, poison: 
                 drop(unsafe { Box::from_raw(obj as *mut WaitGroup) });
             }
             p.fetch_add(1, Ordering::Relaxed);
-            a.done();
+            assert_eq!(a.done(), 0);
         };
         if thread_every > 0 && i % 7 == 3 {
             ts.push(std::thread::spawn(waiter));

@@ -4,10 +4,9 @@
 //! them, and stops after `gmp_ticker_stop` (past a grace period for a tick in flight);
 //! a period <= 0 is GMP_EINVAL. "Never early" is the only timing assertion.
 
-#[path = "chan_util.rs"]
-mod util;
+mod support;
 
-use util::*;
+use support::*;
 
 fn after(ns: i64) -> Ch {
     let mut c = std::ptr::null_mut();
@@ -26,7 +25,6 @@ fn ticker(period: i64) -> Ch {
 #[test]
 fn after_fires_once_never_early() {
     let _s = serial();
-    let _w = Watchdog::new("after_fires_once_never_early");
     for on in [On::Go, On::Thread] {
         run_on(on, || {
             for ns in [0, 1, 100 * US, MS, 5 * MS] {
@@ -58,7 +56,6 @@ fn after_fires_once_never_early() {
 #[test]
 fn after_with_a_negative_duration_fires_at_once() {
     let _s = serial();
-    let _w = Watchdog::new("after_with_a_negative_duration_fires_at_once");
     let start = now();
     let c = after(-5 * MS);
     let (rc, v) = c.recv::<i64>();
@@ -71,7 +68,6 @@ fn after_with_a_negative_duration_fires_at_once() {
 fn after_in_a_select_is_a_timeout() {
     // The Go idiom: select { case v := <-data: ...; case <-time.After(d): ... }.
     let _s = serial();
-    let _w = Watchdog::new("after_in_a_select_is_a_timeout");
     in_go(|| {
         let data = Ch::of::<u64>(0);
         let start = now();
@@ -89,7 +85,6 @@ fn after_in_a_select_is_a_timeout() {
 #[test]
 fn many_afters_each_fire_once_never_early() {
     let _s = serial();
-    let _w = Watchdog::new("many_afters_each_fire_once_never_early");
     let mut js = Vec::new();
     for k in 0..64i64 {
         let on = if k % 8 == 7 { On::Thread } else { On::Go };
@@ -115,7 +110,6 @@ fn after_released_before_it_fires_is_harmless() {
     // The timer holds its own reference: releasing ours first must not crash or leak
     // into another channel.
     let _s = serial();
-    let _w = Watchdog::new("after_released_before_it_fires_is_harmless");
     for _ in 0..200 {
         after(200 * US).release();
     }
@@ -135,7 +129,6 @@ fn after_released_before_it_fires_is_harmless() {
 #[test]
 fn ticker_ticks_in_order_never_early() {
     let _s = serial();
-    let _w = Watchdog::new("ticker_ticks_in_order_never_early");
     for on in [On::Go, On::Thread] {
         run_on(on, || {
             let period = 2 * MS;
@@ -165,7 +158,6 @@ fn ticker_ticks_in_order_never_early() {
 #[test]
 fn ticker_drops_ticks_for_a_slow_reader() {
     let _s = serial();
-    let _w = Watchdog::new("ticker_drops_ticks_for_a_slow_reader");
     for on in [On::Go, On::Thread] {
         run_on(on, || {
             let period = 10 * MS;
@@ -202,7 +194,6 @@ fn ticker_drops_ticks_for_a_slow_reader() {
 #[test]
 fn ticker_stop_stops_ticks() {
     let _s = serial();
-    let _w = Watchdog::new("ticker_stop_stops_ticks");
     for on in [On::Go, On::Thread] {
         run_on(on, || {
             let period = MS;
@@ -229,7 +220,6 @@ fn ticker_stop_stops_ticks() {
 #[test]
 fn ticker_stopped_and_released_at_once() {
     let _s = serial();
-    let _w = Watchdog::new("ticker_stopped_and_released_at_once");
     for _ in 0..100 {
         let t = ticker(100 * US);
         assert_eq!(gmp_ticker_stop(t.p()), 0);
@@ -269,7 +259,6 @@ fn bad_arguments_are_einval() {
 fn after_on_a_closed_channel_is_harmless() {
     // The user may close a timer channel; the timer's send then fails quietly.
     let _s = serial();
-    let _w = Watchdog::new("after_on_a_closed_channel_is_harmless");
     let c = after(MS);
     assert_eq!(c.close(), 0);
     sleep(3 * MS);
@@ -286,7 +275,6 @@ fn after_on_a_closed_channel_is_harmless() {
 #[test]
 fn a_very_fast_ticker_stays_in_order_and_stops() {
     let _s = serial();
-    let _w = Watchdog::new("a_very_fast_ticker_stays_in_order_and_stops");
     for period in [1, 1_000] {
         let start = now();
         let t = ticker(period);

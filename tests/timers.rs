@@ -1,13 +1,12 @@
 //! gmp_sleep: never returns early, wakes sleepers in deadline order, returns at once for
 //! ns <= 0, and works on a foreign thread.
 
-mod common;
+mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 
-use common::*;
-use gmp::ffi::runtime::*;
+use support::*;
 
 const DURATIONS: [i64; 8] = [
     1, 1_000, 50_000, 100_000, 1_000_000, 2_500_000, 5_000_000, 12_000_000,
@@ -35,7 +34,7 @@ fn sleep_never_returns_early_in_goroutines() {
             for k in 0..DURATIONS.len() {
                 sleep_checked(DURATIONS[(i as usize + k) % DURATIONS.len()]);
             }
-            w.done();
+            assert_eq!(w.done(), 0);
         });
     }
     assert_eq!(wg.wait(), 0);
@@ -61,7 +60,7 @@ fn sleep_never_returns_early_on_foreign_threads() {
             for &d in DURATIONS.iter().rev() {
                 sleep_checked(d);
             }
-            w.done();
+            assert_eq!(w.done(), 0);
         });
     }
     for t in ts {
@@ -89,7 +88,7 @@ fn sleepers_round(threads_too: bool) -> Vec<(usize, u64, i64)> {
             assert!(woke >= deadline, "woke before its deadline");
             let n = s.fetch_add(1, Ordering::SeqCst);
             o.lock().unwrap().push((k, n, woke - t0));
-            w.done();
+            assert_eq!(w.done(), 0);
         };
         if threads_too && k % 2 == 1 {
             std::thread::spawn(body);
@@ -149,7 +148,7 @@ fn sleep_zero_and_negative_return_at_once() {
             }
             r.fetch_add(1, Ordering::Relaxed);
         }
-        w.done();
+        assert_eq!(w.done(), 0);
     });
     wait_for("10000 rounds of sleep(<= 0)", || {
         returned.load(Ordering::Relaxed) == 10_000
@@ -166,7 +165,7 @@ fn many_sleepers_all_wake() {
         let w = wg.clone();
         go(move || {
             sleep_checked(((i * 7919) % 20_000) as i64 * 1000);
-            w.done();
+            assert_eq!(w.done(), 0);
         });
     }
     assert_eq!(wg.wait(), 0);
@@ -183,7 +182,7 @@ fn long_sleep_on_foreign_thread_while_goroutines_sleep_short() {
             for _ in 0..10 {
                 sleep_checked(100_000);
             }
-            w.done();
+            assert_eq!(w.done(), 0);
         });
     }
     assert_eq!(wg.wait(), 0);

@@ -1,102 +1,13 @@
-//! Helpers shared by the network-poller and syscall hand-off tests (`tests/net_*.rs`),
-//! included by each of them with `#[path = "net_util.rs"] mod nu;`. Cargo also builds
-//! this file as a test target of its own, with one sanity test.
-//!
-//! - [`spawn`] / [`Joiner`]: a goroutine (or a foreign thread) whose panic is carried
-//!   back to whoever joins it (a panicking goroutine otherwise aborts the process).
-//! - [`Watchdog`]: aborts the process with a message if a test stops making progress
-//!   (a hang detector; only loose upper bounds are asserted on time anywhere).
-//! - Sockets on loopback and Unix paths, read/write helpers over the gmp fd calls,
-//!   fcntl flags, gettid, stats.
+//! Sockets on loopback and Unix paths, pipes, and read/write helpers over the gmp fd
+//! calls; fcntl flags; a rescuer that unblocks a call a regression would leave blocked.
 
-#![allow(dead_code, unused_imports)]
-
-use std::any::Any;
-use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub use gmp::ffi::goroutine::*;
-pub use gmp::ffi::netpoll::*;
-pub use gmp::ffi::runtime::*;
-pub use gmp::ffi::sync::*;
-pub use gmp::ffi::types::*;
+use gmp::ffi::netpoll::*;
 
-#[path = "common/join.rs"]
-mod join;
-pub use join::*;
-#[path = "common/watchdog.rs"]
-mod watchdog;
-pub use watchdog::*;
-
-pub const MS: i64 = 1_000_000;
-pub const US: i64 = 1_000;
-
-/// Whether the long variants run (GMP_STRESS=1).
-pub fn stress() -> bool {
-    std::env::var("GMP_STRESS").is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-/// `normal` normally, `long` under GMP_STRESS=1.
-pub fn scale(normal: usize, long: usize) -> usize {
-    if stress() { long } else { normal }
-}
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Serialises the tests of one file (they share the process-global runtime, and some
-/// change GOMAXPROCS).
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-pub fn now() -> i64 {
-    gmp_now()
-}
-
-pub fn gettid() -> i64 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::syscall(libc::SYS_gettid) }
-}
-
-pub fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// gmp_read_stats with the full struct.
-pub fn stats() -> gmp_stats {
-    let mut s = gmp_stats {
-        size: std::mem::size_of::<gmp_stats>(),
-        ..Default::default()
-    };
-    // SAFETY: a writable struct with its size set.
-    assert_eq!(unsafe { gmp_read_stats(&mut s) }, 0);
-    s
-}
-
-// ---------------------------------------------------------------------------------------
-// Goroutines and threads
-
-type BoxedFn = Box<dyn FnOnce() + Send + 'static>;
-
-unsafe extern "C" fn call_boxed(arg: *mut c_void) {
-    // SAFETY: `arg` is a Box<BoxedFn> leaked by `c_closure`, called exactly once.
-    let f = unsafe { Box::from_raw(arg as *mut BoxedFn) };
-    f()
-}
-
-/// A C entry point and argument that run `f` once (for gmp_blocking).
-pub fn c_closure(f: impl FnOnce() + Send + 'static) -> (gmp_fn, *mut c_void) {
-    let b: Box<BoxedFn> = Box::new(Box::new(f));
-    (Some(call_boxed), Box::into_raw(b) as *mut c_void)
-}
-
-/// `gmp_blocking` with a closure; returns its code.
-pub fn blocking(f: impl FnOnce() + Send + 'static) -> i32 {
-    let (fnp, arg) = c_closure(f);
-    gmp_blocking(fnp, arg)
-}
+use super::errno;
 
 /// Runs `f` on a thread after `ms` unless dropped first: unblocks a call that a
 /// regression would leave blocked, so the test fails instead of hanging.
@@ -132,9 +43,6 @@ impl Drop for Rescuer {
         }
     }
 }
-
-// ---------------------------------------------------------------------------------------
-// Sockets
 
 pub fn sockaddr_in(port: u16) -> libc::sockaddr_in {
     libc::sockaddr_in {
@@ -204,11 +112,13 @@ pub fn local_port(fd: i32) -> u16 {
     u16::from_be(sa.sin_port)
 }
 
-/// gmp_connect to 127.0.0.1:port on a new gmp socket; returns the fd or the code (the
-/// socket is closed on failure).
+/// gmp_connect to 127.0.0.1:port on a new gmp socket; returns the fd or the code (of
+/// gmp_socket, or of gmp_connect: the socket is then closed).
 pub fn tcp_connect(port: u16, timeout: i64) -> i32 {
     let fd = gmp_socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-    assert!(fd >= 0, "gmp_socket: {fd}");
+    if fd < 0 {
+        return fd;
+    }
     let sa = sockaddr_in(port);
     // SAFETY: a valid address of the right length.
     let r = unsafe {
@@ -271,6 +181,7 @@ pub fn read(fd: i32, buf: &mut [u8], timeout: i64) -> isize {
     unsafe { gmp_read(fd, buf.as_mut_ptr().cast(), buf.len(), timeout) }
 }
 
+/// gmp_write: writes all of `buf` or fails.
 pub fn write(fd: i32, buf: &[u8], timeout: i64) -> isize {
     // SAFETY: a readable buffer of buf.len() bytes.
     unsafe { gmp_write(fd, buf.as_ptr().cast(), buf.len(), timeout) }
@@ -317,7 +228,7 @@ pub fn raw_close(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
-/// A connected pair of plain (blocking, not gmp) sockets of `domain`.
+/// A connected pair of plain (blocking, not gmp) AF_UNIX stream sockets (close-on-exec).
 pub fn socketpair() -> (i32, i32) {
     let mut p = [0i32; 2];
     // SAFETY: a two-int array.
@@ -367,14 +278,15 @@ pub fn pattern(c: usize, i: usize, len: usize) -> Vec<u8> {
         .collect()
 }
 
-#[test]
-fn util_sanity() {
-    let (fd, port) = tcp_listener(4);
-    assert!(port > 0);
-    assert!(is_nonblocking(fd), "gmp_socket is non-blocking");
-    // SAFETY: fcntl on our fd.
-    let fdfl = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    assert!(fdfl & libc::FD_CLOEXEC != 0, "gmp_socket is close-on-exec");
-    assert_eq!(gmp_close_fd(fd), 0);
-    assert_eq!(pattern(1, 2, 3).len(), 3);
+/// Whether `fd` is readable right now (poll with a zero timeout).
+pub fn readable(fd: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    assert!(n >= 0, "poll failed");
+    n == 1 && p.revents & libc::POLLIN != 0
 }

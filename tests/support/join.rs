@@ -1,56 +1,17 @@
-//! Goroutines and threads whose panic reaches whoever joins them, and the waitgroup
-//! they use. One copy for the helper modules that include it with
-//! `#[path = "common/join.rs"] mod join; pub use join::*;` (`tests/chan_util.rs`,
-//! `tests/net_util.rs`).
+//! Goroutines and threads whose panic reaches whoever joins them.
 //!
 //! - [`spawn`] / [`Joiner`]: a goroutine whose panic is carried back to its joiner (a
 //!   panicking goroutine otherwise aborts the process with no message of ours).
 //! - [`thread`]: a foreign (non-runtime) OS thread, joined the same way.
 //! - Joining works from a goroutine (a gmp waitgroup parks it) or from a thread.
 
-#![allow(dead_code)]
-
 use std::any::Any;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use gmp::ffi::sync::*;
-use gmp::ffi::types::*;
+use super::sync::WaitGroup;
 
 pub type Payload = Box<dyn Any + Send + 'static>;
-
-/// A gmp waitgroup (all-zero is ready) that can be shared; calls return the library's code.
-#[repr(transparent)]
-pub struct WaitGroup(std::cell::UnsafeCell<gmp_waitgroup>);
-// SAFETY: the library accesses the struct atomically; sharing it is the point.
-unsafe impl Sync for WaitGroup {}
-// SAFETY: as above.
-unsafe impl Send for WaitGroup {}
-
-impl WaitGroup {
-    pub fn new() -> Self {
-        WaitGroup(std::cell::UnsafeCell::new(gmp_waitgroup {
-            _opaque: [0; 4],
-        }))
-    }
-    pub fn add(&self, n: i64) -> i32 {
-        // SAFETY: a live waitgroup.
-        unsafe { gmp_waitgroup_add(self.0.get(), n) }
-    }
-    pub fn done(&self) -> i32 {
-        // SAFETY: a live waitgroup.
-        unsafe { gmp_waitgroup_done(self.0.get()) }
-    }
-    pub fn wait(&self) -> i32 {
-        // SAFETY: a live waitgroup.
-        unsafe { gmp_waitgroup_wait(self.0.get()) }
-    }
-}
-
-impl Default for WaitGroup {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// Waits for a goroutine or thread started by [`spawn`] / [`thread`]; re-raises its
 /// panic in the joiner.
@@ -99,10 +60,9 @@ pub fn join_all(v: Vec<Joiner>) {
 /// Starts a goroutine running `f`.
 pub fn spawn(f: impl FnOnce() + Send + 'static) -> Joiner {
     let d = Arc::new(GoDone {
-        wg: WaitGroup::new(),
+        wg: WaitGroup::with(1),
         panic: Mutex::new(None),
     });
-    assert_eq!(d.wg.add(1), 0);
     let d2 = d.clone();
     gmp::rt::go(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
@@ -123,4 +83,44 @@ pub fn thread(f: impl FnOnce() + Send + 'static) -> Joiner {
 /// Runs `f` in a goroutine and waits for it (from the test's thread).
 pub fn in_go(f: impl FnOnce() + Send + 'static) {
     spawn(f).join()
+}
+
+/// Where a side of a test runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum On {
+    Go,
+    Thread,
+}
+
+/// Every pairing of sides (sender, receiver), goroutines and foreign threads.
+pub const SIDES: [(On, On); 4] = [
+    (On::Go, On::Go),
+    (On::Go, On::Thread),
+    (On::Thread, On::Go),
+    (On::Thread, On::Thread),
+];
+
+pub fn start(on: On, f: impl FnOnce() + Send + 'static) -> Joiner {
+    match on {
+        On::Go => spawn(f),
+        On::Thread => thread(f),
+    }
+}
+
+/// Runs `f` on `on` and waits for it.
+pub fn run_on(on: On, f: impl FnOnce() + Send + 'static) {
+    start(on, f).join()
+}
+
+/// Runs `f` (returning a code) in a goroutine and waits; returns (code, elapsed ns).
+pub fn timed(f: impl FnOnce() -> i64 + Send + 'static) -> (i64, i64) {
+    let out = Arc::new((AtomicI64::new(0), AtomicI64::new(0)));
+    let o2 = out.clone();
+    in_go(move || {
+        let t = gmp::ffi::runtime::gmp_now();
+        let r = f();
+        o2.0.store(r, Ordering::Relaxed);
+        o2.1.store(gmp::ffi::runtime::gmp_now() - t, Ordering::Relaxed);
+    });
+    (out.0.load(Ordering::Relaxed), out.1.load(Ordering::Relaxed))
 }

@@ -1,37 +1,40 @@
-//! The hang detector of the integration tests: one copy, used by `tests/common` and
-//! (`#[path]`-included) by `tests/net_util.rs`.
+//! The hang detector of the integration tests (one copy for all of them).
 
-#![allow(dead_code)]
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use gmp::ffi::runtime::{gmp_dump_goroutines, gmp_num_goroutine};
 
-/// A hang detector: a thread that aborts the process (after a message) when the
-/// progress counter has not moved for `limit`. Dropping it stops the thread.
+/// A hang detector: a thread that aborts the process (after a message and a goroutine
+/// dump) when the progress counter has not moved for `limit`; a test that never ticks
+/// gets a plain deadline. Dropping it stops the thread at once.
 pub struct Watchdog {
     pub progress: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Watchdog {
     pub fn new(name: &'static str, limit: Duration) -> Watchdog {
         let progress = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let (p, s) = (progress.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
+            let (m, cv) = &*s;
             let mut last = p.load(Ordering::Relaxed);
             let mut since = Instant::now();
-            while !s.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(50));
+            let mut stopped = m.lock().unwrap_or_else(|e| e.into_inner());
+            while !*stopped {
+                stopped = cv
+                    .wait_timeout(stopped, Duration::from_millis(50))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
                 let v = p.load(Ordering::Relaxed);
                 if v != last {
                     last = v;
                     since = Instant::now();
-                } else if since.elapsed() > limit {
+                } else if !*stopped && since.elapsed() > limit {
                     // Straight to fd 2: libtest captures eprintln! in threads a test spawns,
                     // and the capture is lost when we abort.
                     let msg = format!(
@@ -65,7 +68,9 @@ impl Watchdog {
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        let (m, cv) = &*self.stop;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
