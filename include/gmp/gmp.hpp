@@ -443,6 +443,19 @@ inline eh_globals* thread_eh_globals() noexcept {
   return t;
 }
 
+// The thread's remembered globals, or null when thread_eh_globals must ask (first use on
+// the thread, and always under TSan).
+inline eh_globals* cached_eh_globals_or_null() noexcept {
+#if defined(__SANITIZE_THREAD__)
+  return nullptr;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+  return nullptr;
+#endif
+#endif
+  return cached_eh_globals;
+}
+
 // A goroutine's exception state and, while it runs, the state of the thread it borrowed.
 // Swapping (rather than clearing) keeps a home thread's own state intact: it may be
 // inside a catch block itself when it runs its home.
@@ -468,18 +481,35 @@ struct eh_slot {
 #ifndef GMP_NO_TSAN
 #define GMP_NO_TSAN
 #endif
-[[gnu::noinline]] GMP_NO_TSAN inline void eh_resume(void* ctx) noexcept {
-  eh_slot* s = static_cast<eh_slot*>(ctx);
-  eh_globals* t = thread_eh_globals();
+GMP_NO_TSAN inline void eh_swap_in(eh_slot* s, eh_globals* t) noexcept {
   s->outer = *t;
   *t = s->own;
+}
+GMP_NO_TSAN inline void eh_swap_out(eh_slot* s, eh_globals* t) noexcept {
+  s->own = *t;
+  *t = s->outer;
+}
+// The first hook on a thread: learns the thread's globals, then swaps. Out of line, so
+// the hooks' common path is a thread_local load, four moves and no stack frame.
+[[gnu::noinline]] GMP_NO_TSAN inline void eh_resume_first(eh_slot* s) noexcept {
+  eh_swap_in(s, thread_eh_globals());
+}
+[[gnu::noinline]] GMP_NO_TSAN inline void eh_park_first(eh_slot* s) noexcept {
+  eh_swap_out(s, thread_eh_globals());
+}
+
+[[gnu::noinline]] GMP_NO_TSAN inline void eh_resume(void* ctx) noexcept {
+  eh_slot* s = static_cast<eh_slot*>(ctx);
+  eh_globals* t = cached_eh_globals_or_null();
+  if (__builtin_expect(t == nullptr, 0)) return eh_resume_first(s);
+  eh_swap_in(s, t);
 }
 
 [[gnu::noinline]] GMP_NO_TSAN inline void eh_park(void* ctx) noexcept {
   eh_slot* s = static_cast<eh_slot*>(ctx);
-  eh_globals* t = thread_eh_globals();
-  s->own = *t;
-  *t = s->outer;
+  eh_globals* t = cached_eh_globals_or_null();
+  if (__builtin_expect(t == nullptr, 0)) return eh_park_first(s);
+  eh_swap_out(s, t);
 }
 
 // Recycled storage for values that travel through a channel by ownership transfer (see
@@ -1478,7 +1508,15 @@ class chan {
 
   /// Receives a value, waiting for one; empty once the channel is closed and drained.
   /// Throws gmp::error (GMP_ECANCELED: home closed; GMP_EINVAL: moved-from handle).
-  std::optional<T> recv() { return value_of(recv_timed(GMP_FOREVER), "gmp::chan::recv"); }
+  std::optional<T> recv() {
+    // The hot path of every receive loop: straight from the C call to the optional,
+    // without the recv_result that recv_timed builds.
+    typename traits::recv_slot s;
+    const int rc = gmp_chan_recv_timeout(h_, s.address(), GMP_FOREVER);
+    if (rc == 0) return std::optional<T>(s.take());
+    if (rc != GMP_ECLOSED) detail::raise(rc, "gmp::chan::recv");
+    return std::nullopt;
+  }
 
   /// Receives a value if one is ready; empty if none is, or closed and drained (see
   /// try_recv_status to tell which).
