@@ -160,12 +160,12 @@ pub(crate) unsafe fn switch(save: *mut usize, to: usize, arg: usize) -> usize {
 #[inline(always)]
 pub(crate) unsafe fn switch_to_g(save: *mut usize, g: GRef, sync: bool) -> usize {
     if sanitizer::on() {
-        sanitizer::thread_to_g(g, sync);
+        super::sanitizer::thread_to_g(g, sync);
     }
     // SAFETY: the caller's contract; the caller owns g, so its saved context is ours.
     let arg = unsafe { switch(save, g.inner().sp, 0) };
     if sanitizer::on() {
-        sanitizer::back_on_thread(arg);
+        super::sanitizer::back_on_thread(arg);
     }
     arg
 }
@@ -185,12 +185,12 @@ pub(crate) unsafe fn switch_g(
     arg: usize,
 ) -> usize {
     if sanitizer::on() {
-        sanitizer::g_to(g1, g2, arg);
+        super::sanitizer::g_to(g1, g2, arg);
     }
     // SAFETY: the caller's contract.
     let got = unsafe { switch(save, to, arg) };
     if sanitizer::on() {
-        sanitizer::in_g(g1, got, false);
+        super::sanitizer::in_g(g1, got, false);
     }
     got
 }

@@ -395,7 +395,7 @@ pub(crate) extern "C" fn g_entry(arg: usize, g: *mut G) -> ! {
     // SAFETY: the start frame carries the G it was made for (`cswitch::init`).
     let g = GRef(unsafe { NonNull::new_unchecked(g) });
     if crate::sys::sanitizer::on() {
-        crate::sys::sanitizer::in_g(g, arg, true);
+        super::sanitizer::in_g(g, arg, true);
     }
     super::schedule::after_switch_in_g(arg);
     goroutine_main(g);

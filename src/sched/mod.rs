@@ -57,6 +57,7 @@ pub(crate) mod proc;
 pub(crate) mod procresize;
 pub(crate) mod queue;
 pub(crate) mod runq;
+pub(crate) mod sanitizer;
 pub(crate) mod schedule;
 pub(crate) mod sysmon;
 pub(crate) mod timers;

@@ -335,7 +335,7 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<u64, Code> {
     gs.spawn_pc.store(sp.spawn_pc, Ordering::Relaxed);
     gs.since.store(0, Ordering::Relaxed);
     if crate::sys::sanitizer::on() {
-        crate::sys::sanitizer::g_created(g);
+        super::sanitizer::g_created(g);
     }
     count_created(p);
     if p.is_none() && DRAINING.load(Ordering::SeqCst) && g::current().is_none() {
