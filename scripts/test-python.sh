@@ -5,9 +5,9 @@
 # For each version X.Y it:
 #   1. makes a venv at build/python-venv-X.Y with that interpreter and pip-installs
 #      maturin, pytest and mypy (for stubtest) into it;
-#   2. builds a release wheel with maturin for that interpreter (which builds libgmp.so
-#      from this repository, once for all versions in the shared target dir, and ships it
-#      inside the package as gmp/libgmp.so.0) and installs it in the venv;
+#   2. builds a release wheel with maturin for that interpreter and installs it in the
+#      venv; the wheel ships libgmp.so as gmp/libgmp.so.0, built once for all versions
+#      by scripts/stage-python-lib.sh (cargo build --release of this repository);
 #   3. runs pytest on tests/python from outside the source tree, so the installed wheel
 #      is what is tested (extra arguments go to pytest);
 #   4. runs `python -m mypy.stubtest gmp`: the stubs (gmp/__init__.pyi) must agree with
@@ -40,6 +40,9 @@ find_python() { # $1 = X.Y; prints an interpreter's path or nothing
     if [ -x "$c" ]; then echo "$c"; return; fi
   done
 }
+
+echo "== libgmp for the wheels (scripts/stage-python-lib.sh)"
+bash scripts/stage-python-lib.sh
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/build/python-target}
 failed=()
