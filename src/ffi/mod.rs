@@ -1,8 +1,11 @@
 //! The C ABI: every `extern "C"` item of libgmp lives under this module, and nothing
-//! else does (hyper's C API is the model). Each function is a thin skin: check the
-//! arguments (NULL or out of range: `GMP_EINVAL`, never a crash), call into the crate,
-//! map the result to a code, and catch any Rust panic so it never crosses the ABI.
-//! cbindgen turns these items and their doc comments into `include/gmp/gmp.h`.
+//! else does (hyper's C API is the model). Each function is a thin skin: its body is
+//! `entry!(Needs, ...)` (below: the runtime check its class needs, and a panic guard so
+//! no Rust panic crosses the ABI), which checks the arguments (NULL or out of range:
+//! `GMP_EINVAL`, never a crash), calls into the crate and maps the result to a code.
+//! cbindgen turns these items and their doc comments into `include/gmp/gmp.h`; the C
+//! types and constants are gmp-sys's (`gmp-sys/src/types.rs`), which also declares
+//! every function for Rust callers of `libgmp.so` (the ABI test checks the three agree).
 
 #![allow(non_camel_case_types)]
 
