@@ -71,8 +71,9 @@ use crate::error::Code;
 /// 3. under TSan, marks the library's own accesses as not the program's
 ///    (`sys/sanitizer.rs`).
 ///
-/// The macro sits inside the body, not around the item, so cbindgen and the ABI test
-/// still read every signature and doc comment as plain Rust. `return x` in the body
+/// The macro sits inside the body, not around the item (hyper's `ffi_fn!` wraps the
+/// whole item, which cbindgen then sees only through macro expansion), so cbindgen and
+/// the ABI test read every signature and doc comment as plain Rust. `return x` in the body
 /// returns `x` from the function (the body is a closure). A function that only forwards
 /// to another one calls that one's inner Rust function, never its `extern "C"` entry, so
 /// no call pays the prologue twice.
@@ -108,8 +109,9 @@ pub(crate) enum Needs {
     /// parent's threads may have held any runtime lock at the fork, and are gone): calls
     /// on existing objects, and the ones that have nothing to do before the start.
     NoStart,
-    /// No check: pure functions (time, versions, `gmp_strerror`), `gmp_self`, and
-    /// `gmp_preempt_point`, whose rare slow path checks the fork itself.
+    /// No check: pure functions (time, versions, `gmp_strerror`), `gmp_self`,
+    /// `gmp_chan_retain` (one atomic increment), and `gmp_preempt_point`, whose rare slow
+    /// path (`gosched`) checks the fork itself.
     Anywhere,
     /// As `NoStart`, for an async-signal-safe function (`gmp_home_wake`): it skips the
     /// sanitizer marker, whose first use may look the sanitizer up (not signal-safe).
