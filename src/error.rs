@@ -40,11 +40,11 @@ pub(crate) fn strerror(code: i32) -> &'static std::ffi::CStr {
 
 /// The C library's text for errno `e`, interned so the pointer stays valid forever.
 fn errno_name(e: i32) -> &'static std::ffi::CStr {
+    use crate::sys::mutex::Mutex;
     use std::collections::HashMap;
     use std::ffi::CString;
-    use std::sync::Mutex;
     static NAMES: Mutex<Option<HashMap<i32, &'static std::ffi::CStr>>> = Mutex::new(None);
-    let mut g = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    let mut g = NAMES.lock();
     let map = g.get_or_insert_with(HashMap::new);
     if let Some(s) = map.get(&e) {
         return s;

@@ -18,8 +18,8 @@
 //! every parked goroutine of the home at its next pump (only the home thread may: no home
 //! goroutine runs concurrently with it, so none can be half-way into a park).
 
+use crate::sys::mutex::Mutex;
 use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 use crate::error::{self, Code};

@@ -139,7 +139,7 @@ pub(crate) fn adopt(fd: i32) -> Code {
 /// Parks the caller until fd is ready in one of `dirs` (or the deadline, or close).
 /// Returns the park outcome; OK means "try the syscall again".
 fn wait(pd: &PollDesc, dirs: [bool; 2], deadline: i64) -> u8 {
-    let mut inner = pd.inner.lock().unwrap_or_else(|e| e.into_inner());
+    let mut inner = pd.inner.lock();
     if pd.closing.load(Ordering::Acquire) {
         return park::CANCELED;
     }
@@ -177,7 +177,7 @@ fn wait(pd: &PollDesc, dirs: [bool; 2], deadline: i64) -> u8 {
     let outcome = park::park_deadline(&w, WaitReason::IoWait, deadline, move || drop(inner));
     WAITERS.fetch_sub(1, Ordering::SeqCst);
     // Remove our (now stale) entries, in both directions.
-    let mut inner = pd.inner.lock().unwrap_or_else(|e| e.into_inner());
+    let mut inner = pd.inner.lock();
     for d in [READ, WRITE] {
         inner.queues[d].retain(|x| !x.same_wait(&w));
     }
@@ -644,7 +644,7 @@ pub(crate) fn close(fd: i32) -> i32 {
     if let Some(pd) = lookup(fd) {
         pd.closing.store(true, Ordering::Release);
         let woken: Vec<WaitRef> = {
-            let mut inner = pd.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let mut inner = pd.inner.lock();
             let mut v = Vec::new();
             for d in [READ, WRITE] {
                 while let Some(w) = inner.queues[d].pop_front() {

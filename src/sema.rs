@@ -17,8 +17,9 @@
 //! - Because addresses are reused after `free`, a wake-up may reach a waiter of a new
 //!   object at the same address: every waiter re-checks its condition after waking.
 
+use crate::sys::mutex::Mutex;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
 use crate::park::{self, WaitRef};
 use crate::sched::g::WaitReason;
@@ -36,9 +37,7 @@ static TABLE: [Mutex<Queues>; BUCKETS] = [const { Mutex::new(BTreeMap::new()) };
 
 /// The locked bucket of `addr`.
 pub(crate) fn lock(addr: usize) -> MutexGuard<'static, Queues> {
-    TABLE[(addr >> 3) % BUCKETS]
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    TABLE[(addr >> 3) % BUCKETS].lock()
 }
 
 /// Appends a node for the caller's new wait to `addr`'s queue (bucket lock held).

@@ -22,11 +22,7 @@ fn status_name(g: GRef) -> &'static str {
 
 /// Formats every live goroutine, one header line each, as Go's traceback does.
 pub(crate) fn dump() -> String {
-    let gs: Vec<GRef> = SCHED
-        .allgs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let gs: Vec<GRef> = SCHED.allgs.lock().clone();
     let now = crate::sys::clock::coarse_now();
     let mut out = String::new();
     let s = crate::sched::lifecycle::snapshot();
@@ -171,7 +167,7 @@ pub(crate) fn schedtrace(detail: bool) -> String {
             p.timers.len()
         );
     }
-    let ms_list: Vec<_> = SCHED.allm.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let ms_list: Vec<_> = SCHED.allm.lock().clone();
     for mm in &ms_list {
         let m = mm.get();
         let pid = m.p().map_or(-1, |p| p.id as i64);
@@ -197,11 +193,7 @@ pub(crate) fn schedtrace(detail: bool) -> String {
             m.blocked.load(Ordering::Relaxed)
         );
     }
-    let gs: Vec<GRef> = SCHED
-        .allgs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let gs: Vec<GRef> = SCHED.allgs.lock().clone();
     for g in gs {
         let st = g.status();
         if st == g::DEAD || st == g::IDLE {

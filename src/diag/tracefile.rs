@@ -10,8 +10,8 @@
 //! branch. The recording half is the scheduler's (`sched/trace.rs`); this file turns it
 //! on and off and writes the file.
 
+use crate::sys::mutex::Mutex;
 use std::io::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
 use crate::sched::SCHED;
@@ -21,7 +21,7 @@ static PATH: Mutex<Option<String>> = Mutex::new(None);
 
 /// `gmp_trace_start`: GMP_EALREADY if a trace is running.
 pub(crate) fn start(path: &str) -> i32 {
-    let mut p = PATH.lock().unwrap_or_else(|e| e.into_inner());
+    let mut p = PATH.lock();
     if p.is_some() {
         return crate::error::EALREADY;
     }
@@ -35,7 +35,7 @@ pub(crate) fn start(path: &str) -> i32 {
 
 /// `gmp_trace_stop`: stops tracing, collects every P's buffer and writes the file.
 pub(crate) fn stop() -> i32 {
-    let path = PATH.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let path = PATH.lock().take();
     let Some(path) = path else {
         return crate::error::EINVAL;
     };
@@ -88,13 +88,7 @@ fn write(path: &str, evs: &[Ev]) -> std::io::Result<()> {
             "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{i},\"args\":{{\"name\":\"P{i}\"}}}}"
         )?;
     }
-    let ms: Vec<i64> = SCHED
-        .allm
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .map(|m| m.get().id)
-        .collect();
+    let ms: Vec<i64> = SCHED.allm.lock().iter().map(|m| m.get().id).collect();
     for id in ms {
         sep(&mut f)?;
         write!(

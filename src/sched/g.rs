@@ -14,10 +14,10 @@
 //! Differences from Go: no `_Gsyscall` transitions yet (the syscall issue), no
 //! `_Gcopystack` (stacks never move: C code holds pointers into them).
 
+use crate::sys::mutex::Mutex;
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
-use std::sync::Mutex;
 use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering,
 };
@@ -283,11 +283,11 @@ impl G {
     }
 
     pub(crate) fn name(&self) -> Option<CString> {
-        self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.name.lock().clone()
     }
 
     pub(crate) fn set_name(&self, name: Option<&CStr>) {
-        let mut n = self.name.lock().unwrap_or_else(|p| p.into_inner());
+        let mut n = self.name.lock();
         if n.is_none() && name.is_none() {
             return;
         }

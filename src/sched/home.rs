@@ -20,10 +20,11 @@
 //! every parked goroutine of the home at its next pump (only the home thread may: no home
 //! goroutine runs concurrently with it, so none can be half-way into a park).
 
+use crate::sys::mutex::Mutex;
 use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use super::g::{self, GRef, RUNNABLE, RUNNING, Switch};
 use super::wait::{HOME_WORK, ThreadWaiter};
@@ -83,7 +84,7 @@ pub(crate) fn is_owner(h: &Home) -> bool {
 impl Home {
     /// Queues a runnable goroutine of this home and wakes the home thread.
     pub(crate) fn push(&self, g: GRef) {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.queue.lock();
         q.push_back(g);
         if q.len() == 1 {
             let one: u64 = 1;
@@ -100,15 +101,12 @@ impl Home {
 
     /// Queues a goroutine just spawned into this home, a member from before it can run.
     pub(crate) fn push_new(&self, g: GRef) {
-        self.members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(g);
+        self.members.lock().insert(g);
         self.push(g);
     }
 
     pub(crate) fn pop(&self) -> Option<GRef> {
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.queue.lock();
         let g = q.pop_front();
         if q.is_empty() {
             let mut v: u64 = 0;
@@ -119,11 +117,7 @@ impl Home {
     }
 
     pub(crate) fn has_work(&self) -> bool {
-        !self
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        !self.queue.lock().is_empty()
     }
 
     /// Cancels every parked goroutine once after close (home thread only).
@@ -131,13 +125,7 @@ impl Home {
         if !self.closed.load(Ordering::Acquire) || self.swept.swap(true, Ordering::AcqRel) {
             return;
         }
-        let members: Vec<GRef> = self
-            .members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
+        let members: Vec<GRef> = self.members.lock().iter().copied().collect();
         for g in members {
             super::wait::cancel_g(g);
         }
@@ -169,10 +157,7 @@ impl Home {
                 super::schedule::park_commit(g);
             }
             Switch::Exit => {
-                self.members
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&g);
+                self.members.lock().remove(&g);
                 super::proc::gfree(g, None);
                 self.live.fetch_sub(1, Ordering::SeqCst);
             }

@@ -154,11 +154,7 @@ pub(super) fn newm(p: &'static P, spinning: bool) -> Result<(), Code> {
     }
     let id = SCHED.mnext.fetch_add(1, Ordering::Relaxed) + 1;
     let mm = M::alloc(id, false);
-    SCHED
-        .allm
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(mm);
+    SCHED.allm.lock().push(mm);
     mm.get().spinning.store(spinning, Ordering::Relaxed);
     mm.get()
         .nextp
@@ -171,11 +167,7 @@ pub(super) fn newm(p: &'static P, spinning: bool) -> Result<(), Code> {
         move || mstart(mm),
     ) {
         Ok(h) => {
-            SCHED
-                .threads
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(h);
+            SCHED.threads.lock().push(h);
             Ok(())
         }
         Err(e) => {

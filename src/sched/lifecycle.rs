@@ -30,7 +30,7 @@ pub(crate) fn describe_current(buf: &mut [u8]) -> usize {
         Some(g) => {
             w.put(b"goroutine ");
             w.put_u64(g.id());
-            if let Ok(name) = g.get().name.try_lock() {
+            if let Some(name) = g.get().name.try_lock() {
                 if let Some(n) = name.as_ref() {
                     w.put(b" \"");
                     w.put(n.to_bytes());
@@ -99,12 +99,11 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
         SCHED.state.store(ST_SHUTDOWN, Ordering::Release);
     }
     // Wake every M: idle ones see the state and exit; the poller is interrupted.
-    for mm in SCHED.allm.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for mm in SCHED.allm.lock().iter() {
         mm.get().wakeup();
     }
     super::netpoll::wake();
-    let threads: Vec<_> =
-        std::mem::take(&mut *SCHED.threads.lock().unwrap_or_else(|e| e.into_inner()));
+    let threads: Vec<_> = std::mem::take(&mut *SCHED.threads.lock());
     // (pthread ids, not std::thread::current(): that would allocate this thread a
     // handle that lives until it exits, a leak in valgrind's eyes.)
     // SAFETY: pthread_self has no preconditions.

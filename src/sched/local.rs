@@ -27,9 +27,9 @@
 //! only); the key table is atomics (read lock-free by get/set) plus a mutex for create
 //! and delete.
 
+use crate::sys::mutex::Mutex;
 use std::cell::RefCell;
 use std::ffi::c_void;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use crate::error::{self, Code};
@@ -63,7 +63,7 @@ fn index(key: u32) -> Option<usize> {
 
 /// `gmp_local_key_create`.
 pub(crate) fn key_create(dtor: Option<Dtor>) -> Result<u32, Code> {
-    let mut gens = GENS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut gens = GENS.lock();
     let Some(i) = (0..KEYS_MAX).find(|&i| LIVE[i].load(Ordering::Relaxed) == 0) else {
         return Err(error::EAGAIN);
     };
@@ -80,7 +80,7 @@ pub(crate) fn key_create(dtor: Option<Dtor>) -> Result<u32, Code> {
 /// `gmp_local_key_delete`: values set under the key stay where they are (their
 /// destructor is not run, as pthread's), and read as NULL from now on.
 pub(crate) fn key_delete(key: u32) -> Code {
-    let _gens = GENS.lock().unwrap_or_else(|e| e.into_inner());
+    let _gens = GENS.lock();
     let Some(i) = index(key) else {
         return error::EINVAL;
     };

@@ -120,11 +120,12 @@ pub(crate) struct ThreadHooks {
     pub(crate) ctx: usize,
 }
 
-static THREAD_HOOKS: std::sync::Mutex<Option<ThreadHooks>> = std::sync::Mutex::new(None);
+static THREAD_HOOKS: crate::sys::mutex::Mutex<Option<ThreadHooks>> =
+    crate::sys::mutex::Mutex::new(None);
 
 /// Records the thread callbacks (`gmp_init`, before the runtime starts threads).
 pub(crate) fn set_thread_hooks(h: ThreadHooks) {
-    *THREAD_HOOKS.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+    *THREAD_HOOKS.lock() = Some(h);
 }
 
 fn call_thread_hook(
@@ -132,7 +133,7 @@ fn call_thread_hook(
     role: ThreadRole,
     index: i32,
 ) {
-    let hooks = *THREAD_HOOKS.lock().unwrap_or_else(|e| e.into_inner());
+    let hooks = *THREAD_HOOKS.lock();
     if let Some(h) = hooks {
         if let Some(f) = which(&h) {
             // SAFETY: the program's callback with its own context (API.md: it returns

@@ -64,8 +64,8 @@ pub(crate) mod timers;
 pub(crate) mod trace;
 pub(crate) mod wait;
 
+use crate::sys::mutex::Mutex;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering,
 };
@@ -172,7 +172,7 @@ pub(crate) static SCHED: Sched = Sched {
 
 impl Sched {
     pub(crate) fn locked(&self) -> std::sync::MutexGuard<'_, Locked> {
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+        self.lock.lock()
     }
 
     pub(crate) fn procs(&self) -> usize {
@@ -233,7 +233,7 @@ pub(crate) fn init(cfg: Config) -> crate::error::Code {
     if lifecycle::is_forked_child() {
         return crate::error::ESHUTDOWN;
     }
-    let _g = INIT.lock().unwrap_or_else(|p| p.into_inner());
+    let _g = INIT.lock();
     if SCHED.state.load(Ordering::Acquire) != ST_UNINIT {
         return if SCHED.state.load(Ordering::Acquire) == ST_SHUTDOWN {
             crate::error::ESHUTDOWN
@@ -241,7 +241,7 @@ pub(crate) fn init(cfg: Config) -> crate::error::Code {
             crate::error::EALREADY
         };
     }
-    let mut c = CONFIG.lock().unwrap_or_else(|p| p.into_inner());
+    let mut c = CONFIG.lock();
     if c.is_some() {
         return crate::error::EALREADY;
     }
@@ -277,7 +277,7 @@ pub(crate) fn ensure_started_with(
 
 #[cold]
 fn start_slow(hooks: Option<&'static hooks::Hooks>) -> Result<(), crate::error::Code> {
-    let _g = INIT.lock().unwrap_or_else(|p| p.into_inner());
+    let _g = INIT.lock();
     match SCHED.state.load(Ordering::Acquire) {
         ST_RUNNING => return Ok(()),
         ST_SHUTDOWN => return Err(crate::error::ESHUTDOWN),
@@ -286,7 +286,7 @@ fn start_slow(hooks: Option<&'static hooks::Hooks>) -> Result<(), crate::error::
     if let Some(h) = hooks {
         hooks::install(h);
     }
-    let user = *CONFIG.lock().unwrap_or_else(|p| p.into_inner());
+    let user = *CONFIG.lock();
     let env = env_config();
     let mut cfg = user.unwrap_or(env);
     // The environment fills what the program left at its default.

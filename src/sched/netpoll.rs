@@ -12,11 +12,12 @@
 //! Lock order: a descriptor's lock is taken with no other gmp lock held, and `ready`
 //! (which may take the scheduler lock) runs after it is released.
 
+use crate::sys::mutex::{Mutex, RwLock};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use polling::{Event, PollMode};
@@ -87,11 +88,7 @@ pub(crate) struct PdInner {
 static TABLE: RwLock<Option<HashMap<i32, Arc<PollDesc>>>> = RwLock::new(None);
 
 pub(crate) fn lookup(fd: i32) -> Option<Arc<PollDesc>> {
-    TABLE
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .and_then(|t| t.get(&fd).cloned())
+    TABLE.read().as_ref().and_then(|t| t.get(&fd).cloned())
 }
 
 pub(crate) fn insert(fd: i32, socket: bool) -> Arc<PollDesc> {
@@ -100,7 +97,7 @@ pub(crate) fn insert(fd: i32, socket: bool) -> Arc<PollDesc> {
 
 pub(crate) fn insert_as(fd: i32, socket: bool, owned: bool) -> Arc<PollDesc> {
     let ino = if owned { file_id(fd) } else { (0, 0) };
-    let mut t = TABLE.write().unwrap_or_else(|e| e.into_inner());
+    let mut t = TABLE.write();
     t.get_or_insert_with(HashMap::new)
         .entry(fd)
         .or_insert_with(|| {
@@ -134,7 +131,7 @@ pub(crate) fn file_id(fd: i32) -> (u64, u64) {
 }
 
 pub(crate) fn remove(fd: i32) {
-    let mut t = TABLE.write().unwrap_or_else(|e| e.into_inner());
+    let mut t = TABLE.write();
     if let Some(t) = t.as_mut() {
         t.remove(&fd);
     }
@@ -279,7 +276,7 @@ pub(crate) fn poll_until(delay: &dyn Fn() -> i64) -> Vec<GRef> {
             let fd = (ev.key as u64 & 0xffff_ffff) as u32 as i32;
             let generation = (ev.key as u64) >> 32;
             let Some(pd) = lookup(fd) else { continue };
-            let mut inner = pd.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let mut inner = pd.inner.lock();
             if inner.generation != generation {
                 continue; // an old registration of a reused number
             }

@@ -43,17 +43,13 @@ pub(crate) fn gfree(g: GRef, p: Option<&'static P>) {
             local.stacks.put(stack);
             local.gfree.push(g);
             if local.gfree.len() > 64 {
-                let mut gl = SCHED.gfree.lock().unwrap_or_else(|e| e.into_inner());
+                let mut gl = SCHED.gfree.lock();
                 gl.extend(local.gfree.drain(32..));
             }
         }
         None => {
             crate::stack::free(stack);
-            SCHED
-                .gfree
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(g);
+            SCHED.gfree.lock().push(g);
         }
     }
     if main {
@@ -70,11 +66,7 @@ pub(super) fn unspawn(g: GRef) {
     g.get().set_name(None);
     g.set_status(DEAD);
     count_ended(None);
-    SCHED
-        .gfree
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(g);
+    SCHED.gfree.lock().push(g);
 }
 
 pub(super) fn gfget(p: Option<&'static P>) -> GRef {
@@ -84,18 +76,18 @@ pub(super) fn gfget(p: Option<&'static P>) -> GRef {
         if let Some(g) = local.gfree.pop() {
             return g;
         }
-        let mut gl = SCHED.gfree.lock().unwrap_or_else(|e| e.into_inner());
+        let mut gl = SCHED.gfree.lock();
         let k = gl.len().saturating_sub(32);
         local.gfree.extend(gl.drain(k..));
         drop(gl);
         if let Some(g) = local.gfree.pop() {
             return g;
         }
-    } else if let Some(g) = SCHED.gfree.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+    } else if let Some(g) = SCHED.gfree.lock().pop() {
         return g;
     }
     let g = G::alloc();
-    let mut all = SCHED.allgs.lock().unwrap_or_else(|e| e.into_inner());
+    let mut all = SCHED.allgs.lock();
     all.push(g);
     if let Some(h) = super::hooks::get() {
         (h.allgs_grew)(&all);
@@ -450,11 +442,7 @@ pub(crate) fn run_main(entry: Entry, sp: Spawn<'_>) -> Code {
     }
     let id = SCHED.mnext.fetch_add(1, Ordering::Relaxed) + 1;
     let mm = M::alloc(id, true);
-    SCHED
-        .allm
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(mm);
+    SCHED.allm.lock().push(mm);
     m::set_current(Some(mm));
     crate::stack::ensure_altstack();
     SCHED.main_deadlocked.store(false, Ordering::SeqCst);

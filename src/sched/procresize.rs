@@ -79,11 +79,7 @@ pub(super) fn retire_p(m: &M, p: &'static P) {
     // SAFETY: this M holds p.
     let local = unsafe { p.local() };
     let free: Vec<GRef> = std::mem::take(&mut local.gfree);
-    SCHED
-        .gfree
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .extend(free);
+    SCHED.gfree.lock().extend(free);
     local.stacks.flush();
     if let Some(p0) = SCHED.p(0) {
         p.timers.move_all_to(&p0.timers);

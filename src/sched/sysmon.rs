@@ -180,11 +180,7 @@ pub(crate) fn start() {
         return;
     }
     match m::spawn_thread(m::ThreadRole::Sysmon, 0, "gmp-sysmon".into(), sysmon) {
-        Ok(h) => SCHED
-            .threads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(h),
+        Ok(h) => SCHED.threads.lock().push(h),
         Err(e) => eprintln!("gmp: cannot start sysmon: {e}"),
     }
 }
@@ -518,7 +514,7 @@ pub(crate) fn all_asleep() -> Option<u64> {
         return None;
     }
     let mut stamp = proc::created_count();
-    let gs = SCHED.allgs.lock().unwrap_or_else(|e| e.into_inner());
+    let gs = SCHED.allgs.lock();
     for gp in gs.iter() {
         let st = gp.status();
         if st == g::DEAD || st == g::IDLE {

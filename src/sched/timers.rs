@@ -14,10 +14,11 @@
 //! home, which have no P, put their timers on some P's heap; a timer's action readies a G
 //! wherever it fires (`ready` works without a P).
 
+use crate::sys::mutex::Mutex;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use super::wait::WaitRef;
 
@@ -94,7 +95,7 @@ impl ChanTimer {
     /// Stops the timer: no send happens after this returns. Idempotent.
     pub(crate) fn stop(&self) {
         let first = {
-            let _l = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            let _l = self.lock.lock();
             !self.stopped.swap(true, Ordering::AcqRel)
         };
         if first {
@@ -134,7 +135,7 @@ impl ChanFire {
     /// the channel, which may call `stop`) only after `lock` is released.
     fn fire(self, now: i64, when: i64) {
         let t = self.t.clone();
-        let l = t.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let l = t.lock.lock();
         if t.stopped.load(Ordering::Acquire) {
             drop(l);
             return; // dropping self releases the channel
@@ -217,7 +218,7 @@ impl Timers {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.heap.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.heap.lock().len()
     }
 
     /// Adds a timer; true when it became this heap's earliest.
@@ -227,7 +228,7 @@ impl Timers {
             f.t.heap
                 .store(self as *const Timers as *mut Timers, Ordering::Release);
         }
-        let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
+        let mut h = self.heap.lock();
         let n = h.len();
         let dead = if n >= 64 && n > 2 * self.swept_len.load(Ordering::Relaxed) {
             self.sweep_locked(&mut h)
@@ -267,7 +268,7 @@ impl Timers {
         if s * 2 < self.len.load(Ordering::Relaxed) {
             return;
         }
-        let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
+        let mut h = self.heap.lock();
         let dead = self.sweep_locked(&mut h);
         drop(h);
         drop(dead);
@@ -280,7 +281,7 @@ impl Timers {
         }
         let mut due = Vec::new();
         {
-            let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
+            let mut h = self.heap.lock();
             while h.peek().is_some_and(|e| e.when <= now) {
                 if let Some(e) = h.pop() {
                     due.push(e);
@@ -299,7 +300,7 @@ impl Timers {
 
     /// Empties the heap; the timers are the caller's (to drop or to move, unlocked).
     fn take_all(&self) -> Vec<Entry> {
-        let mut h = self.heap.lock().unwrap_or_else(|p| p.into_inner());
+        let mut h = self.heap.lock();
         self.next.store(NONE, Ordering::Release);
         self.len.store(0, Ordering::Relaxed);
         self.stale.store(0, Ordering::Relaxed);

@@ -3,7 +3,7 @@
 //! contexts without a P take a lock. With tracing off, each hook is one load and a
 //! branch. Turning it on and off, and writing the file, is `diag/tracefile.rs`.
 
-use std::sync::Mutex;
+use crate::sys::mutex::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::SCHED;
@@ -63,11 +63,11 @@ pub(crate) fn emit(p: Option<&P>, ev: Ev) {
             local.trace.push(ev);
             if local.trace.len() >= 4096 || local.trace_epoch != EPOCH.load(Ordering::Relaxed) {
                 local.trace_epoch = EPOCH.load(Ordering::Relaxed);
-                let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+                let mut g = GLOBAL.lock();
                 g.append(&mut local.trace);
             }
         }
-        None => GLOBAL.lock().unwrap_or_else(|e| e.into_inner()).push(ev),
+        None => GLOBAL.lock().push(ev),
     }
 }
 
@@ -83,7 +83,7 @@ pub(crate) fn now() -> i64 {
 /// Starts recording (`gmp_trace_start`, after the file was created): a new epoch, so
 /// every P's buffer starts afresh.
 pub(crate) fn begin() {
-    GLOBAL.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    GLOBAL.lock().clear();
     START.store(crate::sys::clock::now() as u64, Ordering::Relaxed);
     EPOCH.fetch_add(1, Ordering::Relaxed);
     ON.store(true, Ordering::Release);
@@ -98,10 +98,7 @@ pub(crate) fn end() -> Vec<Ev> {
     if let Some(p) = super::m::current().and_then(|m| m.get().p()) {
         // SAFETY: this M holds p.
         let local = unsafe { p.local() };
-        GLOBAL
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .append(&mut local.trace);
+        GLOBAL.lock().append(&mut local.trace);
     }
     // Ask every other P's holder to flush at its next event; idle P's we flush ourselves
     // under the scheduler lock (no M holds them then).
@@ -124,10 +121,7 @@ pub(crate) fn end() -> Vec<Ev> {
                 }
                 // SAFETY: an idle or dead P is owned by the scheduler lock we hold.
                 let local = unsafe { p.local() };
-                GLOBAL
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .append(&mut local.trace);
+                GLOBAL.lock().append(&mut local.trace);
             }
         }
         if !pending || crate::sys::clock::now() > deadline {
@@ -135,5 +129,5 @@ pub(crate) fn end() -> Vec<Ev> {
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    std::mem::take(&mut *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()))
+    std::mem::take(&mut *GLOBAL.lock())
 }

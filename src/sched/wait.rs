@@ -94,7 +94,7 @@ thread_local! {
         // cannot prove a deadlock any more (sched/sysmon.rs).
         super::sysmon::FOREIGN_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
         let t = Arc::new(ThreadWaiter::new());
-        let mut all = ALL_THREAD_WAITERS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = ALL_THREAD_WAITERS.lock();
         if all.len() >= 64 && all.len().is_power_of_two() {
             all.retain(|w| w.strong_count() > 0); // threads that ended
         }
@@ -104,8 +104,8 @@ thread_local! {
 }
 
 /// Every foreign thread's waiter, for `gmp_shutdown` to end their open waits.
-static ALL_THREAD_WAITERS: std::sync::Mutex<Vec<std::sync::Weak<ThreadWaiter>>> =
-    std::sync::Mutex::new(Vec::new());
+static ALL_THREAD_WAITERS: crate::sys::mutex::Mutex<Vec<std::sync::Weak<ThreadWaiter>>> =
+    crate::sys::mutex::Mutex::new(Vec::new());
 
 /// Ends every foreign thread's open wait with SHUTDOWN (`gmp_shutdown`, once no
 /// goroutine is left): nothing could end them any more but another foreign thread, and
@@ -114,7 +114,6 @@ static ALL_THREAD_WAITERS: std::sync::Mutex<Vec<std::sync::Weak<ThreadWaiter>>> 
 pub(crate) fn shutdown_thread_waits() {
     let all: Vec<Arc<ThreadWaiter>> = ALL_THREAD_WAITERS
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .iter()
         .filter_map(|w| w.upgrade())
         .collect();

@@ -97,12 +97,13 @@
 //! default action). Go reports `goroutine stack exceeds limit` from `newstack` instead,
 //! before any fault.
 
+use crate::sys::mutex::Mutex;
 use std::fmt;
 use std::io::Write as _;
 use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock, PoisonError};
+use std::sync::{Arc, MutexGuard, Once, OnceLock};
 use std::time::Instant;
 
 #[cfg(test)]
@@ -513,7 +514,7 @@ static RELEASES: AtomicU64 = AtomicU64::new(0);
 fn global() -> MutexGuard<'static, Global> {
     // Nothing panics while holding the lock but allocation failure; the state stays
     // consistent between statements, so a poisoned lock is still usable.
-    GLOBAL.lock().unwrap_or_else(PoisonError::into_inner)
+    GLOBAL.lock()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -862,17 +863,18 @@ mod tests {
     use std::hint::black_box;
 
     const DEFAULT_STACK_SIZE: usize = 256 * 1024;
-    use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+    use crate::sys::mutex::RwLock;
+    use std::sync::{RwLockReadGuard, RwLockWriteGuard};
 
     /// Tests that fork, count maps or look at global counters run alone.
     static SERIAL: RwLock<()> = RwLock::new(());
 
     fn shared() -> RwLockReadGuard<'static, ()> {
-        SERIAL.read().unwrap_or_else(PoisonError::into_inner)
+        SERIAL.read()
     }
 
     fn exclusive() -> RwLockWriteGuard<'static, ()> {
-        SERIAL.write().unwrap_or_else(PoisonError::into_inner)
+        SERIAL.write()
     }
 
     fn class_slabs(size: usize) -> usize {

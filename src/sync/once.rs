@@ -38,7 +38,8 @@ pub(crate) fn call(s: &AtomicU32, f: impl FnOnce()) -> Code {
 /// Who runs which once now (the caller of `f`): a recursive call on the same once
 /// returns GMP_EDEADLK instead of waiting for itself. Only the running and contended
 /// paths look at it; a done once costs one load as before.
-static RUNNING: std::sync::Mutex<Vec<(usize, u64)>> = std::sync::Mutex::new(Vec::new());
+static RUNNING: crate::sys::mutex::Mutex<Vec<(usize, u64)>> =
+    crate::sys::mutex::Mutex::new(Vec::new());
 
 struct Running(usize);
 
@@ -53,10 +54,7 @@ fn me() -> u64 {
 
 impl Running {
     fn enter(addr: usize) -> Running {
-        RUNNING
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((addr, me()));
+        RUNNING.lock().push((addr, me()));
         Running(addr)
     }
 
@@ -64,7 +62,6 @@ impl Running {
         let me = me();
         RUNNING
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .iter()
             .any(|&(a, who)| a == addr && who == me)
     }
@@ -72,7 +69,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let mut r = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = RUNNING.lock();
         if let Some(i) = r.iter().position(|&(a, _)| a == self.0) {
             r.swap_remove(i);
         }
