@@ -98,11 +98,19 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
         let _l = SCHED.locked();
         SCHED.state.store(ST_SHUTDOWN, Ordering::Release);
     }
-    // Wake every M: idle ones see the state and exit; the poller is interrupted.
-    for mm in SCHED.allm.lock().iter() {
-        mm.get().wakeup();
-    }
-    super::netpoll::wake();
+    // Wake every M until it has exited: idle ones see the state and exit; the poller is
+    // interrupted. One round of wake-ups is not enough: the poller's notification is
+    // taken by the M blocked in it then, and an M that passed find_runnable's state
+    // check just before the store can block in the poller right after, until its next
+    // timer (an hour in tests/debug/shutdown_leaks.c, which hung in 3% of its runs).
+    let wake_all = || {
+        for mm in SCHED.allm.lock().iter() {
+            mm.get().wakeup();
+        }
+        super::netpoll::wake();
+        super::sysmon::wake_sysmon();
+    };
+    wake_all();
     let threads: Vec<_> = std::mem::take(&mut *SCHED.threads.lock());
     // (pthread ids, not std::thread::current(): that would allocate this thread a
     // handle that lives until it exits, a leak in valgrind's eyes.)
@@ -111,6 +119,10 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
     for t in threads {
         use std::os::unix::thread::JoinHandleExt;
         if t.as_pthread_t() != me {
+            while !t.is_finished() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                wake_all();
+            }
             let _ = t.join();
         }
     }
