@@ -140,6 +140,12 @@ TEST(ChanInt, HandlesShareAndMove) {
   } catch (const gmp::error& e) {
     EXPECT_EQ(e.code(), std::errc::invalid_argument);
   }
+  try {
+    (void)a.recv();  // NOLINT(bugprone-use-after-move): recv's own fast path checks too
+    FAIL() << "recv on a moved-from handle did not throw";
+  } catch (const gmp::error& e) {
+    EXPECT_EQ(e.code(), std::errc::invalid_argument);
+  }
   gmp::chan<int> d(1);
   swap(c, d);
   EXPECT_EQ(c.capacity(), 1u);
