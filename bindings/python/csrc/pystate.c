@@ -67,6 +67,13 @@
 
 #include <internal/pycore_frame.h>
 #include <internal/pycore_code.h>
+#include <internal/pycore_ceval.h>
+#include <internal/pycore_interp.h>
+#if PY_VERSION_HEX >= 0x030D0000
+#include <opcode_ids.h>
+#elif PY_VERSION_HEX >= 0x030C0000
+#include <opcode.h>
+#endif
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
@@ -118,7 +125,15 @@ typedef struct gmpy_g gmpy_g;
 
 typedef struct gmpy_home {
     PyThreadState *ts;  /* the home thread's one thread state */
-    gmpy_g *cur;        /* the goroutine whose state is in ts, or NULL */
+    gmpy_g *cur;        /* the goroutine whose state is in ts, or NULL (read racily by
+                         * the preemption watchdog: atomic stores) */
+    uint64_t epoch;     /* bumped at each start and resume of a goroutine (atomic) */
+    uint64_t want;      /* the epoch a preemption was asked for, 0: none (atomic) */
+#if !GMPY_PY312
+    Py_tracefunc user_trace;   /* 3.11: the trace function ours stands in for */
+    PyObject *user_traceobj;   /* owned while armed */
+    int armed;
+#endif
     gmpy_state base;    /* the home loop's values while a goroutine runs */
     int nchunks;
     _PyStackChunk *chunks[CHUNK_CACHE];
@@ -302,7 +317,19 @@ gmpy_home *gmpy_home_new(PyThreadState *ts)
     return h;
 }
 
-void gmpy_home_set_ts(gmpy_home *h, PyThreadState *ts) { h->ts = ts; }
+static __thread gmpy_home *tl_home; /* the home this thread runs, if any */
+
+/* On the home thread, before its goroutines run. */
+void gmpy_home_set_ts(gmpy_home *h, PyThreadState *ts)
+{
+    h->ts = ts;
+    tl_home = h;
+}
+
+#define SET_CUR(h, g) __atomic_store_n(&(h)->cur, (g), __ATOMIC_RELAXED)
+#define BUMP_EPOCH(h) \
+    __atomic_store_n(&(h)->epoch, __atomic_load_n(&(h)->epoch, __ATOMIC_RELAXED) + 1, \
+                     __ATOMIC_RELAXED)
 
 /* The goroutine whose state is in the home's thread state (running), or NULL. */
 gmpy_g *gmpy_home_cur(gmpy_home *h) { return h->cur; }
@@ -410,7 +437,7 @@ void gmpy_on_park(void *ctx)
     save(ts, &g->saved, g->budget);
     restore(ts, &h->base, 0);
     g->on_cpu = 0;
-    h->cur = NULL;
+    SET_CUR(h, NULL);
 }
 
 /* gmp_switch_hooks.on_resume: on the goroutine's stack, after the switch point. */
@@ -422,7 +449,8 @@ void gmpy_on_resume(void *ctx)
     save(ts, &h->base, 0);
     restore(ts, &g->saved, g->budget);
     g->on_cpu = 1;
-    h->cur = g;
+    SET_CUR(h, g);
+    BUMP_EPOCH(h);
     if (g->took_gil) {
         g->took_gil = 0;
         PyEval_SaveThread();
@@ -517,7 +545,8 @@ void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
     ts->context_ver++;
     g->running = 1;
     g->on_cpu = 1;
-    h->cur = g;
+    SET_CUR(h, g);
+    BUMP_EPOCH(h);
 
     body(arg);
 
@@ -534,7 +563,7 @@ void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
 #endif
     g->running = 0;
     g->on_cpu = 0;
-    h->cur = NULL;
+    SET_CUR(h, NULL);
     /* Every frame has been popped, so only the root chunk is left (CPython never frees
      * it: that is ours to do). */
     _PyStackChunk *chunk = ts->datastack_chunk;
@@ -626,3 +655,330 @@ PyObject *gmpy_site_tuple(PyObject *code, int lasti)
 
 /* Runtime check that the running interpreter is the one this file was built for. */
 unsigned long gmpy_built_hexversion(void) { return PY_VERSION_HEX; }
+
+/* ---- preemption: a goroutine that runs Python code for too long yields ----
+ *
+ * The watchdog thread (home.rs) sees a home whose current goroutine has not changed
+ * (same epoch) for a whole tick and calls gmpy_home_preempt without the GIL. The request
+ * must reach the eval loop of the home thread at an instruction boundary inside that
+ * goroutine, and nowhere costs anything when no request is made:
+ *
+ * - 3.12 and 3.13: a pending call for any thread (_PyEval_AddPendingCall with
+ *   mainthreadonly / flags 0, exported though private; Py_AddPendingCall targets the
+ *   main thread only). The thread holding the GIL runs it at its next eval-breaker
+ *   check (3.13 signals exactly the GIL holder). It runs inside CPython's
+ *   make_pending_calls, which marks the queue as being handled (3.12 `busy`, 3.13
+ *   `handling_thread`) for the duration: the mark is lifted around the yield, so other
+ *   goroutines' requests and other threads' calls are not held up while this one is
+ *   parked.
+ * - 3.11: pending calls run on the main thread only, so that route is closed. The
+ *   watchdog takes the GIL (the busy thread hands it over at its next eval-breaker check
+ *   after the switch interval) and, with the home thread stopped at an instruction
+ *   boundary, installs a C trace function on the home's thread state (tracing is per
+ *   thread in 3.11: the flag is the running frame's cframe->use_tracing, which we set as
+ *   _PyThreadState_UpdateTracingState does, without sys.settrace's audit event). At the
+ *   next line or backward jump, the trace function puts the user's trace function back
+ *   (passing the event on to it) and yields, outside the tracing bookkeeping
+ *   (PyThreadState_LeaveTracing/EnterTracing around the yield).
+ *
+ * Not tried or rejected: PyThreadState_SetAsyncExc (an exception unwinds the frames);
+ * profile functions (no event in a loop without calls); a trace function on 3.12/3.13
+ * (sys.monitoring instruments code interpreter-wide, and 3.13 no longer exports
+ * _PyEval_SetTrace).
+ *
+ * A goroutine is never made to yield where yielding is unsafe: with an exception in
+ * flight, inside a trace/profile function, during a garbage collection, or with an
+ * importlib frame on its stack (module locks are keyed by thread id, which every
+ * goroutine of a home shares: another goroutine would see a half-imported module), or
+ * inside `with <threading lock>:` (holds_lock). */
+
+extern void gmp_gosched(void);
+
+static PyObject *importlib_prefix; /* "<frozen importlib", made on first use */
+
+/* The stack depth of the exception-table entry covering instruction `index` of code,
+ * or -1: the bottom `depth` slots of the frame's value stack are live there (they were
+ * pushed before the protected range began). The table's format (3.11-3.13,
+ * Objects/exception_handling_notes.txt): per entry, varints start, size, target,
+ * depth << 1 | lasti, in 6-bit big-endian chunks with 64 as the continuation bit. */
+static const unsigned char *read_varint(const unsigned char *p, const unsigned char *end,
+                                        int *out)
+{
+    if (p >= end)
+        return NULL;
+    unsigned b = *p++;
+    int v = b & 63;
+    while (b & 64) {
+        if (p >= end)
+            return NULL;
+        b = *p++;
+        v = (v << 6) | (b & 63);
+    }
+    *out = v;
+    return p;
+}
+
+static int handler_depth(PyCodeObject *code, int index, int *end_out)
+{
+    PyObject *t = code->co_exceptiontable;
+    if (t == NULL || !PyBytes_Check(t))
+        return -1;
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(t);
+    const unsigned char *end = p + PyBytes_GET_SIZE(t);
+    while (p != NULL && p < end) {
+        int start, size, target, dl;
+        p = read_varint(p, end, &start);
+        if (p == NULL || index < start)
+            return -1;
+        p = read_varint(p, end, &size);
+        if (p != NULL)
+            p = read_varint(p, end, &target);
+        if (p != NULL)
+            p = read_varint(p, end, &dl);
+        if (p != NULL && index < start + size) {
+            if (end_out != NULL)
+                *end_out = start + size;
+            return dl >> 1;
+        }
+    }
+    return -1;
+}
+
+/* Whether a lock type: _thread's, multiprocessing's, or a class of the threading module
+ * (Condition, Semaphore, the Python RLock). */
+static int is_lock_type(PyTypeObject *t)
+{
+    const char *n = t->tp_name;
+    if (strcmp(n, "_thread.lock") == 0 || strcmp(n, "_thread.RLock") == 0 ||
+        strcmp(n, "_multiprocessing.SemLock") == 0)
+        return 1;
+    if (!PyType_HasFeature(t, Py_TPFLAGS_HEAPTYPE) || t->tp_dict == NULL)
+        return 0;
+    PyObject *m = PyDict_GetItemString(t->tp_dict, "__module__"); /* borrowed */
+    return m != NULL && PyUnicode_Check(m) &&
+           (PyUnicode_CompareWithASCIIString(m, "threading") == 0 ||
+            PyUnicode_CompareWithASCIIString(m, "multiprocessing.synchronize") == 0);
+}
+
+/* Whether o is the bound __exit__ of a lock: what `with lock:` keeps on the value stack
+ * for the length of its body. */
+static int is_lock_exit(PyObject *o)
+{
+    if (o == NULL)
+        return 0;
+    PyObject *self = NULL;
+    if (PyCFunction_Check(o)) {
+        PyCFunctionObject *f = (PyCFunctionObject *)o;
+        if (f->m_ml == NULL || strcmp(f->m_ml->ml_name, "__exit__") != 0)
+            return 0;
+        self = f->m_self;
+    } else if (PyMethod_Check(o)) {
+        PyObject *fn = PyMethod_GET_FUNCTION(o);
+        if (!PyFunction_Check(fn) ||
+            PyUnicode_CompareWithASCIIString(((PyFunctionObject *)fn)->func_name, "__exit__") != 0)
+            return 0;
+        self = PyMethod_GET_SELF(o);
+    }
+    return self != NULL && is_lock_type(Py_TYPE(self));
+}
+
+/* Whether the running goroutine is inside `with <lock>:` in any of its frames. A home's
+ * goroutines share one OS thread: another goroutine that then blocks on the lock would
+ * block the thread, and with it the holder, for good (an RLock would let it in, as the
+ * same thread). Threads do not have this problem; goroutines yielding on their own
+ * (parking in gmp calls) inside such a block have it already, preemption must not add
+ * it. Explicit acquire()/release() pairs are not seen (use `with`, gmp.Lock, or
+ * gmp.patch()). */
+static int holds_lock(PyThreadState *ts)
+{
+    for (struct _PyInterpreterFrame *f = CUR_FRAME(ts); f != NULL; f = f->previous) {
+#if GMPY_PY312
+        if (f->owner == FRAME_OWNED_BY_CSTACK)
+            continue;
+#endif
+        if (_PyFrame_IsIncomplete(f))
+            continue;
+#if GMPY_PY313
+        PyCodeObject *code = _PyFrame_GetCode(f);
+#else
+        PyCodeObject *code = f->f_code;
+#endif
+        int index = _PyInterpreterFrame_LASTI(f);
+        int depth = handler_depth(code, index, NULL);
+#if GMPY_PY312
+        /* 3.12 and 3.13 run pending calls at a loop's JUMP_BACKWARD, which the table
+         * leaves out of the range just before it (it cannot raise). The jump moves no
+         * stack slot, so that range's bottom slots are live. */
+        if (depth < 0 && index > 0) {
+            int op = _PyCode_CODE(code)[index].op.code;
+            int end = -1;
+            if (op == JUMP_BACKWARD || op == INSTRUMENTED_JUMP_BACKWARD) {
+                depth = handler_depth(code, index - 1, &end);
+                if (end != index)
+                    depth = -1;
+            }
+        }
+#endif
+        if (depth <= 0 || depth > code->co_stacksize)
+            continue;
+        PyObject **base = _PyFrame_Stackbase(f);
+        for (int i = 0; i < depth; i++)
+            if (is_lock_exit(base[i]))
+                return 1;
+    }
+    return 0;
+}
+
+static int may_yield(gmpy_home *h, PyThreadState *ts)
+{
+    if (ts != h->ts || h->cur == NULL || PyErr_Occurred() || ts->tracing != 0 ||
+        ts->interp->gc.collecting)
+        return 0;
+    if (importlib_prefix == NULL) {
+        importlib_prefix = PyUnicode_InternFromString("<frozen importlib");
+        if (importlib_prefix == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    for (struct _PyInterpreterFrame *f = CUR_FRAME(ts); f != NULL; f = f->previous) {
+#if GMPY_PY312
+        if (f->owner == FRAME_OWNED_BY_CSTACK)
+            continue;
+#endif
+#if GMPY_PY313
+        PyCodeObject *code = _PyFrame_GetCode(f);
+#else
+        PyCodeObject *code = f->f_code;
+#endif
+        if (PyUnicode_Tailmatch(code->co_filename, importlib_prefix, 0, PY_SSIZE_T_MAX, -1) == 1)
+            return 0;
+    }
+    return !holds_lock(ts);
+}
+
+/* Whether the goroutine of epoch `want` is still the one running on h. */
+static int still_running(gmpy_home *h, uint64_t want)
+{
+    return want != 0 && __atomic_load_n(&h->epoch, __ATOMIC_RELAXED) == want;
+}
+
+#if GMPY_PY312
+static int preempt_call(void *arg)
+{
+    gmpy_home *h = arg;
+    uint64_t want = __atomic_exchange_n(&h->want, 0, __ATOMIC_RELAXED);
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    if (tl_home != h || !still_running(h, want) || !may_yield(h, ts))
+        return 0;
+    struct _pending_calls *p = &ts->interp->ceval.pending;
+#if GMPY_PY313
+    PyMutex_Lock(&p->mutex);
+    int was = p->handling_thread == ts;
+    if (was)
+        p->handling_thread = NULL;
+    PyMutex_Unlock(&p->mutex);
+#else
+    PyThread_acquire_lock(p->lock, WAIT_LOCK);
+    int was = p->busy;
+    p->busy = 0;
+    PyThread_release_lock(p->lock);
+#endif
+    gmp_gosched();
+#if GMPY_PY313
+    PyMutex_Lock(&p->mutex);
+    if (was && p->handling_thread == NULL)
+        p->handling_thread = ts;
+    PyMutex_Unlock(&p->mutex);
+#else
+    PyThread_acquire_lock(p->lock, WAIT_LOCK);
+    if (was)
+        p->busy = 1;
+    PyThread_release_lock(p->lock);
+#endif
+    return 0;
+}
+#else
+static int preempt_trace(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    (void)obj;
+    gmpy_home *h = tl_home;
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    if (h == NULL || ts == NULL || ts->c_tracefunc != preempt_trace)
+        return 0;
+    /* Disarm: the user's trace function (usually none) back in place. */
+    Py_tracefunc uf = h->user_trace;
+    PyObject *uo = h->user_traceobj;
+    h->user_trace = NULL;
+    h->user_traceobj = NULL;
+    h->armed = 0;
+    PyObject *ours = ts->c_traceobj;
+    ts->c_tracefunc = uf;
+    ts->c_traceobj = uo;
+    Py_XDECREF(ours);
+    uint64_t want = __atomic_exchange_n(&h->want, 0, __ATOMIC_RELAXED);
+    int r = 0;
+    if (uf != NULL)
+        r = uf(uo, frame, what, arg);
+    if (r == 0 && still_running(h, want)) {
+        /* call_trace entered tracing (tracing = 1, use_tracing = 0): leave it around the
+         * yield, as if the goroutine yielded from its own code. */
+        PyThreadState_LeaveTracing(ts);
+        if (may_yield(h, ts))
+            gmp_gosched();
+        PyThreadState_EnterTracing(ts);
+    }
+    return r;
+}
+#endif
+
+/* The epoch of h's running goroutine and whether one runs (any thread, no GIL). */
+uint64_t gmpy_home_epoch(gmpy_home *h, int *busy)
+{
+    *busy = __atomic_load_n(&h->cur, __ATOMIC_RELAXED) != NULL;
+    return __atomic_load_n(&h->epoch, __ATOMIC_RELAXED);
+}
+
+/* Asks the goroutine of `epoch`, running on h for a whole watchdog tick, to yield at
+ * its next instruction boundary (the watchdog thread, without the GIL). 3.11 takes the
+ * GIL here (guarded: see the exit guard). */
+void gmpy_home_preempt(gmpy_home *h, uint64_t epoch)
+{
+#if GMPY_PY312
+    uint64_t none = 0;
+    if (!__atomic_compare_exchange_n(&h->want, &none, epoch, 0, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED))
+        return; /* the previous request is still queued */
+#if GMPY_PY313
+    if (_PyEval_AddPendingCall(h->ts->interp, preempt_call, h, 0) != _Py_ADD_PENDING_SUCCESS)
+#else
+    if (_PyEval_AddPendingCall(h->ts->interp, preempt_call, h, 0) != 0)
+#endif
+        __atomic_store_n(&h->want, 0, __ATOMIC_RELAXED); /* queue full: next tick */
+#else
+    uint64_t w = __atomic_load_n(&h->want, __ATOMIC_RELAXED);
+    if (w != 0 && w == epoch)
+        return; /* armed for this very run already */
+    int st = gmpy_gil_ensure();
+    PyThreadState *ts = h->ts;
+    if (h->armed && ts->c_tracefunc != preempt_trace) {
+        /* sys.settrace replaced ours meanwhile: what we kept is stale. */
+        Py_CLEAR(h->user_traceobj);
+        h->user_trace = NULL;
+        h->armed = 0;
+    }
+    if (__atomic_load_n(&h->epoch, __ATOMIC_RELAXED) == epoch && h->cur != NULL) {
+        if (!h->armed) {
+            h->user_trace = ts->c_tracefunc;
+            h->user_traceobj = ts->c_traceobj; /* the reference moves here */
+            ts->c_tracefunc = preempt_trace;
+            ts->c_traceobj = NULL;
+            h->armed = 1;
+        }
+        __atomic_store_n(&h->want, epoch, __ATOMIC_RELAXED);
+        /* As _PyThreadState_UpdateTracingState, on the running frame's cframe. */
+        ts->cframe->use_tracing = ts->tracing == 0 ? 255 : 0;
+    }
+    PyGILState_Release((PyGILState_STATE)st);
+#endif
+}

@@ -61,3 +61,10 @@ unsafe extern "C" {
     /// (1, with a progress stamp), for `gmp.run`'s deadlock check.
     pub fn gmp_all_asleep(stamp: *mut u64) -> c_int;
 }
+
+unsafe extern "C" {
+    /// csrc/pystate.c, preemption: the epoch of the home's running goroutine (and whether
+    /// one runs), and the request that it yield.
+    pub fn gmpy_home_epoch(h: *mut gmpy_home, busy: *mut c_int) -> u64;
+    pub fn gmpy_home_preempt(h: *mut gmpy_home, epoch: u64);
+}

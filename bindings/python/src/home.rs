@@ -171,6 +171,7 @@ pub fn ensure_homes(_py: Python<'_>) -> PyResult<&'static [&'static Home]> {
     // SAFETY: getpid has no preconditions.
     HOME_PID.store(unsafe { libc::getpid() }, Ordering::Release);
     let _ = HOMES.set(v);
+    start_watchdog();
     Ok(HOMES.get().unwrap())
 }
 
@@ -222,6 +223,7 @@ fn home_main(home: &'static Home) {
     }
     'outer: loop {
         // GIL held here.
+        wake_watchdog();
         loop {
             // SAFETY: our own home, on its thread, outside any goroutine.
             let n = unsafe { gmp_home_run(h, RUN_BUDGET_NS) };
@@ -249,6 +251,95 @@ fn home_main(home: &'static Home) {
     unsafe { pyo3::ffi::PyEval_SaveThread() };
     home.acked.store(true, Ordering::Release);
     sleep_forever();
+}
+
+/// The watchdog's tick. A goroutine seen running at PREEMPT_TICKS + 1 ticks in a row with
+/// no switch in between has run for 10-15 ms and is asked to yield (Go's sysmon asks
+/// after 10 ms).
+const PREEMPT_TICK: std::time::Duration = std::time::Duration::from_millis(5);
+const PREEMPT_TICKS: u32 = 2;
+/// Ticks with no goroutine running on any home before the watchdog sleeps until a home
+/// runs goroutines again.
+const WATCHDOG_IDLE_TICKS: u32 = 40;
+
+static WATCHDOG: OnceLock<std::thread::Thread> = OnceLock::new();
+static WATCHDOG_ASLEEP: AtomicBool = AtomicBool::new(false);
+
+/// Preemption of CPU-bound Python code: a thread that looks at every home each tick and
+/// asks a goroutine that has been running for a whole tick (same epoch, see
+/// csrc/pystate.c) to yield at its next instruction boundary (gmpy_home_preempt: a
+/// pending call on 3.12/3.13, a one-shot trace function on 3.11). It holds no GIL except
+/// for that request on 3.11, and sleeps while no home runs goroutines, so an idle or
+/// cooperative program pays nothing.
+fn start_watchdog() {
+    let t = std::thread::Builder::new()
+        .name("gmp-python-preempt".into())
+        .spawn(watchdog);
+    if let Ok(h) = t {
+        let _ = WATCHDOG.set(h.thread().clone());
+    }
+}
+
+/// A home is about to run goroutines: make sure the watchdog watches.
+#[inline]
+fn wake_watchdog() {
+    if WATCHDOG_ASLEEP.load(Ordering::Relaxed)
+        && WATCHDOG_ASLEEP.swap(false, Ordering::AcqRel)
+        && let Some(t) = WATCHDOG.get()
+    {
+        t.unpark();
+    }
+}
+
+fn watchdog() {
+    block_signals();
+    let homes = homes();
+    // Per home: the epoch last seen and for how many ticks since it has not changed.
+    let mut last = vec![(0u64, 0u32); homes.len()];
+    let mut idle = 0u32;
+    loop {
+        std::thread::sleep(PREEMPT_TICK);
+        if EXITING.load(Ordering::Acquire) {
+            return;
+        }
+        let mut any = false;
+        for (i, h) in homes.iter().enumerate() {
+            let mut busy = 0;
+            // SAFETY: a live home's C state; atomics only.
+            let epoch = unsafe { gmpy_home_epoch(h.py, &mut busy) };
+            let (seen, ticks) = &mut last[i];
+            if busy == 0 || epoch != *seen {
+                *seen = epoch;
+                *ticks = 0;
+            } else {
+                *ticks += 1;
+                if *ticks >= PREEMPT_TICKS {
+                    // SAFETY: as above; takes the GIL on 3.11 (guarded).
+                    unsafe { gmpy_home_preempt(h.py, epoch) };
+                }
+            }
+            any |= busy != 0;
+        }
+        idle = if any { 0 } else { idle + 1 };
+        if idle >= WATCHDOG_IDLE_TICKS {
+            WATCHDOG_ASLEEP.store(true, Ordering::SeqCst);
+            // A home that started after the flag was set unparks us (or has its token
+            // waiting): park returns at once.
+            let started = homes.iter().any(|h| {
+                let mut busy = 0;
+                // SAFETY: as above.
+                unsafe { gmpy_home_epoch(h.py, &mut busy) };
+                busy != 0
+            });
+            if !started {
+                // (A home that began between our last look and the flag is caught within
+                // a second.)
+                std::thread::park_timeout(std::time::Duration::from_secs(1));
+            }
+            WATCHDOG_ASLEEP.store(false, Ordering::SeqCst);
+            idle = WATCHDOG_IDLE_TICKS - 1;
+        }
+    }
 }
 
 pub fn sleep_forever() -> ! {
