@@ -7,26 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
 
-echo "== cargo test (unit + integration)"
-set +e
-cargo test --quiet --no-fail-fast > build/cargo-test.log 2>&1
-rc=$?
-set -e
-grep -E "^test result|FAILED|panicked" build/cargo-test.log || true
-if [ $rc -ne 0 ]; then
-  # A failing test binary is run once more, loudly: a flake is reported, never hidden
-  # (look for FLAKY in the log), and a second failure fails the run.
-  failed=$(grep -oE "to rerun pass \`--(test [a-z_0-9]+|lib)\`" build/cargo-test.log |
-           sed -E 's/.*--(test [a-z_0-9]+|lib).*/\1/' | sort -u)
-  [ -n "$failed" ] || { echo "cargo test failed (build error?)" >&2; tail -40 build/cargo-test.log; exit 1; }
-  while read -r what; do
-    [ -n "$what" ] || continue
-    echo "FLAKY? '$what' failed; running it once more" >&2
-    if [ "$what" = lib ]; then cargo test --quiet --lib; else cargo test --quiet --$what; fi ||
-      { echo "cargo test --$what failed twice" >&2; exit 1; }
-    echo "FLAKY: '$what' failed once and passed on rerun (see build/cargo-test.log)" >&2
-  done <<< "$failed"
-fi
+echo "== Rust unit + integration tests (cargo nextest: each test in its own process)"
+# .config/nextest.toml: one test at a time; a failing test runs once more and is reported
+# FLAKY if it then passes (never hidden: the summary lists it, and so does the JUnit
+# file, target/nextest/default/junit.xml); a second failure fails the run.
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v cargo-nextest >/dev/null || bash scripts/install-nextest.sh
+cargo nextest run --no-fail-fast --hide-progress-bar
+echo "== doc tests (nextest does not run them)"
+cargo test --quiet --doc > build/doctest.log 2>&1 || { cat build/doctest.log; exit 1; }
+grep -E "^test result" build/doctest.log
 
 echo "== loom models (run queue; the wait-claim protocol behind channels and select)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
@@ -38,7 +28,7 @@ echo "== ABI test (gmp-sys vs the header and the library's definitions; ctest)"
 echo "== version (Cargo.toml's, everywhere it is written)"
 bash scripts/check-version.sh
 
-echo "== C tests"
+echo "== C tests (ctest: tests/c/CMakeLists.txt; a failing program reruns once, FLAKY if it passes)"
 cargo build --quiet
 ln -sf libgmp.so target/debug/libgmp.so.0
 bash tests/c/run.sh target/debug
