@@ -144,14 +144,17 @@ impl Chan {
         };
         let c = Box::new(Chan {
             refs: AtomicUsize::new(1),
-            lock: Lock::new(Inner {
-                qcount: 0,
-                sendx: 0,
-                recvx: 0,
-                closed: false,
-                recvq: VecDeque::new(),
-                sendq: VecDeque::new(),
-            }),
+            lock: Lock::new(
+                crate::sys::lockrank::Rank::Chan,
+                Inner {
+                    qcount: 0,
+                    sendx: 0,
+                    recvx: 0,
+                    closed: false,
+                    recvq: VecDeque::new(),
+                    sendq: VecDeque::new(),
+                },
+            ),
             elem_size,
             cap,
             buf,

@@ -43,7 +43,8 @@ fn errno_name(e: i32) -> &'static std::ffi::CStr {
     use crate::sys::mutex::Mutex;
     use std::collections::HashMap;
     use std::ffi::CString;
-    static NAMES: Mutex<Option<HashMap<i32, &'static std::ffi::CStr>>> = Mutex::new(None);
+    static NAMES: Mutex<Option<HashMap<i32, &'static std::ffi::CStr>>> =
+        Mutex::new(crate::sys::mutex::Rank::ErrorNames, None);
     let mut g = NAMES.lock();
     let map = g.get_or_insert_with(HashMap::new);
     if let Some(s) = map.get(&e) {

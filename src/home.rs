@@ -18,7 +18,7 @@
 //! every parked goroutine of the home at its next pump (only the home thread may: no home
 //! goroutine runs concurrently with it, so none can be half-way into a park).
 
-use crate::sys::mutex::Mutex;
+use crate::sys::mutex::{Mutex, Rank};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
@@ -46,12 +46,12 @@ pub(crate) fn make() -> Result<*mut Home, Code> {
         // SAFETY: pthread_self has no preconditions.
         owner: unsafe { libc::pthread_self() },
         waiter: crate::park::thread_waiter(),
-        queue: Mutex::new(VecDeque::new()),
+        queue: Mutex::new(Rank::HomeQueue, VecDeque::new()),
         efd,
         closed: AtomicBool::new(false),
         swept: AtomicBool::new(false),
         live: AtomicI64::new(0),
-        members: Mutex::new(HashSet::new()),
+        members: Mutex::new(Rank::HomeMembers, HashSet::new()),
         closers: AtomicUsize::new(0),
         reentrant: AtomicBool::new(true),
     }));

@@ -17,9 +17,8 @@
 //! - Because addresses are reused after `free`, a wake-up may reach a waiter of a new
 //!   object at the same address: every waiter re-checks its condition after waking.
 
-use crate::sys::mutex::Mutex;
+use crate::sys::mutex::{Mutex, MutexGuard, Rank};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::MutexGuard;
 
 use crate::park::{self, WaitRef};
 use crate::sched::g::WaitReason;
@@ -33,7 +32,8 @@ pub(crate) struct Node {
 pub(crate) type Queues = BTreeMap<usize, VecDeque<Node>>;
 
 const BUCKETS: usize = 251;
-static TABLE: [Mutex<Queues>; BUCKETS] = [const { Mutex::new(BTreeMap::new()) }; BUCKETS];
+static TABLE: [Mutex<Queues>; BUCKETS] =
+    [const { Mutex::new(Rank::Sema, BTreeMap::new()) }; BUCKETS];
 
 /// The locked bucket of `addr`.
 pub(crate) fn lock(addr: usize) -> MutexGuard<'static, Queues> {

@@ -10,14 +10,14 @@
 //! branch. The recording half is the scheduler's (`sched/trace.rs`); this file turns it
 //! on and off and writes the file.
 
-use crate::sys::mutex::Mutex;
+use crate::sys::mutex::{Mutex, Rank};
 use std::io::Write as _;
 use std::sync::atomic::Ordering;
 
 use crate::sched::SCHED;
 use crate::sched::trace::{self, Ev};
 
-static PATH: Mutex<Option<String>> = Mutex::new(None);
+static PATH: Mutex<Option<String>> = Mutex::new(Rank::TracePath, None);
 
 /// `gmp_trace_start`: GMP_EALREADY if a trace is running.
 pub(crate) fn start(path: &str) -> i32 {

@@ -14,7 +14,7 @@
 //! Differences from Go: no `_Gsyscall` transitions yet (the syscall issue), no
 //! `_Gcopystack` (stacks never move: C code holds pointers into them).
 
-use crate::sys::mutex::Mutex;
+use crate::sys::mutex::{Mutex, Rank};
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
@@ -259,7 +259,7 @@ impl G {
             preempt: AtomicBool::new(false),
             home: AtomicPtr::new(std::ptr::null_mut()),
             lockedm: AtomicPtr::new(std::ptr::null_mut()),
-            name: Mutex::new(None),
+            name: Mutex::new(Rank::GName, None),
             spawn_pc: AtomicU64::new(0),
             saved_sp: AtomicU64::new(0),
             saved_bp: AtomicU64::new(0),

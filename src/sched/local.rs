@@ -27,7 +27,7 @@
 //! only); the key table is atomics (read lock-free by get/set) plus a mutex for create
 //! and delete.
 
-use crate::sys::mutex::Mutex;
+use crate::sys::mutex::{Mutex, Rank};
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -49,7 +49,7 @@ static LIVE: [AtomicU32; KEYS_MAX] = [const { AtomicU32::new(0) }; KEYS_MAX];
 /// `DTORS[i]`: slot i's destructor (a function address) or 0.
 static DTORS: [AtomicUsize; KEYS_MAX] = [const { AtomicUsize::new(0) }; KEYS_MAX];
 /// Generations per slot; create and delete hold it.
-static GENS: Mutex<[u32; KEYS_MAX]> = Mutex::new([0; KEYS_MAX]);
+static GENS: Mutex<[u32; KEYS_MAX]> = Mutex::new(Rank::LocalKeys, [0; KEYS_MAX]);
 
 /// The slot of a key that is live now.
 #[inline]

@@ -115,13 +115,13 @@ pub(crate) enum ThreadRole {
 /// is Sync).
 #[derive(Clone, Copy)]
 pub(crate) struct ThreadHooks {
-    pub(crate) start: crate::ffi::types::gmp_thread_fn,
-    pub(crate) stop: crate::ffi::types::gmp_thread_fn,
+    pub(crate) start: gmp_sys::types::gmp_thread_fn,
+    pub(crate) stop: gmp_sys::types::gmp_thread_fn,
     pub(crate) ctx: usize,
 }
 
 static THREAD_HOOKS: crate::sys::mutex::Mutex<Option<ThreadHooks>> =
-    crate::sys::mutex::Mutex::new(None);
+    crate::sys::mutex::Mutex::new(crate::sys::mutex::Rank::ThreadHooks, None);
 
 /// Records the thread callbacks (`gmp_init`, before the runtime starts threads).
 pub(crate) fn set_thread_hooks(h: ThreadHooks) {
@@ -129,7 +129,7 @@ pub(crate) fn set_thread_hooks(h: ThreadHooks) {
 }
 
 fn call_thread_hook(
-    which: fn(&ThreadHooks) -> crate::ffi::types::gmp_thread_fn,
+    which: fn(&ThreadHooks) -> gmp_sys::types::gmp_thread_fn,
     role: ThreadRole,
     index: i32,
 ) {

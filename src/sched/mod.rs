@@ -64,7 +64,7 @@ pub(crate) mod timers;
 pub(crate) mod trace;
 pub(crate) mod wait;
 
-use crate::sys::mutex::Mutex;
+use crate::sys::mutex::{Mutex, Rank};
 use std::collections::VecDeque;
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering,
@@ -137,11 +137,14 @@ pub(crate) struct Sched {
 
 pub(crate) static SCHED: Sched = Sched {
     state: AtomicU8::new(ST_UNINIT),
-    lock: Mutex::new(Locked {
-        runq: VecDeque::new(),
-        pidle: Vec::new(),
-        midle: Vec::new(),
-    }),
+    lock: Mutex::new(
+        Rank::Sched,
+        Locked {
+            runq: VecDeque::new(),
+            pidle: Vec::new(),
+            midle: Vec::new(),
+        },
+    ),
     runqsize: AtomicUsize::new(0),
     npidle: AtomicI32::new(0),
     nmspinning: AtomicI32::new(0),
@@ -164,14 +167,14 @@ pub(crate) static SCHED: Sched = Sched {
     main_deadlocked: AtomicBool::new(false),
     goroutines_created: AtomicU64::new(0),
     start_time: AtomicI64::new(0),
-    allm: Mutex::new(Vec::new()),
-    allgs: Mutex::new(Vec::new()),
-    gfree: Mutex::new(Vec::new()),
-    threads: Mutex::new(Vec::new()),
+    allm: Mutex::new(Rank::AllM, Vec::new()),
+    allgs: Mutex::new(Rank::AllGs, Vec::new()),
+    gfree: Mutex::new(Rank::GFree, Vec::new()),
+    threads: Mutex::new(Rank::Threads, Vec::new()),
 };
 
 impl Sched {
-    pub(crate) fn locked(&self) -> std::sync::MutexGuard<'_, Locked> {
+    pub(crate) fn locked(&self) -> crate::sys::mutex::MutexGuard<'_, Locked> {
         self.lock.lock()
     }
 
@@ -194,8 +197,8 @@ pub(crate) struct Config {
     pub(crate) max_threads: i32,
 }
 
-static CONFIG: Mutex<Option<Config>> = Mutex::new(None);
-static INIT: Mutex<()> = Mutex::new(());
+static CONFIG: Mutex<Option<Config>> = Mutex::new(Rank::Config, None);
+static INIT: Mutex<()> = Mutex::new(Rank::Init, ());
 
 fn env_config() -> Config {
     let mut c = Config {

@@ -12,7 +12,7 @@
 //! Lock order: a descriptor's lock is taken with no other gmp lock held, and `ready`
 //! (which may take the scheduler lock) runs after it is released.
 
-use crate::sys::mutex::{Mutex, RwLock};
+use crate::sys::mutex::{Mutex, Rank, RwLock};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::BorrowedFd;
@@ -85,7 +85,7 @@ pub(crate) struct PdInner {
     pub(crate) queues: [VecDeque<WaitRef>; 2],
 }
 
-static TABLE: RwLock<Option<HashMap<i32, Arc<PollDesc>>>> = RwLock::new(None);
+static TABLE: RwLock<Option<HashMap<i32, Arc<PollDesc>>>> = RwLock::new(Rank::PollTable, None);
 
 pub(crate) fn lookup(fd: i32) -> Option<Arc<PollDesc>> {
     TABLE.read().as_ref().and_then(|t| t.get(&fd).cloned())
@@ -106,12 +106,15 @@ pub(crate) fn insert_as(fd: i32, socket: bool, owned: bool) -> Arc<PollDesc> {
                 socket,
                 owned: AtomicBool::new(owned),
                 ino,
-                inner: Mutex::new(PdInner {
-                    generation: 0,
-                    registered: false,
-                    latch: [false; 2],
-                    queues: [VecDeque::new(), VecDeque::new()],
-                }),
+                inner: Mutex::new(
+                    Rank::PollDesc,
+                    PdInner {
+                        generation: 0,
+                        registered: false,
+                        latch: [false; 2],
+                        queues: [VecDeque::new(), VecDeque::new()],
+                    },
+                ),
                 inflight: AtomicU32::new(0),
                 closing: AtomicBool::new(false),
             })

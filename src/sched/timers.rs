@@ -14,7 +14,7 @@
 //! home, which have no P, put their timers on some P's heap; a timer's action readies a G
 //! wherever it fires (`ready` works without a P).
 
-use crate::sys::mutex::Mutex;
+use crate::sys::mutex::{Mutex, Rank};
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -79,7 +79,7 @@ impl ChanTimer {
         release: unsafe fn(*mut ()),
     ) -> Self {
         ChanTimer {
-            lock: Mutex::new(()),
+            lock: Mutex::new(Rank::ChanTimer, ()),
             stopped: AtomicBool::new(false),
             period,
             heap: AtomicPtr::new(std::ptr::null_mut()),
@@ -204,7 +204,7 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 impl Timers {
     pub(crate) fn new() -> Self {
         Timers {
-            heap: Mutex::new(BinaryHeap::new()),
+            heap: Mutex::new(Rank::Timers, BinaryHeap::new()),
             next: AtomicI64::new(NONE),
             swept_len: AtomicUsize::new(0),
             len: AtomicUsize::new(0),

@@ -3,7 +3,7 @@
 //! contexts without a P take a lock. With tracing off, each hook is one load and a
 //! branch. Turning it on and off, and writing the file, is `diag/tracefile.rs`.
 
-use crate::sys::mutex::Mutex;
+use crate::sys::mutex::{Mutex, Rank};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::SCHED;
@@ -14,7 +14,7 @@ pub(crate) static ON: AtomicBool = AtomicBool::new(false);
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 static START: AtomicU64 = AtomicU64::new(0);
 /// Events flushed from P's, and events from contexts without a P.
-static GLOBAL: Mutex<Vec<Ev>> = Mutex::new(Vec::new());
+static GLOBAL: Mutex<Vec<Ev>> = Mutex::new(Rank::TraceBuf, Vec::new());
 
 #[derive(Clone)]
 pub(crate) enum Ev {

@@ -105,7 +105,7 @@ thread_local! {
 
 /// Every foreign thread's waiter, for `gmp_shutdown` to end their open waits.
 static ALL_THREAD_WAITERS: crate::sys::mutex::Mutex<Vec<std::sync::Weak<ThreadWaiter>>> =
-    crate::sys::mutex::Mutex::new(Vec::new());
+    crate::sys::mutex::Mutex::new(crate::sys::mutex::Rank::ThreadWaiters, Vec::new());
 
 /// Ends every foreign thread's open wait with SHUTDOWN (`gmp_shutdown`, once no
 /// goroutine is left): nothing could end them any more but another foreign thread, and

@@ -97,13 +97,13 @@
 //! default action). Go reports `goroutine stack exceeds limit` from `newstack` instead,
 //! before any fault.
 
-use crate::sys::mutex::Mutex;
+use crate::sys::mutex::{Mutex, MutexGuard, Rank};
 use std::fmt;
 use std::io::Write as _;
 use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, MutexGuard, Once, OnceLock};
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Instant;
 
 #[cfg(test)]
@@ -503,10 +503,13 @@ impl Global {
     }
 }
 
-static GLOBAL: Mutex<Global> = Mutex::new(Global {
-    classes: Vec::new(),
-    caches: Vec::new(),
-});
+static GLOBAL: Mutex<Global> = Mutex::new(
+    Rank::Stacks,
+    Global {
+        classes: Vec::new(),
+        caches: Vec::new(),
+    },
+);
 
 /// Memory given back by the lazy release so far.
 static RELEASES: AtomicU64 = AtomicU64::new(0);
@@ -863,11 +866,10 @@ mod tests {
     use std::hint::black_box;
 
     const DEFAULT_STACK_SIZE: usize = 256 * 1024;
-    use crate::sys::mutex::RwLock;
-    use std::sync::{RwLockReadGuard, RwLockWriteGuard};
+    use crate::sys::mutex::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
     /// Tests that fork, count maps or look at global counters run alone.
-    static SERIAL: RwLock<()> = RwLock::new(());
+    static SERIAL: RwLock<()> = RwLock::new(Rank::Test, ());
 
     fn shared() -> RwLockReadGuard<'static, ()> {
         SERIAL.read()

@@ -39,7 +39,7 @@ pub(crate) fn call(s: &AtomicU32, f: impl FnOnce()) -> Code {
 /// returns GMP_EDEADLK instead of waiting for itself. Only the running and contended
 /// paths look at it; a done once costs one load as before.
 static RUNNING: crate::sys::mutex::Mutex<Vec<(usize, u64)>> =
-    crate::sys::mutex::Mutex::new(Vec::new());
+    crate::sys::mutex::Mutex::new(crate::sys::mutex::Rank::Once, Vec::new());
 
 struct Running(usize);
 

@@ -22,6 +22,9 @@ const SLEEPING: u32 = 2;
 
 pub(crate) struct Lock<T> {
     state: AtomicU32,
+    /// Its rank (`sys/lockrank.rs`), checked at each acquisition in debug builds.
+    #[cfg(debug_assertions)]
+    rank: super::lockrank::Rank,
     value: UnsafeCell<T>,
 }
 
@@ -35,15 +38,20 @@ pub(crate) struct Guard<'a, T> {
 }
 
 impl<T> Lock<T> {
-    pub(crate) const fn new(value: T) -> Self {
+    #[cfg_attr(not(debug_assertions), allow(unused_variables))]
+    pub(crate) const fn new(rank: super::lockrank::Rank, value: T) -> Self {
         Lock {
             state: AtomicU32::new(UNLOCKED),
+            #[cfg(debug_assertions)]
+            rank,
             value: UnsafeCell::new(value),
         }
     }
 
     #[inline]
     pub(crate) fn lock(&self) -> Guard<'_, T> {
+        #[cfg(debug_assertions)]
+        super::lockrank::acquire(self.rank);
         if self
             .state
             .compare_exchange_weak(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
@@ -113,6 +121,8 @@ impl<T> DerefMut for Guard<'_, T> {
 impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
         self.lock.unlock();
+        #[cfg(debug_assertions)]
+        super::lockrank::release(self.lock.rank);
     }
 }
 
@@ -121,7 +131,7 @@ mod tests {
     use super::*;
     #[test]
     fn counts() {
-        let l = std::sync::Arc::new(Lock::new(0u64));
+        let l = std::sync::Arc::new(Lock::new(crate::sys::lockrank::Rank::Test, 0u64));
         let hs: Vec<_> = (0..4)
             .map(|_| {
                 let l = l.clone();

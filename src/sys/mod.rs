@@ -30,6 +30,7 @@ pub(crate) fn errno() -> i32 {
 }
 pub(crate) mod futex;
 pub(crate) mod lock;
+pub(crate) mod lockrank;
 pub(crate) mod mutex;
 pub(crate) mod sanitizer;
 pub(crate) mod valgrind;
