@@ -48,6 +48,14 @@ impl Tally {
         self.sum.fetch_add(mix(v), Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed) + 1
     }
+    /// Checks that every value 0..n was received once.
+    fn check_all(&self, n: usize, ctx: &str) {
+        let all = Bitmap::new(n);
+        for v in 0..n {
+            all.set(v);
+        }
+        self.check(&all, ctx);
+    }
     /// Checks the tally against the set of values that were sent.
     fn check(&self, sent: &Bitmap, ctx: &str) {
         if let Some(v) = sent.first_diff(&self.got) {
@@ -80,6 +88,19 @@ fn sides(n: usize) -> Vec<On> {
         .collect()
 }
 
+/// Producer `p` of `np`: sends its share of 0..n (p, p + np, ...) on `c`; the last
+/// producer of `left` to finish closes `c`.
+fn produce(c: Ch, p: usize, np: usize, n: usize, left: &AtomicUsize) {
+    let mut v = p;
+    while v < n {
+        c.put(v as u64);
+        v += np;
+    }
+    if left.fetch_sub(1, Ordering::AcqRel) == 1 {
+        assert_eq!(c.close(), 0);
+    }
+}
+
 /// Every value 0..n through one channel; producers close it when the last one is done.
 fn plain(cap: usize, np: usize, nc: usize, n: usize) {
     let ctx = format!("plain cap {cap} {np}x{nc} n {n}");
@@ -89,16 +110,7 @@ fn plain(cap: usize, np: usize, nc: usize, n: usize) {
     let mut js = Vec::new();
     for (p, on) in sides(np).into_iter().enumerate() {
         let left = left.clone();
-        js.push(start(on, move || {
-            let mut v = p;
-            while v < n {
-                c.put(v as u64);
-                v += np;
-            }
-            if left.fetch_sub(1, Ordering::AcqRel) == 1 {
-                assert_eq!(c.close(), 0);
-            }
-        }));
+        js.push(start(on, move || produce(c, p, np, n, &left)));
     }
     for on in sides(nc) {
         let (tally, ctx) = (tally.clone(), ctx.clone());
@@ -115,11 +127,7 @@ fn plain(cap: usize, np: usize, nc: usize, n: usize) {
         }));
     }
     join_all(js);
-    let all = Bitmap::new(n);
-    for v in 0..n {
-        all.set(v);
-    }
-    tally.check(&all, &ctx);
+    tally.check_all(n, &ctx);
     c.release();
 }
 
@@ -208,16 +216,7 @@ fn select_consumers(cap: usize, np: usize, nc: usize, n: usize) {
     for (p, on) in sides(np).into_iter().enumerate() {
         let left = left.clone();
         let c = chans[p % 2];
-        js.push(start(on, move || {
-            let mut v = p;
-            while v < n {
-                c.put(v as u64);
-                v += np;
-            }
-            if left[p % 2].fetch_sub(1, Ordering::AcqRel) == 1 {
-                assert_eq!(c.close(), 0);
-            }
-        }));
+        js.push(start(on, move || produce(c, p, np, n, &left[p % 2])));
     }
     for on in sides(nc) {
         let (tally, ctx) = (tally.clone(), ctx.clone());
@@ -245,11 +244,7 @@ fn select_consumers(cap: usize, np: usize, nc: usize, n: usize) {
         }));
     }
     join_all(js);
-    let all = Bitmap::new(n);
-    for v in 0..n {
-        all.set(v);
-    }
-    tally.check(&all, &ctx);
+    tally.check_all(n, &ctx);
     for c in chans {
         c.release();
     }

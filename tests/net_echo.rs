@@ -70,6 +70,24 @@ fn client_rounds(fd: i32, id: usize, rounds: usize, wd: &Arc<std::sync::atomic::
     }
 }
 
+/// A client on `on`: a connection from `connect`, `rounds` round trips as client `id`
+/// (ticking `prog`), then close.
+fn client(
+    on: On,
+    connect: impl FnOnce() -> i32 + Send + 'static,
+    id: usize,
+    rounds: usize,
+    prog: Arc<std::sync::atomic::AtomicU64>,
+) -> Joiner {
+    start(on, move || {
+        assert_eq!(on == On::Go, gmp_self() != 0, "client {id} runs on {on:?}");
+        let fd = connect();
+        assert!(fd >= 0, "client {id} connect: {fd}");
+        client_rounds(fd, id, rounds, &prog);
+        assert_eq!(gmp_close_fd(fd), 0);
+    })
+}
+
 fn expected_bytes(clients: usize, rounds: usize) -> usize {
     (0..clients)
         .map(|id| {
@@ -94,13 +112,7 @@ fn echo_many(connect: impl Fn() -> i32 + Send + Sync + 'static, ln: i32, name: &
         let mut js = Vec::new();
         for id in 0..clients {
             let connect = connect.clone();
-            let prog = prog.clone();
-            js.push(spawn(move || {
-                let fd = connect();
-                assert!(fd >= 0, "client {id} connect: {fd}");
-                client_rounds(fd, id, rounds, &prog);
-                assert_eq!(gmp_close_fd(fd), 0);
-            }));
+            js.push(client(On::Go, move || connect(), id, rounds, prog.clone()));
         }
         join_all(js);
         server.join();
@@ -192,14 +204,8 @@ fn foreign_thread_clients_goroutine_server() {
     });
     let mut js = Vec::new();
     for id in 0..threads {
-        let prog = wd.counter();
-        js.push(thread(move || {
-            assert_eq!(gmp_self(), 0, "a foreign thread");
-            let fd = tcp_connect(port, T);
-            assert!(fd >= 0, "connect: {fd}");
-            client_rounds(fd, id, rounds, &prog);
-            assert_eq!(gmp_close_fd(fd), 0);
-        }));
+        let connect = move || tcp_connect(port, T);
+        js.push(client(On::Thread, connect, id, rounds, wd.counter()));
     }
     join_all(js);
     server.join();
@@ -230,13 +236,8 @@ fn goroutine_clients_foreign_thread_server() {
     });
     let mut js = Vec::new();
     for id in 0..clients {
-        let prog = wd.counter();
-        js.push(spawn(move || {
-            let fd = tcp_connect(port, T);
-            assert!(fd >= 0, "connect: {fd}");
-            client_rounds(fd, id, rounds, &prog);
-            assert_eq!(gmp_close_fd(fd), 0);
-        }));
+        let connect = move || tcp_connect(port, T);
+        js.push(client(On::Go, connect, id, rounds, wd.counter()));
     }
     join_all(js);
     server.join();
@@ -265,14 +266,9 @@ fn mixed_threads_and_goroutines_one_listener() {
     }
     let mut clients = Vec::new();
     for id in 0..2 * per_side {
-        let prog = wd.counter();
-        let f = move || {
-            let fd = tcp_connect(port, T);
-            assert!(fd >= 0, "connect: {fd}");
-            client_rounds(fd, id, rounds, &prog);
-            assert_eq!(gmp_close_fd(fd), 0);
-        };
-        clients.push(if id % 2 == 0 { thread(f) } else { spawn(f) });
+        let on = if id % 2 == 0 { On::Thread } else { On::Go };
+        let connect = move || tcp_connect(port, T);
+        clients.push(client(on, connect, id, rounds, wd.counter()));
     }
     join_all(clients);
     join_all(servers);

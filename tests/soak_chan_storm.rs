@@ -76,18 +76,7 @@ fn producer(r: Arc<Round>, p: u64, seed: u64) {
         let mut v = id;
         if rng.next() % 4 != 0 {
             // select over every channel still open to us
-            let mut cases: Vec<gmp_select_case> = (0..K)
-                .map(|k| gmp_select_case {
-                    chan: if open[k] {
-                        r.chans[k].0
-                    } else {
-                        std::ptr::null_mut()
-                    },
-                    op: GMP_SEND,
-                    elem: (&mut v as *mut u64).cast(),
-                    result: 0,
-                })
-                .collect();
+            let mut cases = cases_on(&r, &open, GMP_SEND, &mut v);
             // SAFETY: K live cases; elem points at v for the whole call.
             let rc = unsafe { gmp_select(cases.as_mut_ptr(), K, 50 * MS) };
             if rc == GMP_ETIMEDOUT {
@@ -130,6 +119,23 @@ fn producer(r: Arc<Round>, p: u64, seed: u64) {
     r.sent.add(n, sum, xor);
 }
 
+/// One select case per channel of the round, all on `v`; a NULL channel (which never
+/// fires) where `open[k]` is false.
+fn cases_on(r: &Round, open: &[bool], op: i32, v: *mut u64) -> Vec<gmp_select_case> {
+    (0..K)
+        .map(|k| gmp_select_case {
+            chan: if open[k] {
+                r.chans[k].0
+            } else {
+                std::ptr::null_mut()
+            },
+            op,
+            elem: v.cast(),
+            result: 0,
+        })
+        .collect()
+}
+
 fn consumer(r: Arc<Round>, seed: u64) {
     let mut rng = Rng(seed | 1);
     let mut live: Vec<bool> = vec![true; K];
@@ -137,18 +143,7 @@ fn consumer(r: Arc<Round>, seed: u64) {
     while live.iter().any(|&l| l) {
         let mut v = 0u64;
         let (k, rc) = if rng.next() % 4 != 0 {
-            let mut cases: Vec<gmp_select_case> = (0..K)
-                .map(|k| gmp_select_case {
-                    chan: if live[k] {
-                        r.chans[k].0
-                    } else {
-                        std::ptr::null_mut()
-                    },
-                    op: GMP_RECV,
-                    elem: (&mut v as *mut u64).cast(),
-                    result: 0,
-                })
-                .collect();
+            let mut cases = cases_on(&r, &live, GMP_RECV, &mut v);
             // SAFETY: K live cases; elem points at v.
             let rc = unsafe { gmp_select(cases.as_mut_ptr(), K, 50 * MS) };
             if rc == GMP_ETIMEDOUT {
