@@ -15,13 +15,7 @@ use support::*;
 /// from the start (changing gomaxprocs under running goroutines has known bugs: see
 /// `blocking_on_a_retired_p_hands_off_its_queue`), and checks that the child passed.
 fn in_child(test: &str, procs: i32, f: impl FnOnce() + Send + 'static) {
-    if is_child(test) {
-        init(procs);
-        let rc = gmp::rt::main(f);
-        assert_eq!(rc, 0, "gmp_main returned {rc}");
-        child_exit(0);
-    }
-    rerun(test, &[], Duration::from_secs(10)).assert_exited_ok(test);
+    main_in_child(test, procs, &[], Duration::from_secs(10), f);
 }
 
 fn check_consistent(s: &gmp::ffi::gmp_stats) {
@@ -273,14 +267,7 @@ fn runtime_threads_are_named() {
 #[test]
 fn blocking_on_a_retired_p_hands_off_its_queue() {
     const NAME: &str = "blocking_on_a_retired_p_hands_off_its_queue";
-    if is_child(NAME) {
-        init(2);
-        let rc = gmp::rt::main(child_retired_p);
-        assert_eq!(rc, 0);
-        child_exit(0);
-    }
-    let out = rerun(NAME, &[], Duration::from_secs(10));
-    out.assert_exited_ok(NAME);
+    let out = main_in_child(NAME, 2, &[], Duration::from_secs(10), child_retired_p);
     assert_eq!(
         out.mark("ran_during"),
         "2",
@@ -333,9 +320,12 @@ fn child_retired_p() {
 /// for 200 ms (sysmon deep-sleeps then) and woke by a timer; in a child process.
 #[test]
 fn preempt_requests_after_the_runtime_was_idle() {
-    if is_child("preempt_requests_after_the_runtime_was_idle") {
-        init(1);
-        let rc = gmp::rt::main(|| {
+    let out = main_in_child(
+        "preempt_requests_after_the_runtime_was_idle",
+        1,
+        &[],
+        Duration::from_secs(60),
+        || {
             for round in 0..5 {
                 assert_eq!(gmp_sleep(ms(200)), 0);
                 let before = stats().preempt_requests;
@@ -365,16 +355,8 @@ fn preempt_requests_after_the_runtime_was_idle() {
                 let seen = seen_by_hog.load(Ordering::SeqCst);
                 mark("round", format!("{round} {before} {after} {seen}"));
             }
-        });
-        assert_eq!(rc, 0);
-        child_exit(0);
-    }
-    let out = rerun(
-        "preempt_requests_after_the_runtime_was_idle",
-        &[],
-        Duration::from_secs(60),
+        },
     );
-    out.assert_exited_ok("child");
     for r in out.marks("round") {
         let f: Vec<&str> = r.split(' ').collect();
         assert!(

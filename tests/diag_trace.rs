@@ -299,11 +299,35 @@ fn overlaps(evs: &[Ev]) -> Vec<(Ev, Ev)> {
     bad
 }
 
+/// Runs `f` as gmp_main's goroutine in a child with `procs` P's and GMP_TRACE, and checks
+/// that no two slices on one P's track overlap.
+fn no_overlaps_in_child(test: &str, procs: i32, tag: &str, f: impl FnOnce() + Send + 'static) {
+    // In the child the path is not used (the parent sets GMP_TRACE): make no directory.
+    let path = if is_child(test) {
+        String::new()
+    } else {
+        tmp_path(tag)
+    };
+    let env = [("GMP_TRACE", path.as_str())];
+    main_in_child(test, procs, &env, Duration::from_secs(10), f);
+    let (_, evs) = load(&path);
+    let bad = overlaps(&evs);
+    assert!(
+        bad.is_empty(),
+        "{} overlaps, first: {:?}",
+        bad.len(),
+        bad.first()
+    );
+    cleanup(&path);
+}
+
 #[test]
 fn trace_slices_on_a_p_do_not_overlap_without_syscalls() {
-    if is_child("trace_slices_on_a_p_do_not_overlap_without_syscalls") {
-        init(2);
-        let rc = gmp::rt::main(|| {
+    no_overlaps_in_child(
+        "trace_slices_on_a_p_do_not_overlap_without_syscalls",
+        2,
+        "nooverlap",
+        || {
             let (ping, pong) = (Ch::of::<i64>(0), Ch::of::<i64>(0));
             go_named("ponger", move || {
                 while let (0, v) = ping.recv::<i64>() {
@@ -329,33 +353,17 @@ fn trace_slices_on_a_p_do_not_overlap_without_syscalls() {
             }
             ping.close();
             assert_eq!(wg.wait(), 0);
-        });
-        assert_eq!(rc, 0);
-        child_exit(0);
-    }
-    let path = tmp_path("nooverlap");
-    let out = rerun(
-        "trace_slices_on_a_p_do_not_overlap_without_syscalls",
-        &[("GMP_TRACE", path.as_str())],
-        Duration::from_secs(10),
+        },
     );
-    out.assert_exited_ok("traced child");
-    let (_, evs) = load(&path);
-    let bad = overlaps(&evs);
-    assert!(
-        bad.is_empty(),
-        "{} overlaps, first: {:?}",
-        bad.len(),
-        bad.first()
-    );
-    cleanup(&path);
 }
 
 #[test]
 fn trace_slices_on_a_p_do_not_overlap_with_syscalls() {
-    if is_child("trace_slices_on_a_p_do_not_overlap_with_syscalls") {
-        init(1);
-        let rc = gmp::rt::main(|| {
+    no_overlaps_in_child(
+        "trace_slices_on_a_p_do_not_overlap_with_syscalls",
+        1,
+        "syscall-overlap",
+        || {
             let wg = Arc::new(WaitGroup::new());
             let w2 = wg.clone();
             assert_eq!(w2.add(1), 0);
@@ -378,26 +386,8 @@ fn trace_slices_on_a_p_do_not_overlap_with_syscalls() {
                 });
             }
             assert_eq!(wg.wait(), 0);
-        });
-        assert_eq!(rc, 0);
-        child_exit(0);
-    }
-    let path = tmp_path("syscall-overlap");
-    let out = rerun(
-        "trace_slices_on_a_p_do_not_overlap_with_syscalls",
-        &[("GMP_TRACE", path.as_str())],
-        Duration::from_secs(10),
+        },
     );
-    out.assert_exited_ok("traced child");
-    let (_, evs) = load(&path);
-    let bad = overlaps(&evs);
-    assert!(
-        bad.is_empty(),
-        "{} overlaps, first: {:?}",
-        bad.len(),
-        bad.first()
-    );
-    cleanup(&path);
 }
 
 /// Child: gmp_trace_start/stop around the middle of three phases.

@@ -57,3 +57,25 @@ pub fn dump_line(dump: &str, id: u64) -> Option<String> {
     let p = format!("goroutine {id} [");
     dump.lines().find(|l| l.starts_with(&p)).map(str::to_owned)
 }
+
+/// Runs `f` as gmp_main's goroutine in a child process (test `test` run again, see
+/// [`super::rerun`]) whose runtime has `procs` P's from the start and the extra
+/// environment `env`; checks that the child passed (ended through `child_exit(0)` within
+/// `limit`) and returns what it did. In the child it does not return.
+pub fn main_in_child(
+    test: &str,
+    procs: i32,
+    env: &[(&str, &str)],
+    limit: std::time::Duration,
+    f: impl FnOnce() + Send + 'static,
+) -> super::ChildOut {
+    if super::is_child(test) {
+        init(procs);
+        let rc = gmp::rt::main(f);
+        assert_eq!(rc, 0, "gmp_main returned {rc}");
+        super::child_exit(0);
+    }
+    let out = super::rerun(test, env, limit);
+    out.assert_exited_ok(test);
+    out
+}
