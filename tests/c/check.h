@@ -1,4 +1,5 @@
-/* check.h: the tiny assertion kit of the C tests (tests/c/run.sh builds and runs them).
+/* check.h: the tiny assertion kit of the C tests (tests/c/CMakeLists.txt builds them, and
+ * ctest runs them: tests/c/run.sh).
  * CHECK(cond) and CHECK_RC(expr, want) print file:line and exit(1) on failure;
  * SAY(...) prints what is being checked. */
 #ifndef GMP_TESTS_CHECK_H
@@ -38,5 +39,21 @@
 
 /* Monotonic milliseconds, for hang detection only (never a timing assertion). */
 static inline long long check_ms(void) { return (long long)(gmp_now() / 1000000); }
+
+struct check_fn_ {
+    void (*fn)(void);
+};
+
+static inline void check_call_(void *arg) { ((struct check_fn_ *)arg)->fn(); }
+
+/* Runs `all` on the calling thread (a foreign thread to the runtime), then again as
+ * gmp_main's goroutine, and prints "NAME: ok". The main() of a test that checks both. */
+static inline int check_here_and_in_main(const char *name, void (*all)(void)) {
+    all();
+    struct check_fn_ f = {all};
+    CHECK_RC(gmp_main(check_call_, &f), 0);
+    printf("%s: ok\n", name);
+    return 0;
+}
 
 #endif

@@ -79,14 +79,4 @@ static void all(void) {
     test_bad_args();
 }
 
-static void in_main_goroutine(void *arg) {
-    (void)arg;
-    all();
-}
-
-int main(void) {
-    all();
-    CHECK_RC(gmp_main(in_main_goroutine, NULL), 0);
-    printf("timer_chan: ok\n");
-    return 0;
-}
+int main(void) { return check_here_and_in_main("timer_chan", all); }
