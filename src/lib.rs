@@ -82,10 +82,6 @@ pub(crate) mod sys;
 pub(crate) mod time;
 pub(crate) mod util;
 
-/// Goroutine-local values (`gmp_local_*`) live with the G they belong to, in the
-/// scheduler; this keeps the `crate::local` path of the FFI layer.
-pub(crate) use sched::local;
-
 /// Prints `gmp: fatal error: msg` and aborts: for broken invariants inside the
 /// scheduler, where unwinding is impossible (we may be between two stacks).
 #[cold]

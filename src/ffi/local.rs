@@ -29,7 +29,7 @@ pub unsafe extern "C" fn gmp_local_key_create(
         if out.is_null() {
             return error::EINVAL;
         }
-        match crate::local::key_create(destructor) {
+        match crate::sched::local::key_create(destructor) {
             Ok(k) => {
                 // SAFETY: checked non-NULL, writable by the caller's contract.
                 unsafe { *out = k };
@@ -46,7 +46,7 @@ pub unsafe extern "C" fn gmp_local_key_create(
 /// Returns 0, or `GMP_EINVAL` (not a live key).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_local_key_delete(key: gmp_local_key) -> c_int {
-    entry!(NoStart, crate::local::key_delete(key))
+    entry!(NoStart, crate::sched::local::key_delete(key))
 }
 
 /// The calling goroutine's value under `key` (on a thread not running a goroutine, the
@@ -54,7 +54,7 @@ pub extern "C" fn gmp_local_key_delete(key: gmp_local_key) -> c_int {
 /// switches; a few loads.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_local_get(key: gmp_local_key) -> *mut c_void {
-    entry!(NoStart, crate::local::get(key))
+    entry!(NoStart, crate::sched::local::get(key))
 }
 
 /// Sets the calling goroutine's value under `key` (on a thread not running a goroutine,
@@ -63,5 +63,5 @@ pub extern "C" fn gmp_local_get(key: gmp_local_key) -> *mut c_void {
 /// Returns 0, or `GMP_EINVAL` (not a live key, or called while the thread exits).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_local_set(key: gmp_local_key, value: *mut c_void) -> c_int {
-    entry!(NoStart, crate::local::set(key, value))
+    entry!(NoStart, crate::sched::local::set(key, value))
 }
