@@ -102,19 +102,7 @@ fn exclusion(goroutines: usize, threads: usize, iters: usize, yield_inside: bool
             assert_eq!(done.done(), 0);
         }
     };
-    let mut ts = Vec::new();
-    for who in 0..goroutines {
-        let b = body.clone();
-        go(move || b(who));
-    }
-    for who in 0..threads {
-        let b = body.clone();
-        ts.push(std::thread::spawn(move || b(1000 + who)));
-    }
-    assert_eq!(done.wait(), 0);
-    for t in ts {
-        t.join().unwrap();
-    }
+    run_mixed(goroutines, threads, 1000, &done, body);
     // SAFETY: every holder has finished.
     let total = unsafe { *counter.get() };
     assert_eq!(total, ((goroutines + threads) * iters) as u64);

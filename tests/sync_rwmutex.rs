@@ -175,19 +175,7 @@ fn readers_writers(goroutines: usize, threads: usize, iters: usize) {
             assert_eq!(done.done(), 0);
         }
     };
-    let mut ts = Vec::new();
-    for who in 0..goroutines {
-        let b = body.clone();
-        go(move || b(who));
-    }
-    for who in 0..threads {
-        let b = body.clone();
-        ts.push(std::thread::spawn(move || b(goroutines + who)));
-    }
-    assert_eq!(done.wait(), 0);
-    for t in ts {
-        t.join().unwrap();
-    }
+    run_mixed(goroutines, threads, goroutines, &done, body);
     // SAFETY: everyone finished.
     assert_eq!(unsafe { *data.get() }, writes.load(Ordering::SeqCst) as u64);
     assert_eq!(rw.words(), [0, 0, 0, 0], "unlocked and no queued bits left");

@@ -124,3 +124,28 @@ pub fn timed(f: impl FnOnce() -> i64 + Send + 'static) -> (i64, i64) {
     });
     (out.0.load(Ordering::Relaxed), out.1.load(Ordering::Relaxed))
 }
+
+/// Runs `body(who)` on `goroutines` goroutines (who = 0, 1, ...) and on `threads` foreign
+/// threads (who = `thread_base`, ...), then waits on `done` (which each body marks done
+/// when it ends) and joins the threads.
+pub fn run_mixed(
+    goroutines: usize,
+    threads: usize,
+    thread_base: usize,
+    done: &WaitGroup,
+    body: impl Fn(usize) + Clone + Send + 'static,
+) {
+    let mut ts = Vec::new();
+    for who in 0..goroutines {
+        let b = body.clone();
+        super::go(move || b(who));
+    }
+    for who in 0..threads {
+        let b = body.clone();
+        ts.push(std::thread::spawn(move || b(thread_base + who)));
+    }
+    assert_eq!(done.wait(), 0);
+    for t in ts {
+        t.join().unwrap();
+    }
+}
