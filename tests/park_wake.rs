@@ -55,7 +55,7 @@ impl Pair {
 fn ping_pong_cond(pairs: usize, rounds: usize, thread_side: bool) {
     let wd = Watchdog::new("ping_pong_cond", Duration::from_secs(60));
     let done = Arc::new(WaitGroup::with(pairs as i64 * 2));
-    let mut threads = Vec::new();
+    let mut threads = Mixed::default();
     for _ in 0..pairs {
         let pair = Arc::new(Pair::new());
         for side in 0..2u32 {
@@ -64,17 +64,10 @@ fn ping_pong_cond(pairs: usize, rounds: usize, thread_side: bool) {
                 p.play(side, rounds, &prog);
                 assert_eq!(d.done(), 0);
             };
-            if thread_side && side == 1 {
-                threads.push(std::thread::spawn(body));
-            } else {
-                go(body);
-            }
+            threads.start(thread_side && side == 1, body);
         }
     }
-    assert_eq!(done.wait(), 0);
-    for t in threads {
-        t.join().unwrap();
-    }
+    threads.wait(&done);
     assert_eq!(
         wd.progress.load(Ordering::Relaxed),
         (pairs * 2 * rounds) as u64

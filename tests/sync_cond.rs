@@ -265,7 +265,7 @@ fn producer_consumer_stress() {
     let per = scale(2000, 20000);
     let sum = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(WaitGroup::with((producers + consumers) as i64));
-    let mut ts = Vec::new();
+    let mut ts = Mixed::default();
     for p in 0..producers {
         let (q, d) = (q.clone(), done.clone());
         let body = move || {
@@ -283,11 +283,7 @@ fn producer_consumer_stress() {
             }
             assert_eq!(d.done(), 0);
         };
-        if p == 0 {
-            ts.push(std::thread::spawn(body));
-        } else {
-            go(body);
-        }
+        ts.start(p == 0, body);
     }
     for c in 0..consumers {
         let (q, d, s, pr) = (q.clone(), done.clone(), sum.clone(), wd.progress.clone());
@@ -308,16 +304,9 @@ fn producer_consumer_stress() {
             }
             assert_eq!(d.done(), 0);
         };
-        if c == 0 {
-            ts.push(std::thread::spawn(body));
-        } else {
-            go(body);
-        }
+        ts.start(c == 0, body);
     }
-    assert_eq!(done.wait(), 0);
-    for t in ts {
-        t.join().unwrap();
-    }
+    ts.wait(&done);
     let n = producers * per;
     assert_eq!(sum.load(Ordering::SeqCst), n * (n - 1) / 2);
 }

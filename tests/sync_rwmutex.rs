@@ -45,7 +45,7 @@ fn readers_hold_it_together() {
     let rw = Arc::new(RwMutex::new());
     let all_in = Arc::new(WaitGroup::with(n));
     let done = Arc::new(WaitGroup::with(n));
-    let mut ts = Vec::new();
+    let mut ts = Mixed::default();
     for i in 0..n {
         let (r, a, d) = (rw.clone(), all_in.clone(), done.clone());
         let body = move || {
@@ -55,16 +55,9 @@ fn readers_hold_it_together() {
             assert_eq!(r.runlock(), 0);
             assert_eq!(d.done(), 0);
         };
-        if i % 10 == 9 {
-            ts.push(std::thread::spawn(body));
-        } else {
-            go(body);
-        }
+        ts.start(i % 10 == 9, body);
     }
-    assert_eq!(done.wait(), 0);
-    for t in ts {
-        t.join().unwrap();
-    }
+    ts.wait(&done);
     assert_eq!(rw.trylock(), 0);
     assert_eq!(rw.unlock(), 0);
 }

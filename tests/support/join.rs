@@ -125,6 +125,29 @@ pub fn timed(f: impl FnOnce() -> i64 + Send + 'static) -> (i64, i64) {
     (out.0.load(Ordering::Relaxed), out.1.load(Ordering::Relaxed))
 }
 
+/// Goroutines and foreign threads whose bodies each mark one waitgroup done: started
+/// with [`Mixed::start`], waited for with [`Mixed::wait`].
+#[derive(Default)]
+pub struct Mixed(Vec<std::thread::JoinHandle<()>>);
+
+impl Mixed {
+    /// Starts `f` on a foreign thread if `on_thread`, else as a goroutine.
+    pub fn start(&mut self, on_thread: bool, f: impl FnOnce() + Send + 'static) {
+        if on_thread {
+            self.0.push(std::thread::spawn(f));
+        } else {
+            super::go(f);
+        }
+    }
+    /// Waits on `done` (which each body marks done when it ends), then joins the threads.
+    pub fn wait(self, done: &WaitGroup) {
+        assert_eq!(done.wait(), 0);
+        for t in self.0 {
+            t.join().unwrap();
+        }
+    }
+}
+
 /// Runs `body(who)` on `goroutines` goroutines (who = 0, 1, ...) and on `threads` foreign
 /// threads (who = `thread_base`, ...), then waits on `done` (which each body marks done
 /// when it ends) and joins the threads.
@@ -135,17 +158,14 @@ pub fn run_mixed(
     done: &WaitGroup,
     body: impl Fn(usize) + Clone + Send + 'static,
 ) {
-    let mut ts = Vec::new();
+    let mut m = Mixed::default();
     for who in 0..goroutines {
         let b = body.clone();
-        super::go(move || b(who));
+        m.start(false, move || b(who));
     }
     for who in 0..threads {
         let b = body.clone();
-        ts.push(std::thread::spawn(move || b(thread_base + who)));
+        m.start(true, move || b(thread_base + who));
     }
-    assert_eq!(done.wait(), 0);
-    for t in ts {
-        t.join().unwrap();
-    }
+    m.wait(done);
 }
