@@ -48,7 +48,7 @@ if ! cmake --build "$build" -- -k 0 >"$build/build.log" 2>&1; then
 fi
 
 ctest --test-dir "$build" --output-on-failure --repeat until-pass:2 2>&1 |
-  grep -v "^Internal ctest changing into directory" | tee "$build/ctest.log"
+  grep --line-buffered -v "^Internal ctest changing into directory" | tee "$build/ctest.log"
 rc=${PIPESTATUS[0]}
 
 # The count, and the flakes: a program whose first run failed and whose rerun passed.
