@@ -209,15 +209,7 @@ pub(super) fn stopm(mm: MRef) -> bool {
         SCHED.nmidle.fetch_add(1, Ordering::Relaxed);
     }
     m.sleep();
-    let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
-    match NonNull::new(p) {
-        Some(p) => {
-            // SAFETY: P's are never freed.
-            acquirep(m, unsafe { &*p.as_ptr() });
-            true
-        }
-        None => false,
-    }
+    take_nextp(m)
 }
 
 /// Hands off P from an M that is about to block or stop (Go's `handoffp`).
@@ -271,15 +263,7 @@ pub(super) fn stoplockedm(mm: MRef) -> bool {
     if counted {
         SCHED.nmidlelocked.fetch_sub(1, Ordering::SeqCst);
     }
-    let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
-    match NonNull::new(p) {
-        Some(p) => {
-            // SAFETY: P's are never freed.
-            acquirep(m, unsafe { &*p.as_ptr() });
-            true
-        }
-        None => false,
-    }
+    take_nextp(m)
 }
 
 /// Gives our P to the M `g` is locked to, wakes it, and stops (Go's `startlockedm`).
@@ -304,4 +288,18 @@ pub(super) fn resetspinning(m: &M) {
     }
     // Go: the last spinning M to find work wakes another, so ramp-up continues.
     wakep();
+}
+
+/// After an M's sleep: takes the P its waker left in `nextp`, if any (false: woken
+/// without one, to exit).
+fn take_nextp(m: &M) -> bool {
+    let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
+    match NonNull::new(p) {
+        Some(p) => {
+            // SAFETY: P's are never freed.
+            acquirep(m, unsafe { &*p.as_ptr() });
+            true
+        }
+        None => false,
+    }
 }

@@ -11,7 +11,7 @@ use super::lifecycle::{DRAINING, is_forked_child};
 use super::m::{self, M, MRef};
 use super::p::P;
 use super::procresize::{acquirep, releasep};
-use super::queue::{globrunqput, runqput};
+use super::queue::{globrunqput, runqput_wake};
 use super::schedule::{execute, trace_instant};
 use crate::error::{self, Code};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -349,23 +349,10 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<u64, Code> {
     if super::trace::on() {
         trace_instant(p, "create", g);
     }
-    match p {
-        Some(p) => {
-            runqput(p, g, true, None);
-            if SCHED.npidle.load(Ordering::SeqCst) != 0
-                && SCHED.nmspinning.load(Ordering::SeqCst) == 0
-            {
-                wakep();
-            }
-        }
-        None => {
-            super::sysmon::FOREIGN_SEEN.store(true, Ordering::Relaxed);
-            let mut l = SCHED.locked();
-            globrunqput(&mut l, g);
-            drop(l);
-            wakep();
-        }
+    if p.is_none() {
+        super::sysmon::FOREIGN_SEEN.store(true, Ordering::Relaxed);
     }
+    runqput_wake(p, g);
     Ok(id)
 }
 

@@ -76,7 +76,15 @@ pub(crate) fn ready(g: GRef) {
         unsafe { (*home).push(g) };
         return;
     }
-    match m::current().and_then(|m| m.get().p()) {
+    runqput_wake(m::current().and_then(|m| m.get().p()), g);
+}
+
+/// Queues a runnable g as the next to run on `p` (the caller's P), or globally from a
+/// thread without one, and wakes an idle P if nobody spins (Go's `ready` and `newproc`
+/// tails).
+#[inline]
+pub(super) fn runqput_wake(p: Option<&P>, g: GRef) {
+    match p {
         Some(p) => {
             runqput(p, g, true, None);
             if SCHED.npidle.load(Ordering::SeqCst) != 0
