@@ -1346,8 +1346,11 @@ struct chan_traits {
     }
 
    private:
+    struct no_box {};
     alignas(T) unsigned char bytes_[by_value ? sizeof(T) : 1];
-    T* ptr_ = nullptr;
+    // The box pointer exists only for values that travel in boxes: a by-value receive
+    // then stores nothing before the C call.
+    std::conditional_t<by_value, no_box, T*> ptr_{};
   };
 
   // A value about to be sent. address() is what the C call sends; committed() after a
