@@ -446,7 +446,14 @@ fn checkdead(now: i64, st: &mut DeadState) -> bool {
         return false;
     }
     let procs = SCHED.procs();
-    let quiet = SCHED.npidle.load(Ordering::SeqCst) as usize >= procs
+    // Go's first test: no M running (or started and about to run, or in the poller).
+    // Without it a slow start of a woken M (seen under callgrind: two goroutines queued
+    // for an M that had not run yet for the whole quiet interval) read as a deadlock.
+    let running_ms = SCHED.mcount.load(Ordering::SeqCst)
+        - SCHED.nmidle.load(Ordering::SeqCst)
+        - SCHED.nmidlelocked.load(Ordering::SeqCst);
+    let quiet = running_ms <= 0
+        && SCHED.npidle.load(Ordering::SeqCst) as usize >= procs
         && SCHED.runqsize.load(Ordering::SeqCst) == 0
         && proc::goroutine_count() > 0
         && IN_SYSCALL.load(Ordering::SeqCst) == 0
