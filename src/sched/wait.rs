@@ -6,11 +6,14 @@
 //! goroutine, a futex wake for a thread. This is the scheduler's half of Go's
 //! `gopark`/`goready` pair (with the `selectDone` CAS folded into the claim); timers,
 //! the poller and homes end waits through it without calling up into the parking layer.
-//! The protocol (prepare, park with a commit, claim, wake) is in `park.rs`, above, with
-//! the loom model of this word.
+//! The protocol (prepare, park with a commit, claim, wake) is described in `park.rs`,
+//! above. Its atomic steps on the two words (the wait word, and a thread's PERMIT word)
+//! are the generic functions of [`proto`], which the real code calls on `std` atomics and
+//! the loom model (`loom_tests`, in `wait_loom.rs`) calls on loom's: the model checks
+//! these lines themselves, not a copy.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use super::g::GRef;
 use crate::sys::futex;
@@ -56,35 +59,32 @@ impl ThreadWaiter {
 
     /// Sets `bits` and wakes the thread. Async-signal-safe (an atomic and a syscall).
     pub(crate) fn signal(&self, bits: u32) {
-        self.word.fetch_or(bits, Ordering::Release);
+        proto::set_bits(&self.word, bits);
         futex::wake(&self.word, 1);
     }
 
     /// Sleeps until a bit in `mask` is set or `deadline` passes, consuming nothing.
     pub(crate) fn wait_any(&self, mask: u32, deadline: i64) {
-        loop {
-            let w = self.word.load(Ordering::Acquire);
-            if w & mask != 0 {
-                return;
-            }
+        proto::wait_bits(&self.word, mask, |w| {
             let timeout = if deadline < 0 {
                 -1
             } else {
                 let left = deadline - crate::sys::clock::now();
                 if left <= 0 {
-                    return;
+                    return false;
                 }
                 left
             };
             futex::wait(&self.word, w, timeout);
-        }
+            true
+        })
     }
 
     /// Sleeps until a bit in `mask` is set or `deadline` (gmp_now ns, < 0: none) passes;
     /// clears and returns the bits of `mask` that were set (0 on time-out).
     pub(crate) fn sleep(&self, mask: u32, deadline: i64) -> u32 {
         self.wait_any(mask, deadline);
-        self.word.fetch_and(!mask, Ordering::Acquire) & mask
+        proto::take_bits(&self.word, mask)
     }
 }
 
@@ -118,9 +118,8 @@ pub(crate) fn shutdown_thread_waits() {
         .filter_map(|w| w.upgrade())
         .collect();
     for t in all {
-        let v = t.wait.load(Ordering::Acquire);
-        if v & 0xff == WAITING as u64 {
-            WaitRef::for_thread(t, v >> 8, false).claim_and_wake(SHUTDOWN);
+        if let Some(seq) = proto::open_seq(&t.wait) {
+            WaitRef::for_thread(t, seq, false).claim_and_wake(SHUTDOWN);
         }
     }
 }
@@ -198,7 +197,7 @@ impl WaitRef {
     }
 
     #[inline]
-    fn sole(&self) -> bool {
+    pub(crate) fn is_sole(&self) -> bool {
         self.tag & 1 != 0
     }
 
@@ -214,28 +213,12 @@ impl WaitRef {
     /// Ends the wait with `outcome` if it is still open. True for exactly one caller.
     #[inline]
     pub(crate) fn claim(&self, outcome: u8) -> bool {
-        debug_assert!(outcome != WAITING);
-        let seq = self.seq();
-        if self.sole() {
-            // The only possible claimer (see `tag`): the wait is open.
-            let word = self.word();
-            debug_assert_eq!(word.load(Ordering::Relaxed), seq << 8 | WAITING as u64);
-            word.store(seq << 8 | outcome as u64, Ordering::Release);
-            return true;
-        }
-        self.word()
-            .compare_exchange(
-                seq << 8 | WAITING as u64,
-                seq << 8 | outcome as u64,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok()
+        proto::claim(self.word(), self.seq(), outcome, self.is_sole())
     }
 
     /// Whether the wait is still open (for sweeping stale timers; racy by nature).
     pub(crate) fn is_open(&self) -> bool {
-        self.word().load(Ordering::Relaxed) == self.seq() << 8 | WAITING as u64
+        proto::is_open(self.word(), self.seq())
     }
 
     /// Wakes the waiter. Only the winner of [`claim`](Self::claim) may call it, once.
@@ -286,26 +269,233 @@ impl WaitRef {
     }
 }
 
+/// Opens the next wait on `word` (see [`proto::open`]); returns its sequence number.
 pub(crate) fn open(word: &AtomicU64) -> u64 {
-    let seq = (word.load(Ordering::Relaxed) >> 8) + 1;
-    word.store(seq << 8 | WAITING as u64, Ordering::Release);
-    seq
+    proto::open(word)
 }
 
+/// The outcome of wait `seq` on `word`, once it was claimed and its waiter woken.
 #[inline]
 pub(crate) fn outcome_of(word: &AtomicU64, seq: u64) -> u8 {
-    let v = word.load(Ordering::Acquire);
-    debug_assert_eq!(v >> 8, seq);
-    (v & 0xff) as u8
+    proto::outcome_of(word, seq)
+}
+
+/// A thread's wake-up check (`park_thread`, each round): if a claimer's PERMIT arrived,
+/// consumes it and returns the outcome of wait `seq`.
+#[inline]
+pub(crate) fn take_permit(t: &ThreadWaiter, seq: u64) -> Option<u8> {
+    proto::take_permit(&t.wait, &t.word, seq)
+}
+
+/// A thread whose deadline passed ends its own wait `seq` (`park_thread`); see
+/// [`proto::expire`].
+pub(crate) fn expire(t: &ThreadWaiter, seq: u64, sole: bool) -> u8 {
+    proto::expire(&t.wait, &t.word, seq, sole, || t.wait_any(PERMIT, -1))
 }
 
 /// Ends g's open wait, if any, with CANCELED and readies it (home close). Only for a G
 /// that cannot be running (the caller runs on its home thread, outside its goroutines).
 pub(crate) fn cancel_g(g: GRef) -> bool {
-    let word = &g.get().wait;
-    let v = word.load(Ordering::Acquire);
-    if v & 0xff != WAITING as u64 || g.status() != super::g::WAITING {
+    let Some(seq) = proto::open_seq(&g.get().wait) else {
+        return false;
+    };
+    if g.status() != super::g::WAITING {
         return false;
     }
-    WaitRef::for_g(g, v >> 8, false).claim_and_wake(CANCELED)
+    WaitRef::for_g(g, seq, false).claim_and_wake(CANCELED)
 }
+
+/// The wait word's atomic protocol, on any atomics with the `std` interface: `std`'s for
+/// the real words (`G::wait`, [`ThreadWaiter`]'s two), loom's for the model
+/// (`loom_tests`). Everything here is `#[inline]` and monomorphizes, on `std`'s types, to
+/// exactly the loads, stores and CASes the callers made before it was factored out.
+/// What is not here is not model-checked: the futex calls, the clock, the run queue
+/// behind `ready`, and the home pump in `park_thread`.
+pub(crate) mod proto {
+    use std::sync::atomic::Ordering;
+
+    use super::{PERMIT, TIMEDOUT, WAITING};
+
+    /// The operations on a wait word (`seq << 8 | outcome`).
+    pub(crate) trait Word64 {
+        fn load(&self, o: Ordering) -> u64;
+        fn store(&self, v: u64, o: Ordering);
+        fn compare_exchange(
+            &self,
+            cur: u64,
+            new: u64,
+            s: Ordering,
+            f: Ordering,
+        ) -> Result<u64, u64>;
+    }
+
+    /// The operations on a thread's PERMIT | HOME_WORK | HOME_WAKE word.
+    pub(crate) trait Word32 {
+        fn load(&self, o: Ordering) -> u32;
+        fn fetch_or(&self, v: u32, o: Ordering) -> u32;
+        fn fetch_and(&self, v: u32, o: Ordering) -> u32;
+    }
+
+    macro_rules! words {
+        ($a64:ty, $a32:ty) => {
+            impl Word64 for $a64 {
+                #[inline(always)]
+                fn load(&self, o: Ordering) -> u64 {
+                    <$a64>::load(self, o)
+                }
+                #[inline(always)]
+                fn store(&self, v: u64, o: Ordering) {
+                    <$a64>::store(self, v, o)
+                }
+                #[inline(always)]
+                fn compare_exchange(
+                    &self,
+                    cur: u64,
+                    new: u64,
+                    s: Ordering,
+                    f: Ordering,
+                ) -> Result<u64, u64> {
+                    <$a64>::compare_exchange(self, cur, new, s, f)
+                }
+            }
+            impl Word32 for $a32 {
+                #[inline(always)]
+                fn load(&self, o: Ordering) -> u32 {
+                    <$a32>::load(self, o)
+                }
+                #[inline(always)]
+                fn fetch_or(&self, v: u32, o: Ordering) -> u32 {
+                    <$a32>::fetch_or(self, v, o)
+                }
+                #[inline(always)]
+                fn fetch_and(&self, v: u32, o: Ordering) -> u32 {
+                    <$a32>::fetch_and(self, v, o)
+                }
+            }
+        };
+    }
+    words!(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU32);
+    #[cfg(loom)]
+    words!(loom::sync::atomic::AtomicU64, loom::sync::atomic::AtomicU32);
+
+    /// Opens the next wait (seq + 1, WAITING). Only the waiter writes its word here, and
+    /// only while no wait is open; the Release pairs with a claimer's CAS.
+    #[inline]
+    pub(crate) fn open<W: Word64>(word: &W) -> u64 {
+        let seq = (word.load(Ordering::Relaxed) >> 8) + 1;
+        word.store(seq << 8 | WAITING as u64, Ordering::Release);
+        seq
+    }
+
+    /// Ends wait `seq` with `outcome` if it is still open: true for exactly one caller.
+    /// A `sole` wait has one possible claimer (`WaitRef::tag`), so its claim is a plain
+    /// store; any other is a CAS from `seq << 8 | WAITING`, which a claimer of an older
+    /// wait (a stale timer) always fails.
+    #[inline]
+    pub(crate) fn claim<W: Word64>(word: &W, seq: u64, outcome: u8, sole: bool) -> bool {
+        debug_assert!(outcome != WAITING);
+        if sole {
+            debug_assert_eq!(word.load(Ordering::Relaxed), seq << 8 | WAITING as u64);
+            word.store(seq << 8 | outcome as u64, Ordering::Release);
+            return true;
+        }
+        word.compare_exchange(
+            seq << 8 | WAITING as u64,
+            seq << 8 | outcome as u64,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+    }
+
+    /// Whether wait `seq` is still open (racy by nature: for sweeping stale timers).
+    #[inline]
+    pub(crate) fn is_open<W: Word64>(word: &W, seq: u64) -> bool {
+        word.load(Ordering::Relaxed) == seq << 8 | WAITING as u64
+    }
+
+    /// The sequence number of the open wait, if one is open (home close, shutdown: the
+    /// claim that follows fails if the wait ends in between).
+    #[inline]
+    pub(crate) fn open_seq<W: Word64>(word: &W) -> Option<u64> {
+        let v = word.load(Ordering::Acquire);
+        (v & 0xff == WAITING as u64).then_some(v >> 8)
+    }
+
+    /// The outcome of wait `seq`, read by its waiter once woken (the Acquire pairs with
+    /// the claim's Release, so what the claimer wrote before claiming is visible).
+    #[inline]
+    pub(crate) fn outcome_of<W: Word64>(word: &W, seq: u64) -> u8 {
+        let v = word.load(Ordering::Acquire);
+        debug_assert_eq!(v >> 8, seq);
+        (v & 0xff) as u8
+    }
+
+    /// Sets `bits` in a thread's word (the futex wake follows, outside).
+    #[inline]
+    pub(crate) fn set_bits<W: Word32>(bits_word: &W, bits: u32) {
+        bits_word.fetch_or(bits, Ordering::Release);
+    }
+
+    /// Clears the bits of `mask` and returns those that were set.
+    #[inline]
+    pub(crate) fn take_bits<W: Word32>(bits_word: &W, mask: u32) -> u32 {
+        bits_word.fetch_and(!mask, Ordering::Acquire) & mask
+    }
+
+    /// Returns once a bit of `mask` is set (consuming nothing), or once `block` returns
+    /// false. `block(w)` sleeps while the word is still `w` (a futex wait; a yield in the
+    /// model) and returns false when the caller's deadline has passed.
+    #[inline]
+    pub(crate) fn wait_bits<W: Word32>(
+        bits_word: &W,
+        mask: u32,
+        mut block: impl FnMut(u32) -> bool,
+    ) {
+        loop {
+            let w = bits_word.load(Ordering::Acquire);
+            if w & mask != 0 || !block(w) {
+                return;
+            }
+        }
+    }
+
+    /// A thread's wake-up check: if PERMIT is set, consumes it and returns the outcome
+    /// of wait `seq`.
+    #[inline]
+    pub(crate) fn take_permit<W: Word64, B: Word32>(
+        word: &W,
+        bits_word: &B,
+        seq: u64,
+    ) -> Option<u8> {
+        if bits_word.load(Ordering::Acquire) & PERMIT == 0 {
+            return None;
+        }
+        bits_word.fetch_and(!PERMIT, Ordering::Acquire);
+        Some(outcome_of(word, seq))
+    }
+
+    /// A thread whose deadline passed (and whose PERMIT was not set) ends its own wait
+    /// `seq` with TIMEDOUT, unless a waker claimed it first: then that waker's PERMIT is
+    /// on its way, and `sleep_permit` waits for it (without consuming it); we consume it
+    /// here so that it is never mistaken for the next wait's.
+    #[inline]
+    pub(crate) fn expire<W: Word64, B: Word32>(
+        word: &W,
+        bits_word: &B,
+        seq: u64,
+        sole: bool,
+        sleep_permit: impl FnOnce(),
+    ) -> u8 {
+        if claim(word, seq, TIMEDOUT, sole) {
+            return TIMEDOUT;
+        }
+        sleep_permit();
+        take_bits(bits_word, PERMIT);
+        outcome_of(word, seq)
+    }
+}
+
+#[cfg(all(test, loom))]
+#[path = "wait_loom.rs"]
+mod loom_tests;

@@ -5,23 +5,36 @@
 //! busy, and yields once before it sleeps, which on a machine with few cores lets a
 //! preempted holder finish; its unlock is one swap that wakes a sleeper only if one
 //! registered.
+//!
+//! Under `cfg(loom)` the same code runs on loom's atomics, with the futex replaced by a
+//! loom mutex and condition variable that keep its contract (sleep only while the word
+//! still holds the expected value, checked atomically with respect to wakes), and one
+//! spinning round of one pause; `loom_tests` below checks mutual exclusion and that no
+//! wake-up is lost (a lost one leaves a waiter asleep forever: loom reports a deadlock).
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
-use super::futex;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicU32 as State;
 
 /// Spinning rounds before the passive round, and PAUSEs between two looks at the word.
+#[cfg(not(loom))]
 const SPIN_ROUNDS: u32 = 3;
+#[cfg(not(loom))]
 const SPIN_PAUSES: u32 = 200;
+#[cfg(loom)]
+const SPIN_ROUNDS: u32 = 1;
+#[cfg(loom)]
+const SPIN_PAUSES: u32 = 1;
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
 /// Locked, and someone may sleep on the futex.
 const SLEEPING: u32 = 2;
 
 pub(crate) struct Lock<T> {
-    state: AtomicU32,
+    state: State,
     /// Its rank (`sys/lockrank.rs`), checked at each acquisition in debug builds.
     #[cfg(debug_assertions)]
     rank: super::lockrank::Rank,
@@ -38,10 +51,23 @@ pub(crate) struct Guard<'a, T> {
 }
 
 impl<T> Lock<T> {
+    #[cfg(not(loom))]
     #[cfg_attr(not(debug_assertions), allow(unused_variables))]
     pub(crate) const fn new(rank: super::lockrank::Rank, value: T) -> Self {
         Lock {
-            state: AtomicU32::new(UNLOCKED),
+            state: State::new(UNLOCKED),
+            #[cfg(debug_assertions)]
+            rank,
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Loom's atomics cannot be built in a `const fn`.
+    #[cfg(loom)]
+    #[cfg_attr(not(debug_assertions), allow(unused_variables))]
+    pub(crate) fn new(rank: super::lockrank::Rank, value: T) -> Self {
+        Lock {
+            state: State::new(UNLOCKED),
             #[cfg(debug_assertions)]
             rank,
             value: UnsafeCell::new(value),
@@ -81,10 +107,10 @@ impl<T> Lock<T> {
                 return;
             }
             if round == SPIN_ROUNDS {
-                std::thread::yield_now();
+                os::yield_now();
             } else {
                 for _ in 0..SPIN_PAUSES {
-                    std::hint::spin_loop();
+                    os::spin_loop();
                 }
             }
         }
@@ -92,14 +118,101 @@ impl<T> Lock<T> {
             if self.state.swap(SLEEPING, Ordering::Acquire) == UNLOCKED {
                 return;
             }
-            futex::wait(&self.state, SLEEPING, -1);
+            os::futex_wait(&self.state, SLEEPING);
         }
     }
 
     fn unlock(&self) {
         if self.state.swap(UNLOCKED, Ordering::Release) == SLEEPING {
-            futex::wake(&self.state, 1);
+            os::futex_wake(&self.state);
         }
+    }
+}
+
+/// What the lock asks of the system: the real calls.
+#[cfg(not(loom))]
+mod os {
+    use super::super::futex;
+    use super::State;
+
+    #[inline]
+    pub(super) fn futex_wait(state: &State, expected: u32) {
+        futex::wait(state, expected, -1);
+    }
+
+    #[inline]
+    pub(super) fn futex_wake(state: &State) {
+        futex::wake(state, 1);
+    }
+
+    #[inline]
+    pub(super) fn yield_now() {
+        std::thread::yield_now();
+    }
+
+    #[inline]
+    pub(super) fn spin_loop() {
+        std::hint::spin_loop();
+    }
+}
+
+#[cfg(loom)]
+use os::State;
+
+/// What the lock asks of the system, under loom: the word is a loom atomic, and the
+/// futex a loom mutex + condition variable. `futex_wait` compares the word under the
+/// mutex and sleeps on the condition variable (releasing the mutex atomically);
+/// `futex_wake` notifies under the mutex. A waker changes the word before it takes the
+/// mutex, so a waiter either sees the change or is already asleep when the notify comes:
+/// the kernel's guarantee, and nothing stronger (the word's own accesses keep the
+/// lock's orderings; the model's mutex adds order only between a wait and a wake).
+#[cfg(loom)]
+mod os {
+    use loom::sync::atomic::AtomicU32;
+    use loom::sync::{Condvar, Mutex};
+    use std::sync::atomic::Ordering;
+
+    pub(crate) struct State {
+        word: AtomicU32,
+        futex: Mutex<()>,
+        sleepers: Condvar,
+    }
+
+    impl State {
+        pub(super) fn new(v: u32) -> Self {
+            State {
+                word: AtomicU32::new(v),
+                futex: Mutex::new(()),
+                sleepers: Condvar::new(),
+            }
+        }
+    }
+
+    impl std::ops::Deref for State {
+        type Target = AtomicU32;
+        fn deref(&self) -> &AtomicU32 {
+            &self.word
+        }
+    }
+
+    pub(super) fn futex_wait(state: &State, expected: u32) {
+        let g = state.futex.lock().unwrap();
+        if state.word.load(Ordering::Relaxed) == expected {
+            drop(state.sleepers.wait(g).unwrap());
+        }
+    }
+
+    pub(super) fn futex_wake(state: &State) {
+        let _g = state.futex.lock().unwrap();
+        state.sleepers.notify_one();
+    }
+
+    pub(super) fn yield_now() {
+        loom::thread::yield_now();
+    }
+
+    pub(super) fn spin_loop() {
+        loom::hint::spin_loop();
     }
 }
 
@@ -126,7 +239,7 @@ impl<T> Drop for Guard<'_, T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     #[test]
@@ -146,5 +259,58 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(*l.lock(), 400_000);
+    }
+}
+
+/// Loom models of the lock (`RUSTFLAGS="--cfg loom" cargo test --release --lib
+/// sys::lock::loom_tests`): the real `lock`/`lock_slow`/`unlock` above on loom's atomics
+/// and futex stand-in. Each thread adds to a loom `UnsafeCell` under the lock: loom
+/// reports any two accesses not ordered by the lock (mutual exclusion, and the
+/// Acquire/Release hand-off of the data), and a wake-up that is lost leaves a thread
+/// asleep on the condition variable forever, which loom reports as a deadlock.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::Lock;
+    use crate::loom::model;
+    use crate::sys::lockrank::Rank;
+    use loom::cell::UnsafeCell;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn add(l: &Lock<UnsafeCell<u64>>, n: u64) {
+        let g = l.lock();
+        // SAFETY: under the lock (loom checks that it really excludes the others).
+        g.with_mut(|p| unsafe { *p += n });
+    }
+
+    fn run(threads: u64) {
+        let l = Arc::new(Lock::new(Rank::Test, UnsafeCell::new(0u64)));
+        let hs: Vec<_> = (1..threads)
+            .map(|i| {
+                let l = l.clone();
+                thread::spawn(move || add(&l, 1 << i))
+            })
+            .collect();
+        add(&l, 1);
+        for h in hs {
+            h.join().unwrap();
+        }
+        let g = l.lock();
+        // SAFETY: under the lock.
+        assert_eq!(g.with(|p| unsafe { *p }), (1 << threads) - 1);
+    }
+
+    /// Two threads: the holder's unlock races the waiter's spin, swap to SLEEPING and
+    /// futex sleep at every point.
+    #[test]
+    fn two_threads() {
+        model("sys::Lock, 2 threads", || run(2));
+    }
+
+    /// Three threads: two waiters, one of which may find SLEEPING set by the other (the
+    /// swap-to-SLEEPING re-arm after a wake), so each unlock must wake the next sleeper.
+    #[test]
+    fn three_threads() {
+        model("sys::Lock, 3 threads", || run(3));
     }
 }
