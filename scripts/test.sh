@@ -18,9 +18,9 @@ echo "== doc tests (nextest does not run them)"
 cargo test --quiet --doc > build/doctest.log 2>&1 || { cat build/doctest.log; exit 1; }
 grep -E "^test result" build/doctest.log
 
-echo "== loom models (run queue; the wait-claim protocol behind channels and select; sys::Lock)"
+echo "== loom models (run queue; the wait-claim protocol behind channels and select; sys::Lock; the spinning re-check)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-  cargo test --quiet --release --lib -- sched::runq sched::wait::loom_tests sys::lock::loom_tests sched::proc::count_loom 2>&1 | tee build/loom.log | grep -E "^test result|FAILED|panicked"
+  cargo test --quiet --release --lib -- sched::runq sched::wait::loom_tests sys::lock::loom_tests loom::spin_loom sched::proc::count_loom 2>&1 | tee build/loom.log | grep -E "^test result|FAILED|panicked"
 grep -q "test result: ok" build/loom.log
 
 echo "== ABI test (gmp-sys vs the header and the library's definitions; ctest)"

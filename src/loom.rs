@@ -18,9 +18,9 @@ pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
 #[cfg(all(test, loom))]
 pub(crate) fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
     use std::sync::atomic::{AtomicUsize as StdUsize, Ordering::Relaxed};
-    // A std atomic: it outlives loom's executions.
-    static ITERATIONS: StdUsize = StdUsize::new(0);
-    ITERATIONS.store(0, Relaxed);
+    // A std atomic (it outlives loom's executions), one per model: tests run in parallel.
+    let iterations = std::sync::Arc::new(StdUsize::new(0));
+    let count = iterations.clone();
     let t0 = std::time::Instant::now();
     let mut b = loom::model::Builder::new();
     let exhaustive = std::env::var("GMP_STRESS").is_ok_and(|v| !v.is_empty() && v != "0");
@@ -29,12 +29,16 @@ pub(crate) fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
     }
     let bound = b.preemption_bound;
     b.check(move || {
-        ITERATIONS.fetch_add(1, Relaxed);
+        count.fetch_add(1, Relaxed);
         f()
     });
     eprintln!(
         "loom {name}: {} iterations in {:?} (preemption bound {bound:?})",
-        ITERATIONS.load(Relaxed),
+        iterations.load(Relaxed),
         t0.elapsed()
     );
 }
+
+#[cfg(all(test, loom))]
+#[path = "sched/spin_loom.rs"]
+mod spin_loom;
