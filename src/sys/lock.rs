@@ -8,9 +8,10 @@
 //!
 //! Under `cfg(loom)` the same code runs on loom's atomics, with the futex replaced by a
 //! loom mutex and condition variable that keep its contract (sleep only while the word
-//! still holds the expected value, checked atomically with respect to wakes), and one
-//! spinning round of one pause; `loom_tests` below checks mutual exclusion and that no
-//! wake-up is lost (a lost one leaves a waiter asleep forever: loom reports a deadlock).
+//! still holds the expected value, checked atomically with respect to wakes), one
+//! spinning round, and no-op pauses and yield; `loom_tests` below checks mutual
+//! exclusion and that no wake-up is lost (a lost one leaves a waiter asleep forever:
+//! loom reports a deadlock).
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
@@ -207,13 +208,13 @@ mod os {
         state.sleepers.notify_one();
     }
 
-    pub(super) fn yield_now() {
-        loom::thread::yield_now();
-    }
+    /// Nothing: loom's `yield_now` runs the other threads first, so a waiter that
+    /// yields while the holder holds the lock would never reach the futex sleep (the
+    /// 2-thread model would not cover it). Every atomic step is a preemption point
+    /// anyway.
+    pub(super) fn yield_now() {}
 
-    pub(super) fn spin_loop() {
-        loom::hint::spin_loop();
-    }
+    pub(super) fn spin_loop() {}
 }
 
 impl<T> Deref for Guard<'_, T> {
