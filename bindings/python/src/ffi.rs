@@ -57,12 +57,6 @@ unsafe extern "C" {
 }
 
 unsafe extern "C" {
-    /// Whether every goroutine is asleep with nothing in the runtime left to wake one
-    /// (1, with a progress stamp), for `gmp.run`'s deadlock check.
-    pub fn gmp_all_asleep(stamp: *mut u64) -> c_int;
-}
-
-unsafe extern "C" {
     /// csrc/pystate.c, preemption: the epoch of the home's running goroutine (and whether
     /// one runs), and the request that it yield.
     pub fn gmpy_home_epoch(h: *mut gmpy_home, busy: *mut c_int) -> u64;
