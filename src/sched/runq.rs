@@ -74,7 +74,7 @@
 use core::fmt;
 use core::iter::FusedIterator;
 use core::ptr::{self, NonNull};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
 use crate::loom::{AtomicPtr, AtomicU32};
 
@@ -191,8 +191,13 @@ impl<T> RunQueue<T> {
         if next {
             // Go loops on a CAS here; since only the owner stores non-null, a swap
             // is the same thing. A null result means there was none (or a stealer
-            // just took it).
-            let old = self.runnext.swap(item.as_ptr(), AcqRel);
+            // just took it). SeqCst: the caller (`runqput_wake`) reads `nmspinning`
+            // next, and a spinning M gives up with `nmspinning -= 1; fence(SeqCst)`
+            // before reading this word; with the swap in the SeqCst order one of the
+            // two sees the other (C++20 [atomics.order], the fence rule), where AcqRel
+            // gives no such promise (`sched/spin_loom.rs`). Same instruction as AcqRel
+            // on x86 (xchg) and arm64 (swpal).
+            let old = self.runnext.swap(item.as_ptr(), SeqCst);
             item = NonNull::new(old)?;
         }
         loop {

@@ -10,7 +10,7 @@
 //! `nmspinning`, fences, and looks at every P's run queue once more
 //! (`p2.runq.is_empty()`), taking an idle P back if it finds work. M0 runs a goroutine
 //! on P0 that readies another (`queue::runqput_wake`): it puts the G into P0's `runnext`
-//! (`RunQueue::put`'s `runnext.swap(.., AcqRel)`), then reads `npidle` and `nmspinning`
+//! (`RunQueue::put`'s `runnext.swap(.., SeqCst)`), then reads `npidle` and `nmspinning`
 //! (SeqCst) and calls `wakep` if there is an idle P and no spinning M (`wakep`: the
 //! `nmspinning` CAS 0 -> 1, `pidleget` under the lock).
 //!
@@ -20,13 +20,18 @@
 //!
 //! Go states the protocol with a StoreLoad barrier on both sides (proc.go, "Worker
 //! thread parking/unparking": submit work, barrier, check `nmspinning`). M1 has its
-//! `fence(SeqCst)`; M0's side relies on the `runnext` swap (a locked `xchg` on x86, a
-//! `swpal` before the `ldar` on arm64), which the language model does not count as a
-//! SeqCst barrier, and neither does loom. So [`with_fence`] puts a `fence(SeqCst)`
-//! between M0's put and its checks (the protocol as Go states it), and
-//! [`as_written`] keeps the orderings exactly as the code has them and is `#[ignore]`d:
-//! run it with `--ignored` to see loom's counterexample. On M0's side the miss costs
-//! parallelism, not liveness: the G is in M0's own P, which M0 runs at its next
+//! `fence(SeqCst)`. M0's side is the SeqCst `runnext` swap followed by SeqCst loads:
+//! by C++20 [atomics.order] (a SeqCst fence X sequenced before a load B: B sees the
+//! last SeqCst store to its object before X in the order S, or a later one), either the
+//! swap precedes M1's fence in S and M1's re-check sees the G, or M1's `nmspinning`
+//! decrement precedes the swap, hence M0's loads, and M0 sees it and wakes an M. (The
+//! swap was AcqRel until this model was written, which promises neither; it is the same
+//! instruction on x86 and arm64.) Loom models SeqCst accesses as acquire/release, so it
+//! cannot check that argument: [`with_fence`] puts a `fence(SeqCst)` between M0's put and
+//! its checks (the protocol as Go states it, which loom can check), and [`as_written`]
+//! keeps the code's orderings and is `#[ignore]`d (run it with `--ignored` to see loom's
+//! counterexample, which needs the weaker SeqCst loom gives). On M0's side a miss would
+//! cost parallelism, not liveness: the G is in M0's own P, which M0 runs at its next
 //! `schedule`.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib loom::spin_loom`.
@@ -78,7 +83,7 @@ fn spinner_gives_up(s: &Sched) -> bool {
 
 /// M0 readies a G on P0 (`runqput_wake`): true if it woke an M (`wakep` got a P).
 fn ready(s: &Sched, barrier: bool) -> bool {
-    s.p0_runnext.swap(1, AcqRel);
+    s.p0_runnext.swap(1, SeqCst);
     if barrier {
         fence(SeqCst);
     }
@@ -127,7 +132,7 @@ fn with_fence() {
 
 /// The orderings exactly as written (no fence after the put on M0's side).
 #[test]
-#[ignore = "the put's AcqRel swap is no SeqCst barrier for loom; see the module docs"]
+#[ignore = "loom models the SeqCst swap and loads as acquire/release; see the module docs"]
 fn as_written() {
     crate::loom::model("spinning re-check vs ready (as written)", || run(false));
 }
