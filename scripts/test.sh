@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 mkdir -p build
 
 echo "== Rust unit + integration tests (cargo nextest: each test in its own process)"
-# .config/nextest.toml: one test at a time; a failing test runs once more and is reported
-# FLAKY if it then passes (never hidden: the summary lists it, and so does the JUnit
-# file, target/nextest/default/junit.xml); a second failure fails the run.
+# .config/nextest.toml: two tests at a time, the timing-sensitive ones alone; a failing
+# test runs once more and is reported FLAKY if it then passes (never hidden: the summary
+# lists it, and so does the JUnit file, target/nextest/default/junit.xml); a second
+# failure fails the run.
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo-nextest >/dev/null || bash scripts/install-nextest.sh
 cargo nextest run --no-fail-fast --hide-progress-bar
