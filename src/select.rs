@@ -62,16 +62,16 @@ pub(crate) fn select(cases: &[Case], deadline: i64, try_only: bool) -> Result<(u
     for c in &chans {
         crate::sys::sanitizer::release(*c);
     }
-    let r = select_locked(cases, &order, &chans, idx_of, deadline, try_only);
+    let r = selectgo(cases, &order, &chans, idx_of, deadline, try_only);
     if let Ok((i, _)) = r {
         crate::sys::sanitizer::acquire(cases[i].chan);
     }
     r
 }
 
-/// Passes 1-3 of `select`, over the live cases in poll order and their channels in
-/// lock order.
-fn select_locked(
+/// Passes 1-3 of `select` (Go's `selectgo`): locks the channels in lock order, then
+/// goes over the live cases in poll order.
+fn selectgo(
     cases: &[Case],
     order: &[usize],
     chans: &[&Chan],

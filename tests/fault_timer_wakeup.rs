@@ -3,11 +3,11 @@
 //! no M spinning, until a stale 10 s read deadline fired).
 //!
 //! Diagnosis: a non-blocking poll eats the wake-up meant for the blocking poller.
-//! `wake_netpoller` (sched/schedule.rs) interrupts the M that took the poller role
+//! `wakenetpoller` (sched/schedule.rs) interrupts the M that took the poller role
 //! (`lastpoll == 0`) with `netpoll::wake()` -> `polling::Poller::notify()`, which sets
 //! the crate's `notified` flag and writes its eventfd once. But while goroutines or
 //! threads wait on fds, every M that looks for work calls `netpoll::poll(0)`
-//! (`find_runnable`: `if netpoll::ready_any() { poll(0) }`; sysmon does too), and
+//! (`findrunnable`: `if netpoll::ready_any() { poll(0) }`; sysmon does too), and
 //! `Poller::wait` with a zero timeout consumes the notification like any other wait:
 //! it drains the eventfd and clears `notified`. If that happens after the poller M swapped
 //! `lastpoll` to 0 but before it entered `epoll_wait` (it computed its time-out from the

@@ -8,7 +8,7 @@ use super::idle::{pidleget, pidleput, stopm, wakep};
 use super::m::{self, M, MRef};
 use super::p::{self, P};
 use super::procresize::{acquirep, releasep, retire_p};
-use super::queue::{globrunqget, globrunqput, inject_list};
+use super::queue::{globrunqget, globrunqput, injectglist};
 use super::schedule::{bump64, trace_instant};
 use super::{SCHED, ST_SHUTDOWN};
 use std::sync::atomic::{AtomicU32, Ordering, fence};
@@ -31,13 +31,13 @@ pub(crate) fn fastrand() -> u32 {
 }
 
 /// Runs `p`'s expired timers.
-pub(super) fn check_timers(p: &P, now: i64) -> bool {
+pub(super) fn checktimers(p: &P, now: i64) -> bool {
     p.timers.run_expired(now) > 0
 }
 
 /// Spinning M: steal from other P's, in random order, four rounds; the last round also
 /// runs their timers and may take their `runnext` (Go's `stealWork`).
-pub(super) fn steal_work(m: &M, p: &'static P, now: i64) -> Option<GRef> {
+pub(super) fn stealwork(m: &M, p: &'static P, now: i64) -> Option<GRef> {
     let n = SCHED.procs();
     if n <= 1 {
         return None;
@@ -59,7 +59,7 @@ pub(super) fn steal_work(m: &M, p: &'static P, now: i64) -> Option<GRef> {
             }
             if last
                 && p2.timers.next_when() != crate::sched::timers::NONE
-                && check_timers(
+                && checktimers(
                     p2,
                     if now == 0 {
                         crate::sys::clock::now()
@@ -119,7 +119,7 @@ pub(super) fn run_all_timers(now: i64) {
 
 /// Finds a runnable goroutine, blocking until there is one (Go's `findRunnable`).
 /// Returns None when the M must exit (shutdown).
-pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
+pub(super) fn findrunnable(mm: MRef) -> Option<(GRef, bool)> {
     let m = mm.get();
     'top: loop {
         if SCHED.state.load(Ordering::Acquire) == ST_SHUTDOWN {
@@ -145,7 +145,7 @@ pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
         // Go's checkTimers: read the clock only when this P has timers.
         let now = if p.timers.next_when() != crate::sched::timers::NONE {
             let now = crate::sys::clock::now();
-            check_timers(p, now);
+            checktimers(p, now);
             now
         } else {
             0
@@ -170,7 +170,7 @@ pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
         // (lastpoll != 0); that one gets the events, and we must not hold it up.
         if super::netpoll::has_waiters() && SCHED.lastpoll.load(Ordering::Relaxed) != 0 {
             let list = super::netpoll::poll(0);
-            if let Some(g) = inject_list(p, list) {
+            if let Some(g) = injectglist(p, list) {
                 return Some((g, false));
             }
         }
@@ -185,7 +185,7 @@ pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
                 m.spinning.store(true, Ordering::Relaxed);
                 SCHED.nmspinning.fetch_add(1, Ordering::SeqCst);
             }
-            if let Some(g) = steal_work(m, p, now) {
+            if let Some(g) = stealwork(m, p, now) {
                 return Some((g, false));
             }
         }
@@ -265,7 +265,7 @@ pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
                 Some(pp) => {
                     drop(l);
                     acquirep(m, pp);
-                    if let Some(g) = inject_list(pp, list) {
+                    if let Some(g) = injectglist(pp, list) {
                         return Some((g, false));
                     }
                     continue 'top;
@@ -289,7 +289,7 @@ pub(super) fn find_runnable(mm: MRef) -> Option<(GRef, bool)> {
 /// Go counts schedticks, which do not advance while goroutines hand the P on through
 /// runnext (they inherit the time slice); Go's async preemption ends such a chain, ours
 /// cannot (C code), so count every execution instead, or a runnext ping-pong starves the
-/// global queue. Both find_runnable and next_direct (which skips find_runnable) ask.
+/// global queue. Both findrunnable and next_direct (which skips findrunnable) ask.
 #[inline]
 pub(super) fn global_queue_turn(p: &P) -> bool {
     p.context_switches.load(Ordering::Relaxed) % 61 == 0
@@ -298,7 +298,7 @@ pub(super) fn global_queue_turn(p: &P) -> bool {
 
 /// Interrupts the M blocked in the poller if `when` is earlier than its wake-up, or
 /// wakes an M to look at timers (Go's `wakeNetPoller`).
-pub(crate) fn wake_netpoller(when: i64) {
+pub(crate) fn wakenetpoller(when: i64) {
     if SCHED.lastpoll.load(Ordering::SeqCst) == 0 {
         let until = SCHED.poll_until.load(Ordering::SeqCst);
         if until == 0 || until > when {

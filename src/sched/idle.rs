@@ -3,7 +3,7 @@
 //! in `runtime/proc.go`): spinning M's bounded to half the busy P's, one more woken on
 //! new work when there is an idle P and none spins, and the thread cap.
 
-use super::findrunnable::wake_netpoller;
+use super::findrunnable::wakenetpoller;
 use super::g::GRef;
 use super::m::{self, M, MRef};
 use super::p::{self, P, PRef};
@@ -68,7 +68,7 @@ pub(crate) fn abandon_main() {
 }
 
 /// For sysmon and exitsyscall: an idle P, taking the scheduler lock.
-pub(crate) fn pidleget_locked() -> Option<&'static P> {
+pub(crate) fn pidleget_lock() -> Option<&'static P> {
     let mut l = SCHED.locked();
     pidleget(&mut l)
 }
@@ -240,7 +240,7 @@ pub(crate) fn handoffp(p: &'static P) {
     pidleput(&mut l, p);
     drop(l);
     if when != crate::sched::timers::NONE {
-        wake_netpoller(when);
+        wakenetpoller(when);
     }
 }
 

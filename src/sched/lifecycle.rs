@@ -100,7 +100,7 @@ pub(crate) fn shutdown(timeout_ns: i64) -> Code {
     }
     // Wake every M until it has exited: idle ones see the state and exit; the poller is
     // interrupted. One round of wake-ups is not enough: the poller's notification is
-    // taken by the M blocked in it then, and an M that passed find_runnable's state
+    // taken by the M blocked in it then, and an M that passed findrunnable's state
     // check just before the store can block in the poller right after, until its next
     // timer (an hour in tests/debug/shutdown_leaks.c, which hung in 3% of its runs).
     let wake_all = || {

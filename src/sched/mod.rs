@@ -26,7 +26,7 @@
 //!    `wakep` (then this re-check finds its G), or saw the idle P and woke someone.
 //! 4. When nothing is runnable, one M blocks in the poller with the earliest timer as
 //!    its time-out (`sched.lastpoll == 0` while it does); the others sleep on their
-//!    futex (`stopm`). An earlier new timer interrupts the poller (`wake_netpoller`).
+//!    futex (`stopm`). An earlier new timer interrupts the poller (`wakenetpoller`).
 //!
 //! ## Where this differs from Go
 //! - `gomaxprocs` changes without stopping the world: C code cannot be preempted, so a

@@ -127,7 +127,7 @@ pub(super) fn trace_ready(g: GRef) {
 }
 
 /// Puts G's from the poller on p's queue, returns one to run.
-pub(super) fn inject_list(p: &P, list: Vec<GRef>) -> Option<GRef> {
+pub(super) fn injectglist(p: &P, list: Vec<GRef>) -> Option<GRef> {
     let mut it = list.into_iter();
     let first = it.next()?;
     for g in it {

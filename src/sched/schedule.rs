@@ -8,7 +8,7 @@
 //! `lifecycle.rs` (fork, shutdown, stats). Names follow `runtime/proc.go`.
 
 use super::cswitch;
-use super::findrunnable::{find_runnable, global_queue_turn};
+use super::findrunnable::{findrunnable, global_queue_turn};
 use super::g::{self, GRef, RUNNABLE, RUNNING, Switch, WAITING};
 use super::idle::{handoffp, pidleget, resetspinning, startlockedm, stoplockedm};
 use super::m::{self, M, MRef};
@@ -36,7 +36,7 @@ pub(super) fn schedule(mm: MRef) {
             }
             continue;
         }
-        let Some((g, inherit)) = find_runnable(mm) else {
+        let Some((g, inherit)) = findrunnable(mm) else {
             return;
         };
         if m.spinning.load(Ordering::Relaxed) {
@@ -199,7 +199,7 @@ pub(super) fn next_direct(c: &g::Ctx, g1: GRef, why: Switch) -> Option<GRef> {
     let m = unsafe { &*mp };
     // A locked M waits for its G (and a locked G that ends takes the M with it); the
     // tracer records every run; the loop checks shutdown, a shrunk gomaxprocs, timers
-    // and the global queue's turn (find_runnable).
+    // and the global queue's turn (findrunnable).
     if !m.lockedg.load(Ordering::Relaxed).is_null() || super::trace::on() {
         return None;
     }

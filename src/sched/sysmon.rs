@@ -115,7 +115,7 @@ pub(crate) fn exitsyscall(s: InSyscall) {
     }
     // sysmon took the P: it belongs to another M now; forget it without touching it.
     m.p.store(std::ptr::null_mut(), Ordering::Release);
-    if let Some(pp) = idle::pidleget_locked() {
+    if let Some(pp) = idle::pidleget_lock() {
         procresize::acquirep(m, pp);
         s.g.set_status(RUNNING);
         trace_reopen(m);

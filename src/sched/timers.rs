@@ -3,9 +3,9 @@
 //!
 //! Follows Go's `time.go` in shape: every P owns a min-heap of timers under a small lock,
 //! with the earliest `when` mirrored in an atomic so `findrunnable` can skip the lock;
-//! the scheduler runs a P's expired timers (`check_timers`) at schedule time, a spinning
+//! the scheduler runs a P's expired timers (`checktimers`) at schedule time, a spinning
 //! M runs other P's when stealing, and an idle M blocks in the poller until the earliest
-//! timer of all P's (`wake_netpoller` interrupts it when an earlier one is added).
+//! timer of all P's (`wakenetpoller` interrupts it when an earlier one is added).
 //!
 //! Differences: a timer here is one-shot and carries its action; there is no `modtimer`.
 //! A timeout whose wait already ended is not deleted but goes stale (its `WaitRef` claim
@@ -325,6 +325,6 @@ impl Timers {
 pub(crate) fn add_timer(when: i64, action: TimerAction) {
     let p = crate::sched::findrunnable::timer_p();
     if p.timers.add(when, action) {
-        crate::sched::findrunnable::wake_netpoller(when);
+        crate::sched::findrunnable::wakenetpoller(when);
     }
 }

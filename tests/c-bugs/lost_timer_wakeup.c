@@ -6,14 +6,14 @@
  * reading, but this program no longer hits them reliably.
  *
  * Setup: four goroutines park reading sockets that never get data (fd waiters, so every
- * M that looks for work also polls with a zero time-out: find_runnable's
+ * M that looks for work also polls with a zero time-out: findrunnable's
  * `if netpoll::ready_any() { poll(0) }`), one goroutine sleeps 3 s in a loop (the far
  * deadline the poller M blocks towards), and one goroutine sleeps 20-200 us in a loop
  * (so at most one short timer exists at a time). Busy threads compete for the CPU.
  *
  * Bug: a sleep of 20-200 us takes until the 3 s timer fires (or forever when no far
  * timer exists; seen in fault_signals: 10 minutes, until a debugger attach interrupted
- * epoll_wait). The new timer's wake_netpoller -> netpoll::wake -> Poller::notify is
+ * epoll_wait). The new timer's wakenetpoller -> netpoll::wake -> Poller::notify is
  * consumed by another M's non-blocking poll(0) (polling's wait() clears the notification
  * even with a zero time-out) before the poller M enters epoll_wait with the deadline it
  * computed before the timer existed. Go's netpoll only consumes netpollBreak in a
