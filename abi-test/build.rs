@@ -193,7 +193,9 @@ fn main() {
     let header = std::fs::read_to_string("../include/gmp/gmp.h").expect("gmp.h");
     let in_header = header_functions(&header);
     let funcs = std::fs::read_to_string(sys.join("functions.rs")).expect("functions.rs");
-    let block = &funcs[funcs.find("unsafe extern \"C\" {").expect("the extern block")..];
+    let block = &funcs[funcs
+        .find("unsafe extern \"C\" {")
+        .expect("the extern block")..];
     let decls = declarations(&block.replace("libc::", ""));
 
     // The same set of names on both sides (the definitions follow from same.rs).
