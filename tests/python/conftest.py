@@ -7,6 +7,7 @@ excepthook output) run a fresh interpreter through `run_python`.
 
 import faulthandler
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,15 @@ import textwrap
 import pytest
 
 WATCHDOG_SECONDS = 120
+
+# A run started in the background by a non-interactive shell (`cmd &`, `nohup cmd &`)
+# inherits SIGINT ignored, and so would every interpreter the tests start: CPython then
+# keeps SIGINT ignored, a test's os.kill(SIGINT) is discarded, and a wait that expects
+# KeyboardInterrupt blocks for good (two such children were found hung). Catching SIGINT
+# here instead makes exec give the children the default disposition, so they install
+# their KeyboardInterrupt handler as under an interactive shell.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -38,9 +38,12 @@ def need(binary, package, extra_paths=()):
     return p
 
 
-def run_child(code, timeout=240, **fmt):
+def run_child(code, timeout=110, **fmt):
     """Runs `code` (dedented, then %-formatted with fmt) in a new interpreter; returns
-    the CompletedProcess. The child patches itself; this process stays unpatched."""
+    the CompletedProcess. The child patches itself; this process stays unpatched.
+    The timeout stays below conftest's 120 s watchdog: a hung child is then killed by
+    subprocess.run and the test fails, instead of the watchdog ending pytest with
+    os._exit and leaving the child running with no parent."""
     src = textwrap.dedent(code)
     if fmt:
         src = src % fmt
