@@ -35,6 +35,6 @@ def test_guide_block_runs(code, tmp_path):
     path = tmp_path / "block.py"
     path.write_text(code)
     r = subprocess.run([sys.executable, "-X", "faulthandler", str(path)], cwd=str(tmp_path),
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=110)
     assert r.returncode == 0, "stdout:\n%s\nstderr:\n%s" % (r.stdout, r.stderr)
     assert r.stdout.strip(), "the block printed nothing"
