@@ -33,7 +33,9 @@
 //!    spinning, `wakep`, hand-offs, the thread cap), `queue.rs` (global queue, `runqput`,
 //!    `ready`), `findrunnable.rs` (timers, poller, stealing), `proc.rs` (spawn, G free
 //!    lists, ids, counts, LockOSThread, `gmp_main`), `lifecycle.rs` (fork, shutdown,
-//!    stats), `sysmon.rs`, `cswitch.rs` (the stack switch), and what the scheduler owns
+//!    stats), `syscall.rs` (entersyscall/exitsyscall, syscall sections,
+//!    `gmp_blocking`), `sysmon.rs` (retake, preemption marks, checkdead), `cswitch.rs`
+//!    (the stack switch), and what the scheduler owns
 //!    because it must act on it without calling up: `wait.rs` (the wait word: `WaitRef`,
 //!    the thread waiter, claim and wake), `timers.rs` (per-P timer heaps), `netpoll.rs`
 //!    (the poller core: epoll, poll descriptors, `poll`), `home.rs` (a home's queue and

@@ -293,7 +293,7 @@ fn blocking_io(
                 (left.saturating_add(999_999) / 1_000_000).min(i32::MAX as i64) as i32
             };
             // errno is read inside the section: exitsyscall may move us to another thread.
-            let n = crate::sched::sysmon::in_syscall(|| {
+            let n = crate::sched::syscall::in_syscall(|| {
                 // SAFETY: polls one pollfd on our stack.
                 let n = unsafe { libc::poll(&mut pfd, 1, ms) };
                 if n < 0 { -errno() } else { n }
@@ -308,7 +308,7 @@ fn blocking_io(
                 return error::ETIMEDOUT as isize;
             }
         }
-        let r = crate::sched::sysmon::in_syscall(&mut op);
+        let r = crate::sched::syscall::in_syscall(&mut op);
         if r == -(libc::EINTR as isize) {
             continue;
         }
@@ -578,7 +578,7 @@ pub(crate) fn wait_fd(fd: i32, events: i32, deadline: i64) -> i32 {
                     events: want,
                     revents: 0,
                 };
-                let n = crate::sched::sysmon::in_syscall(|| {
+                let n = crate::sched::syscall::in_syscall(|| {
                     // SAFETY: polls one pollfd on our stack.
                     let n = unsafe { libc::poll(&mut pfd, 1, ms) };
                     if n < 0 { -errno() } else { n }

@@ -226,14 +226,14 @@ pub extern "C" fn gmp_close_fd(fd: c_int) -> c_int {
 /// thread act as on a foreign thread. No-op on a foreign thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_syscall_enter() {
-    entry!(NoStart, crate::sched::sysmon::enter_section())
+    entry!(NoStart, crate::sched::syscall::enter_section())
 }
 
 /// `exitsyscall`: take a P back (the old one with one CAS when nobody took it), or queue
 /// the goroutine and wait for one. A switch point.
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_syscall_exit() {
-    entry!(NoStart, crate::sched::sysmon::exit_section())
+    entry!(NoStart, crate::sched::syscall::exit_section())
 }
 
 /// Runs `fn(arg)` between `gmp_syscall_enter` and `gmp_syscall_exit`, on the thread's
@@ -246,7 +246,7 @@ pub extern "C" fn gmp_syscall_exit() {
 pub extern "C" fn gmp_blocking(fn_: gmp_fn, arg: *mut c_void) -> c_int {
     entry!(Runtime, {
         let Some(f) = fn_ else { return error::EINVAL };
-        crate::sched::sysmon::blocking(f, arg);
+        crate::sched::syscall::blocking(f, arg);
         0
     })
 }

@@ -184,7 +184,7 @@ pub(crate) fn snapshot() -> Snapshot {
         created: created_count(),
         context_switches: cs,
         steals: st,
-        syscall_handoffs: super::sysmon::SYSCALL_HANDOFFS.load(Ordering::Relaxed),
+        syscall_handoffs: super::syscall::SYSCALL_HANDOFFS.load(Ordering::Relaxed),
         preempt_requests: super::sysmon::PREEMPT_REQUESTS.load(Ordering::Relaxed),
     }
 }

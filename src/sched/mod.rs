@@ -59,6 +59,7 @@ pub(crate) mod queue;
 pub(crate) mod runq;
 pub(crate) mod sanitizer;
 pub(crate) mod schedule;
+pub(crate) mod syscall;
 pub(crate) mod sysmon;
 pub(crate) mod timers;
 pub(crate) mod trace;
