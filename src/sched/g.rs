@@ -286,7 +286,20 @@ impl G {
         self.name.lock().clone()
     }
 
+    /// Only the G's owner calls this (its spawner, itself, gfree), so the owner's own
+    /// last store to `name_ptr` tells whether a name is set: no name to clear nor to set
+    /// skips the lock (two atomic RMWs on a line the spawner and the runner share, twice
+    /// a spawn).
+    #[inline]
     pub(crate) fn set_name(&self, name: Option<&CStr>) {
+        if name.is_none() && self.name_ptr.load(Ordering::Relaxed).is_null() {
+            return;
+        }
+        self.set_name_locked(name);
+    }
+
+    #[inline(never)]
+    fn set_name_locked(&self, name: Option<&CStr>) {
         let mut n = self.name.lock();
         if n.is_none() && name.is_none() {
             return;
