@@ -29,7 +29,6 @@
 //! Lock order: a descriptor's lock is taken with no other gmp lock held, and `ready`
 //! (which may take the scheduler lock) runs after it is released.
 
-use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -663,8 +662,8 @@ pub(crate) fn close(fd: i32) -> i32 {
             crate::time::sleep(20_000);
         }
         if let Some(p) = poller() {
-            // SAFETY: the fd is still open (we close it just below).
-            let _ = p.delete(unsafe { BorrowedFd::borrow_raw(fd) });
+            // The fd is still open (we close it just below).
+            let _ = p.delete(fd);
         }
         remove(fd);
     }

@@ -6,8 +6,19 @@
 //! never calls up. The fd calls that park on these descriptors (read, write, accept,
 //! connect, close...) are `netpoll.rs`, above the parking layer.
 //!
+//! The epoll instance is driven directly (Go's `netpoll_epoll.go`): one `epoll_pwait2` per
+//! poll, an eventfd for `wake` (Go's `netpollBreak`, coalesced by a flag and consumed only
+//! by a blocking poll), and any number of threads may poll at once (the kernel hands each
+//! event to one of them). An earlier version went through the `polling` crate, whose
+//! `wait` costs five syscalls (timerfd_settime, two epoll_ctl re-arms, an eventfd read,
+//! the epoll_wait) and returns at once, empty, while another thread is inside it: the M
+//! about to block had to spin with sched_yield while a spinning M or sysmon did a
+//! non-blocking poll (0.19 sched_yield per request of the echo benchmark, bench/NET.md).
+//!
 //! Differences from Go, and why: see `netpoll.rs` (waiter lists, one-shot re-armed
-//! registrations with generations, readiness latches).
+//! registrations with generations, readiness latches). Go rounds the poll time-out to
+//! milliseconds (`epoll_pwait`); `epoll_pwait2` takes nanoseconds, so a timer due in
+//! 50 us is not run 1 ms late (falling back to milliseconds, rounded up, before Linux 5.11).
 //!
 //! Lock order: a descriptor's lock is taken with no other gmp lock held, and `ready`
 //! (which may take the scheduler lock) runs after it is released.
@@ -15,34 +26,203 @@
 use crate::sys::mutex::{Mutex, Rank, RwLock};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-use polling::{Event, PollMode};
 
 use super::wait::WaitRef;
 use crate::error::{self, Code};
 use crate::sched::g::GRef;
 
-static POLLER: OnceLock<polling::Poller> = OnceLock::new();
+/// The epoll instance and its wake-up eventfd.
+pub(crate) struct Poller {
+    epfd: i32,
+    evfd: i32,
+    /// A wake-up is pending in the eventfd (Go's `netpollWakeSig`): `wake` writes only
+    /// when it sets this, a blocking poll that sees the eventfd reads it and clears this.
+    wake_sig: AtomicBool,
+}
+
+/// The eventfd's key; registrations use `generation << 32 | fd` with generation >= 1.
+const WAKE_KEY: u64 = u64::MAX;
+/// What a readable event is (Go's netpoll: EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR).
+const EV_READ: u32 =
+    (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32;
+const EV_WRITE: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+/// Edge-triggered registration of both directions, as Go registers every fd.
+pub(crate) const REG_EDGE: u32 =
+    (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32;
+/// One-shot registration for the directions asked.
+pub(crate) fn reg_oneshot(read: bool, write: bool) -> u32 {
+    let mut f = libc::EPOLLONESHOT as u32;
+    if read {
+        f |= (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32;
+    }
+    if write {
+        f |= libc::EPOLLOUT as u32;
+    }
+    f
+}
+
+impl Poller {
+    fn new() -> Result<Poller, i32> {
+        // SAFETY: plain syscalls; the fds are owned by the Poller from here on.
+        unsafe {
+            let epfd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            if epfd < 0 {
+                return Err(crate::sys::errno());
+            }
+            let evfd = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+            if evfd < 0 {
+                let e = crate::sys::errno();
+                libc::close(epfd);
+                return Err(e);
+            }
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: WAKE_KEY,
+            };
+            if libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, evfd, &mut ev) < 0 {
+                let e = crate::sys::errno();
+                libc::close(evfd);
+                libc::close(epfd);
+                return Err(e);
+            }
+            Ok(Poller {
+                epfd,
+                evfd,
+                wake_sig: AtomicBool::new(false),
+            })
+        }
+    }
+
+    fn ctl(&self, op: i32, fd: i32, key: u64, events: u32) -> Result<(), i32> {
+        let mut ev = libc::epoll_event { events, u64: key };
+        // SAFETY: epoll_ctl on our epoll fd with an event on our stack.
+        if unsafe { libc::epoll_ctl(self.epfd, op, fd, &mut ev) } < 0 {
+            return Err(crate::sys::errno());
+        }
+        Ok(())
+    }
+
+    /// EPOLL_CTL_ADD; Err(errno).
+    pub(crate) fn add(&self, fd: i32, key: u64, events: u32) -> Result<(), i32> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, key, events)
+    }
+
+    /// EPOLL_CTL_MOD; Err(errno) (ENOENT: the file is no longer registered).
+    pub(crate) fn modify(&self, fd: i32, key: u64, events: u32) -> Result<(), i32> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, key, events)
+    }
+
+    /// EPOLL_CTL_DEL; Err(errno).
+    pub(crate) fn delete(&self, fd: i32) -> Result<(), i32> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    /// Waits up to `delay_ns` (< 0: forever; 0: just look) and fills `buf`; returns the
+    /// number of events (0 on EINTR or an error).
+    fn wait(&self, buf: &mut Vec<libc::epoll_event>, delay_ns: i64) -> usize {
+        buf.clear();
+        let cap = buf.capacity() as i32;
+        let ptr = buf.as_mut_ptr();
+        let n = if delay_ns > 0 && PWAIT2.load(Ordering::Relaxed) {
+            let ts = libc::timespec {
+                tv_sec: (delay_ns / 1_000_000_000) as libc::time_t,
+                tv_nsec: (delay_ns % 1_000_000_000) as _,
+            };
+            // SAFETY: epoll_pwait2 writes at most `cap` events into buf's spare capacity.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_pwait2,
+                    self.epfd,
+                    ptr,
+                    cap,
+                    &ts as *const libc::timespec,
+                    std::ptr::null::<libc::sigset_t>(),
+                    0usize,
+                )
+            } as i32;
+            if n < 0 && crate::sys::errno() == libc::ENOSYS {
+                PWAIT2.store(false, Ordering::Relaxed);
+                return self.wait(buf, delay_ns);
+            }
+            n
+        } else {
+            let ms = if delay_ns < 0 {
+                -1
+            } else {
+                // Rounded up: a timer is never run early.
+                (delay_ns.saturating_add(999_999) / 1_000_000).min(i32::MAX as i64) as i32
+            };
+            // SAFETY: epoll_wait writes at most `cap` events into buf's spare capacity.
+            unsafe { libc::epoll_wait(self.epfd, ptr, cap, ms) }
+        };
+        if n <= 0 {
+            return 0;
+        }
+        // SAFETY: the kernel initialised the first n entries.
+        unsafe { buf.set_len(n as usize) };
+        n as usize
+    }
+
+    /// Interrupts a blocked poll, or makes the next blocking one return at once (Go's
+    /// `netpollBreak`).
+    pub(crate) fn notify(&self) {
+        if self
+            .wake_sig
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return;
+        }
+        let one: u64 = 1;
+        loop {
+            // SAFETY: 8 bytes into our eventfd.
+            let n = unsafe { libc::write(self.evfd, (&one as *const u64).cast(), 8) };
+            if n == 8 || crate::sys::errno() != libc::EINTR {
+                // EAGAIN: the counter is saturated, so a wake-up is pending anyway.
+                return;
+            }
+        }
+    }
+
+    /// A blocking poll saw the eventfd: consume the wake-up.
+    fn clear_wake(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes from our eventfd (non-blocking).
+        let _ = unsafe { libc::read(self.evfd, (&mut v as *mut u64).cast(), 8) };
+        self.wake_sig.store(false, Ordering::SeqCst);
+    }
+}
+
+/// epoll_pwait2 (Linux 5.11) is there until it says ENOSYS.
+static PWAIT2: AtomicBool = AtomicBool::new(true);
+static POLLER: OnceLock<Poller> = OnceLock::new();
+static POLLER_INIT: Mutex<()> = Mutex::new(Rank::PollTable, ());
 static POLLER_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// The poller, created on first use; a creation that fails (EMFILE) is retried on the
 /// next use rather than remembered.
-pub(crate) fn poller() -> Option<&'static polling::Poller> {
+pub(crate) fn poller() -> Option<&'static Poller> {
     if let Some(p) = POLLER.get() {
         return Some(p);
     }
-    match polling::Poller::new() {
+    let _g = POLLER_INIT.lock();
+    if let Some(p) = POLLER.get() {
+        return Some(p);
+    }
+    match Poller::new() {
         Ok(p) => {
             let _ = POLLER.set(p);
             POLLER.get()
         }
         Err(e) => {
             if !POLLER_WARNED.swap(true, Ordering::Relaxed) {
-                eprintln!("gmp: cannot create the poller: {e} (retrying on next use)");
+                eprintln!(
+                    "gmp: cannot create the poller: {} (retrying on next use)",
+                    std::io::Error::from_raw_os_error(e)
+                );
             }
             None
         }
@@ -160,53 +340,45 @@ pub(crate) fn arm(pd: &PollDesc, inner: &mut PdInner) -> Result<(), Code> {
             return arm(pd, inner);
         }
         inner.generation = GEN.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
-        let ev = Event::all(key(pd.fd, inner.generation));
-        // SAFETY: registers our own open fd; deleted on gmp_close_fd.
-        return match unsafe { p.add_with_mode(pd.fd, ev, PollMode::Edge) } {
+        return match p.add(pd.fd, key(pd.fd, inner.generation), REG_EDGE) {
             Ok(()) => {
                 inner.registered = true;
                 Ok(())
             }
-            Err(e) => Err(-e.raw_os_error().unwrap_or(libc::EIO)),
+            Err(e) => Err(-e),
         };
     }
     let want_r = !inner.queues[READ].is_empty();
     let want_w = !inner.queues[WRITE].is_empty();
+    let flags = reg_oneshot(want_r, want_w);
     if inner.registered {
-        let ev = Event::new(key(pd.fd, inner.generation), want_r, want_w);
-        // SAFETY: the fd is the caller's, open for the duration of its call.
-        let bfd = unsafe { BorrowedFd::borrow_raw(pd.fd) };
-        match p.modify_with_mode(bfd, ev, PollMode::Oneshot) {
+        match p.modify(pd.fd, key(pd.fd, inner.generation), flags) {
             Ok(()) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            Err(libc::ENOENT) => {
                 // The number was closed and reused: register the new file afresh.
                 inner.registered = false;
             }
-            Err(e) => return Err(-e.raw_os_error().unwrap_or(libc::EIO)),
+            Err(e) => return Err(-e),
         }
     }
     inner.generation = GEN.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff;
-    let ev = Event::new(key(pd.fd, inner.generation), want_r, want_w);
-    // SAFETY: registers the caller's open fd; it is deleted on gmp_close_fd (or
-    // dropped by the kernel when the file is closed).
-    match unsafe { p.add_with_mode(pd.fd, ev, PollMode::Oneshot) } {
+    let k = key(pd.fd, inner.generation);
+    // The fd is deleted on gmp_close_fd (or dropped by the kernel when the file is closed).
+    match p.add(pd.fd, k, flags) {
         Ok(()) => {
             inner.registered = true;
             Ok(())
         }
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+        Err(libc::EEXIST) => {
             inner.registered = true;
-            // SAFETY: as above.
-            let bfd = unsafe { BorrowedFd::borrow_raw(pd.fd) };
-            p.modify_with_mode(bfd, ev, PollMode::Oneshot)
-                .map_err(|e| -e.raw_os_error().unwrap_or(libc::EIO))
+            p.modify(pd.fd, k, flags).map_err(|e| -e)
         }
-        Err(e) => Err(-e.raw_os_error().unwrap_or(libc::EIO)),
+        Err(e) => Err(-e),
     }
 }
 
-fn key(fd: i32, generation: u64) -> usize {
-    ((generation << 32) | fd as u32 as u64) as usize
+fn key(fd: i32, generation: u64) -> u64 {
+    (generation << 32) | fd as u32 as u64
 }
 
 /// Whether any goroutine waits on an fd.
@@ -215,8 +387,11 @@ pub(crate) fn has_waiters() -> bool {
 }
 
 thread_local! {
-    static EVENTS: RefCell<Option<polling::Events>> = const { RefCell::new(None) };
+    static EVENTS: RefCell<Vec<libc::epoll_event>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Events taken from the kernel per poll (Go's netpoll: 128).
+const EVENTS_PER_POLL: usize = 128;
 
 /// Waits up to `delay_ns` (< 0: until woken; 0: just look) for fd events and wakes their
 /// waiters (they go to the caller's P, or the global queue). Returns nothing: waking
@@ -226,64 +401,45 @@ pub(crate) fn poll(delay_ns: i64) -> Vec<GRef> {
     poll_until(&|| delay_ns)
 }
 
-/// [`poll`] whose time-out is computed by `delay()` once this thread is the only one in
-/// the poller: a timer added meanwhile, whose wake-up a non-blocking poll may have
-/// swallowed (polling's `wait` consumes `notify` even with a zero time-out; Go only
-/// consumes `netpollBreak` in a blocking poll), is then already counted in.
+/// [`poll`] with the time-out computed by `delay()` (which also publishes the wake-up
+/// time for `wakenetpoller`) just before the thread blocks. Several threads may poll at
+/// once; only a blocking poll consumes a `wake`, so a non-blocking one (a spinning M,
+/// sysmon) never swallows the wake-up meant for the M that blocks.
 pub(crate) fn poll_until(delay: &dyn Fn() -> i64) -> Vec<GRef> {
-    let delay_ns = delay();
     let Some(p) = poller() else {
+        let delay_ns = delay();
         if delay_ns > 0 {
             std::thread::sleep(Duration::from_nanos(delay_ns as u64));
         }
         return Vec::new();
     };
-    let timeout = if delay_ns < 0 {
-        None
-    } else {
-        Some(Duration::from_nanos(delay_ns as u64))
-    };
-    // `Poller::wait` returns at once, empty, while another thread is inside it. A quick
-    // non-blocking poll (a spinning M, sysmon) must therefore never make the M that wants
-    // to block in the poller return at once and go to sleep with nobody left polling:
-    // non-blocking polls only try the gate, the blocking poll waits for it.
-    if delay_ns == 0 {
-        if POLLING.swap(true, Ordering::Acquire) {
-            return Vec::new();
-        }
-    } else {
-        while POLLING.swap(true, Ordering::Acquire) {
-            std::thread::yield_now();
-        }
-    }
-    let _gate = Gate;
-    let timeout = if delay_ns == 0 {
-        timeout
-    } else {
-        let d = delay();
-        if d < 0 {
-            None
-        } else {
-            Some(Duration::from_nanos(d as u64))
-        }
-    };
     let mut woken: Vec<WaitRef> = Vec::new();
     EVENTS.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let events = slot.get_or_insert_with(polling::Events::new);
-        events.clear();
-        if p.wait(events, timeout).is_err() {
+        let Ok(mut events) = cell.try_borrow_mut() else {
             return;
+        };
+        if events.capacity() < EVENTS_PER_POLL {
+            events.reserve_exact(EVENTS_PER_POLL);
         }
-        for ev in events.iter() {
-            let fd = (ev.key as u64 & 0xffff_ffff) as u32 as i32;
-            let generation = (ev.key as u64) >> 32;
+        let delay_ns = delay();
+        let n = p.wait(&mut events, delay_ns);
+        for i in 0..n {
+            let ev = events[i];
+            let (bits, k) = (ev.events, ev.u64);
+            if k == WAKE_KEY {
+                if delay_ns != 0 {
+                    p.clear_wake();
+                }
+                continue;
+            }
+            let fd = (k & 0xffff_ffff) as u32 as i32;
+            let generation = k >> 32;
             let Some(pd) = lookup(fd) else { continue };
             let mut inner = pd.inner.lock();
             if inner.generation != generation {
                 continue; // an old registration of a reused number
             }
-            for (d, ready) in [(READ, ev.readable), (WRITE, ev.writable)] {
+            for (d, ready) in [(READ, bits & EV_READ != 0), (WRITE, bits & EV_WRITE != 0)] {
                 if ready {
                     let before = woken.len();
                     while let Some(w) = inner.queues[d].pop_front() {
@@ -312,20 +468,11 @@ pub(crate) fn poll_until(delay: &dyn Fn() -> i64) -> Vec<GRef> {
     Vec::new()
 }
 
-/// Held by the one thread inside `Poller::wait` (see `poll`).
-static POLLING: AtomicBool = AtomicBool::new(false);
-
-struct Gate;
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        POLLING.store(false, Ordering::Release);
-    }
-}
-
 /// Interrupts a blocked [`poll`] (or makes the next one return at once).
 pub(crate) fn wake() {
-    if let Some(p) = poller() {
-        let _ = p.notify();
+    // No poller yet: nobody can be blocked in it (and creating one here could take a
+    // lock below the caller's, e.g. from retire_idle under the scheduler lock).
+    if let Some(p) = POLLER.get() {
+        p.notify();
     }
 }
