@@ -39,20 +39,28 @@ pub(super) fn globrunqget(l: &mut super::Locked, p: &P, max: usize) -> Option<GR
 }
 
 /// Puts g on p's local queue; on overflow half of the ring moves to the global queue
-/// (Go's runqputslow). `locked`: the sched lock if the caller holds it.
+/// (Go's runqputslow). `locked`: the sched lock if the caller holds it. Inline: the put
+/// is a few instructions (every `ready` and spawn), the overflow is out of line.
+#[inline]
 pub(super) fn runqput(p: &P, g: GRef, next: bool, locked: Option<&mut super::Locked>) {
     if let Some(batch) = p.runq.put(g.0, next) {
-        match locked {
-            Some(l) => {
-                for x in batch {
-                    globrunqput(l, GRef(x));
-                }
+        runqput_overflow(batch, locked);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn runqput_overflow(batch: super::runq::Overflow<super::g::G>, locked: Option<&mut super::Locked>) {
+    match locked {
+        Some(l) => {
+            for x in batch {
+                globrunqput(l, GRef(x));
             }
-            None => {
-                let mut l = SCHED.locked();
-                for x in batch {
-                    globrunqput(&mut l, GRef(x));
-                }
+        }
+        None => {
+            let mut l = SCHED.locked();
+            for x in batch {
+                globrunqput(&mut l, GRef(x));
             }
         }
     }

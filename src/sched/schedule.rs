@@ -250,12 +250,13 @@ pub(crate) fn after_switch_in_g(arg: usize) {
     let Some((g1, why)) = g::decode(arg) else {
         return;
     };
-    let p = m::current().and_then(|m| m.get().p());
+    // Our P, read only where it is used: a park (the common switch) needs none.
+    let p = || m::current().and_then(|m| m.get().p());
     match why {
         Switch::Park => park_commit(g1),
         Switch::Gosched => {
             g1.set_status(RUNNABLE);
-            match p {
+            match p() {
                 Some(p) => runqput(p, g1, false, None),
                 None => {
                     let mut l = SCHED.locked();
@@ -263,7 +264,7 @@ pub(crate) fn after_switch_in_g(arg: usize) {
                 }
             }
         }
-        Switch::Exit => gfree(g1, p),
+        Switch::Exit => gfree(g1, p()),
         Switch::Requeue | Switch::Call => crate::fatal("a switch the scheduler must handle"),
     }
 }
