@@ -48,3 +48,16 @@ pub fn pending_timers() -> usize {
 pub fn current_stack_bounds() -> (usize, usize) {
     crate::sched::lifecycle::current_stack_bounds()
 }
+
+pub use crate::sched::gslab::GSlabStats;
+
+/// The G slabs' counters (`sched/gslab.rs`): what the scavenger gave back. For tests.
+pub fn g_slab_stats() -> GSlabStats {
+    crate::sched::gslab::stats()
+}
+
+/// Runs one pass of the G scavenger now (sysmon runs one about once a second); returns
+/// the pages it gave back. For tests.
+pub fn scavenge_gs() -> usize {
+    crate::sched::gslab::scavenge()
+}

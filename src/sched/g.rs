@@ -144,9 +144,10 @@ pub(crate) struct Hooks {
     pub(crate) ctx: *mut libc::c_void,
 }
 
-/// A goroutine. Allocated once and reused (never freed while the runtime runs), so a
-/// `GRef` never dangles; see `park.rs` for why that matters. `repr(C)` so the gdb
-/// extension can read it through the offsets in `gmp_debug_layout` (ffi/debug.rs).
+/// A goroutine. Its memory only ever holds a G (`gslab.rs`: type-stable slabs whose
+/// idle pages may read as zeros), so a `GRef` never dangles; see `park.rs` for why that
+/// matters. `repr(C)` so the gdb extension can read it through the offsets in
+/// `gmp_debug_layout` (ffi/debug.rs).
 #[repr(C)]
 pub(crate) struct G {
     pub(crate) id: AtomicU64,
@@ -209,7 +210,7 @@ pub(crate) enum Entry {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[repr(transparent)]
 pub(crate) struct GRef(pub(crate) NonNull<G>);
-// SAFETY: G's are allocated once and never freed while the runtime runs; every field
+// SAFETY: G memory is never freed nor used for anything but G's (gslab.rs); every field
 // other threads read is atomic or behind a Mutex, and `inner` is only touched by the G's
 // owner as defined by its status (module docs).
 unsafe impl Send for GRef {}
@@ -218,7 +219,9 @@ unsafe impl Sync for GRef {}
 
 impl GRef {
     pub(crate) fn get(&self) -> &'static G {
-        // SAFETY: G's are leaked boxes that live until runtime shutdown (module docs).
+        // SAFETY: G slabs are never freed and hold only G's (gslab.rs, "Type-stable
+        // memory"); a G given back by the scavenger reads as zeros, a valid state for
+        // every field but `inner`, which only its owner touches.
         unsafe { &*self.0.as_ptr() }
     }
     pub(crate) fn as_ptr(&self) -> *mut G {
@@ -249,11 +252,14 @@ impl GRef {
 }
 
 impl G {
+    /// A new G in a slot of the G slabs (`gslab.rs`): a fresh one, or one on a page the
+    /// scavenger gave back, rebuilt whole.
     pub(crate) fn alloc() -> GRef {
-        let g = Box::new(G {
+        let slot = super::gslab::alloc_slot();
+        let g = G {
             id: AtomicU64::new(0),
             status: AtomicU32::new(IDLE),
-            wait: AtomicU64::new(0xff),
+            wait: AtomicU64::new(super::gslab::initial_wait()),
             wait_reason: AtomicU8::new(0),
             since: AtomicI64::new(0),
             preempt: AtomicBool::new(false),
@@ -278,8 +284,12 @@ impl G {
                 san: None,
                 locals: None,
             }),
-        });
-        GRef(NonNull::from(Box::leak(g)))
+        };
+        // SAFETY: the slot is G-sized and aligned, and no G lives there (it was never
+        // carved, or it is on a page the scavenger gave back, whose G's are on no list
+        // and out of allgs): written whole, its old content (maybe zeros) never read.
+        unsafe { slot.as_ptr().write(g) };
+        GRef(slot)
     }
 
     pub(crate) fn name(&self) -> Option<CString> {

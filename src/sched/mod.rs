@@ -45,6 +45,7 @@
 pub(crate) mod cswitch;
 pub(crate) mod findrunnable;
 pub(crate) mod g;
+pub(crate) mod gslab;
 pub(crate) mod home;
 pub(crate) mod hooks;
 pub(crate) mod idle;

@@ -79,12 +79,17 @@ pub(super) fn gfget(p: Option<&'static P>) -> GRef {
         let mut gl = SCHED.gfree.lock();
         let k = gl.len().saturating_sub(32);
         local.gfree.extend(gl.drain(k..));
+        super::gslab::note_gfree_len(k);
         drop(gl);
         if let Some(g) = local.gfree.pop() {
             return g;
         }
-    } else if let Some(g) = SCHED.gfree.lock().pop() {
-        return g;
+    } else {
+        let mut gl = SCHED.gfree.lock();
+        if let Some(g) = gl.pop() {
+            super::gslab::note_gfree_len(gl.len());
+            return g;
+        }
     }
     let g = G::alloc();
     let mut all = SCHED.allgs.lock();

@@ -8,7 +8,8 @@
 //! (`gmp_preempt_point` and the switch-point calls honour the flag: C cannot be
 //! preempted asynchronously), moves a hog's queued goroutines to the global queue so
 //! other M's run them, polls the network when nobody has for 10 ms, returns the memory
-//! of stacks that went deep and then sat unused, and runs `checkdead` for `gmp_main`.
+//! of stacks that went deep and then sat unused and of G's that sat unused (`gslab.rs`),
+//! and runs `checkdead` for `gmp_main`.
 //!
 //! Differences from Go: sysmon deep-sleeps (futex, no time-out) when every P is idle and
 //! no goroutine is in a syscall, and `wakep` wakes it.
@@ -132,6 +133,7 @@ fn sysmon() {
         if now - last_scavenge > 1_000_000_000 {
             last_scavenge = now;
             crate::stack::scavenge(4096);
+            super::gslab::scavenge();
         }
         let procs = SCHED.procs();
         let nallp = SCHED.nallp.load(Ordering::Acquire);

@@ -63,6 +63,8 @@ pub(crate) enum Rank {
     ThreadWaiters,
     /// The trace's shared buffer (sched/trace.rs).
     TraceBuf,
+    /// The G slabs' carving state (sched/gslab.rs).
+    GSlab,
     /// A G's name.
     GName,
     /// Error names (error.rs).

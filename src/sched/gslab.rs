@@ -1,0 +1,356 @@
+//! Where G's live: page-packed slabs whose pages go back to the kernel when every G on
+//! them has sat unused on the global free list (issue 18's idle-memory target), and the
+//! G half of the scavenger that does it.
+//!
+//! # Why not Go's way, and why not `free`
+//!
+//! Go never frees a G: a dead one waits on `sched.gFree` for reuse, stack and all (Go
+//! frees the stack of a dead G at GC, `gfput`'s "stack is not the default size"
+//! branch and `markroot`'s `gcFreeStack`; the G stays). A burst of a million goroutines
+//! keeps a million G's forever: 0.3 GB here. Freeing a G with `free` is not an option
+//! either: pointers to a dead G may stay around long after it ended, and may be used:
+//! - a timer of a wait that ended early (`TimerAction::Wake`) keeps its `WaitRef` until
+//!   its deadline, then claims the wait: a CAS on the G's wait word, which fails because
+//!   the sequence number moved on (`park.rs`);
+//! - sysmon's `retake` reads an M's `curg` and may set `preempt` on a G that ended just
+//!   then; `gmp_dump_goroutines`, `gmp_all_asleep` and the trace read `status`, `id`,
+//!   `wait` and the name of every G in `allgs`, from a copy taken under its lock;
+//! - the gdb extension reads G records through `gmp_debug_allgs`.
+//!
+//! All of these touch only atomics (and the name's mutex) of the G, and only to read, or
+//! to CAS a wait word that is no longer open.
+//!
+//! # Type-stable memory
+//!
+//! So a G's memory is never given to anything but a G (the kernel's
+//! `SLAB_TYPESAFE_BY_RCU` idea): G's are carved from chunks that are never freed, each
+//! page holding `page / size_of::<G>()` whole G's. What goes back to the kernel is the
+//! *content* of a page, with `madvise(MADV_DONTNEED)`: the page reads as zeros from
+//! then on, until it is written. A stale reader of a released G therefore reads either
+//! what it read before or zeros, and
+//! - `status` 0 is `IDLE`, which the dump, the trace and `all_asleep` skip (as DEAD);
+//! - the wait word 0 is `seq 0, WAITING`, and no wait ever has sequence 0 (`open` starts
+//!   at 1), so a stale claim still fails; a write (a failed CAS, `preempt`) only brings
+//!   back a zero page;
+//! - the name's mutex zeroed is an unlocked mutex holding `None`.
+//!
+//! A G on a released page is rebuilt in place (`ptr::write`, never a read or a drop of
+//! the zeros) before it is handed out again. Its wait sequence then starts above every
+//! sequence any released G ever used ([`SEQ_FLOOR`]), so a stale `WaitRef` of an older
+//! goroutine that lived at the same address can never match a new wait: the test
+//! `tests/g_scavenge.rs` makes stale timers fire into reused G's.
+//!
+//! # Which G's, when
+//!
+//! Only G's on the global free list (`Sched::gfree`) are taken: they are dead, their
+//! stack is gone, nobody will run them, and taking them off the list under its lock
+//! makes the scavenger their only owner. Of those, only the ones that sat unused for a
+//! whole scavenge period (about a second, sysmon's tick): the list is LIFO, so the
+//! entries below the lowest length it had since the previous scavenge were not touched
+//! in between (`GFREE_LOW`, updated where `gfget` takes from the list), the same trick
+//! as the stack free lists (`stack/mod.rs`, "Lazy release"). The [`KEEP_WARM`] warmest
+//! of them stay, so a burst after an idle spell starts without page faults. A page goes
+//! back only when every G on it is among the idle ones; the others return to the cold
+//! end of the list. Their heap parts (sanitizer state, locals) are dropped first, and
+//! they leave `allgs` (so the dump and the debugger no longer list them) until reused.
+//! Go's scavenger (`mgcscavenge.go`) returns free pages of the heap in the background,
+//! paced to a CPU budget and a retained-memory goal; this one is simpler: a whole pass
+//! once a second from sysmon, only over memory idle for that long, and it backs off
+//! when a pass frees nothing (a free list whose G's are spread over pages that still
+//! hold live G's).
+//!
+//! Nothing here runs on the spawn or exit path: `gfget` pays one compare on a batch
+//! refill from the global list, and a G is carved with a bump pointer under a lock
+//! only when every free list is empty.
+
+use std::alloc::Layout;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use super::SCHED;
+use super::g::{G, GRef};
+use crate::sys::mutex::{Mutex, Rank};
+
+/// Pages per chunk (1 MiB with 4 KiB pages, about 3,300 G's). Chunks are never freed.
+const CHUNK_PAGES: usize = 256;
+/// Idle G's on the global free list that stay resident (about 1.2 MB).
+const KEEP_WARM: usize = 4096;
+/// Most scavenge ticks skipped after passes that freed nothing (doubling from 1).
+const MAX_BACKOFF: u32 = 64;
+
+/// The lowest length of `Sched::gfree` since the previous scavenge (see the module
+/// docs); written under the gfree lock.
+static GFREE_LOW: AtomicUsize = AtomicUsize::new(0);
+/// Every wait sequence number a released G ever used is at most this.
+static SEQ_FLOOR: AtomicU64 = AtomicU64::new(0);
+/// Pages given back so far, and G's on pages given back now.
+static PAGES_RELEASED: AtomicU64 = AtomicU64::new(0);
+static GS_RELEASED: AtomicUsize = AtomicUsize::new(0);
+/// Ticks to skip before the next pass, and the current back-off.
+static SKIP: AtomicU32 = AtomicU32::new(0);
+static BACKOFF: AtomicU32 = AtomicU32::new(0);
+/// A pass is running (a test may call [`scavenge`] while sysmon does).
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+struct Slab {
+    /// Next free slot of the page being carved, and the end of that page's slots.
+    next: usize,
+    end: usize,
+    /// Next untouched page of the newest chunk, and that chunk's end.
+    chunk_next: usize,
+    chunk_end: usize,
+    /// Released pages, every slot free, carved again before new pages are.
+    cold: Vec<usize>,
+    /// Bytes of chunks allocated.
+    reserved: usize,
+}
+
+static SLAB: Mutex<Slab> = Mutex::new(
+    Rank::GSlab,
+    Slab {
+        next: 0,
+        end: 0,
+        chunk_next: 0,
+        chunk_end: 0,
+        cold: Vec::new(),
+        reserved: 0,
+    },
+);
+
+fn page_size() -> usize {
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    let p = PAGE.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let r = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let p = match usize::try_from(r) {
+        Ok(p) if p.is_power_of_two() && p >= 4096 => p,
+        _ => 4096,
+    };
+    PAGE.store(p, Ordering::Relaxed);
+    p
+}
+
+// A page must hold at least one G (G's are about 300 bytes).
+const _: () = assert!(std::mem::size_of::<G>() <= 4096);
+const _: () = assert!(std::mem::align_of::<G>() <= 4096);
+
+/// G's per page: whole G's only, so a page's G's are exactly those whose address is in
+/// it, and a page can be given back without touching a neighbour.
+fn per_page() -> usize {
+    page_size() / std::mem::size_of::<G>()
+}
+
+/// Memory for one G: a slot no live or free G uses, in a chunk that is never freed.
+/// The caller must `ptr::write` a whole G into it before anything reads it.
+pub(super) fn alloc_slot() -> NonNull<G> {
+    let size = std::mem::size_of::<G>();
+    let page = page_size();
+    let mut s = SLAB.lock();
+    if s.next == s.end {
+        let p = match s.cold.pop() {
+            Some(p) => {
+                GS_RELEASED.fetch_sub(per_page(), Ordering::Relaxed);
+                p
+            }
+            None => {
+                if s.chunk_next == s.chunk_end {
+                    let bytes = CHUNK_PAGES * page;
+                    let layout = Layout::from_size_align(bytes, page)
+                        .unwrap_or_else(|_| crate::fatal("bad G chunk layout"));
+                    // SAFETY: a non-zero size. The chunk is never freed (module docs).
+                    let c = unsafe { std::alloc::alloc(layout) };
+                    if c.is_null() {
+                        std::alloc::handle_alloc_error(layout);
+                    }
+                    s.chunk_next = c as usize;
+                    s.chunk_end = c as usize + bytes;
+                    s.reserved += bytes;
+                }
+                let p = s.chunk_next;
+                s.chunk_next += page;
+                p
+            }
+        };
+        s.next = p;
+        s.end = p + per_page() * size;
+    }
+    let slot = s.next;
+    s.next += size;
+    // SAFETY: slot is inside a live chunk, hence not null.
+    unsafe { NonNull::new_unchecked(slot as *mut G) }
+}
+
+/// The wait word a G starts with: no wait open, and a sequence number above every one a
+/// released G used (see the module docs).
+pub(super) fn initial_wait() -> u64 {
+    SEQ_FLOOR.load(Ordering::Acquire) << 8 | crate::sched::wait::IDLE as u64
+}
+
+/// `gfget` took from the global free list, which now holds `len`: keeps the low-water
+/// mark (caller holds the gfree lock).
+#[inline]
+pub(super) fn note_gfree_len(len: usize) {
+    if len < GFREE_LOW.load(Ordering::Relaxed) {
+        GFREE_LOW.store(len, Ordering::Relaxed);
+    }
+}
+
+/// Counters, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GSlabStats {
+    /// Bytes of G chunks allocated (virtual; never freed).
+    pub reserved: usize,
+    /// Pages given back to the kernel so far.
+    pub pages_released: u64,
+    /// G's on released pages now (not yet carved again).
+    pub gs_released: usize,
+}
+
+pub(crate) fn stats() -> GSlabStats {
+    GSlabStats {
+        reserved: SLAB.lock().reserved,
+        pages_released: PAGES_RELEASED.load(Ordering::Relaxed),
+        gs_released: GS_RELEASED.load(Ordering::Relaxed),
+    }
+}
+
+/// One pass of the G scavenger (sysmon, about once a second): gives back the pages
+/// whose every G sat unused on the global free list since the previous pass, past the
+/// [`KEEP_WARM`] warmest. Returns how many pages it gave back.
+pub(crate) fn scavenge() -> usize {
+    if BUSY.swap(true, Ordering::Acquire) {
+        return 0;
+    }
+    let n = scavenge_pass();
+    BUSY.store(false, Ordering::Release);
+    n
+}
+
+fn scavenge_pass() -> usize {
+    let skip = SKIP.load(Ordering::Relaxed);
+    if skip > 0 {
+        SKIP.store(skip - 1, Ordering::Relaxed);
+        return 0;
+    }
+    let per = per_page();
+    let mut cand: Vec<GRef> = {
+        let mut gl = SCHED.gfree.lock();
+        let idle = GFREE_LOW.load(Ordering::Relaxed).min(gl.len());
+        let n = idle.saturating_sub(KEEP_WARM);
+        let taken = if n >= per {
+            let v: Vec<GRef> = gl.drain(..n).collect();
+            shrink(&mut gl);
+            v
+        } else {
+            Vec::new()
+        };
+        GFREE_LOW.store(gl.len(), Ordering::Relaxed);
+        taken
+    };
+    if cand.is_empty() {
+        return 0;
+    }
+    // Outside the lock: these G's are on no list, so nobody else can take them.
+    cand.sort_unstable_by_key(|g| g.as_ptr() as usize);
+    let page = page_size();
+    let mut keep: Vec<GRef> = Vec::new();
+    let mut gone: Vec<usize> = Vec::new(); // addresses of the released G's, sorted
+    let mut pages: Vec<usize> = Vec::new();
+    let mut seq_max = 0u64;
+    let mut i = 0;
+    while i < cand.len() {
+        let pg = cand[i].as_ptr() as usize & !(page - 1);
+        let mut j = i + 1;
+        while j < cand.len() && cand[j].as_ptr() as usize & !(page - 1) == pg {
+            j += 1;
+        }
+        if j - i == per {
+            for g in &cand[i..j] {
+                seq_max = seq_max.max(g.get().wait.load(Ordering::Acquire) >> 8);
+                // SAFETY: g is dead and on no list: the scavenger owns it. Its heap parts
+                // go now, since its memory is about to read as zeros.
+                let inner = unsafe { g.inner() };
+                inner.san = None;
+                inner.locals = None;
+                inner.entry = None;
+                inner.call = None;
+                if let Some(s) = inner.stack.take() {
+                    crate::stack::free(s);
+                }
+                g.get().set_name(None);
+                gone.push(g.as_ptr() as usize);
+            }
+            pages.push(pg);
+        } else {
+            keep.extend_from_slice(&cand[i..j]);
+        }
+        i = j;
+    }
+    drop(cand);
+    if !pages.is_empty() {
+        // Before any of these G's can be carved again (they reach SLAB below).
+        SEQ_FLOOR.fetch_max(seq_max, Ordering::AcqRel);
+        // They leave allgs first, so the dump and debuggers stop listing them.
+        {
+            let mut all = SCHED.allgs.lock();
+            all.retain(|g| gone.binary_search(&(g.as_ptr() as usize)).is_err());
+            shrink(&mut all);
+            if let Some(h) = super::hooks::get() {
+                (h.allgs_grew)(&all);
+            }
+        }
+        release_pages(&pages, page);
+        PAGES_RELEASED.fetch_add(pages.len() as u64, Ordering::Relaxed);
+        GS_RELEASED.fetch_add(gone.len(), Ordering::Relaxed);
+        let mut s = SLAB.lock();
+        s.cold.extend_from_slice(&pages);
+    }
+    if !keep.is_empty() {
+        // Back to the cold end of the list, still idle.
+        let mut gl = SCHED.gfree.lock();
+        keep.append(&mut gl);
+        *gl = keep;
+        GFREE_LOW.store(gl.len(), Ordering::Relaxed);
+    }
+    if pages.is_empty() {
+        let b = (BACKOFF.load(Ordering::Relaxed) * 2).clamp(1, MAX_BACKOFF);
+        BACKOFF.store(b, Ordering::Relaxed);
+        SKIP.store(b, Ordering::Relaxed);
+    } else {
+        BACKOFF.store(0, Ordering::Relaxed);
+    }
+    pages.len()
+}
+
+/// Gives back the content of `pages` (sorted), one `madvise` per run of adjacent ones.
+fn release_pages(pages: &[usize], page: usize) {
+    let mut i = 0;
+    while i < pages.len() {
+        let mut j = i + 1;
+        while j < pages.len() && pages[j] == pages[j - 1] + page {
+            j += 1;
+        }
+        // SAFETY: whole pages of live chunks holding only G's that the scavenger owns
+        // (off every list, out of allgs); stale readers of them are fine with zeros
+        // (module docs). Failure leaves the memory as it was, which is harmless.
+        unsafe {
+            libc::madvise(
+                pages[i] as *mut libc::c_void,
+                (j - i) * page,
+                libc::MADV_DONTNEED,
+            )
+        };
+        i = j;
+    }
+}
+
+/// A vector that shrank a lot gives its buffer back (the free list and allgs of a
+/// million G's are 8 MB each).
+fn shrink(v: &mut Vec<GRef>) {
+    if v.capacity() > 4 * v.len().max(1024) {
+        v.shrink_to(2 * v.len().max(1024));
+    }
+}
