@@ -521,3 +521,55 @@ impl Chan {
         0
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{Sudog, WaitQ};
+    use crate::park::{WaitRef, thread_waiter};
+    use std::sync::Arc;
+
+    fn sudog(seq: u64) -> Sudog {
+        Sudog {
+            w: WaitRef::for_thread(thread_waiter(), seq, false),
+            elem: std::ptr::null_mut(),
+            fired: std::ptr::null(),
+            case: seq as usize,
+        }
+    }
+
+    /// FIFO order across wrap-arounds and growth, retain keeps order, and every sudog
+    /// is dropped exactly once (each holds one count of the thread waiter's Arc).
+    #[test]
+    fn waitq_fifo_grow_retain_drop() {
+        let t = thread_waiter();
+        let base = Arc::strong_count(&t);
+        let mut q = WaitQ::new();
+        let (mut next_in, mut next_out) = (0u64, 0u64);
+        // Interleave pushes and pops so head wraps at each capacity (4, 8, 16, 32).
+        for round in 1..=40 {
+            for _ in 0..round % 7 + 1 {
+                q.push_back(sudog(next_in));
+                next_in += 1;
+            }
+            for _ in 0..round % 5 {
+                match q.pop_front() {
+                    Some(sg) => {
+                        assert_eq!(sg.case as u64, next_out);
+                        next_out += 1;
+                    }
+                    None => assert_eq!(next_out, next_in),
+                }
+            }
+        }
+        assert_eq!(Arc::strong_count(&t), base + (next_in - next_out) as usize);
+        // Drop the odd ones; the even ones stay in order.
+        q.retain(|sg| sg.case % 2 == 0);
+        let kept: Vec<u64> = (next_out..next_in).filter(|i| i % 2 == 0).collect();
+        assert_eq!(Arc::strong_count(&t), base + kept.len());
+        for &want in &kept[..kept.len() / 2] {
+            assert_eq!(q.pop_front().map(|sg| sg.case as u64), Some(want));
+        }
+        drop(q);
+        assert_eq!(Arc::strong_count(&t), base);
+    }
+}

@@ -40,6 +40,7 @@ pub(crate) use crate::sched::wait::{
 use crate::sched::wait::{PERMIT, expire, open, outcome_of, take_permit};
 
 /// Opens a new wait for the caller: the current goroutine, else this thread.
+#[inline]
 pub(crate) fn prepare() -> WaitRef {
     prepare_ex(false)
 }
@@ -47,6 +48,7 @@ pub(crate) fn prepare() -> WaitRef {
 /// [`prepare`] for a wait that only its queue entry can end: no deadline, no select.
 /// It is `sole` (a plain-store claim) unless the goroutine has a home, whose close may
 /// cancel it.
+#[inline]
 pub(crate) fn prepare_sole() -> WaitRef {
     prepare_ex(true)
 }

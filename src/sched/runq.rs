@@ -246,6 +246,7 @@ impl<T> RunQueue<T> {
     ///
     /// Returns `runnext` first, with `true` ("inherit the current time slice"),
     /// else the head of the ring with `false`. `None` if the queue is empty.
+    #[inline]
     pub(crate) fn get(&self) -> Option<(NonNull<T>, bool)> {
         let next = self.runnext.load(Relaxed); // only we store non-null
         // If the CAS fails, a stealer took it: only we can make it non-null
