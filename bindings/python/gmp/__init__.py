@@ -280,6 +280,7 @@ class socket:
         sock.setblocking(False)
         self._sock = sock
         self._fd = sock.fileno()
+        _gmp.sock_adopt(self._fd)
         self._timeout = timeout
         ssl = _sys.modules.get("ssl")  # an SSLSocket means ssl is imported
         self._tls = ssl is not None and isinstance(sock, ssl.SSLSocket)

@@ -23,7 +23,7 @@
 
 use std::cell::Cell;
 use std::ffi::{CString, c_void};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use pyo3::prelude::*;
@@ -39,6 +39,12 @@ pub struct Home {
     pub py: *mut gmpy_home,
     pub acked: AtomicBool,
     ready: (Mutex<bool>, Condvar),
+    /// The home's own poller (net.rs): an epoll set with its goroutines' sockets, the
+    /// home's eventfd (readable while goroutines are ready) and `wakefd`; -1 if none.
+    pub epfd: AtomicI32,
+    pub wakefd: AtomicI32,
+    /// A socket was registered in `epfd`: the home waits there, not in gmp_home_wait.
+    pub polling: AtomicBool,
 }
 // SAFETY: `py` is only dereferenced by C code on the home thread (or before it starts);
 // the rest is atomics and a mutex.
@@ -149,6 +155,9 @@ pub fn ensure_homes(_py: Python<'_>) -> PyResult<&'static [&'static Home]> {
             py,
             acked: AtomicBool::new(false),
             ready: (Mutex::new(false), Condvar::new()),
+            epfd: AtomicI32::new(-1),
+            wakefd: AtomicI32::new(-1),
+            polling: AtomicBool::new(false),
         }));
         std::thread::Builder::new()
             .name(format!("gmp-python-{i}"))
@@ -205,6 +214,7 @@ fn home_main(home: &'static Home) {
     if r == 0 {
         home.h.store(h, Ordering::Release);
         THIS_HOME.with(|c| c.set(home as *const Home));
+        make_poller(home, h);
     }
     {
         let (m, cv) = &home.ready;
@@ -221,6 +231,8 @@ fn home_main(home: &'static Home) {
         let ts = pyo3::ffi::PyThreadState_Get();
         crate::set_home_ts(home.py, ts);
     }
+    // Events of the home's own poller (net.rs), read without the GIL, handled with it.
+    let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     'outer: loop {
         // GIL held here.
         wake_watchdog();
@@ -230,14 +242,32 @@ fn home_main(home: &'static Home) {
             if EXITING.load(Ordering::Acquire) {
                 break 'outer;
             }
-            if n <= 0 {
+            if n > 0 {
+                continue;
+            }
+            // None is ready: sockets that became ready meanwhile first (no wait).
+            if !home.polling.load(Ordering::Relaxed) {
+                break;
+            }
+            let k = crate::net::poll(home, &mut evs, 0);
+            // SAFETY: the home thread holds the GIL.
+            let py = unsafe { Python::assume_attached() };
+            if crate::net::dispatch(py, home, &evs[..k]) == 0 {
                 break;
             }
         }
+        let polling = home.polling.load(Ordering::Relaxed);
         // SAFETY: we hold the GIL with this thread's state; released around the wait.
         let ts = unsafe { pyo3::ffi::PyEval_SaveThread() };
-        // SAFETY: our own home, on its thread.
-        unsafe { gmp_home_wait(h, -1) };
+        let k = if polling {
+            // The home's eventfd is in the set: goroutines made ready by other threads
+            // (channels, timers, the runtime's poller) wake this wait too.
+            crate::net::poll(home, &mut evs, -1)
+        } else {
+            // SAFETY: our own home, on its thread.
+            unsafe { gmp_home_wait(h, -1) };
+            0
+        };
         if EXITING.load(Ordering::Acquire) {
             // Never take the GIL again (see the module docs).
             home.acked.store(true, Ordering::Release);
@@ -245,12 +275,62 @@ fn home_main(home: &'static Home) {
         }
         // SAFETY: the state saved above, on its own thread.
         unsafe { gmpy_restore_thread(ts) };
+        if k > 0 {
+            // SAFETY: the home thread holds the GIL again.
+            crate::net::dispatch(unsafe { Python::assume_attached() }, home, &evs[..k]);
+        }
     }
     // EXITING seen while holding the GIL: let it go for good.
     // SAFETY: we hold the GIL with this thread's state.
     unsafe { pyo3::ffi::PyEval_SaveThread() };
     home.acked.store(true, Ordering::Release);
     sleep_forever();
+}
+
+/// Makes the home's own poller (net.rs): an epoll set holding the home's eventfd and a
+/// wake-up eventfd of ours. Without it (an error), sockets use the runtime's poller.
+fn make_poller(home: &Home, h: *mut gmp_home) {
+    // SAFETY: plain fd creation and registration of fds we own (or the home owns).
+    unsafe {
+        let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        if ep < 0 {
+            return;
+        }
+        let wfd = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+        let efd = gmp_home_fd(h);
+        let mut ok = wfd >= 0 && efd >= 0;
+        for (fd, key) in [(wfd, crate::net::KEY_WAKE), (efd, crate::net::KEY_HOME_EFD)] {
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: key,
+            };
+            ok = ok && libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) == 0;
+        }
+        if !ok {
+            libc::close(ep);
+            if wfd >= 0 {
+                libc::close(wfd);
+            }
+            return;
+        }
+        home.wakefd.store(wfd, Ordering::Relaxed);
+        home.epfd.store(ep, Ordering::Release);
+    }
+}
+
+impl Home {
+    /// Wakes the home thread's wait (gmp_home_wait, or its own poller's). Any thread.
+    pub fn wake(&self) {
+        // SAFETY: a live home; the eventfd is ours and never closed.
+        unsafe {
+            gmp_home_wake(self.h.load(Ordering::Acquire));
+            let wfd = self.wakefd.load(Ordering::Relaxed);
+            if wfd >= 0 {
+                let one: u64 = 1;
+                libc::write(wfd, (&one as *const u64).cast(), 8);
+            }
+        }
+    }
 }
 
 /// The watchdog's tick. A goroutine seen running at PREEMPT_TICKS + 1 ticks in a row with

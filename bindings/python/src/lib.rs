@@ -287,6 +287,7 @@ fn deadlocked(py: Python<'_>, quiet: &mut Option<(u64, i64)>) -> PyResult<bool> 
     // SAFETY: an out-pointer to a local.
     let asleep = unsafe { gmp_all_asleep(&mut stamp) } == 1
         && blocking::INFLIGHT.load(Ordering::SeqCst) == 0
+        && net::SOCK_WAITERS.load(Ordering::SeqCst) == 0
         && py
             .import("sys")?
             .getattr("_current_frames")?
@@ -582,8 +583,7 @@ fn _atexit(py: Python<'_>) -> PyResult<()> {
         }
     }
     for h in home::homes() {
-        // SAFETY: a live home.
-        unsafe { gmp_home_wake(h.h.load(Ordering::Acquire)) };
+        h.wake();
     }
     // Wait (GIL released) until every home has let the GIL go for good, and no thread
     // is on its way back to it. A goroutine that never parks would keep its home
@@ -717,6 +717,7 @@ fn _gmp(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(net::sock_accept, m)?)?;
     m.add_function(wrap_pyfunction!(net::wait_fd, m)?)?;
     m.add_function(wrap_pyfunction!(net::close_fd, m)?)?;
+    m.add_function(wrap_pyfunction!(net::sock_adopt, m)?)?;
     m.add_function(wrap_pyfunction!(_atexit, m)?)?;
     m.add_function(wrap_pyfunction!(_goroutines, m)?)?;
     m.add_function(wrap_pyfunction!(_recap, m)?)?;
