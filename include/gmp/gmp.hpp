@@ -419,49 +419,31 @@ struct eh_globals {
   unsigned int uncaught_exceptions;
 };
 
-// The calling thread's __cxa_get_globals(), remembered per thread (the address is fixed
-// for the thread's life). The hooks run at every park and resume: in an executable a
-// thread_local is one %fs-relative load, where __cxa_get_globals is a PLT call into
-// libstdc++ and its __tls_get_addr (about 5 ns a hook; bench/cpp measures it).
-inline thread_local eh_globals* cached_eh_globals = nullptr;
+// What the switch hooks keep per thread, in one thread_local (one %fs-relative access in
+// an executable, one __tls_get_addr in -fPIC code):
+// - globals: the thread's __cxa_get_globals() (fixed for the thread's life), learned on
+//   the first hook there: asking libstdc++ is a PLT call and its own __tls_get_addr.
+// - outer: the thread's own exception state while a goroutine runs on it, saved by the
+//   goroutine's resume hook and put back by its park hook. One slot per thread is
+//   enough: a thread runs one goroutine at a time and never one inside another (a
+//   goroutine runs on a runtime thread, which cannot make a home; a home's goroutines
+//   run on its thread outside any goroutine), and a resume hook and the next park hook
+//   of that goroutine run on the same thread. Keeping it here rather than in each
+//   goroutine keeps 16 bytes out of every C++ goroutine's object (bench/cpp skynet).
+struct thread_eh {
+  eh_globals* globals;
+  eh_globals outer;
+};
+inline thread_local thread_eh tl_eh{nullptr, {nullptr, 0}};
 
-inline eh_globals* thread_eh_globals() noexcept {
-#if defined(__SANITIZE_THREAD__)
-  // Under TSan goroutines are fibers: a thread_local written by the thread and read by
-  // a fiber on it looks like a race, so ask libstdc++ (uninstrumented) every time.
-  return reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-  return reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
-#endif
-#endif
-  eh_globals* t = cached_eh_globals;
-  if (t == nullptr) {
-    t = reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
-    cached_eh_globals = t;
-  }
-  return t;
-}
-
-// The thread's remembered globals, or null when thread_eh_globals must ask (first use on
-// the thread, and always under TSan).
-inline eh_globals* cached_eh_globals_or_null() noexcept {
-#if defined(__SANITIZE_THREAD__)
-  return nullptr;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-  return nullptr;
-#endif
-#endif
-  return cached_eh_globals;
-}
-
-// A goroutine's exception state and, while it runs, the state of the thread it borrowed.
-// Swapping (rather than clearing) keeps a home thread's own state intact: it may be
-// inside a catch block itself when it runs its home.
+// A goroutine's own exception state while it is parked (the hooks' context). `owner` is
+// not the hooks': it is a word of the object the slot is embedded in (a gmp::go
+// goroutine keeps its handle state there), placed here so that it fills what would be
+// the struct's padding; the hooks copy the two fields one by one and never touch it.
 struct eh_slot {
-  eh_globals own{nullptr, 0};
-  eh_globals outer{nullptr, 0};
+  std::atomic<std::uint32_t> owner{0};
+  std::uint32_t uncaught = 0;
+  void* caught = nullptr;
 };
 
 // The switch hooks. noinline, and each reads the thread's globals afresh: the ABI's
@@ -470,46 +452,65 @@ struct eh_slot {
 // goroutine moved to another.
 // Under TSan they are not instrumented: they touch only the running thread's exception
 // globals (libstdc++'s TLS, initialised by the thread, read here by the goroutine fibers
-// that run on it, which TSan would call a race) and the goroutine's own slot.
+// that run on it, which TSan would call a race), tl_eh, and the goroutine's own slot;
+// and they ask libstdc++ for the globals every time instead of keeping them in tl_eh.
 #if defined(__SANITIZE_THREAD__)
 #define GMP_NO_TSAN __attribute__((no_sanitize_thread))
+#define GMP_EH_CACHE 0
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define GMP_NO_TSAN __attribute__((no_sanitize("thread")))
+#define GMP_EH_CACHE 0
 #endif
 #endif
 #ifndef GMP_NO_TSAN
 #define GMP_NO_TSAN
 #endif
-GMP_NO_TSAN inline void eh_swap_in(eh_slot* s, eh_globals* t) noexcept {
-  s->outer = *t;
-  *t = s->own;
+#ifndef GMP_EH_CACHE
+#define GMP_EH_CACHE 1
+#endif
+// Save the thread's state as `outer` and install the slot's (a resume, or a start).
+GMP_NO_TSAN inline void eh_swap_in(eh_slot* s, thread_eh& tl, eh_globals* t) noexcept {
+  tl.outer = *t;
+  t->caught_exceptions = s->caught;
+  t->uncaught_exceptions = s->uncaught;
 }
-GMP_NO_TSAN inline void eh_swap_out(eh_slot* s, eh_globals* t) noexcept {
-  s->own = *t;
-  *t = s->outer;
+// Save the thread's state into the slot and put `outer` back (a park, or the end).
+GMP_NO_TSAN inline void eh_swap_out(eh_slot* s, thread_eh& tl, eh_globals* t) noexcept {
+  s->caught = t->caught_exceptions;
+  s->uncaught = t->uncaught_exceptions;
+  *t = tl.outer;
 }
-// The first hook on a thread: learns the thread's globals, then swaps. Out of line, so
-// the hooks' common path is a thread_local load, four moves and no stack frame.
+// The first hook on a thread (every hook under TSan): learns the thread's globals, then
+// swaps. Out of line, so the hooks' common path is the thread_local's address, a load,
+// a test, the moves and no stack frame.
 [[gnu::noinline]] GMP_NO_TSAN inline void eh_resume_first(eh_slot* s) noexcept {
-  eh_swap_in(s, thread_eh_globals());
+  thread_eh& tl = tl_eh;
+  eh_globals* t = reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
+  if (GMP_EH_CACHE) tl.globals = t;
+  eh_swap_in(s, tl, t);
 }
 [[gnu::noinline]] GMP_NO_TSAN inline void eh_park_first(eh_slot* s) noexcept {
-  eh_swap_out(s, thread_eh_globals());
+  thread_eh& tl = tl_eh;
+  eh_globals* t = reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
+  if (GMP_EH_CACHE) tl.globals = t;
+  eh_swap_out(s, tl, t);
 }
 
 [[gnu::noinline]] GMP_NO_TSAN inline void eh_resume(void* ctx) noexcept {
   eh_slot* s = static_cast<eh_slot*>(ctx);
-  eh_globals* t = cached_eh_globals_or_null();
+  thread_eh& tl = tl_eh;
+  eh_globals* t = tl.globals;
   if (__builtin_expect(t == nullptr, 0)) return eh_resume_first(s);
-  eh_swap_in(s, t);
+  eh_swap_in(s, tl, t);
 }
 
 [[gnu::noinline]] GMP_NO_TSAN inline void eh_park(void* ctx) noexcept {
   eh_slot* s = static_cast<eh_slot*>(ctx);
-  eh_globals* t = cached_eh_globals_or_null();
+  thread_eh& tl = tl_eh;
+  eh_globals* t = tl.globals;
   if (__builtin_expect(t == nullptr, 0)) return eh_park_first(s);
-  eh_swap_out(s, t);
+  eh_swap_out(s, tl, t);
 }
 
 // Recycled storage for values that travel through a channel by ownership transfer (see
@@ -659,26 +660,65 @@ template <class T>
 using box_pool_for =
     box_pool<(sizeof(T) + 15) / 16 * 16, (alignof(T) > 16 ? alignof(T) : std::size_t{16})>;
 
-// A goroutine started from C++: its exception slot (the hooks' context), what a task
-// handle needs (a reference count, a wait group) and, in the derived classes, its result
-// and callable. Heap-allocated by go(); freed by whichever of the goroutine and its task
-// handle lets go of it last.
+// The exception-state swap at a goroutine's start and end, which the runtime's hooks do
+// not cover (they run around switches). The start installs an empty state (a new
+// goroutine has caught nothing) and keeps the thread's; the end puts the thread's back
+// (what the goroutine caught, it has let go of by then). Neither touches the goroutine's
+// object. noinline for the same reason as the hooks.
+[[gnu::noinline]] GMP_NO_TSAN inline void eh_start() noexcept {
+  thread_eh& tl = tl_eh;
+  eh_globals* t = tl.globals;
+  if (__builtin_expect(t == nullptr, 0)) {
+    t = reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
+    if (GMP_EH_CACHE) tl.globals = t;
+  }
+  tl.outer = *t;
+  t->caught_exceptions = nullptr;
+  t->uncaught_exceptions = 0;
+}
+[[gnu::noinline]] GMP_NO_TSAN inline void eh_end() noexcept {
+  thread_eh& tl = tl_eh;
+  eh_globals* t = tl.globals;
+  if (__builtin_expect(t == nullptr, 0)) {
+    t = reinterpret_cast<eh_globals*>(abi::__cxa_get_globals());
+    if (GMP_EH_CACHE) tl.globals = t;
+  }
+  *t = tl.outer;
+}
+
+// A goroutine started from C++ (gmp::go, waitgroup::go, group, home::go). It starts with
+// what a goroutine that is not joined touches: the vtable pointer, the exception slot
+// (the hooks' context) with the handle state in its spare word, then, in the derived
+// classes, the result (non-void only) and the callable; with a callable of up to 40 bytes
+// (a function pointer and four words: bench/cpp skynet's) that is 64 bytes, where it was
+// 128 with a 32-byte slot, separate counters and the wait group in between (skynet at
+// one P, cachegrind: 2.30 to 2.15 million D1 misses, C 1.94). The joiner's wait group
+// comes last and is set up only by a joiner. Allocated by go() from the box pool (16-byte
+// aligned: line-aligned blocks measured worse, glibc's memalign on each pool miss costing
+// more than the misses saved); freed by whichever of the goroutine and its task handle
+// lets go of it last.
 struct goroutine_base {
-  // join_state bits. A joiner adds 1 to `finished` and sets joining; the goroutine's end
-  // sets done and, if it found joining, calls done on `finished`. So a goroutine that
-  // is never joined costs one atomic or at its end, and no wait group call.
-  static constexpr unsigned done = 1;
-  static constexpr unsigned joining = 2;
+  // The handle state, in eh.owner. A task handle holds the goroutine (`handle`) from the
+  // spawn until it detaches (or joined); a joiner sets up the wait group, then sets
+  // `joining`; the goroutine's end sets `done` and, if it found `joining`, calls done on
+  // the wait group. One atomic read-modify-write a side, the end setting `done` and the
+  // handle clearing `handle`; whichever comes second frees the object. Each side's bit
+  // is known (only the handle clears `handle`, which it holds; only the end sets
+  // `done`, once), so they are fetch_sub/fetch_add: one `lock xadd` on x86, where a
+  // fetch_and/fetch_or whose result is used is a compare-exchange loop.
+  static constexpr std::uint32_t handle = 1;
+  static constexpr std::uint32_t joining = 2;
+  static constexpr std::uint32_t done = 4;
 
   eh_slot eh;
-  std::atomic<int> refs{1};  // the goroutine, +1 while a task handle holds it
-  std::atomic<unsigned> join_state{0};
-  gmp_waitgroup finished{};
-  virtual void run() = 0;            // invokes the callable (and keeps its result)
-  virtual void drop() noexcept = 0;  // destroys the callable (and its captures)
   virtual ~goroutine_base() = default;
-  void release() noexcept {
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  /// The joiner's wait group (uninitialised until a joiner sets it up).
+  virtual gmp_waitgroup* finished() noexcept = 0;
+
+  std::atomic<std::uint32_t>& state() noexcept { return eh.owner; }
+  /// The task handle lets go of the goroutine (detach, or after a join).
+  void release_handle() noexcept {
+    if (state().fetch_sub(handle, std::memory_order_acq_rel) & done) delete this;
   }
 };
 
@@ -695,42 +735,64 @@ using go_result_t = std::decay_t<std::invoke_result_t<Fn, Args...>>;
 template <class Fn, class... Args>
 struct goroutine final : goroutine_result<go_result_t<Fn, Args...>> {
   using result_type = go_result_t<Fn, Args...>;
-  std::optional<std::tuple<Fn, Args...>> call;
+  using call_type = std::tuple<Fn, Args...>;
+  // The callable and its arguments: constructed here, destroyed by drop() (at the end,
+  // while the goroutine's exception state is still installed; or when the spawn failed),
+  // never by the destructor. No engaged flag (std::optional's), which would push a
+  // 40-byte callable out of the first line.
+  union {
+    call_type call;
+  };
+  // The joiner's wait group: touched by the goroutine only when it found `joining`, so
+  // a goroutine that is not joined never touches it (nor this line).
+  alignas(gmp_waitgroup) unsigned char join_wg[sizeof(gmp_waitgroup)];
 
   template <class F, class... A>
-  explicit goroutine(F&& f, A&&... a) {
-    call.emplace(std::forward<F>(f), std::forward<A>(a)...);
+  explicit goroutine(F&& f, A&&... a) : call(std::forward<F>(f), std::forward<A>(a)...) {}
+  ~goroutine() override {}
+  goroutine(const goroutine&) = delete;
+  goroutine& operator=(const goroutine&) = delete;
+  gmp_waitgroup* finished() noexcept override {
+    return reinterpret_cast<gmp_waitgroup*>(join_wg);
   }
-  // Recycled like channel boxes (box_pool): a goroutine's spawn and end make no malloc
-  // or free call in steady state.
+  // Recycled like channel boxes: a goroutine's spawn and end make no malloc or free call
+  // in steady state.
   static void* operator new(std::size_t) { return box_pool_for<goroutine>::get(); }
   static void operator delete(void* p) noexcept { box_pool_for<goroutine>::put(p); }
-  void run() override {
+  void run() {
     if constexpr (std::is_void_v<result_type>) {
-      std::apply([](auto&... x) { std::invoke(std::move(x)...); }, *call);
+      std::apply([](auto&... x) { std::invoke(std::move(x)...); }, call);
     } else {
       this->result.emplace(std::apply(
-          [](auto&... x) -> result_type { return std::invoke(std::move(x)...); }, *call));
+          [](auto&... x) -> result_type { return std::invoke(std::move(x)...); }, call));
     }
   }
-  void drop() noexcept override { call.reset(); }
+  void drop() noexcept { call.~call_type(); }
+  // A goroutine that never started (the spawn failed): its callable dies with it.
+  void discard() noexcept {
+    drop();
+    delete this;
+  }
 };
 
 /// The end of every C++ goroutine: its captures die while its exception state is still
-/// installed, then a joiner is let go and the goroutine lets go of itself.
-inline void goroutine_finish(goroutine_base* g) noexcept {
+/// installed; then the thread's state goes back, a joiner is let go, and the goroutine
+/// lets go of itself (freed here when no task handle holds it).
+template <class G>
+inline void goroutine_finish(G* g) noexcept {
   g->drop();
 #if GMP_HAS_EXCEPTIONS
-  eh_park(&g->eh);
+  eh_end();
 #endif
-  if (g->join_state.fetch_or(goroutine_base::done, std::memory_order_acq_rel) &
-      goroutine_base::joining) {
-    gmp_waitgroup_done(&g->finished);
-  }
-  g->release();
+  const std::uint32_t old =
+      g->state().fetch_add(goroutine_base::done, std::memory_order_acq_rel);  // see `done`
+  // With `joining`, a handle is held or was: after this done the joiner may free g.
+  if (old & goroutine_base::joining) gmp_waitgroup_done(g->finished());
+  if (!(old & goroutine_base::handle)) delete g;
 }
 
-/// The gmp_fn of goroutines started by gmp::go, and their noexcept boundary: an exception
+/// The gmp_fn of goroutines started by gmp::go (one per goroutine type: run, drop and the
+/// free are direct calls), and their noexcept boundary: an exception
 /// that escapes f finds no handler on the goroutine's stack, and the unwinder's search
 /// phase ends at the runtime's start frame below this one (an extern "C" Rust function,
 /// which cannot unwind), so std::terminate runs inside __cxa_throw, at the throw site,
@@ -738,10 +800,11 @@ inline void goroutine_finish(goroutine_base* g) noexcept {
 /// with std::thread, and no destructor of the goroutine's frames runs. Deliberately not
 /// declared noexcept: g++ (below -O2) and clang++ implement noexcept as a handler that
 /// calls terminate, so the search would stop here and unwind the stack first.
-inline void goroutine_entry(void* arg) {
-  goroutine_base* g = static_cast<goroutine_base*>(arg);
+template <class G>
+void goroutine_entry(void* arg) {
+  G* g = static_cast<G*>(arg);
 #if GMP_HAS_EXCEPTIONS
-  eh_resume(&g->eh);  // the runtime calls the hooks around switches, not at start and end
+  eh_start();  // the runtime calls the hooks around switches, not at start and end
 #endif
   g->run();
   goroutine_finish(g);
@@ -750,12 +813,11 @@ inline void goroutine_entry(void* arg) {
 /// The gmp_fn of a home's goroutines: as goroutine_entry, except that gmp::error
 /// GMP_ECANCELED (what blocking calls throw once the home is closed) ends the goroutine
 /// quietly. Any other gmp::error is reported and terminates (after unwinding, here).
-inline void home_goroutine_entry(void* arg) noexcept {
-  goroutine_base* g = static_cast<goroutine_base*>(arg);
+template <class G>
+void home_goroutine_entry(void* arg) noexcept {
+  G* g = static_cast<G*>(arg);
 #if GMP_HAS_EXCEPTIONS
-  eh_resume(&g->eh);
-#endif
-#if GMP_HAS_EXCEPTIONS
+  eh_start();
   try {
     g->run();
   } catch (const error& e) {
@@ -800,18 +862,19 @@ inline const gmp_switch_hooks* hooks_for(const gmp_switch_hooks& h) noexcept {
 #endif
 }
 
-/// Starts g (with a task handle's reference when `joinable`). On failure g is deleted
-/// and the code returned.
-inline int spawn(const go_attr* attr, goroutine_base* g, bool joinable, goid* id) noexcept {
+/// Starts g (held by a task handle when `joinable`). On failure g is freed and the code
+/// returned.
+template <class G>
+inline int spawn(const go_attr* attr, G* g, bool joinable, goid* id) noexcept {
   const gmp_switch_hooks hooks = eh_hooks(g);
   gmp_go_attr a{};
   a.size = sizeof a;
   a.stack_size = attr ? attr->stack_size : 0;
   a.name = attr && !attr->name.empty() ? attr->name.c_str() : nullptr;
   a.hooks = hooks_for(hooks);
-  if (joinable) g->refs.store(2, std::memory_order_relaxed);
-  const int rc = gmp_go_ex(&a, &goroutine_entry, g, id);
-  if (rc < 0) delete g;
+  if (joinable) g->state().store(goroutine_base::handle, std::memory_order_relaxed);
+  const int rc = gmp_go_ex(&a, &goroutine_entry<G>, g, id);
+  if (rc < 0) g->discard();
   return rc;
 }
 
@@ -888,7 +951,7 @@ class task {
 
   /// Lets the goroutine go on unobserved; not joinable afterwards.
   void detach() noexcept {
-    if (g_ != nullptr) std::exchange(g_, nullptr)->release();
+    if (g_ != nullptr) std::exchange(g_, nullptr)->release_handle();
   }
 
  private:
@@ -897,20 +960,24 @@ class task {
   bool wait(std::error_code& ec) noexcept {
     using base = detail::goroutine_base;
     if (g_ == nullptr) return detail::report(GMP_EINVAL, ec);
-    if (g_->join_state.load(std::memory_order_acquire) & base::done) {
+    if (g_->state().load(std::memory_order_acquire) & base::done) {
       ec.clear();
       return true;
     }
+    gmp_waitgroup* wg = g_->finished();
     if (!registered_) {  // once: a join that failed (home closed) may be retried
       registered_ = true;
-      gmp_waitgroup_add(&g_->finished, 1);
-      if (g_->join_state.fetch_or(base::joining, std::memory_order_acq_rel) & base::done) {
-        gmp_waitgroup_done(&g_->finished);  // ended meanwhile: it will not call done
+      ::new (static_cast<void*>(wg)) gmp_waitgroup{};  // GMP_WAITGROUP_INIT; ours to set up
+      gmp_waitgroup_add(wg, 1);
+      // Publishes the wait group to the goroutine's end (release), which reads it only
+      // after finding `joining` (acquire).
+      if (g_->state().fetch_or(base::joining, std::memory_order_acq_rel) & base::done) {
+        gmp_waitgroup_done(wg);  // ended meanwhile: it will not call done
         ec.clear();
         return true;
       }
     }
-    return detail::report(gmp_waitgroup_wait(&g_->finished), ec);
+    return detail::report(gmp_waitgroup_wait(wg), ec);
   }
   void finish() noexcept { detach(); }
 
@@ -990,13 +1057,13 @@ int run_main(std::exception_ptr& escaped, F&& f, Args&&... args) {
       [](void* p) noexcept {
         auto* c = static_cast<context*>(p);
 #if GMP_HAS_EXCEPTIONS
-        eh_resume(&c->eh);  // hooks run around switches, not at start and end
+        eh_start();  // hooks run around switches, not at start and end
         try {
           std::apply([](auto&... x) { std::invoke(std::move(x)...); }, c->call);
         } catch (...) {
           *c->escaped = std::current_exception();
         }
-        eh_park(&c->eh);
+        eh_end();
 #else
         std::apply([](auto&... x) { std::invoke(std::move(x)...); }, c->call);
 #endif
@@ -2491,20 +2558,22 @@ class home {
   gmp_home* native_handle() const noexcept { return h_; }
 
  private:
-  void spawn(const go_attr* attr, detail::goroutine_base* g) {
+  template <class G>
+  void spawn(const go_attr* attr, G* g) {
     std::error_code ec;
     spawn(attr, g, ec);
     if (ec) detail::raise(ec.value(), "gmp::home::go");
   }
-  void spawn(const go_attr* attr, detail::goroutine_base* g, std::error_code& ec) noexcept {
+  template <class G>
+  void spawn(const go_attr* attr, G* g, std::error_code& ec) noexcept {
     const gmp_switch_hooks hooks = detail::eh_hooks(g);
     gmp_go_attr a{};
     a.size = sizeof a;
     a.stack_size = attr ? attr->stack_size : 0;
     a.name = attr && !attr->name.empty() ? attr->name.c_str() : nullptr;
     a.hooks = detail::hooks_for(hooks);
-    const int rc = gmp_go_home(h_, &a, &detail::home_goroutine_entry, g);
-    if (rc < 0) delete g;
+    const int rc = gmp_go_home(h_, &a, &detail::home_goroutine_entry<G>, g);
+    if (rc < 0) g->discard();
     detail::report(rc, ec);
   }
   std::size_t run_ns(std::int64_t ns) {
