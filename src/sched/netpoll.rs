@@ -48,6 +48,9 @@ const WAKE_KEY: u64 = u64::MAX;
 /// What a readable event is (Go's netpoll: EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR).
 const EV_READ: u32 =
     (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32;
+/// After these a short read may leave something (urgent data's mark, an EOF, an error)
+/// that no later event announces: the descriptor stops trusting `rd_empty`.
+const EV_STICKY: u32 = (libc::EPOLLPRI | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 const EV_WRITE: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 /// Edge-triggered registration of both directions, as Go registers every fd.
 pub(crate) const REG_EDGE: u32 =
@@ -253,6 +256,18 @@ pub(crate) struct PollDesc {
     /// compares it, since an edge-triggered registration dies silently with close(2).
     pub(crate) ino: (u64, u64),
     pub(crate) inner: Mutex<PdInner>,
+    /// Readable events seen for this descriptor (bumped under `inner`'s lock by the
+    /// poller, whatever the waiters).
+    pub(crate) rd_seq: AtomicU32,
+    /// `rd_seq + 1` as a reader saw it before a read that left the receive queue empty
+    /// (EAGAIN, or a short read on a TCP socket); 0: not known empty. While it still
+    /// equals `rd_seq + 1`, no data came since (each arrival on an edge-triggered
+    /// registration is a new event), so `gmp_read` parks without the EAGAIN syscall.
+    pub(crate) rd_empty: AtomicU32,
+    /// Whether `rd_empty` may be trusted: an owned (edge-triggered) TCP socket that has
+    /// not yet reported urgent data, a hang-up or an error (after those a short read
+    /// can leave data or an EOF behind that no new event will announce).
+    pub(crate) skip_ok: AtomicBool,
     /// Calls inside the descriptor now (Go's fdMutex reference count).
     pub(crate) inflight: AtomicU32,
     pub(crate) closing: AtomicBool,
@@ -295,11 +310,33 @@ pub(crate) fn insert_as(fd: i32, socket: bool, owned: bool) -> Arc<PollDesc> {
                         queues: [VecDeque::new(), VecDeque::new()],
                     },
                 ),
+                rd_seq: AtomicU32::new(0),
+                rd_empty: AtomicU32::new(0),
+                skip_ok: AtomicBool::new(owned && is_tcp(fd)),
                 inflight: AtomicU32::new(0),
                 closing: AtomicBool::new(false),
             })
         })
         .clone()
+}
+
+/// Whether fd is a TCP socket (SO_PROTOCOL): its short reads leave the receive queue
+/// empty (unlike datagrams, records, or AF_UNIX streams that stop at a change of
+/// credentials).
+fn is_tcp(fd: i32) -> bool {
+    let mut proto: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: reads one int into a local.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PROTOCOL,
+            (&mut proto as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && proto == libc::IPPROTO_TCP
 }
 
 /// (device, inode) of the file behind fd; (0, 0) if fstat fails.
@@ -336,6 +373,7 @@ pub(crate) fn arm(pd: &PollDesc, inner: &mut PdInner) -> Result<(), Code> {
                 return Ok(());
             }
             pd.owned.store(false, Ordering::Relaxed);
+            pd.skip_ok.store(false, Ordering::Relaxed);
             inner.registered = false;
             return arm(pd, inner);
         }
@@ -438,6 +476,12 @@ pub(crate) fn poll_until(delay: &dyn Fn() -> i64) -> Vec<GRef> {
             let mut inner = pd.inner.lock();
             if inner.generation != generation {
                 continue; // an old registration of a reused number
+            }
+            if bits & EV_READ != 0 {
+                pd.rd_seq.fetch_add(1, Ordering::AcqRel);
+                if bits & EV_STICKY != 0 {
+                    pd.skip_ok.store(false, Ordering::Relaxed);
+                }
             }
             for (d, ready) in [(READ, bits & EV_READ != 0), (WRITE, bits & EV_WRITE != 0)] {
                 if ready {
