@@ -21,7 +21,10 @@
 //! Differences from Go: send on a closed channel returns GMP_ECLOSED (C has no panic);
 //! waiters may be foreign threads; every blocking operation takes a deadline (Go uses
 //! select with a timer channel for that); the channel is reference counted, and a `drop`
-//! callback disposes of elements still buffered when the last reference goes.
+//! callback disposes of elements still buffered when the last reference goes. The wait
+//! queues are rings of sudogs held by value ([`WaitQ`]), where Go links sudogs taken
+//! from a per-P cache (`acquireSudog`): no allocation per wait once a ring has grown,
+//! and a push is a few stores into it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
