@@ -48,6 +48,7 @@ pub(crate) fn make() -> Result<*mut Home, Code> {
         waiter: crate::park::thread_waiter(),
         queue: Mutex::new(Rank::HomeQueue, VecDeque::new()),
         efd,
+        fd_used: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         swept: AtomicBool::new(false),
         live: AtomicI64::new(0),
@@ -143,6 +144,12 @@ impl Home {
     }
 
     pub(crate) fn fd(&self) -> i32 {
+        let q = self.queue.lock();
+        if !self.fd_used.swap(true, Ordering::Relaxed) && !q.is_empty() {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes to our own eventfd: readable, as the queue is not empty.
+            unsafe { libc::write(self.efd, (&one as *const u64).cast(), 8) };
+        }
         self.efd
     }
 

@@ -14,8 +14,9 @@
 //! queue by `ready` wherever the waker runs. Nothing here exists in Go (its closest
 //! relative is the main thread's `LockOSThread` in `init`).
 //!
-//! Invariants: `queue` holds only RUNNABLE goroutines of this home; the eventfd is
-//! readable iff `queue` is non-empty (both changed under the queue lock); `live` counts
+//! Invariants: `queue` holds only RUNNABLE goroutines of this home; once `gmp_home_fd`
+//! was called, the eventfd is readable iff `queue` is non-empty (both changed under the
+//! queue lock); `live` counts
 //! goroutines spawned and not ended. Closing sets `closed`; the home thread then cancels
 //! every parked goroutine of the home at its next pump (only the home thread may: no home
 //! goroutine runs concurrently with it, so none can be half-way into a park).
@@ -34,6 +35,10 @@ pub(crate) struct Home {
     pub(crate) waiter: Arc<ThreadWaiter>,
     pub(crate) queue: Mutex<VecDeque<GRef>>,
     pub(crate) efd: i32,
+    /// `gmp_home_fd` was called: only then does the eventfd follow the queue (two
+    /// syscalls per empty -> non-empty -> empty cycle that a home run by gmp_home_run /
+    /// gmp_home_wait alone never needs). Changed under the queue lock.
+    pub(crate) fd_used: AtomicBool,
     pub(crate) closed: AtomicBool,
     pub(crate) swept: AtomicBool,
     pub(crate) live: AtomicI64,
@@ -86,7 +91,7 @@ impl Home {
     pub(crate) fn push(&self, g: GRef) {
         let mut q = self.queue.lock();
         q.push_back(g);
-        if q.len() == 1 {
+        if q.len() == 1 && self.fd_used.load(Ordering::Relaxed) {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes to our own eventfd; failure (counter full) is harmless.
             unsafe { libc::write(self.efd, (&one as *const u64).cast(), 8) };
@@ -108,7 +113,7 @@ impl Home {
     pub(crate) fn pop(&self) -> Option<GRef> {
         let mut q = self.queue.lock();
         let g = q.pop_front();
-        if q.is_empty() {
+        if q.is_empty() && self.fd_used.load(Ordering::Relaxed) {
             let mut v: u64 = 0;
             // SAFETY: reads 8 bytes from our own non-blocking eventfd into v.
             unsafe { libc::read(self.efd, (&mut v as *mut u64).cast(), 8) };

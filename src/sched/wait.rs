@@ -58,9 +58,14 @@ impl ThreadWaiter {
     }
 
     /// Sets `bits` and wakes the thread. Async-signal-safe (an atomic and a syscall).
+    /// No syscall when `bits` were all set already: a sleeper never sleeps on a word that
+    /// holds a bit it waits for (`wait_bits`), so only a change of the word can end a
+    /// sleep, and whoever set them wakes (or woke) the thread. A busy home thread's
+    /// HOME_WORK stays set, so readying its goroutines costs no futex wake each.
     pub(crate) fn signal(&self, bits: u32) {
-        proto::set_bits(&self.word, bits);
-        futex::wake(&self.word, 1);
+        if proto::set_bits(&self.word, bits) & bits != bits {
+            futex::wake(&self.word, 1);
+        }
     }
 
     /// Sleeps until a bit in `mask` is set or `deadline` passes, consuming nothing.
@@ -431,10 +436,11 @@ pub(crate) mod proto {
         (v & 0xff) as u8
     }
 
-    /// Sets `bits` in a thread's word (the futex wake follows, outside).
+    /// Sets `bits` in a thread's word (the futex wake follows, outside); returns the
+    /// word before.
     #[inline]
-    pub(crate) fn set_bits<W: Word32>(bits_word: &W, bits: u32) {
-        bits_word.fetch_or(bits, Ordering::Release);
+    pub(crate) fn set_bits<W: Word32>(bits_word: &W, bits: u32) -> u32 {
+        bits_word.fetch_or(bits, Ordering::Release)
     }
 
     /// Clears the bits of `mask` and returns those that were set.
