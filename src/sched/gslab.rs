@@ -69,6 +69,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 
 use super::SCHED;
 use super::g::{G, GRef};
+use crate::stack::Scratch;
 use crate::sys::mutex::{Mutex, Rank};
 
 /// Pages per chunk (1 MiB with 4 KiB pages, about 3,300 G's). Chunks are never freed.
@@ -158,15 +159,9 @@ pub(super) fn alloc_slot() -> NonNull<G> {
             None => {
                 if s.chunk_next == s.chunk_end {
                     let bytes = CHUNK_PAGES * page;
-                    let layout = Layout::from_size_align(bytes, page)
-                        .unwrap_or_else(|_| crate::fatal("bad G chunk layout"));
-                    // SAFETY: a non-zero size. The chunk is never freed (module docs).
-                    let c = unsafe { std::alloc::alloc(layout) };
-                    if c.is_null() {
-                        std::alloc::handle_alloc_error(layout);
-                    }
-                    s.chunk_next = c as usize;
-                    s.chunk_end = c as usize + bytes;
+                    let c = map_chunk(bytes);
+                    s.chunk_next = c;
+                    s.chunk_end = c + bytes;
                     s.reserved += bytes;
                 }
                 let p = s.chunk_next;
@@ -181,6 +176,54 @@ pub(super) fn alloc_slot() -> NonNull<G> {
     s.next += size;
     // SAFETY: slot is inside a live chunk, hence not null.
     unsafe { NonNull::new_unchecked(slot as *mut G) }
+}
+
+/// A new chunk of `bytes` for G's, never unmapped. A mapping of its own, not `malloc`'s:
+/// a megabyte block from malloc lands in a glibc arena once its dynamic mmap threshold
+/// has risen, and live chunks there pin the arena's free top (which `malloc_trim` does
+/// not give back for thread arenas). LeakSanitizer does not scan anonymous mappings, so
+/// the chunk is registered as a root region when it runs: the boxes a G owns (its
+/// sanitizer state, its locals) stay reachable.
+fn map_chunk(bytes: usize) -> usize {
+    // SAFETY: a fresh private anonymous mapping at an address the kernel picks.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        // As Box::new did: out of memory for a G is fatal.
+        std::alloc::handle_alloc_error(
+            Layout::from_size_align(bytes, page_size()).unwrap_or(Layout::new::<G>()),
+        );
+    }
+    // Huge pages would turn one warm G into 2 MiB of RSS and split at every release.
+    // SAFETY: our own fresh mapping; failure (no THP) is harmless.
+    unsafe { libc::madvise(p, bytes, libc::MADV_NOHUGEPAGE) };
+    register_lsan_root(p as usize, bytes);
+    p as usize
+}
+
+/// `__lsan_register_root_region`, when LeakSanitizer is in the process.
+fn register_lsan_root(p: usize, bytes: usize) {
+    type Register = unsafe extern "C" fn(*const libc::c_void, usize);
+    static REGISTER: AtomicUsize = AtomicUsize::new(1);
+    let mut f = REGISTER.load(Ordering::Relaxed);
+    if f == 1 {
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads.
+        f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__lsan_register_root_region".as_ptr()) }
+            as usize;
+        REGISTER.store(f, Ordering::Relaxed);
+    }
+    if f != 0 {
+        // SAFETY: the sanitizer runtime's entry point, with a region we own.
+        unsafe { std::mem::transmute::<usize, Register>(f)(p as *const libc::c_void, bytes) };
+    }
 }
 
 /// The wait word a G starts with: no wait open, and a sequence number above every one a
@@ -236,39 +279,49 @@ fn scavenge_pass() -> usize {
         return 0;
     }
     let per = per_page();
-    let mut cand: Vec<GRef> = {
+    let page = page_size();
+    // The scratch lists are mappings of their own (`stack/scratch.rs`: from malloc they
+    // would stay resident in a glibc arena after the pass).
+    let mut cand = {
         let mut gl = SCHED.gfree.lock();
         let idle = GFREE_LOW.load(Ordering::Relaxed).min(gl.len());
         let n = idle.saturating_sub(KEEP_WARM);
         let taken = if n >= per {
-            let v: Vec<GRef> = gl.drain(..n).collect();
-            shrink(&mut gl);
-            v
+            Scratch::with_capacity(n).map(|mut c| {
+                gl.drain(..n).for_each(|g| c.push(g.as_ptr() as usize));
+                c
+            })
         } else {
-            Vec::new()
+            None
         };
         GFREE_LOW.store(gl.len(), Ordering::Relaxed);
-        taken
+        match taken {
+            Some(c) => c,
+            None => return 0,
+        }
     };
-    if cand.is_empty() {
-        return 0;
-    }
     // Outside the lock: these G's are on no list, so nobody else can take them.
-    cand.sort_unstable_by_key(|g| g.as_ptr() as usize);
-    let page = page_size();
-    let mut keep: Vec<GRef> = Vec::new();
-    let mut gone: Vec<usize> = Vec::new(); // addresses of the released G's, sorted
-    let mut pages: Vec<usize> = Vec::new();
+    cand.sort_unstable();
+    let n = cand.len();
+    let (Some(mut keep), Some(mut gone), Some(mut pages)) = (
+        Scratch::with_capacity(n),
+        Scratch::with_capacity(n),
+        Scratch::with_capacity(n / per + 1),
+    ) else {
+        put_back(&cand);
+        return 0;
+    };
     let mut seq_max = 0u64;
     let mut i = 0;
-    while i < cand.len() {
-        let pg = cand[i].as_ptr() as usize & !(page - 1);
+    while i < n {
+        let pg = cand[i] & !(page - 1);
         let mut j = i + 1;
-        while j < cand.len() && cand[j].as_ptr() as usize & !(page - 1) == pg {
+        while j < n && cand[j] & !(page - 1) == pg {
             j += 1;
         }
         if j - i == per {
-            for g in &cand[i..j] {
+            for &a in &cand[i..j] {
+                let g = gref(a);
                 seq_max = seq_max.max(g.get().wait.load(Ordering::Acquire) >> 8);
                 // SAFETY: g is dead and on no list: the scavenger owns it. Its heap parts
                 // go now, since its memory is about to read as zeros.
@@ -281,11 +334,11 @@ fn scavenge_pass() -> usize {
                     crate::stack::free(s);
                 }
                 g.get().set_name(None);
-                gone.push(g.as_ptr() as usize);
+                gone.push(a);
             }
             pages.push(pg);
         } else {
-            keep.extend_from_slice(&cand[i..j]);
+            cand[i..j].iter().for_each(|&a| keep.push(a));
         }
         i = j;
     }
@@ -308,13 +361,7 @@ fn scavenge_pass() -> usize {
         let mut s = SLAB.lock();
         s.cold.extend_from_slice(&pages);
     }
-    if !keep.is_empty() {
-        // Back to the cold end of the list, still idle.
-        let mut gl = SCHED.gfree.lock();
-        keep.append(&mut gl);
-        *gl = keep;
-        GFREE_LOW.store(gl.len(), Ordering::Relaxed);
-    }
+    put_back(&keep);
     if pages.is_empty() {
         let b = (BACKOFF.load(Ordering::Relaxed) * 2).clamp(1, MAX_BACKOFF);
         BACKOFF.store(b, Ordering::Relaxed);
@@ -323,6 +370,37 @@ fn scavenge_pass() -> usize {
         BACKOFF.store(0, Ordering::Relaxed);
     }
     pages.len()
+}
+
+/// A G address from a scratch list (which holds only G's taken off the free list).
+fn gref(a: usize) -> GRef {
+    // SAFETY: every scratch entry is the address of a G (non-null).
+    GRef(unsafe { NonNull::new_unchecked(a as *mut G) })
+}
+
+/// Returns idle G's to the cold end of the global free list (they stay idle), and lets
+/// the list's buffer shrink if a burst grew it.
+fn put_back(gs: &[usize]) {
+    let mut gl = SCHED.gfree.lock();
+    if !gs.is_empty() {
+        gl.splice(0..0, gs.iter().map(|&a| gref(a)));
+    }
+    shrink(&mut gl);
+    GFREE_LOW.store(gl.len(), Ordering::Relaxed);
+}
+
+/// After a scavenge gave memory back: returns the free memory of the C heap too.
+/// The scavengers' own scratch lists and the free lists and allgs they shrank (8 MB each
+/// for a million entries) were freed to glibc's per-thread arenas, which keep freed
+/// memory resident (measured: 55-75 MB of them after a million goroutines ended).
+/// `malloc_trim(0)` gives back every whole free page of every arena. Not on any hot path:
+/// only after a pass that released something, about once a second at most.
+pub(crate) fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it takes the arenas' own locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Gives back the content of `pages` (sorted), one `madvise` per run of adjacent ones.

@@ -132,8 +132,12 @@ fn sysmon() {
         // (which wake at least once a second): an idle program is when it matters.
         if now - last_scavenge > 1_000_000_000 {
             last_scavenge = now;
-            crate::stack::scavenge(4096);
-            super::gslab::scavenge();
+            let stacks = crate::stack::scavenge(4096);
+            // After a burst's memory went back (not for a few deep stacks of a busy
+            // program: the trim takes every malloc arena's lock in turn).
+            if super::gslab::scavenge() > 0 || stacks >= 1024 {
+                super::gslab::trim_heap();
+            }
         }
         let procs = SCHED.procs();
         let nallp = SCHED.nallp.load(Ordering::Acquire);

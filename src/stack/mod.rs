@@ -112,12 +112,14 @@ use libc::{c_int, c_void};
 
 mod cache;
 mod overflow;
+mod scratch;
 
 pub(crate) use cache::StackCache;
 pub(crate) use overflow::{
     ensure_altstack, install_overflow_handler, set_fault_bounds, set_fault_describer,
 };
 use overflow::{registry_add, registry_remove};
+pub(crate) use scratch::Scratch;
 
 /// Smallest stack handed out; smaller requests are rounded up to it.
 pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
@@ -690,11 +692,10 @@ pub(crate) fn scavenge(max: usize) -> usize {
     let mut released = 0;
     let mut budget = max;
     let mut batch = Vec::new();
-    let mut whole = Vec::new();
     let nclasses = global().classes.len();
     // Classes are never removed, so indexes stay valid between lock holds.
     for ci in 0..nclasses {
-        let (size, slot_size) = {
+        let (size, slot_size, mut whole) = {
             let mut g = global();
             let Some(c) = g.classes.get_mut(ci) else {
                 break;
@@ -703,16 +704,27 @@ pub(crate) fn scavenge(max: usize) -> usize {
             // clean ones first, then dirty ones.
             let idle_clean = c.clean_low.min(c.clean.len());
             let excess_clean = idle_clean.saturating_sub(KEEP_WARM);
-            whole.extend(c.clean.drain(..excess_clean));
             let keep = KEEP_WARM.saturating_sub(idle_clean - excess_clean);
             let idle_dirty = c.dirty_low.min(c.dirty.len());
-            let excess_dirty = idle_dirty.saturating_sub(keep);
-            whole.extend(c.dirty.drain(..excess_dirty));
+            let mut excess_dirty = idle_dirty.saturating_sub(keep);
+            // (A mapping of its own, see scratch.rs; none: nothing goes back whole now.)
+            let mut whole =
+                Scratch::with_capacity(excess_clean + excess_dirty).unwrap_or_else(Scratch::empty);
+            if whole.capacity() == excess_clean + excess_dirty {
+                c.clean.drain(..excess_clean).for_each(|e| whole.push(e));
+                c.dirty.drain(..excess_dirty).for_each(|e| whole.push(e));
+            } else {
+                excess_dirty = 0;
+            }
             let n = (idle_dirty - excess_dirty).min(budget);
             batch.extend(c.dirty.drain(..n));
             c.dirty_low = c.dirty.len();
             c.clean_low = c.clean.len();
-            (c.size, c.slot_size)
+            // A list that a burst grew and the scavenger emptied gives its buffer back
+            // (8 MB for a million stacks).
+            shrink(&mut c.dirty);
+            shrink(&mut c.clean);
+            (c.size, c.slot_size, whole)
         };
         // Outside the lock: these slots are on no list for now, so nobody can take them
         // (and release_all will not unmap their slab).
@@ -720,7 +732,7 @@ pub(crate) fn scavenge(max: usize) -> usize {
             let n = release_whole(&mut whole, slot_size);
             RELEASES.fetch_add(n as u64, Ordering::Relaxed);
             released += n;
-            global().class(size).cold.append(&mut whole);
+            global().class(size).cold.extend_from_slice(&whole);
         }
         if batch.is_empty() {
             continue;
@@ -732,6 +744,13 @@ pub(crate) fn scavenge(max: usize) -> usize {
         global().class(size).clean.append(&mut batch);
     }
     released
+}
+
+/// Gives a free list's buffer back when it holds far fewer entries than it has room for.
+fn shrink(v: &mut Vec<usize>) {
+    if v.capacity() > 4 * v.len().max(1024) {
+        v.shrink_to(2 * v.len().max(1024));
+    }
 }
 
 /// The fallback for a runtime whose sysmon does not call [`scavenge`]: at most once a
