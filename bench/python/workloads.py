@@ -68,6 +68,18 @@ def _listener(mod=socket):
     return ls
 
 
+def _echo_handle(conn, count):
+    """The echo server's connection handler, the same for gmp's and gevent's sockets:
+    echoes until the client closes, adding the bytes echoed to count[0]."""
+    while True:
+        data = conn.recv(4096)
+        if not data:
+            break
+        count[0] += len(data)
+        conn.sendall(data)
+    conn.close()
+
+
 # --------------------------------------------------------------------------- gmp
 
 def gmp_spawn(n):
@@ -111,19 +123,12 @@ def gmp_echo(nconn, rounds):
     def main():
         ls = gmp.socket(_listener())
         port = ls.getsockname()[1]
-
-        def handle(conn):
-            while True:
-                data = conn.recv(4096)
-                if not data:
-                    break
-                conn.sendall(data)
-            conn.close()
+        echoed = [0]
 
         def server():
             for _ in range(nconn):
                 conn, _ = ls.accept()
-                gmp.go(handle, conn)
+                gmp.go(_echo_handle, conn, echoed)
 
         gmp.go(server)
         wg = gmp.WaitGroup()
@@ -162,13 +167,7 @@ def gmp_echox(nconn, rounds):
         count = [0]
 
         def handle(conn):
-            while True:
-                data = conn.recv(4096)
-                if not data:
-                    break
-                count[0] += len(data)
-                conn.sendall(data)
-            conn.close()
+            _echo_handle(conn, count)
             wg.done()
 
         p = _client_process("gmp", port, nconn, rounds)
@@ -252,19 +251,12 @@ def gevent_echo(nconn, rounds):
     def main():
         ls = _listener(gsocket)
         port = ls.getsockname()[1]
-
-        def handle(conn):
-            while True:
-                data = conn.recv(4096)
-                if not data:
-                    break
-                conn.sendall(data)
-            conn.close()
+        echoed = [0]
 
         def server():
             for _ in range(nconn):
                 conn, _ = ls.accept()
-                gevent.spawn(handle, conn)
+                gevent.spawn(_echo_handle, conn, echoed)
 
         gevent.spawn(server)
         count = [0]
@@ -295,23 +287,13 @@ def gevent_echox(nconn, rounds):
         ls = _listener(gsocket)
         port = ls.getsockname()[1]
         count = [0]
-
-        def handle(conn):
-            while True:
-                data = conn.recv(4096)
-                if not data:
-                    break
-                count[0] += len(data)
-                conn.sendall(data)
-            conn.close()
-
         p = _client_process("gevent", port, nconn, rounds)
         gs = []
         for i in range(nconn):
             conn, _ = ls.accept()
             if i == 0:
                 t0, c0 = time.perf_counter(), _cpu()
-            gs.append(gevent.spawn(handle, conn))
+            gs.append(gevent.spawn(_echo_handle, conn, count))
         gevent.joinall(gs)
         WINDOW.update(wall=time.perf_counter() - t0, cpu=_cpu() - c0)
         ls.close()

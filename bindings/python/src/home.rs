@@ -62,10 +62,12 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// The process that started the homes: a fork()ed child has none of their threads.
 static HOME_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-/// Whether the homes (if any) belong to this process (false in a fork()ed child).
+/// Whether the homes (if any) belong to this process (false in a fork()ed child). One
+/// load unless this process is a fork()ed child (getpid is a syscall: one per spawn).
 pub fn homes_are_ours() -> bool {
     // SAFETY: getpid has no preconditions.
-    HOME_PID.load(Ordering::Acquire) == unsafe { libc::getpid() }
+    !crate::FORKED.load(Ordering::Relaxed)
+        || HOME_PID.load(Ordering::Acquire) == unsafe { libc::getpid() }
 }
 static G_SIZE: OnceLock<usize> = OnceLock::new();
 
@@ -214,7 +216,7 @@ fn home_main(home: &'static Home) {
     if r == 0 {
         home.h.store(h, Ordering::Release);
         THIS_HOME.with(|c| c.set(home as *const Home));
-        make_poller(home, h);
+        make_poller(home);
     }
     {
         let (m, cv) = &home.ready;
@@ -287,26 +289,22 @@ fn home_main(home: &'static Home) {
     sleep_forever();
 }
 
-/// Makes the home's own poller (net.rs): an epoll set holding the home's eventfd and a
-/// wake-up eventfd of ours. Without it (an error), sockets use the runtime's poller.
-fn make_poller(home: &Home, h: *mut gmp_home) {
-    // SAFETY: plain fd creation and registration of fds we own (or the home owns).
+/// Makes the home's own poller (net.rs): an epoll set holding a wake-up eventfd of ours
+/// (and, from its first socket on, the home's eventfd: `start_polling`). Without it (an
+/// error), sockets use the runtime's poller.
+fn make_poller(home: &Home) {
+    // SAFETY: plain fd creation and registration of an fd we own.
     unsafe {
         let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
         if ep < 0 {
             return;
         }
         let wfd = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
-        let efd = gmp_home_fd(h);
-        let mut ok = wfd >= 0 && efd >= 0;
-        for (fd, key) in [(wfd, crate::net::KEY_WAKE), (efd, crate::net::KEY_HOME_EFD)] {
-            let mut ev = libc::epoll_event {
-                events: libc::EPOLLIN as u32,
-                u64: key,
-            };
-            ok = ok && libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) == 0;
-        }
-        if !ok {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: crate::net::KEY_WAKE,
+        };
+        if wfd < 0 || libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, wfd, &mut ev) < 0 {
             libc::close(ep);
             if wfd >= 0 {
                 libc::close(wfd);
@@ -319,6 +317,29 @@ fn make_poller(home: &Home, h: *mut gmp_home) {
 }
 
 impl Home {
+    /// The home's first socket: from now on the home thread waits in its own epoll set,
+    /// which then needs the home's eventfd (readable while goroutines are ready). The
+    /// runtime keeps that eventfd in step with the queue only once asked for it
+    /// (gmp_home_fd), so a home without sockets pays no syscalls for it. Home thread.
+    pub fn start_polling(&self) -> bool {
+        if self.polling.load(Ordering::Relaxed) {
+            return true;
+        }
+        // SAFETY: our live home; its eventfd lives as long as it.
+        let efd = unsafe { gmp_home_fd(self.h.load(Ordering::Acquire)) };
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: crate::net::KEY_HOME_EFD,
+        };
+        let ep = self.epfd.load(Ordering::Relaxed);
+        // SAFETY: our epoll set and the home's eventfd.
+        if efd < 0 || unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, efd, &mut ev) } < 0 {
+            return false;
+        }
+        self.polling.store(true, Ordering::Relaxed);
+        true
+    }
+
     /// Wakes the home thread's wait (gmp_home_wait, or its own poller's). Any thread.
     pub fn wake(&self) {
         // SAFETY: a live home; the eventfd is ours and never closed.
@@ -716,18 +737,21 @@ unsafe extern "C" fn goroutine_body(arg: *mut c_void) {
 }
 
 fn run_task(py: Python<'_>, task: &mut Task) {
-    let func = task.func.take().expect("goroutine callable");
-    let args = task.args.take().expect("goroutine args");
-    let kwargs = task.kwargs.take();
-    let r = crate::guarded_call(
-        py,
-        func.bind(py),
-        args.bind(py),
-        kwargs.as_ref().map(|k| k.bind(py)),
-    );
+    // Bound, not Py: a goroutine runs outside pyo3's own GIL bookkeeping (its count is
+    // 0 here), so dropping a Py would queue the decref for pyo3's next call, a mutex and
+    // a drain per goroutine (about 2,300 instructions a spawn, callgrind); a Bound
+    // decrefs at once.
+    let func = task.func.take().expect("goroutine callable").into_bound(py);
+    let args = task.args.take().expect("goroutine args").into_bound(py);
+    let kwargs = task.kwargs.take().map(|k| k.into_bound(py));
+    let r = crate::guarded_call(py, &func, &args, kwargs.as_ref());
     drop(func);
     drop(args);
     drop(kwargs);
+    // Its spawn site is shown while it lives, which ends here.
+    if let Some((code, _)) = task.site.take() {
+        code.drop_ref(py);
+    }
     let result = task.result.take();
     match result {
         Some(res) => {

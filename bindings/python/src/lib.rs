@@ -95,7 +95,7 @@ pub(crate) fn gil_ensure() -> pyo3::ffi::PyGILState_STATE {
 
 /// A gmp error code as a Python exception.
 /// Set in a fork()ed child (our pthread_atfork handler, installed at import).
-static FORKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+pub(crate) static FORKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 extern "C" fn atfork_child() {
     FORKED.store(true, Ordering::Relaxed);

@@ -147,7 +147,7 @@ fn own_reg(py: Python<'_>, fd: c_int) -> Option<Arc<Reg>> {
         return None;
     }
     let epfd = home.epfd.load(Ordering::Relaxed);
-    if epfd < 0 {
+    if epfd < 0 || !home.start_polling() {
         return None;
     }
     if let Some(r) = with_table(py, |t| t.get(&fd).cloned()) {
@@ -193,7 +193,6 @@ fn own_reg(py: Python<'_>, fd: c_int) -> Option<Arc<Reg>> {
         closed: Cell::new(false),
     });
     with_table(py, |t| t.insert(fd, reg.clone()));
-    home.polling.store(true, Ordering::Relaxed);
     Some(reg)
 }
 
