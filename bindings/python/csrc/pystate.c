@@ -618,6 +618,30 @@ void gmpy_run(gmpy_g *g, void (*body)(void *), void *arg)
 
 /* ---- goroutine dumps: the Python frames of a parked goroutine ---- */
 
+/* frame_code: the code object of frame f on every version. shown_code: the same, or
+ * NULL for a frame that frame walks skip (as tracebacks do): 3.12+'s entry frames of
+ * the C stack (3.13's _PyFrame_IsIncomplete checks that too) and frames not started
+ * yet. Shared by the goroutine dump, the spawn site and the preemption's lock check. */
+static inline PyCodeObject *frame_code(struct _PyInterpreterFrame *f)
+{
+#if GMPY_PY313
+    return _PyFrame_GetCode(f);
+#else
+    return f->f_code;
+#endif
+}
+
+static inline PyCodeObject *shown_code(struct _PyInterpreterFrame *f)
+{
+#if GMPY_PY312
+    if (f->owner == FRAME_OWNED_BY_CSTACK)
+        return NULL;
+#endif
+    if (_PyFrame_IsIncomplete(f))
+        return NULL;
+    return frame_code(f);
+}
+
 /* Appends (filename, line, name) tuples for g's frames, innermost first, to the list
  * `out`: from its saved state if parked, else from its home's thread state (that thread
  * does not hold the GIL, which we do, so it runs no Python). Returns 0, or -1 with an
@@ -629,18 +653,9 @@ int gmpy_g_frames(gmpy_g *g, PyObject *out)
     struct _PyInterpreterFrame *f =
         g->on_cpu ? CUR_FRAME(g->home->ts) : g->saved.current_frame;
     for (; f != NULL; f = f->previous) {
-#if GMPY_PY312
-        /* Entry frames of the C stack (3.13's _PyFrame_IsIncomplete checks it too). */
-        if (f->owner == FRAME_OWNED_BY_CSTACK)
+        PyCodeObject *code = shown_code(f);
+        if (code == NULL)
             continue;
-#endif
-        if (_PyFrame_IsIncomplete(f))
-            continue;
-#if GMPY_PY313
-        PyCodeObject *code = _PyFrame_GetCode(f);
-#else
-        PyCodeObject *code = f->f_code;
-#endif
         int line = PyCode_Addr2Line(code, _PyInterpreterFrame_LASTI(f) * sizeof(_Py_CODEUNIT));
         PyObject *t = Py_BuildValue("(OiO)", code->co_filename, line, code->co_name);
         if (t == NULL)
@@ -664,17 +679,9 @@ PyObject *gmpy_spawn_site(PyObject *prefix, int *lasti)
         return NULL;
     struct _PyInterpreterFrame *f = CUR_FRAME(ts);
     for (; f != NULL; f = f->previous) {
-#if GMPY_PY312
-        if (f->owner == FRAME_OWNED_BY_CSTACK)
+        PyCodeObject *code = shown_code(f);
+        if (code == NULL)
             continue;
-#endif
-        if (_PyFrame_IsIncomplete(f))
-            continue;
-#if GMPY_PY313
-        PyCodeObject *code = _PyFrame_GetCode(f);
-#else
-        PyCodeObject *code = f->f_code;
-#endif
         if (prefix != NULL &&
             PyUnicode_Tailmatch(code->co_filename, prefix, 0, PY_SSIZE_T_MAX, -1) == 1)
             continue;
@@ -832,17 +839,9 @@ static int is_lock_exit(PyObject *o)
 static int holds_lock(PyThreadState *ts)
 {
     for (struct _PyInterpreterFrame *f = CUR_FRAME(ts); f != NULL; f = f->previous) {
-#if GMPY_PY312
-        if (f->owner == FRAME_OWNED_BY_CSTACK)
+        PyCodeObject *code = shown_code(f);
+        if (code == NULL)
             continue;
-#endif
-        if (_PyFrame_IsIncomplete(f))
-            continue;
-#if GMPY_PY313
-        PyCodeObject *code = _PyFrame_GetCode(f);
-#else
-        PyCodeObject *code = f->f_code;
-#endif
         int index = _PyInterpreterFrame_LASTI(f);
         int depth = handler_depth(code, index, NULL);
 #if GMPY_PY312
@@ -886,11 +885,7 @@ static int may_yield(gmpy_home *h, PyThreadState *ts)
         if (f->owner == FRAME_OWNED_BY_CSTACK)
             continue;
 #endif
-#if GMPY_PY313
-        PyCodeObject *code = _PyFrame_GetCode(f);
-#else
-        PyCodeObject *code = f->f_code;
-#endif
+        PyCodeObject *code = frame_code(f);
         if (PyUnicode_Tailmatch(code->co_filename, importlib_prefix, 0, PY_SSIZE_T_MAX, -1) == 1)
             return 0;
     }
