@@ -436,14 +436,9 @@ struct thread_eh {
 };
 inline thread_local thread_eh tl_eh{nullptr, {nullptr, 0}};
 
-// A goroutine's own exception state while it is parked (the hooks' context). `owner` is
-// not the hooks': it is a word of the object the slot is embedded in (a gmp::go
-// goroutine keeps its handle state there), placed here so that it fills what would be
-// the struct's padding; the hooks copy the two fields one by one and never touch it.
+// A goroutine's own exception state while it is parked (the hooks' context).
 struct eh_slot {
-  std::atomic<std::uint32_t> owner{0};
-  std::uint32_t uncaught = 0;
-  void* caught = nullptr;
+  eh_globals own{nullptr, 0};
 };
 
 // The switch hooks. noinline, and each reads the thread's globals afresh: the ABI's
@@ -472,13 +467,11 @@ struct eh_slot {
 // Save the thread's state as `outer` and install the slot's (a resume, or a start).
 GMP_NO_TSAN inline void eh_swap_in(eh_slot* s, thread_eh& tl, eh_globals* t) noexcept {
   tl.outer = *t;
-  t->caught_exceptions = s->caught;
-  t->uncaught_exceptions = s->uncaught;
+  *t = s->own;
 }
 // Save the thread's state into the slot and put `outer` back (a park, or the end).
 GMP_NO_TSAN inline void eh_swap_out(eh_slot* s, thread_eh& tl, eh_globals* t) noexcept {
-  s->caught = t->caught_exceptions;
-  s->uncaught = t->uncaught_exceptions;
+  s->own = *t;
   *t = tl.outer;
 }
 // The first hook on a thread (every hook under TSan): learns the thread's globals, then
@@ -687,39 +680,40 @@ using box_pool_for =
 }
 
 // A goroutine started from C++ (gmp::go, waitgroup::go, group, home::go). It starts with
-// what a goroutine that is not joined touches: the vtable pointer, the exception slot
-// (the hooks' context) with the handle state in its spare word, then, in the derived
-// classes, the result (non-void only) and the callable; with a callable of up to 40 bytes
-// (a function pointer and four words: bench/cpp skynet's) that is 64 bytes, where it was
-// 128 with a 32-byte slot, separate counters and the wait group in between (skynet at
-// one P, cachegrind: 2.30 to 2.15 million D1 misses, C 1.94). The joiner's wait group
-// comes last and is set up only by a joiner. Allocated by go() from the box pool (16-byte
-// aligned: line-aligned blocks measured worse, glibc's memalign on each pool miss costing
-// more than the misses saved); freed by whichever of the goroutine and its task handle
-// lets go of it last.
+// what a goroutine that is not joined touches: the exception slot (the hooks' context),
+// the handle state, then, in the derived classes, the result (non-void only) and the
+// callable; with a callable of up to 40 bytes (a function pointer and four words:
+// bench/cpp skynet's) that is 64 bytes, where it was 128 (a vtable pointer, a 32-byte
+// slot, two counters and the wait group before the callable): skynet at one P,
+// cachegrind, 2.30 to 2.15 million D1 misses (C 1.94). The joiner's wait group comes
+// last and is set up only by a joiner. No virtual functions: the goroutine's entry knows
+// its type (goroutine_entry<G>), and a task handle carries the two operations it needs
+// (goroutine_ops), so no vtable pointer takes 8 of the 64 bytes. Allocated by go() from
+// the box pool (16-byte aligned: line-aligned blocks measured worse, glibc's memalign on
+// each pool miss costing more than the misses saved); freed by whichever of the
+// goroutine and its task handle lets go of it last.
 struct goroutine_base {
-  // The handle state, in eh.owner. A task handle holds the goroutine (`handle`) from the
-  // spawn until it detaches (or joined); a joiner sets up the wait group, then sets
-  // `joining`; the goroutine's end sets `done` and, if it found `joining`, calls done on
-  // the wait group. One atomic read-modify-write a side, the end setting `done` and the
-  // handle clearing `handle`; whichever comes second frees the object. Each side's bit
-  // is known (only the handle clears `handle`, which it holds; only the end sets
-  // `done`, once), so they are fetch_sub/fetch_add: one `lock xadd` on x86, where a
+  // The handle state. A task handle holds the goroutine (`handle`) from the spawn until
+  // it detaches (or joined); a joiner sets up the wait group, then sets `joining`; the
+  // goroutine's end sets `done` and, if it found `joining`, calls done on the wait
+  // group. One atomic read-modify-write a side, the end setting `done` and the handle
+  // clearing `handle`; whichever comes second frees the object. Each side's bit is
+  // known (only the handle clears `handle`, which it holds; only the end sets `done`,
+  // once), so they are fetch_sub/fetch_add: one `lock xadd` on x86, where a
   // fetch_and/fetch_or whose result is used is a compare-exchange loop.
   static constexpr std::uint32_t handle = 1;
   static constexpr std::uint32_t joining = 2;
   static constexpr std::uint32_t done = 4;
 
   eh_slot eh;
-  virtual ~goroutine_base() = default;
-  /// The joiner's wait group (uninitialised until a joiner sets it up).
-  virtual gmp_waitgroup* finished() noexcept = 0;
+  std::atomic<std::uint32_t> state{0};
+};
 
-  std::atomic<std::uint32_t>& state() noexcept { return eh.owner; }
-  /// The task handle lets go of the goroutine (detach, or after a join).
-  void release_handle() noexcept {
-    if (state().fetch_sub(handle, std::memory_order_acq_rel) & done) delete this;
-  }
+/// What a task handle needs of its goroutine's type: the joiner's wait group, and the
+/// free when the handle lets go last.
+struct goroutine_ops {
+  gmp_waitgroup* (*finished)(goroutine_base*) noexcept;
+  void (*destroy)(goroutine_base*) noexcept;
 };
 
 template <class R>
@@ -749,12 +743,13 @@ struct goroutine final : goroutine_result<go_result_t<Fn, Args...>> {
 
   template <class F, class... A>
   explicit goroutine(F&& f, A&&... a) : call(std::forward<F>(f), std::forward<A>(a)...) {}
-  ~goroutine() override {}
+  ~goroutine() {}
   goroutine(const goroutine&) = delete;
   goroutine& operator=(const goroutine&) = delete;
-  gmp_waitgroup* finished() noexcept override {
-    return reinterpret_cast<gmp_waitgroup*>(join_wg);
-  }
+  gmp_waitgroup* finished() noexcept { return reinterpret_cast<gmp_waitgroup*>(join_wg); }
+  static constexpr goroutine_ops ops{
+      [](goroutine_base* g) noexcept { return static_cast<goroutine*>(g)->finished(); },
+      [](goroutine_base* g) noexcept { delete static_cast<goroutine*>(g); }};
   // Recycled like channel boxes: a goroutine's spawn and end make no malloc or free call
   // in steady state.
   static void* operator new(std::size_t) { return box_pool_for<goroutine>::get(); }
@@ -785,7 +780,7 @@ inline void goroutine_finish(G* g) noexcept {
   eh_end();
 #endif
   const std::uint32_t old =
-      g->state().fetch_add(goroutine_base::done, std::memory_order_acq_rel);  // see `done`
+      g->state.fetch_add(goroutine_base::done, std::memory_order_acq_rel);  // see `done`
   // With `joining`, a handle is held or was: after this done the joiner may free g.
   if (old & goroutine_base::joining) gmp_waitgroup_done(g->finished());
   if (!(old & goroutine_base::handle)) delete g;
@@ -872,7 +867,7 @@ inline int spawn(const go_attr* attr, G* g, bool joinable, goid* id) noexcept {
   a.stack_size = attr ? attr->stack_size : 0;
   a.name = attr && !attr->name.empty() ? attr->name.c_str() : nullptr;
   a.hooks = hooks_for(hooks);
-  if (joinable) g->state().store(goroutine_base::handle, std::memory_order_relaxed);
+  if (joinable) g->state.store(goroutine_base::handle, std::memory_order_relaxed);
   const int rc = gmp_go_ex(&a, &goroutine_entry<G>, g, id);
   if (rc < 0) g->discard();
   return rc;
@@ -899,12 +894,14 @@ class task {
   task() noexcept = default;
   task(task&& o) noexcept
       : g_(std::exchange(o.g_, nullptr)),
+        ops_(o.ops_),
         id_(std::exchange(o.id_, 0)),
         registered_(std::exchange(o.registered_, false)) {}
   task& operator=(task&& o) noexcept {
     if (this != &o) {
       detach();
       g_ = std::exchange(o.g_, nullptr);
+      ops_ = o.ops_;
       id_ = std::exchange(o.id_, 0);
       registered_ = std::exchange(o.registered_, false);
     }
@@ -951,27 +948,34 @@ class task {
 
   /// Lets the goroutine go on unobserved; not joinable afterwards.
   void detach() noexcept {
-    if (g_ != nullptr) std::exchange(g_, nullptr)->release_handle();
+    if (g_ == nullptr) return;
+    detail::goroutine_base* g = std::exchange(g_, nullptr);
+    // See goroutine_base::handle: if the goroutine has ended, the handle frees it.
+    if (g->state.fetch_sub(detail::goroutine_base::handle, std::memory_order_acq_rel) &
+        detail::goroutine_base::done) {
+      ops_->destroy(g);
+    }
   }
 
  private:
   friend struct detail::task_access;
-  task(detail::goroutine_base* g, goid id) noexcept : g_(g), id_(id) {}
+  task(detail::goroutine_base* g, const detail::goroutine_ops* ops, goid id) noexcept
+      : g_(g), ops_(ops), id_(id) {}
   bool wait(std::error_code& ec) noexcept {
     using base = detail::goroutine_base;
     if (g_ == nullptr) return detail::report(GMP_EINVAL, ec);
-    if (g_->state().load(std::memory_order_acquire) & base::done) {
+    if (g_->state.load(std::memory_order_acquire) & base::done) {
       ec.clear();
       return true;
     }
-    gmp_waitgroup* wg = g_->finished();
+    gmp_waitgroup* wg = ops_->finished(g_);
     if (!registered_) {  // once: a join that failed (home closed) may be retried
       registered_ = true;
       ::new (static_cast<void*>(wg)) gmp_waitgroup{};  // GMP_WAITGROUP_INIT; ours to set up
       gmp_waitgroup_add(wg, 1);
       // Publishes the wait group to the goroutine's end (release), which reads it only
       // after finding `joining` (acquire).
-      if (g_->state().fetch_or(base::joining, std::memory_order_acq_rel) & base::done) {
+      if (g_->state.fetch_or(base::joining, std::memory_order_acq_rel) & base::done) {
         gmp_waitgroup_done(wg);  // ended meanwhile: it will not call done
         ec.clear();
         return true;
@@ -982,6 +986,7 @@ class task {
   void finish() noexcept { detach(); }
 
   detail::goroutine_base* g_ = nullptr;
+  const detail::goroutine_ops* ops_ = nullptr;  // g_'s type's (G::ops)
   goid id_ = 0;
   bool registered_ = false;  // this handle added itself to the goroutine's `finished`
 };
@@ -998,7 +1003,7 @@ struct task_access {
       return {};
     }
     if (ec != nullptr) ec->clear();
-    return task<typename G::result_type>(g, id);
+    return task<typename G::result_type>(g, &G::ops, id);
   }
 };
 }  // namespace detail

@@ -115,9 +115,9 @@ TEST(Task, EveryOrderOfEndDetachAndJoinFreesOnce) {
   gmp::maxprocs(previous);
 }
 
-// What a goroutine that is not joined touches (vtable pointer, exception slot with the
-// handle state, callable) comes first and the joiner's wait group last: for a 40-byte
-// callable (a function pointer and four words, bench/cpp skynet's), the first 64 bytes.
+// What a goroutine that is not joined touches (exception slot, handle state, callable)
+// comes first and the joiner's wait group last: for a 40-byte callable (a function
+// pointer and four words, bench/cpp skynet's), the first 64 bytes.
 namespace {
 void skynet_like(gmp::chan<long>, long, long, long) {}
 }  // namespace
