@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Instructions per operation of the scheduler's hot paths, load-independent (issue 18):
+# valgrind's instruction count of bench/out's C programs (build them with bench/run)
+# at two GMP_BENCH_SCALEs, on one P; per op = (Ir(s2) - Ir(s1)) / (ops(s2) - ops(s1)),
+# so start-up cancels out. Usage: bash bench/perop.sh [bench/out directory]
+set -euo pipefail
+out=${1:-$(dirname "$0")/out}
+command -v valgrind >/dev/null || { echo "perop.sh: valgrind is needed" >&2; exit 1; }
+ir() { # dir scale prog [arg]
+    (cd "$1" && GMP_MAXPROCS=1 GMP_BENCH_SCALE=$2 valgrind --tool=callgrind \
+        --callgrind-out-file=/dev/null "./$3" ${4:-} 2>&1 >/dev/null |
+        awk '/refs:/ {gsub(",", "", $NF); print $NF}')
+}
+# prog:arg:scale1:scale2:ops1:ops2:unit
+for spec in "pingpong:1p:0.01:0.02:10000:20000:round trip" \
+            "mainpingpong:unlocked:0.01:0.02:10000:20000:round trip" \
+            "ring::0.01:0.02:10000:20000:hop" \
+            "buffered::0.01:0.02:100000:200000:message" \
+            "yield::0.01:0.02:20000:40000:yield" \
+            "skynet::0.01:0.1:11111:111111:goroutine" \
+            "spawn::0.01:0.02:10000:20000:goroutine"; do
+    IFS=: read -r prog arg s1 s2 n1 n2 unit <<< "$spec"
+    a=$(ir "$out" "$s1" "$prog" "$arg")
+    b=$(ir "$out" "$s2" "$prog" "$arg")
+    awk -v p="$prog $arg" -v a="$a" -v b="$b" -v n1="$n1" -v n2="$n2" -v u="$unit" \
+        'BEGIN { printf "%-24s %8.0f instructions a %s\n", p, (b - a) / (n2 - n1), u }'
+done
