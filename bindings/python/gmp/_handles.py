@@ -157,6 +157,8 @@ def select(*cases, timeout=None, default=False):
 # -- goroutine handles ------------------------------------------------------------------
 
 _live: dict = {}  # goroutine id -> Goroutine, while its body runs
+_getrefcount = _sys.getrefcount
+_BODY_REFS = 4  # see Goroutine._body; tests/python/test_handles_name.py checks it
 _state_lock = _RealLock()
 
 _PENDING, _RUNNING, _DONE = 0, 1, 2
@@ -252,7 +254,12 @@ class Goroutine:
                 _report(e)
             del e
         finally:
-            if self._name is None:
+            # The name outlives the callable (dropped below) only if someone else holds
+            # this handle and may ask for it: besides them, the references are _live's,
+            # this frame's, the bound method the runtime is calling, and getrefcount's
+            # argument (_BODY_REFS). A qualname can cost a string format (a bound
+            # builtin method's), which most spawns, whose handle is dropped, skip.
+            if self._name is None and _getrefcount(self) > _BODY_REFS:
                 self._name = getattr(fn, "__qualname__", None) or type(fn).__name__
             self._fn = None
             del fn, args, kwargs
