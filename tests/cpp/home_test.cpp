@@ -119,6 +119,24 @@ TEST(Home, LeavesTheHomeThreadsOwnExceptionAlone) {
 }
 #endif
 
+// <gmp/gmp.hpp> keeps the thread's own exception state while a goroutine runs in one
+// slot per thread (detail::tl_eh), which holds because goroutines never run nested on a
+// thread: a goroutine (the main one too, locked or not) cannot make a home, so a home's
+// goroutines only ever run on a thread that is not running a goroutine.
+TEST(Home, AGoroutineCannotMakeAHome) {
+  std::atomic<int> refused{0};
+  auto try_make = [&refused] {
+    gmp_home* h = nullptr;
+    if (gmp_home_make(&h) == GMP_EALREADY && h == nullptr) refused++;
+  };
+  gmp::go(try_make).join();
+  gmp::go([&try_make] {
+    const auto locked = gmp::lock_os_thread();
+    try_make();
+  }).join();
+  EXPECT_EQ(refused.load(), 2);
+}
+
 TEST(Home, FdIsReadableWhenWorkIsReadyAndWakeInterruptsWait) {
   gmp::home home;
   const int fd = home.fd();
