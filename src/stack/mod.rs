@@ -32,8 +32,9 @@
 //!
 //! Under every stack there is one guard page, installed once per slot, when the slot is
 //! first handed out (a recycled slot keeps its guard; `fresh` marks a carved slot that
-//! has not been handed out yet). It is installed with `madvise(MADV_GUARD_INSTALL)`
-//! (Linux 6.13+), which writes a marker into the page table without splitting the VMA, so
+//! has not been handed out yet; a slot given back whole by the scavenger loses its guard
+//! so that the kernel can free its page tables, and gets it again when reused). It is
+//! installed with `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), which writes a marker into the page table without splitting the VMA, so
 //! a million guarded stacks are still one mapping per slab. On older kernels (`EINVAL`)
 //! the guard is `mprotect(PROT_NONE)`, which splits the mapping in up to three: that
 //! works up to a cap (30,000 guards, less when `vm.max_map_count` is lower), after which
@@ -165,6 +166,13 @@ const ALTSTACK_SIZE: usize = 64 * 1024;
 
 /// Low bit of a free-list entry: the slot was carved but never handed out (no guard yet).
 const FRESH: usize = 1;
+/// Bit of a free-list entry: the scavenger removed the slot's guard (to let the kernel
+/// free its page tables, see [`release_whole`]); it is installed again on reuse.
+const UNGUARDED: usize = 2;
+/// The flag bits of a free-list entry (slots are page aligned).
+const ENTRY_BITS: usize = FRESH | UNGUARDED;
+/// `MADV_GUARD_REMOVE` (Linux 6.13+).
+const MADV_GUARD_REMOVE: c_int = 103;
 
 // ---------------------------------------------------------------------------------------
 // Sizes and errors
@@ -242,6 +250,8 @@ pub(crate) struct GStack {
     size: usize,
     /// The slot was never handed out: its guard is not installed yet.
     fresh: bool,
+    /// The scavenger removed its guard: installed again before it is used.
+    unguarded: bool,
 }
 
 impl GStack {
@@ -278,24 +288,33 @@ impl GStack {
 
     fn from_entry(entry: usize, size: usize) -> GStack {
         GStack {
-            lo: entry & !FRESH,
+            lo: entry & !ENTRY_BITS,
             size,
             fresh: entry & FRESH != 0,
+            unguarded: entry & UNGUARDED != 0,
         }
+    }
+
+    fn entry(&self) -> usize {
+        self.lo | if self.fresh { FRESH } else { 0 } | if self.unguarded { UNGUARDED } else { 0 }
     }
 
     /// The free-list entry for this stack, without running its `Drop`.
     fn into_entry(self) -> usize {
-        let s = ManuallyDrop::new(self);
-        s.lo | if s.fresh { FRESH } else { 0 }
+        ManuallyDrop::new(self).entry()
     }
 
-    /// Installs the guard page if this slot is handed out for the first time.
+    /// Installs the guard page if this slot is handed out for the first time, or again
+    /// after the scavenger took it away.
     fn prepare(&mut self) -> Result<(), StackError> {
         if self.fresh {
             install_guard(self.lo)?;
             self.fresh = false;
+            self.unguarded = false;
             crate::sys::valgrind::stack_register(self.lo + page_size(), self.top());
+        } else if self.unguarded {
+            install_guard(self.lo)?;
+            self.unguarded = false;
         }
         Ok(())
     }
@@ -303,7 +322,7 @@ impl GStack {
 
 impl Drop for GStack {
     fn drop(&mut self) {
-        let entry = self.lo | if self.fresh { FRESH } else { 0 };
+        let entry = self.entry();
         let mut g = global();
         g.class(self.size).dirty.push(entry);
     }
@@ -621,7 +640,7 @@ fn release_if_deep(entry: usize, size: usize) -> bool {
         return false;
     }
     let page = page_size();
-    let lo = entry & !FRESH;
+    let lo = entry & !ENTRY_BITS;
     let top = lo + page + size;
     let probe = (top - RELEASE_PROBE - 1) & !(page - 1);
     let mut resident = 0u8;
@@ -651,11 +670,19 @@ fn scavenge_clock() -> u64 {
 
 /// Gives back every page above the guard of the slots in `batch` (free, on no list),
 /// one `madvise` per run of adjacent slots: after a million goroutines end that is a few
-/// hundred calls, not a million. Guard pages stay installed (`MADV_DONTNEED` keeps guard
-/// markers; an `mprotect` guard keeps its protection). Sorts `batch`; returns how many
-/// slots gave memory back (never-used, fresh slots have none).
+/// hundred calls, not a million. With guard regions (`MADV_GUARD_INSTALL`), the run's
+/// guard markers go first, in one `MADV_GUARD_REMOVE` over the run, and the slots are
+/// marked [`UNGUARDED`] (the guard comes back on reuse, about 1 us): a guard marker is a
+/// page-table entry, so while one is left in a page table the kernel cannot free that
+/// table, and a million 256 KiB stacks' tables are 0.5 GB (VmPTE, measured after bench
+/// idle_rss: 509 MB kept with the markers). Kernels that free empty page tables at
+/// `MADV_DONTNEED` (Linux 6.14+ with `CONFIG_PT_RECLAIM`; this machine's 6.18 does) then
+/// give them back. An `mprotect` guard stays (removing it would cost a syscall per
+/// slot). Sorts `batch`; returns how many slots gave memory back (never-used, fresh
+/// slots have none).
 fn release_whole(batch: &mut [usize], slot_size: usize) -> usize {
     let page = page_size();
+    let unguard = GUARD_MODE.load(Ordering::Relaxed) == GUARD_MADVISE;
     batch.sort_unstable();
     let mut n = 0;
     let mut i = 0;
@@ -665,13 +692,28 @@ fn release_whole(batch: &mut [usize], slot_size: usize) -> usize {
             continue;
         }
         let mut j = i + 1;
-        while j < batch.len() && batch[j] & FRESH == 0 && batch[j] == batch[j - 1] + slot_size {
+        while j < batch.len()
+            && batch[j] & FRESH == 0
+            && batch[j] & !ENTRY_BITS == (batch[j - 1] & !ENTRY_BITS) + slot_size
+        {
             j += 1;
         }
-        let start = batch[i] + page;
-        let end = batch[j - 1] + slot_size;
+        let lo = batch[i] & !ENTRY_BITS;
+        let mut start = lo + page;
+        let end = (batch[j - 1] & !ENTRY_BITS) + slot_size;
+        if unguard {
+            // Marked first: whatever the call did, the guard is installed again on reuse
+            // (installing over a guard that is still there is harmless).
+            batch[i..j].iter_mut().for_each(|e| *e |= UNGUARDED);
+            // SAFETY: slots of live slabs that no GStack owns (taken off every list by
+            // the caller); removing guard markers leaves every other page as it is.
+            if unsafe { libc::madvise(lo as *mut c_void, end - lo, MADV_GUARD_REMOVE) } == 0 {
+                start = lo;
+            }
+        }
         // SAFETY: slots of live slabs that no GStack owns (taken off every list by the
-        // caller), from above the first one's guard to the last one's top.
+        // caller), from above the first one's guard (or from it, once it is no guard) to
+        // the last one's top.
         if unsafe { libc::madvise(start as *mut c_void, end - start, RELEASE_ADVICE) } == 0 {
             n += j - i;
         }
@@ -835,7 +877,7 @@ pub(crate) fn release_all() {
             .iter()
             .chain(&c.clean)
             .chain(&c.cold)
-            .map(|e| e & !FRESH)
+            .map(|e| e & !ENTRY_BITS)
             .collect();
         free.sort_unstable();
         let mut gone: Vec<(usize, usize)> = Vec::new();
@@ -858,7 +900,7 @@ pub(crate) fn release_all() {
         }
         gone.sort_unstable();
         let alive = |e: &usize| {
-            let a = e & !FRESH;
+            let a = e & !ENTRY_BITS;
             let i = gone.partition_point(|&(b, _)| b <= a);
             i == 0 || a >= gone[i - 1].1
         };
@@ -1196,6 +1238,54 @@ mod tests {
         }
         free(reused);
         drop(cache);
+    }
+
+    /// Whether the page at `addr` is a guard region marker (`/proc/self/pagemap` bit 58,
+    /// Linux 6.14+); None when the kernel cannot tell.
+    fn is_guard(addr: usize) -> Option<bool> {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open("/proc/self/pagemap").ok()?;
+        let mut b = [0u8; 8];
+        f.read_exact_at(&mut b, (addr / page_size() * 8) as u64)
+            .ok()?;
+        Some(u64::from_ne_bytes(b) >> 58 & 1 == 1)
+    }
+
+    #[test]
+    fn whole_release_drops_guards_and_reuse_restores_them() {
+        let _g = exclusive();
+        let size = 72 * 1024;
+        let n = KEEP_WARM + 300;
+        scavenge(usize::MAX);
+        let stacks: Vec<GStack> = (0..n).map(|_| alloc(size).expect("alloc")).collect();
+        let guarded = is_guard(stacks[0].lo);
+        for s in &stacks {
+            // SAFETY: the top byte of a stack we own.
+            unsafe { ptr::write_volatile((s.top() - 1) as *mut u8, 1) };
+        }
+        drop(stacks);
+        // Two passes: the first marks them, the second finds them idle for a period and
+        // gives back all but KEEP_WARM of them whole.
+        scavenge(usize::MAX);
+        scavenge(usize::MAX);
+        let cold: Vec<usize> = global().class(size).cold.clone();
+        assert!(cold.len() >= 300, "{} given back whole", cold.len());
+        if GUARD_MODE.load(Ordering::Relaxed) == GUARD_MADVISE {
+            assert!(cold.iter().all(|e| e & UNGUARDED != 0));
+            if guarded == Some(true) {
+                let lo = cold[0] & !ENTRY_BITS;
+                assert_eq!(is_guard(lo), Some(false), "the guard marker went");
+            }
+        }
+        // Reuse takes the warm ones first, then the cold ones, each guarded again.
+        let again: Vec<GStack> = (0..n).map(|_| alloc(size).expect("alloc")).collect();
+        assert!(again.iter().all(|s| !s.unguarded && !s.fresh));
+        if guarded == Some(true) {
+            for s in &again {
+                assert_eq!(is_guard(s.lo), Some(true), "slot {:#x} has its guard", s.lo);
+            }
+        }
+        drop(again);
     }
 
     #[test]
