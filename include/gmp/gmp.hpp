@@ -685,13 +685,13 @@ using box_pool_for =
 // callable; with a callable of up to 40 bytes (a function pointer and four words:
 // bench/cpp skynet's) that is 64 bytes, where it was 128 (a vtable pointer, a 32-byte
 // slot, two counters and the wait group before the callable): skynet at one P,
-// cachegrind, 2.30 to 2.15 million D1 misses (C 1.94). The joiner's wait group comes
-// last and is set up only by a joiner. No virtual functions: the goroutine's entry knows
-// its type (goroutine_entry<G>), and a task handle carries the two operations it needs
-// (goroutine_ops), so no vtable pointer takes 8 of the 64 bytes. Allocated by go() from
-// the box pool (16-byte aligned: line-aligned blocks measured worse, glibc's memalign on
-// each pool miss costing more than the misses saved); freed by whichever of the
-// goroutine and its task handle lets go of it last.
+// cachegrind, 2.34 to 2.20 million D1 misses (C 1.98; bench/cpp/README.md). The
+// joiner's wait group comes last and is set up only by a joiner. No virtual functions:
+// the goroutine's entry knows its type (goroutine_entry<G>), and a task handle carries
+// the two operations it needs (goroutine_ops), so no vtable pointer takes 8 of the 64
+// bytes. Allocated by go() from the box pool (16-byte aligned: line-aligned blocks
+// measured worse, glibc's memalign on each pool miss costing more than the misses
+// saved); freed by whichever of the goroutine and its task handle lets go of it last.
 struct goroutine_base {
   // The handle state. A task handle holds the goroutine (`handle`) from the spawn until
   // it detaches (or joined); a joiner sets up the wait group, then sets `joining`; the
