@@ -28,8 +28,10 @@
 //! `sched/wait_loom.rs` checks as they are (on loom's atomics).
 //!
 //! A stale `WaitRef` (a timer of a wait that already ended) fails its claim because the
-//! sequence number moved on; G structs are never freed while the runtime runs (Go keeps
-//! them in `gFree` too), so a stale `WaitRef` to a G always points at valid memory.
+//! sequence number moved on; G memory is never freed nor reused for anything but a G
+//! (Go keeps G's in `gFree` too; here the scavenger may give an idle G's page back, which
+//! then reads as zeros, and a reused G's sequence starts above every old one:
+//! `sched/gslab.rs`), so a stale `WaitRef` to a G always points at a valid G.
 
 use std::sync::atomic::Ordering;
 

@@ -35,7 +35,8 @@ pub static gmp_debug_layout: gmp_debug_layout_t = gmp_debug_layout_t {
     g_lockedm: offset_of!(G, lockedm) as u32,
 };
 
-/// The array of every goroutine record ever allocated (pointers), and its length.
+/// The array of every goroutine record (pointers), and its length: every G allocated,
+/// less those on pages the scavenger gave back (`sched/gslab.rs`) until they are reused.
 #[unsafe(no_mangle)]
 pub static gmp_debug_allgs: AtomicPtr<*mut std::ffi::c_void> = AtomicPtr::new(std::ptr::null_mut());
 #[unsafe(no_mangle)]
