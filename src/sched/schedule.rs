@@ -248,6 +248,10 @@ pub(super) fn begin_run(m: &M, p: &P, g: GRef, inherit: bool) {
 /// In a G just switched to: what the context that switched to us left to do for the G
 /// it left (`switch_from_g`); nothing when it was the scheduler loop. Only what
 /// next_direct allows comes here: Park, Gosched, Exit of an unlocked G on an M.
+/// Inlined after every switch (`switch_from_g`) and into `g_entry`: out of line it cost
+/// a call and a frame on every park. Reads the M through `m::current()`, a fresh
+/// thread-local read after the switch (DESIGN.md "Thread-locals move").
+#[inline(always)]
 pub(crate) fn after_switch_in_g(arg: usize) {
     let Some((g1, why)) = g::decode(arg) else {
         return;
