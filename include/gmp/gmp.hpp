@@ -696,8 +696,9 @@ struct goroutine_base {
   // The handle state. A task handle holds the goroutine (`handle`) from the spawn until
   // it detaches (or joined); a joiner sets up the wait group, then sets `joining`; the
   // goroutine's end sets `done` and, if it found `joining`, calls done on the wait
-  // group. One atomic read-modify-write a side, the end setting `done` and the handle
-  // clearing `handle`; whichever comes second frees the object. Each side's bit is
+  // group. At most one atomic read-modify-write a side, the end setting `done` and the
+  // handle clearing `handle`; whichever comes second frees the object (an end that finds
+  // the handle gone frees it with no read-modify-write at all). Each side's bit is
   // known (only the handle clears `handle`, which it holds; only the end sets `done`,
   // once), so they are fetch_sub/fetch_add: one `lock xadd` on x86, where a
   // fetch_and/fetch_or whose result is used is a compare-exchange loop.
@@ -779,6 +780,15 @@ inline void goroutine_finish(G* g) noexcept {
 #if GMP_HAS_EXCEPTIONS
   eh_end();
 #endif
+  // No handle (waitgroup::go, group, home::go), or it has let go already (a dropped
+  // task, the common case): it can never come back (`handle` is set only before the
+  // spawn), so nobody else touches g and a plain load does instead of the
+  // read-modify-write below (the acquire pairs with the handle's fetch_sub). A joiner
+  // whose join failed and who then let go waits on nothing: its count is not undone.
+  if (!(g->state.load(std::memory_order_acquire) & goroutine_base::handle)) {
+    delete g;
+    return;
+  }
   const std::uint32_t old =
       g->state.fetch_add(goroutine_base::done, std::memory_order_acq_rel);  // see `done`
   // With `joining`, a handle is held or was: after this done the joiner may free g.
