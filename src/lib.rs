@@ -26,8 +26,10 @@
 //! 1. `sys/` (futex, the `Lock` word, the non-poisoning `Mutex`, clocks, CPU count,
 //!    valgrind, the sanitizer entry points), `util`, `error`, `loom`: leaves.
 //! 2. `stack/`: slabs and guards (`mod.rs`), the per-P cache (`cache.rs`), the overflow
-//!    handler and alternate signal stacks (`overflow.rs`).
+//!    handler and alternate signal stacks (`overflow.rs`), the scavengers' scratch lists
+//!    (`scratch.rs`).
 //! 3. `sched/`, the scheduler, one concept a file: `g.rs` `m.rs` `p.rs` (the structs),
+//!    `gslab.rs` (the type-stable pages G's live in, and the G scavenger),
 //!    `runq.rs` (the local ring), `schedule.rs` (the run loop and direct switches),
 //!    `procresize.rs` (acquire, release, resize P's), `idle.rs` (idle P's and M's,
 //!    spinning, `wakep`, hand-offs, the thread cap), `queue.rs` (global queue, `runqput`,
