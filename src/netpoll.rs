@@ -41,7 +41,8 @@ use crate::error::{self, Code};
 use crate::park::{self, WaitRef};
 use crate::sched::g::WaitReason;
 use crate::sched::netpoll::{
-    PollDesc, READ, WAITERS, WRITE, arm, insert, insert_as, lookup, poller, remove,
+    PollDesc, READ, WAITERS, WRITE, arm, clear_unchecked, insert, insert_as, lookup, poller,
+    remove,
 };
 
 /// GMP_POLLIN etc. (API.md).
@@ -195,6 +196,7 @@ fn wait(pd: &PollDesc, dirs: [bool; 2], deadline: i64, rd_seen: Option<u32>) -> 
     for d in [READ, WRITE] {
         inner.queues[d].retain(|x| !x.same_wait(&w));
     }
+    clear_unchecked(&mut inner);
     outcome
 }
 

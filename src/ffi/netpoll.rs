@@ -215,7 +215,9 @@ pub unsafe extern "C" fn gmp_connect(
 /// Plain close(2) of an fd that goroutines wait on does NOT wake them (the kernel
 /// silently drops the poller's registration): only `gmp_close_fd` cancels waiters.
 /// Plain close(2) of an idle fd is fine, also when its number is reused at once by a
-/// file made outside the library: calls on the new file work as on any other fd.
+/// file made outside the library: calls on the new file work as on any other fd (if
+/// the old fd came from `gmp_socket` or `gmp_accept`, the first wait on the new file
+/// may take up to about 0.1 s longer: the library notices the new file lazily).
 #[unsafe(no_mangle)]
 pub extern "C" fn gmp_close_fd(fd: c_int) -> c_int {
     entry!(Runtime, np::close(fd))
