@@ -41,8 +41,7 @@ use crate::error::{self, Code};
 use crate::park::{self, WaitRef};
 use crate::sched::g::WaitReason;
 use crate::sched::netpoll::{
-    PollDesc, READ, WAITERS, WRITE, arm, clear_unchecked, insert, insert_as, lookup, poller,
-    remove,
+    PollDesc, READ, WAITERS, WRITE, arm, clear_unchecked, insert, insert_as, lookup, poller, remove,
 };
 
 /// GMP_POLLIN etc. (API.md).

@@ -522,7 +522,11 @@ fn sweep_cap(delay_ns: i64) -> i64 {
         return delay_ns;
     }
     let left = (NEXT_SWEEP.load(Ordering::Relaxed) - crate::sys::clock::now()).max(0);
-    if delay_ns < 0 { left } else { delay_ns.min(left) }
+    if delay_ns < 0 {
+        left
+    } else {
+        delay_ns.min(left)
+    }
 }
 
 /// Runs a sweep if one is due (any poller calls this; one sweeps at a time).
