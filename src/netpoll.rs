@@ -1,9 +1,9 @@
 //! The network poller's fd calls: goroutines block on file descriptors without blocking
 //! threads (Go's `internal/poll` over `netpoll.go`).
 //!
-//! The poller core is the scheduler's (`sched/netpoll.rs`, over the `polling` crate):
-//! one M at a time blocks in `poll` (in `findrunnable`, with the next timer as its
-//! time-out); `wake` interrupts it (`Poller::notify`, Go's `netpollBreak`); spinning
+//! The poller core is the scheduler's (`sched/netpoll.rs`, epoll driven directly): an
+//! idle M blocks in `poll` (in `findrunnable`, with the next timer as its time-out);
+//! `wake` interrupts a blocked poll through an eventfd (Go's `netpollBreak`); spinning
 //! M's and sysmon poll without blocking. Every fd the poller knows has a `PollDesc`.
 //! This file is the layer above the parking protocol: classify an fd, park on its
 //! descriptor ([`wait`]), and the calls (read, write, accept, connect, close...).
