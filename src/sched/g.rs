@@ -115,9 +115,8 @@ pub(crate) fn pending(g: GRef, why: Switch) -> usize {
     g.as_ptr() as usize | why as usize
 }
 
-/// Decodes [`pending`]: None for 0. Inline always: it runs after every switch, and
-/// LLVM left it a call there.
-#[inline(always)]
+/// Decodes [`pending`]: None for 0.
+#[inline]
 pub(crate) fn decode(arg: usize) -> Option<(GRef, Switch)> {
     let g = NonNull::new((arg & !SWITCH_MASK) as *mut G)?;
     let why = match arg & SWITCH_MASK {

@@ -185,10 +185,10 @@ pub(crate) fn switch_from_g(g1: GRef, why: Switch) {
 
 /// The G to switch to directly from g1, which is leaving for `why`: our P's next G, if
 /// the scheduler loop has nothing else to look at first. Does for it what `execute`
-/// does before a switch. None: switch to the scheduler loop. Inlined into every park,
-/// yield and exit (`switch_from_g`): out of line its call and frame were 15-20
-/// instructions a switch, for 12 KB more text.
-#[inline(always)]
+/// does before a switch. None: switch to the scheduler loop. Not `inline(always)`:
+/// that saved 15-20 instructions a switch (callgrind) but made the ring benchmark 38%
+/// slower on one CPU (a bigger `gmp_chan_*` in the instruction cache, presumably).
+#[inline]
 pub(super) fn next_direct(c: &g::Ctx, g1: GRef, why: Switch) -> Option<GRef> {
     if !matches!(why, Switch::Park | Switch::Gosched | Switch::Exit) {
         return None;
@@ -248,10 +248,8 @@ pub(super) fn begin_run(m: &M, p: &P, g: GRef, inherit: bool) {
 /// In a G just switched to: what the context that switched to us left to do for the G
 /// it left (`switch_from_g`); nothing when it was the scheduler loop. Only what
 /// next_direct allows comes here: Park, Gosched, Exit of an unlocked G on an M.
-/// Inlined after every switch (`switch_from_g`) and into `g_entry`: out of line it cost
-/// a call and a frame on every park. Reads the M through `m::current()`, a fresh
-/// thread-local read after the switch (DESIGN.md "Thread-locals move").
-#[inline(always)]
+/// Out of line: inlined (`inline(always)`) it saved about 25 instructions a round trip
+/// but made the ring benchmark slower on one CPU, as `next_direct` did.
 pub(crate) fn after_switch_in_g(arg: usize) {
     let Some((g1, why)) = g::decode(arg) else {
         return;
