@@ -24,6 +24,10 @@ RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test --quiet --release --lib -- sched::runq sched::wait::loom_tests sys::lock::loom_tests loom::spin_loom sched::proc::count_loom 2>&1 | tee build/loom.log | grep -E "^test result|FAILED|panicked"
 grep -q "test result: ok" build/loom.log
 
+echo "== release-build checks (frame sizes on the park path: tests/park_depth.rs)"
+cargo test --quiet --release --test park_depth 2>&1 | tee build/release-tests.log | grep -E "^test result|FAILED|panicked"
+grep -q "test result: ok" build/release-tests.log
+
 echo "== ABI test (gmp-sys vs the header and the library's definitions; ctest)"
 (cd abi-test && CARGO_TARGET_DIR=../target/abi cargo run --quiet)
 echo "== version (Cargo.toml's, everywhere it is written)"

@@ -43,9 +43,8 @@ pub(super) fn globrunqget(l: &mut super::Locked, p: &P, max: usize) -> Option<GR
 /// is a few instructions (every `ready` and spawn), the overflow is out of line.
 #[inline]
 pub(super) fn runqput(p: &P, g: GRef, next: bool, locked: Option<&mut super::Locked>) {
-    if let Some(batch) = p.runq.put(g.0, next) {
-        runqput_overflow(batch, locked);
-    }
+    p.runq
+        .put_or_spill(g.0, next, |batch| runqput_overflow(batch, locked));
 }
 
 #[cold]

@@ -185,9 +185,30 @@ impl<T> RunQueue<T> {
     /// being queued are moved out and returned, in FIFO order, for the caller to
     /// push onto the global queue (Go's `runqputslow`). `None` means everything
     /// fit locally.
+    #[cfg(any(test, loom))]
     #[must_use = "an overflow batch must be pushed onto the global run queue"]
     pub(crate) fn put(&self, item: NonNull<T>, next: bool) -> Option<Overflow<T>> {
+        let mut out = None;
+        self.put_or_spill(item, next, |b| out = Some(b));
+        out
+    }
+
+    /// [`put`](Self::put) for the scheduler's hot callers: an overflow batch is handed
+    /// to `spill` inside the out-of-line slow path, so the batch (about 1 KiB) is never
+    /// in the caller's stack frame. It was, through `put`'s return value, in every
+    /// function that inlines a run-queue put (`next_direct`, `execute`, the switch-in
+    /// path): a kilobyte of goroutine stack under every parked goroutine, which took a
+    /// parked goroutine's stack to a second page when one more such frame was inlined
+    /// (bench idle_mem 4.4 -> 8.5 KB, `tests/park_depth.rs`).
+    #[inline]
+    pub(crate) fn put_or_spill(
+        &self,
+        item: NonNull<T>,
+        next: bool,
+        spill: impl FnOnce(Overflow<T>),
+    ) {
         let mut item = item;
+        let mut spill = spill;
         if next {
             // Go loops on a CAS here; since only the owner stores non-null, a swap
             // is the same thing. A null result means there was none (or a stealer
@@ -198,7 +219,10 @@ impl<T> RunQueue<T> {
             // gives no such promise (`sched/spin_loom.rs`). Same instruction as AcqRel
             // on x86 (xchg) and arm64 (swpal).
             let old = self.runnext.swap(item.as_ptr(), SeqCst);
-            item = NonNull::new(old)?;
+            match NonNull::new(old) {
+                Some(o) => item = o,
+                None => return,
+            }
         }
         loop {
             // Acquire: the consumers' slot reads happen before we reuse slots.
@@ -208,20 +232,29 @@ impl<T> RunQueue<T> {
                 self.slot(t).store(item.as_ptr(), Relaxed);
                 // Release: makes the slot (and the item's contents) visible.
                 self.tail.store(t.wrapping_add(1), Release);
-                return None;
+                return;
             }
-            if let Some(batch) = self.put_slow(item, h, t) {
-                return Some(batch);
+            match self.put_slow(item, h, t, spill) {
+                Ok(()) => return,
+                // Stealers took items meanwhile, so the ring is no longer full and
+                // the fast path above must succeed now.
+                Err(s) => spill = s,
             }
-            // Stealers took items meanwhile, so the ring is no longer full and
-            // the fast path above must succeed now.
         }
     }
 
-    /// Go's `runqputslow`: claims the oldest half of a full ring. Returns
-    /// `None` if a stealer moved `head` first (the caller retries the fast path).
+    /// Go's `runqputslow`: claims the oldest half of a full ring and hands it, with
+    /// `item`, to `spill`. Gives `spill` back if a stealer moved `head` first (the
+    /// caller retries the fast path). Out of line: the batch lives in this frame only.
     #[cold]
-    fn put_slow(&self, item: NonNull<T>, h: u32, t: u32) -> Option<Overflow<T>> {
+    #[inline(never)]
+    fn put_slow<F: FnOnce(Overflow<T>)>(
+        &self,
+        item: NonNull<T>,
+        h: u32,
+        t: u32,
+        spill: F,
+    ) -> Result<(), F> {
         let n = t.wrapping_sub(h) / 2;
         debug_assert_eq!(n, CAP / 2, "runq put_slow: queue is not full");
         let mut batch = Overflow::new();
@@ -235,11 +268,12 @@ impl<T> RunQueue<T> {
             .compare_exchange(h, h.wrapping_add(n), Release, Relaxed)
             .is_err()
         {
-            return None;
+            return Err(spill);
         }
         batch.buf[n as usize] = item;
         batch.end = n as usize + 1;
-        Some(batch)
+        spill(batch);
+        Ok(())
     }
 
     /// Go's `runqget`. **Owner only.**
