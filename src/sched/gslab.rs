@@ -118,21 +118,7 @@ static SLAB: Mutex<Slab> = Mutex::new(
     },
 );
 
-fn page_size() -> usize {
-    static PAGE: AtomicUsize = AtomicUsize::new(0);
-    let p = PAGE.load(Ordering::Relaxed);
-    if p != 0 {
-        return p;
-    }
-    // SAFETY: sysconf has no preconditions.
-    let r = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    let p = match usize::try_from(r) {
-        Ok(p) if p.is_power_of_two() && p >= 4096 => p,
-        _ => 4096,
-    };
-    PAGE.store(p, Ordering::Relaxed);
-    p
-}
+use crate::sys::page_size;
 
 // A page must hold at least one G (G's are about 300 bytes).
 const _: () = assert!(std::mem::size_of::<G>() <= 4096);
@@ -185,23 +171,12 @@ pub(super) fn alloc_slot() -> NonNull<G> {
 /// the chunk is registered as a root region when it runs: the boxes a G owns (its
 /// sanitizer state, its locals) stay reachable.
 fn map_chunk(bytes: usize) -> usize {
-    // SAFETY: a fresh private anonymous mapping at an address the kernel picks.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
+    let Some(p) = crate::sys::map_anon(bytes) else {
         // As Box::new did: out of memory for a G is fatal.
         std::alloc::handle_alloc_error(
             Layout::from_size_align(bytes, page_size()).unwrap_or(Layout::new::<G>()),
         );
-    }
+    };
     // Huge pages would turn one warm G into 2 MiB of RSS and split at every release.
     // SAFETY: our own fresh mapping; failure (no THP) is harmless.
     unsafe { libc::madvise(p, bytes, libc::MADV_NOHUGEPAGE) };

@@ -102,7 +102,6 @@ use crate::sys::mutex::{Mutex, MutexGuard, Rank};
 use std::fmt;
 use std::io::Write as _;
 use std::mem::ManuallyDrop;
-use std::ptr;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Once, OnceLock};
 use std::time::Instant;
@@ -178,23 +177,7 @@ const MADV_GUARD_REMOVE: c_int = 103;
 // Sizes and errors
 // ---------------------------------------------------------------------------------------
 
-static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
-
-/// The system page size (cached; 4096 if `sysconf` gives nothing sensible).
-fn page_size() -> usize {
-    let p = PAGE_SIZE.load(Ordering::Relaxed);
-    if p != 0 {
-        return p;
-    }
-    // SAFETY: sysconf has no preconditions.
-    let r = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    let p = match usize::try_from(r) {
-        Ok(p) if p.is_power_of_two() && p >= 4096 => p,
-        _ => 4096,
-    };
-    PAGE_SIZE.store(p, Ordering::Relaxed);
-    p
-}
+use crate::sys::page_size;
 
 use crate::sys::errno;
 
@@ -484,21 +467,9 @@ fn max_slab_slots(slot_size: usize) -> usize {
 }
 
 fn map_slab(len: usize) -> Result<usize, StackError> {
-    // SAFETY: a fresh anonymous mapping at an address the kernel picks; nothing is
-    // overwritten.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
+    let Some(p) = crate::sys::map_anon(len) else {
         return Err(StackError::OutOfMemory { errno: errno() });
-    }
+    };
     // Failure (a kernel without THP) is harmless.
     // SAFETY: `p..p+len` is the mapping just made.
     unsafe { libc::madvise(p, len, libc::MADV_NOHUGEPAGE) };
@@ -925,6 +896,7 @@ mod tests {
     use super::*;
     use corosensei::{Coroutine, CoroutineResult};
     use std::hint::black_box;
+    use std::ptr;
 
     const DEFAULT_STACK_SIZE: usize = 256 * 1024;
     use crate::sys::mutex::{RwLock, RwLockReadGuard, RwLockWriteGuard};

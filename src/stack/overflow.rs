@@ -58,7 +58,7 @@ pub(super) fn registry_remove(i: usize) {
 /// If `addr` is in the guard page of a slot, that slot's usable stack size.
 /// Async-signal-safe: atomics only.
 fn guard_fault_stack_size(addr: usize) -> Option<usize> {
-    let page = PAGE_SIZE.load(Ordering::Relaxed);
+    let page = crate::sys::PAGE_SIZE.load(Ordering::Relaxed);
     if page == 0 {
         return None;
     }
@@ -137,7 +137,7 @@ fn sp_overflow_stack_size(ctx: *mut c_void) -> Option<usize> {
         let _ = uc;
         usize::MAX
     };
-    let guard_top = lo + PAGE_SIZE.load(Ordering::Relaxed);
+    let guard_top = lo + crate::sys::PAGE_SIZE.load(Ordering::Relaxed);
     (sp < guard_top && sp.saturating_add(MAX_FRAME) > lo).then_some(size)
 }
 

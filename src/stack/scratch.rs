@@ -37,20 +37,7 @@ impl Scratch {
             return Some(Scratch::empty());
         }
         let bytes = cap.checked_mul(std::mem::size_of::<usize>())?;
-        // SAFETY: a fresh private anonymous mapping at an address the kernel picks.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return None;
-        }
+        let p = crate::sys::map_anon(bytes)?;
         Some(Scratch {
             ptr: p.cast(),
             cap,
