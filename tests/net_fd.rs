@@ -16,17 +16,6 @@ use support::*;
 
 const T: i64 = 10_000 * MS;
 
-/// A connected TCP pair on loopback: (client, server side), both gmp sockets.
-fn tcp_pair() -> (i32, i32) {
-    let (ln, port) = tcp_listener(4);
-    let c = tcp_connect(port, T);
-    assert!(c >= 0, "connect: {c}");
-    let s = accept(ln, T);
-    assert!(s >= 0, "accept: {s}");
-    assert_eq!(gmp_close_fd(ln), 0);
-    (c, s)
-}
-
 fn assert_timed_out(what: &str, (r, el): (i64, i64), timeout: i64) {
     assert_eq!(r, GMP_ETIMEDOUT as i64, "{what}: expected GMP_ETIMEDOUT");
     assert!(
@@ -54,7 +43,7 @@ fn accept_timeout() {
 #[test]
 fn read_timeout_then_data() {
     let _s = serial();
-    let (c, s) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     assert_timed_out(
         "read",
         timed(move || read(c, &mut [0u8; 16], 50 * MS) as i64),
@@ -76,7 +65,7 @@ fn read_timeout_then_data() {
 #[test]
 fn write_timeout_when_peer_never_reads() {
     let _s = serial();
-    let (c, s) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     set_sndbuf(c, 4096);
     set_rcvbuf(s, 4096);
     // The kernel takes what fits in the buffers, then the write times out: it reports
@@ -157,7 +146,7 @@ fn connect_refused() {
 #[test]
 fn close_fd_wakes_blocked_reader() {
     let _s = serial();
-    let (c, s) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     let parked = Arc::new(AtomicBool::new(false));
     let p2 = parked.clone();
     let reader = spawn(move || {
@@ -184,9 +173,9 @@ fn close_fd_wakes_blocked_reader() {
 fn close_fd_wakes_every_kind_of_waiter() {
     let _s = serial();
     let (ln, _) = tcp_listener(4);
-    let (c, s) = tcp_pair();
-    let (c2, s2) = tcp_pair();
-    let (c3, s3) = tcp_pair();
+    let (c, s) = tcp_pair(T);
+    let (c2, s2) = tcp_pair(T);
+    let (c3, s3) = tcp_pair(T);
     set_sndbuf(c, 4096);
     set_rcvbuf(s, 4096);
     let mut js = vec![
@@ -221,7 +210,7 @@ fn close_fd_wakes_every_kind_of_waiter() {
 fn peer_reset_is_econnreset() {
     let _s = serial();
     // Reader parked before the reset.
-    let (c, s) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     let reader = spawn(move || {
         let r = read(c, &mut [0u8; 8], T);
         assert_eq!(r, -libc::ECONNRESET as isize, "parked reader after RST");
@@ -233,7 +222,7 @@ fn peer_reset_is_econnreset() {
     assert_eq!(gmp_close_fd(c), 0);
 
     // Reset before the read, and then a write.
-    let (c, s) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     set_linger_zero(s);
     assert_eq!(gmp_close_fd(s), 0);
     std::thread::sleep(Duration::from_millis(20));
@@ -465,7 +454,7 @@ fn wait_fd_masks() {
     raw_close(r);
 
     // A TCP peer that resets: POLLIN with POLLERR or POLLHUP.
-    let (c, s) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     set_linger_zero(s);
     assert_eq!(gmp_close_fd(s), 0);
     in_go(move || {

@@ -16,17 +16,6 @@ use support::*;
 
 const T: i64 = 20_000 * MS; // per-call time-out: a hang detector, not a timing check
 
-/// A connected pair of gmp TCP sockets over loopback: (accepted server side, client).
-fn tcp_pair() -> (i32, i32) {
-    let (ln, port) = tcp_listener(4);
-    let c = tcp_connect(port, T);
-    assert!(c >= 0, "connect: {c}");
-    let s = accept(ln, T);
-    assert!(s >= 0, "accept: {s}");
-    assert_eq!(gmp_close_fd(ln), 0);
-    (s, c)
-}
-
 /// A plain send(2) on a gmp socket from a foreign thread or goroutine (no parking:
 /// the buffers are far from full).
 fn send(fd: i32, b: &[u8], flags: i32) {
@@ -40,7 +29,7 @@ fn send(fd: i32, b: &[u8], flags: i32) {
 /// waiting), the client sends `then`; the server's next reads must return all of it
 /// and then `end` (0 at EOF, or an error) without waiting for an event that never comes.
 fn short_read_then(then: impl FnOnce(i32) + Send + 'static, want: &'static [u8], eof: bool) {
-    let (s, c) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     let got = Arc::new(std::sync::Mutex::new(Vec::new()));
     let g2 = got.clone();
     let end = Arc::new(AtomicUsize::new(usize::MAX));
@@ -116,7 +105,7 @@ fn urgent_mark_after_a_short_read() {
 #[test]
 fn reset_with_data_after_a_short_read() {
     let _s = serial();
-    let (s, c) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     let server = spawn(move || {
         let mut buf = [0u8; 4096];
         assert_eq!(read(s, &mut buf, T), 1);
@@ -147,7 +136,7 @@ fn reset_with_data_after_a_short_read() {
 #[test]
 fn echo_round_trips_with_short_reads() {
     let _s = serial();
-    let (s, c) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     let rounds = scale(2_000, 50_000);
     let server = spawn(move || {
         let mut buf = [0u8; 4096];
@@ -180,7 +169,7 @@ fn echo_round_trips_with_short_reads() {
 #[test]
 fn zero_timeout_after_a_short_read() {
     let _s = serial();
-    let (s, c) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     in_go(move || {
         let mut buf = [0u8; 4096];
         send(c, b"a", 0);
@@ -205,7 +194,7 @@ fn zero_timeout_after_a_short_read() {
 #[test]
 fn several_readers_on_one_socket() {
     let _s = serial();
-    let (s, c) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     let n_readers = 4;
     let total = scale(20_000, 200_000);
     let got = Arc::new(AtomicUsize::new(0));
@@ -250,7 +239,7 @@ fn several_readers_on_one_socket() {
 #[test]
 fn close_cancels_a_reader_parked_after_a_short_read() {
     let _s = serial();
-    let (s, c) = tcp_pair();
+    let (c, s) = tcp_pair(T);
     let r = spawn(move || {
         let mut buf = [0u8; 4096];
         send(c, b"a", 0);

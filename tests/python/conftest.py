@@ -45,3 +45,16 @@ def run_python(code, timeout=60, env=None):
         timeout=timeout,
         env=e,
     )
+
+
+def gmp_listener():
+    """A listening gmp.socket on 127.0.0.1 (a free port, backlog 128): (socket, port)."""
+    import socket
+
+    import gmp
+
+    ls = gmp.socket(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(128)
+    return ls, ls.getsockname()[1]

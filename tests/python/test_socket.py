@@ -1,6 +1,5 @@
 """gmp.socket: accept/recv/sendall/connect park only the goroutine (loopback only)."""
 
-import socket
 import threading
 import time
 
@@ -8,13 +7,7 @@ import pytest
 
 import gmp
 
-
-def _listener():
-    ls = gmp.socket(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(128)
-    return ls, ls.getsockname()[1]
+from conftest import gmp_listener as _listener
 
 
 def _recv_exact(s, n):

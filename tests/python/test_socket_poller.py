@@ -8,15 +8,8 @@ import socket
 
 import gmp
 
+from conftest import gmp_listener as _listener
 from conftest import run_python
-
-
-def _listener():
-    ls = gmp.socket(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(128)
-    return ls, ls.getsockname()[1]
 
 
 def _pair(ls, port):

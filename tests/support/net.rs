@@ -136,6 +136,18 @@ pub fn tcp_connect(port: u16, timeout: i64) -> i32 {
     fd
 }
 
+/// A connected pair of gmp TCP sockets over loopback: (client, accepted server side).
+/// `timeout` bounds the connect and the accept (a hang detector).
+pub fn tcp_pair(timeout: i64) -> (i32, i32) {
+    let (ln, port) = tcp_listener(4);
+    let c = tcp_connect(port, timeout);
+    assert!(c >= 0, "connect: {c}");
+    let s = accept(ln, timeout);
+    assert!(s >= 0, "accept: {s}");
+    assert_eq!(gmp_close_fd(ln), 0);
+    (c, s)
+}
+
 /// A fresh Unix socket path in a per-process temp directory (removed first if present).
 pub fn unix_path(name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("gmp-net-{}", std::process::id()));
