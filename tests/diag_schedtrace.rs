@@ -397,7 +397,7 @@ fn child_detail() {
                 .all(|(r, id)| dump_line(&d, *id).is_some_and(|l| l.contains(&format!("[{r}]"))))
         });
         mark("parked", "begin");
-        gmp_sleep(ms(200));
+        gmp_sleep(ms(400));
         mark("parked", "end");
         child_exit(0);
     });
@@ -424,19 +424,39 @@ fn scheddetail_names_each_wait_reason() {
         })
         .collect();
     let main_id: u64 = out.mark("main").parse().unwrap();
-    // The last complete block printed while everything was parked.
+    // The last block printed while everything, the main goroutine too, was parked. Not
+    // simply the last block before the end marker: under load sysmon can print one after
+    // main's sleep timer fired and before main ran again (G1 status=1, one timer left).
     let text = &out.stderr;
     let begin = text.find("DIAG parked begin").expect("marker");
     let end = text.find("DIAG parked end").expect("marker");
     let window = &text[begin..end];
-    let start = window
-        .rfind("\nSCHED ")
-        .expect("a SCHED block while parked")
-        + 1;
-    let block: Vec<&str> = window[start..]
-        .lines()
-        .take_while(|l| l.starts_with("SCHED") || l.starts_with("  "))
+    let main_asleep = format!("  G{main_id}: status=4(sleep) ");
+    let blocks: Vec<Vec<&str>> = window
+        .split("\nSCHED ")
+        .skip(1)
+        .map(|b| {
+            let mut lines = vec![b.lines().next().unwrap_or("")];
+            lines.extend(b.lines().skip(1).take_while(|l| l.starts_with("  ")));
+            lines
+        })
         .collect();
+    let block: Vec<String> = blocks
+        .iter()
+        .rev()
+        .find(|b| b.iter().any(|l| l.starts_with(&main_asleep)))
+        .unwrap_or_else(|| panic!("no SCHED block while main slept:\n{window}"))
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("SCHED {l}")
+            } else {
+                (*l).to_owned()
+            }
+        })
+        .collect();
+    let block: Vec<&str> = block.iter().map(String::as_str).collect();
     let head = parse_sched(block[0]).unwrap();
     assert_eq!(
         head.queues, None,
@@ -471,7 +491,11 @@ fn scheddetail_names_each_wait_reason() {
         .iter()
         .map(|l| fields(l, "")["timerslen"].parse::<u64>().unwrap())
         .sum();
-    assert!(timers >= 2, "two sleeps pending, timerslen sum {timers}");
+    assert!(
+        timers >= 2,
+        "two sleeps pending, timerslen sum {timers}:\n{}",
+        block.join("\n")
+    );
     // M lines: `  M1: p=0 curg=1 spinning=false blocked=false lockedg=1`
     let m_lines: Vec<&&str> = block.iter().filter(|l| l.starts_with("  M")).collect();
     assert!(!m_lines.is_empty(), "M lines:\n{}", block.join("\n"));
