@@ -3,10 +3,19 @@
 
     python bench/python/memory.py [--n 100000] [--idle 3]
 
-Each implementation runs in its own process: it parks N goroutines (each waiting on one
-shared event), reads RSS (/proc/self/statm), lets them all end, reads RSS again at once
-and after `--idle` seconds with nothing to do (is memory given back to the OS?).
-Prints a table: KiB per parked goroutine, and MiB still above the start once they ended.
+Each implementation runs in its own process: it starts N goroutines running the same
+Python function (count itself, then wait on one shared event or channel), waits until
+all N have started and are parked in that wait (the count reaches N, then one more short
+sleep lets the last ones reach the wait), reads RSS (/proc/self/statm), lets them all
+end, reads RSS again at once and after `--idle` seconds with nothing to do (is memory
+given back to the OS?). Prints a table: KiB per parked goroutine, and MiB still above the
+start once they ended.
+
+Why the count: gevent's hub runs only a time-boxed batch of spawn callbacks per loop
+iteration, so a fixed sleep after spawning 50,000 greenlets found only about 6,400 of
+them started; an unstarted greenlet has no saved stack and no frames (this benchmark
+printed 1.6 KiB per greenlet for gevent until 2026-12-06; parked for real, 7.6-8.0).
+
 The issue's targets: gmp <= gevent per goroutine; idle stack memory returned within
 seconds. Run it with an interpreter that has gmp and gevent (bench/python/run-versions.sh
 installs gevent; build/python-venv-3.X from scripts/test-python.sh has gmp).
@@ -37,8 +46,10 @@ def run_gmp(n, idle):
         ch = gmp.Chan()
         wg = gmp.WaitGroup()
         wg.add(n)
+        started = [0]
 
         def parked():
+            started[0] += 1
             try:
                 ch.recv()
             except gmp.ChannelClosed:
@@ -49,9 +60,10 @@ def run_gmp(n, idle):
         out["start"] = rss()
         for _ in range(n):
             gmp.go(parked)
-        while gmp.num_goroutine() < n + 1:
+        while started[0] < n:
             gmp.sleep(0.01)
         gmp.sleep(0.05)
+        out["started"] = started[0]
         out["parked"] = rss()
         ch.close()
         wg.wait()
@@ -70,10 +82,19 @@ def run_gevent(n, idle):
 
     out = {}
     ev = gevent.event.Event()
+    started = [0]
+
+    def parked():
+        started[0] += 1
+        ev.wait()
+
     gevent.sleep(0.01)
     out["start"] = rss()
-    gs = [gevent.spawn(ev.wait) for _ in range(n)]
+    gs = [gevent.spawn(parked) for _ in range(n)]
+    while started[0] < n:
+        gevent.sleep(0.01)
     gevent.sleep(0.05)
+    out["started"] = started[0]
     out["parked"] = rss()
     ev.set()
     gevent.joinall(gs)
@@ -92,10 +113,19 @@ def run_asyncio(n, idle):
 
     async def main():
         ev = asyncio.Event()
+        started = [0]
+
+        async def parked():
+            started[0] += 1
+            await ev.wait()
+
         await asyncio.sleep(0.01)
         out["start"] = rss()
-        ts = [asyncio.create_task(ev.wait()) for _ in range(n)]
+        ts = [asyncio.create_task(parked()) for _ in range(n)]
+        while started[0] < n:
+            await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)
+        out["started"] = started[0]
         out["parked"] = rss()
         ev.set()
         await asyncio.gather(*ts)
@@ -119,21 +149,22 @@ def main():
         r = {"gmp": run_gmp, "gevent": run_gevent, "asyncio": run_asyncio}[a.one](a.n, a.idle)
         print(json.dumps(r))
         return
-    print("| impl | KiB per parked goroutine | MiB above start once ended | after %gs idle |" % a.idle)
-    print("| --- | --- | --- | --- |")
+    print("| impl | started and parked | KiB per parked goroutine | MiB above start once ended | after %gs idle |"
+          % a.idle)
+    print("| --- | --- | --- | --- | --- |")
     for impl in ("gmp", "gevent", "asyncio"):
         if impl != "asyncio" and importlib.util.find_spec(impl) is None:
-            print("| %s | skipped (not installed) | | |" % impl)
+            print("| %s | skipped (not installed) | | | |" % impl)
             continue
         p = subprocess.run([sys.executable, __file__, "--one", impl, "--n", str(a.n), "--idle", str(a.idle)],
                            capture_output=True, text=True, timeout=600)
         if p.returncode != 0:
-            print("| %s | failed: %s | | |" % (impl, p.stderr.strip().splitlines()[-1:]))
+            print("| %s | failed: %s | | | |" % (impl, p.stderr.strip().splitlines()[-1:]))
             continue
         r = json.loads(p.stdout.strip().splitlines()[-1])
         per = (r["parked"] - r["start"]) / a.n / 1024
-        print("| %s | %.1f | %.0f | %.0f |" % (impl, per, (r["ended"] - r["start"]) / 2**20,
-                                              (r["idle"] - r["start"]) / 2**20))
+        print("| %s | %d | %.1f | %.0f | %.0f |" % (impl, r["started"], per, (r["ended"] - r["start"]) / 2**20,
+                                                    (r["idle"] - r["start"]) / 2**20))
 
 
 if __name__ == "__main__":
