@@ -252,11 +252,15 @@ impl GStack {
     /// Cache colouring: slots are a multiple of the page size apart, so without an
     /// offset the hottest lines of every goroutine (the top of its stack, where it is
     /// parked) would fall into the same few L1/L2 sets. Shift each stack's top down by
-    /// 0..31 cache lines, chosen by slot address, so they spread over the sets while
-    /// a parked goroutine still touches one page.
+    /// 0..15 cache lines (at most 960 bytes), chosen by slot address, so they spread
+    /// over the sets while a parked goroutine still touches one page. A Python goroutine
+    /// parks 2.6-2.8 KiB below its top (its interpreter and binding frames), so 0..31
+    /// lines (up to 1,984 bytes) pushed a third of them over a page boundary: 1.33
+    /// resident pages each (bench/python/README.md, "Where a parked goroutine's memory
+    /// goes").
     #[inline]
     fn color(&self) -> usize {
-        ((self.lo >> 12) % 32) * 64
+        ((self.lo >> 12) % 16) * 64
     }
 
     fn top(&self) -> usize {
@@ -948,9 +952,9 @@ mod tests {
         let a = alloc(size).expect("alloc");
         assert_eq!(a.size(), size);
         let (base, limit) = (a.base(), a.limit().get());
-        // The top is shifted down by the slot's cache colour (0..31 lines).
+        // The top is shifted down by the slot's cache colour (0..15 lines).
         assert!(base - limit <= size + page_size());
-        assert!(base - limit >= size + page_size() - 31 * 64);
+        assert!(base - limit >= size + page_size() - 15 * 64);
         assert_eq!(base % 16, 0);
         free(a);
         let slabs = class_slabs(size);
