@@ -252,14 +252,27 @@ impl GRef {
 }
 
 impl G {
-    /// A new G in a slot of the G slabs (`gslab.rs`): a fresh one, or one on a page the
-    /// scavenger gave back, rebuilt whole.
-    pub(crate) fn alloc() -> GRef {
-        let slot = super::gslab::alloc_slot();
+    /// New G's in slots of the G slabs (`gslab.rs`), up to `max` of them (at least
+    /// one), pushed on `out`: fresh ones, or ones on a page the scavenger gave back,
+    /// rebuilt whole. They are IDLE; the caller publishes them in `allgs`.
+    pub(crate) fn alloc_batch(out: &mut Vec<GRef>, max: usize) {
+        let (first, n) = super::gslab::alloc_slots(max);
+        let wait = super::gslab::initial_wait();
+        for i in 0..n {
+            // SAFETY: alloc_slots gave n adjacent G slots from first on.
+            let slot = unsafe { first.add(i) };
+            G::init(slot, wait);
+            out.push(GRef(slot));
+        }
+    }
+
+    /// Writes a whole new G into `slot`.
+    #[inline]
+    fn init(slot: NonNull<G>, wait: u64) {
         let g = G {
             id: AtomicU64::new(0),
             status: AtomicU32::new(IDLE),
-            wait: AtomicU64::new(super::gslab::initial_wait()),
+            wait: AtomicU64::new(wait),
             wait_reason: AtomicU8::new(0),
             since: AtomicI64::new(0),
             preempt: AtomicBool::new(false),
@@ -289,7 +302,6 @@ impl G {
         // carved, or it is on a page the scavenger gave back, whose G's are on no list
         // and out of allgs): written whole, its old content (maybe zeros) never read.
         unsafe { slot.as_ptr().write(g) };
-        GRef(slot)
     }
 
     pub(crate) fn name(&self) -> Option<CString> {
@@ -412,16 +424,23 @@ pub(crate) fn set_current(g: Option<GRef>) {
 }
 
 /// Where every goroutine starts (from `cswitch`'s start frame, on its own stack): do
-/// what the context that switched to us left to do, run the entry, then switch away for
-/// good with `Exit`.
+/// what the context that switched to us left to do, run the entry, then end: when our
+/// P's next goroutine has never run, it takes over this stack and runs here, in this
+/// frame (`proc::goexit`); else switch away for good with `Exit`.
 pub(crate) extern "C" fn g_entry(arg: usize, g: *mut G) -> ! {
     // SAFETY: the start frame carries the G it was made for (`cswitch::init`).
-    let g = GRef(unsafe { NonNull::new_unchecked(g) });
+    let mut g = GRef(unsafe { NonNull::new_unchecked(g) });
     if crate::sys::sanitizer::on() {
         super::sanitizer::in_g(g, arg, true);
     }
     super::schedule::after_switch_in_g(arg);
-    goroutine_main(g);
+    loop {
+        goroutine_main(g);
+        match super::proc::goexit(g) {
+            Some(next) => g = next,
+            None => break,
+        }
+    }
     super::schedule::switch_from_g(g, Switch::Exit);
     crate::fatal("a finished goroutine was resumed");
 }

@@ -60,8 +60,8 @@
 //! hold live G's).
 //!
 //! Nothing here runs on the spawn or exit path: `gfget` pays one compare on a batch
-//! refill from the global list, and a G is carved with a bump pointer under a lock
-//! only when every free list is empty.
+//! refill from the global list, and G's are carved with a bump pointer under a lock,
+//! a batch of up to a page's worth at a time, only when every free list is empty.
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
@@ -130,12 +130,24 @@ fn per_page() -> usize {
     page_size() / std::mem::size_of::<G>()
 }
 
-/// Memory for one G: a slot no live or free G uses, in a chunk that is never freed.
-/// The caller must `ptr::write` a whole G into it before anything reads it.
-pub(super) fn alloc_slot() -> NonNull<G> {
+/// Memory for up to `max` G's (at least one): `n` adjacent slots from `first` on, of one
+/// page, that no live or free G uses, in a chunk that is never freed. The caller must
+/// `ptr::write` a whole G into each before anything reads it. One lock for a batch:
+/// `gfget` carves a P's worth at a time.
+pub(super) fn alloc_slots(max: usize) -> (NonNull<G>, usize) {
+    let size = std::mem::size_of::<G>();
+    let mut s = SLAB.lock();
+    let first = next_slot(&mut s);
+    let n = ((s.end - s.next) / size).min(max.max(1));
+    s.next = first.as_ptr() as usize + n * size;
+    (first, n)
+}
+
+/// The next slot of the page being carved (a new page when it is used up), not yet
+/// taken: the caller advances `next` past what it takes.
+fn next_slot(s: &mut Slab) -> NonNull<G> {
     let size = std::mem::size_of::<G>();
     let page = page_size();
-    let mut s = SLAB.lock();
     if s.next == s.end {
         let p = match s.cold.pop() {
             Some(p) => {
@@ -158,10 +170,8 @@ pub(super) fn alloc_slot() -> NonNull<G> {
         s.next = p;
         s.end = p + per_page() * size;
     }
-    let slot = s.next;
-    s.next += size;
-    // SAFETY: slot is inside a live chunk, hence not null.
-    unsafe { NonNull::new_unchecked(slot as *mut G) }
+    // SAFETY: next is inside a live chunk, hence not null.
+    unsafe { NonNull::new_unchecked(s.next as *mut G) }
 }
 
 /// A new chunk of `bytes` for G's, never unmapped. A mapping of its own, not `malloc`'s:

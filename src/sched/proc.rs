@@ -12,49 +12,153 @@ use super::m::{self, M, MRef};
 use super::p::P;
 use super::procresize::{acquirep, releasep};
 use super::queue::{globrunqput, runqput_wake};
-use super::schedule::{execute, trace_instant};
+use super::schedule::{begin_run, execute, trace_instant};
 use crate::error::{self, Code};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Frees a finished G's stack and puts the G on a free list (p's, else global).
 pub(crate) fn gfree(g: GRef, p: Option<&'static P>) {
-    let main = g.as_ptr() == SCHED.main_g.load(Ordering::Relaxed);
     // SAFETY: the G finished; we own it.
-    let inner = unsafe { g.inner() };
-    let stack = inner
+    let stack = unsafe { g.inner() }
         .stack
         .take()
         .unwrap_or_else(|| crate::fatal("dead G without a stack"));
+    match p {
+        // SAFETY: our M holds p.
+        Some(p) => unsafe { p.local() }.stacks.put(stack),
+        None => crate::stack::free(stack),
+    }
+    gput_dead(g, p);
+}
+
+/// Puts a finished G whose stack is gone (freed, or handed on by [`goexit`]) on a free
+/// list (p's, else global). Only what a later spawn or a reader of dead G's relies on is
+/// reset, and a field already right is not written again.
+#[inline]
+fn gput_dead(g: GRef, p: Option<&'static P>) {
+    let gs = g.get();
+    let main = g.as_ptr() == SCHED.main_g.load(Ordering::Relaxed);
+    // SAFETY: the G finished; we own it.
+    let inner = unsafe { g.inner() };
     inner.sp = 0;
     inner.hooks = None;
     inner.lock_count = 0;
-    g.get().set_name(None);
-    g.get().home.store(std::ptr::null_mut(), Ordering::Relaxed);
-    g.get()
-        .lockedm
-        .store(std::ptr::null_mut(), Ordering::Relaxed);
-    g.get().preempt.store(false, Ordering::Relaxed);
+    gs.set_name(None);
+    if !gs.home.load(Ordering::Relaxed).is_null() {
+        gs.home.store(std::ptr::null_mut(), Ordering::Relaxed);
+    }
+    if !gs.lockedm.load(Ordering::Relaxed).is_null() {
+        gs.lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
+    }
+    if gs.preempt.load(Ordering::Relaxed) {
+        gs.preempt.store(false, Ordering::Relaxed);
+    }
     g.set_status(DEAD);
     count_ended(p);
     match p {
         Some(p) => {
             // SAFETY: our M holds p.
             let local = unsafe { p.local() };
-            local.stacks.put(stack);
             local.gfree.push(g);
             if local.gfree.len() > 64 {
-                let mut gl = SCHED.gfree.lock();
-                gl.extend(local.gfree.drain(32..));
+                gfree_spill(local);
             }
         }
-        None => {
-            crate::stack::free(stack);
-            SCHED.gfree.lock().push(g);
-        }
+        None => SCHED.gfree.lock().push(g),
     }
     if main {
         main_ended(g);
     }
+}
+
+/// Moves half of a P's free G's to the global list (past 64 of them).
+#[cold]
+#[inline(never)]
+fn gfree_spill(local: &mut super::p::PLocal) {
+    let mut gl = SCHED.gfree.lock();
+    gl.extend(local.gfree.drain(32..));
+}
+
+/// The end of a goroutine that ran on an M, on its own stack (`g::g_entry`), when
+/// nothing stands in the way of the direct switch (`schedule::next_direct`'s
+/// conditions, checked the same way): takes our P's next G. If that G never ran and
+/// wants a stack of our size, it gets ours, with no switch at all: g is freed and
+/// the new one is returned to be run in place, on the frame g ran in. Otherwise we
+/// switch straight to it (as `switch_from_g` does), and it frees g. None: the caller
+/// switches away with `Switch::Exit` as usual (a home, a locked G or M, the tracer, the
+/// sanitizers, timers, the global queue's turn, or an empty queue).
+///
+/// Go ends every goroutine on g0 (`goexit0` -> `schedule`) and starts the next with a
+/// `gogo`; a finished goroutine's stack then goes to the next one through `gfput` /
+/// `gfget` at its spawn. Here the stack is taken at first run (`start_stack`), so a
+/// burst of spawns queues only G's; handing the stack over at exit keeps that, and
+/// makes create + run + finish of a fresh goroutine cost no stack switch and no trip
+/// through the stack cache (callgrind: see the commit that added this).
+#[inline(never)]
+pub(super) fn goexit(g: GRef) -> Option<GRef> {
+    if crate::sys::sanitizer::on() {
+        return None;
+    }
+    let c = g::ctx();
+    let mp = c.m.get();
+    let gs = g.get();
+    if mp.is_null()
+        || !gs.home.load(Ordering::Relaxed).is_null()
+        || !gs.lockedm.load(Ordering::Relaxed).is_null()
+    {
+        return None;
+    }
+    // SAFETY: M's are never freed while the runtime runs; this is our own.
+    let m = unsafe { &*mp };
+    if !m.lockedg.load(Ordering::Relaxed).is_null() || super::trace::on() {
+        return None;
+    }
+    let p = m.p()?;
+    if SCHED.state.load(Ordering::Acquire) == super::ST_SHUTDOWN
+        || p.id >= SCHED.procs()
+        || p.timers.next_when() != super::timers::NONE
+        || super::findrunnable::global_queue_turn(p)
+    {
+        return None;
+    }
+    let (g2, inherit) = p.runq.get()?;
+    let g2 = GRef(g2);
+    if !g2.get().lockedm.load(Ordering::Acquire).is_null() {
+        // For its own M: the scheduler loop hands it over.
+        super::queue::runqput(p, g2, true, None);
+        return None;
+    }
+    // SAFETY: we own g (it ran here and finished) and g2 (dequeued).
+    let (inner, inner2) = unsafe { (g.inner(), g2.inner()) };
+    let in_place = inner2.stack.is_none()
+        && inner
+            .stack
+            .as_ref()
+            .is_some_and(|s| s.size() == inner2.stack_size);
+    if inner2.stack.is_none() && !in_place && !start_stack(g2, Some(p)) {
+        // No memory for a stack now: the scheduler loop deals with it.
+        super::queue::runqput(p, g2, true, None);
+        return None;
+    }
+    begin_run(m, p, g2, inherit);
+    c.g.set(g2.as_ptr());
+    if in_place {
+        inner2.stack = inner.stack.take();
+        gput_dead(g, Some(p));
+        return Some(g2);
+    }
+    // SAFETY: as `switch_from_g`'s direct case: g2 is ours with a saved context; g's
+    // context is never resumed (it is dead once g2 has freed it).
+    unsafe {
+        cswitch::switch_g(
+            &mut inner.sp,
+            g,
+            Some(g2),
+            inner2.sp,
+            g::pending(g, g::Switch::Exit),
+        )
+    };
+    crate::fatal("a finished goroutine was resumed");
 }
 
 /// Undoes a spawn that was refused before the G was published (no stack yet).
@@ -69,35 +173,69 @@ pub(super) fn unspawn(g: GRef) {
     SCHED.gfree.lock().push(g);
 }
 
+/// A G for a spawn (Go's `gfget`): from p's free list, inline; the rest out of line.
+#[inline]
 pub(super) fn gfget(p: Option<&'static P>) -> GRef {
     if let Some(p) = p {
         // SAFETY: our M holds p.
-        let local = unsafe { p.local() };
-        if let Some(g) = local.gfree.pop() {
-            return g;
-        }
-        let mut gl = SCHED.gfree.lock();
-        let k = gl.len().saturating_sub(32);
-        local.gfree.extend(gl.drain(k..));
-        super::gslab::note_gfree_len(k);
-        drop(gl);
-        if let Some(g) = local.gfree.pop() {
-            return g;
-        }
-    } else {
-        let mut gl = SCHED.gfree.lock();
-        if let Some(g) = gl.pop() {
-            super::gslab::note_gfree_len(gl.len());
+        if let Some(g) = unsafe { p.local() }.gfree.pop() {
             return g;
         }
     }
-    let g = G::alloc();
+    gfget_slow(p)
+}
+
+/// G's per batch carved into a P's empty free list (a page holds about 13).
+const GCARVE_BATCH: usize = 16;
+
+/// p's free list is empty: a batch from the global list, else new G's carved in a batch
+/// (one slab lock and one allgs lock for up to a page of them). Without a P: one G from
+/// the global list, else a new one.
+#[cold]
+#[inline(never)]
+fn gfget_slow(p: Option<&'static P>) -> GRef {
+    let mut one = Vec::new();
+    let fresh = match p {
+        Some(p) => {
+            // SAFETY: our M holds p.
+            let local = unsafe { p.local() };
+            {
+                let mut gl = SCHED.gfree.lock();
+                let k = gl.len().saturating_sub(32);
+                local.gfree.extend(gl.drain(k..));
+                super::gslab::note_gfree_len(k);
+            }
+            if let Some(g) = local.gfree.pop() {
+                return g;
+            }
+            G::alloc_batch(&mut local.gfree, GCARVE_BATCH);
+            &local.gfree[..]
+        }
+        None => {
+            let mut gl = SCHED.gfree.lock();
+            if let Some(g) = gl.pop() {
+                super::gslab::note_gfree_len(gl.len());
+                return g;
+            }
+            drop(gl);
+            G::alloc_batch(&mut one, 1);
+            &one[..]
+        }
+    };
     let mut all = SCHED.allgs.lock();
-    all.push(g);
+    all.extend_from_slice(fresh);
     if let Some(h) = super::hooks::get() {
         (h.allgs_grew)(&all);
     }
-    g
+    drop(all);
+    match p {
+        // SAFETY: our M holds p; alloc_batch pushed at least one.
+        Some(p) => unsafe { p.local() }
+            .gfree
+            .pop()
+            .unwrap_or_else(|| unreachable!()),
+        None => one[0],
+    }
 }
 
 /// Set while stacks cannot be allocated; `gmp_go` returns GMP_ENOMEM meanwhile.

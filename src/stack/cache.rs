@@ -33,8 +33,23 @@ impl StackCache {
     }
 
     /// A stack of the cache's size: from the cache, else after a refill of up to 16.
+    /// Inline: a cached stack that was handed out before (the common case) is a pop and
+    /// one store; a refill, or a stack that needs its guard, goes out of line.
+    #[inline]
     pub(crate) fn get(&mut self) -> Result<GStack, StackError> {
-        let mut s = match self.stacks.pop() {
+        match self.stacks.pop() {
+            Some(s) if s.ready() => {
+                self.count.store(self.stacks.len(), Ordering::Relaxed);
+                Ok(s)
+            }
+            s => self.get_slow(s),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&mut self, s: Option<GStack>) -> Result<GStack, StackError> {
+        let mut s = match s {
             Some(s) => s,
             None => self.refill()?,
         };
@@ -49,7 +64,19 @@ impl StackCache {
 
     /// Takes back a stack. A stack of another size goes to the global list; past 64
     /// cached stacks, the oldest half goes there too (Go's `stackcacherelease`).
+    #[inline]
     pub(crate) fn put(&mut self, s: GStack) {
+        if s.size != self.size || self.stacks.len() >= CACHE_MAX {
+            self.put_slow(s);
+            return;
+        }
+        self.stacks.push(s);
+        self.count.store(self.stacks.len(), Ordering::Relaxed);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&mut self, s: GStack) {
         if s.size != self.size {
             free(s);
             return;

@@ -239,7 +239,6 @@ pub(crate) struct GStack {
 
 impl GStack {
     /// Usable bytes of the stack (the guard page not included).
-    #[allow(dead_code)] // for diagnostics and tests
     pub(crate) fn size(&self) -> usize {
         self.size
     }
@@ -289,6 +288,13 @@ impl GStack {
     /// The free-list entry for this stack, without running its `Drop`.
     fn into_entry(self) -> usize {
         ManuallyDrop::new(self).entry()
+    }
+
+    /// Ready to be used as it is: its guard is in place ([`GStack::prepare`] has nothing
+    /// to do).
+    #[inline]
+    fn ready(&self) -> bool {
+        !(self.fresh | self.unguarded)
     }
 
     /// Installs the guard page if this slot is handed out for the first time, or again
