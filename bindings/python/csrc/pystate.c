@@ -156,6 +156,11 @@ struct gmpy_g {
     int on_cpu;         /* its state is in the thread state, not in `saved` */
 };
 
+/* The storage home.rs's Task keeps for a gmpy_g (its G_STORAGE). */
+#define GMPY_G_STORAGE 160
+_Static_assert(sizeof(struct gmpy_g) <= GMPY_G_STORAGE,
+               "struct gmpy_g outgrew Task::g: raise G_STORAGE in src/home.rs and here");
+
 size_t gmpy_g_size(void) { return sizeof(gmpy_g); }
 
 /* ---- exit guard ----

@@ -467,13 +467,20 @@ impl Drop for RunResult {
     }
 }
 
-/// One Python goroutine: its callable, the C-side saved thread state, its hooks.
-/// repr(C) with `g` first: the C shim's current gmpy_g* is its Task*.
+/// Bytes of a Task's gmpy_g storage: sizeof(struct gmpy_g) is 136-144 on 3.11-3.13;
+/// csrc/pystate.c checks it against this at compile time (GMPY_G_STORAGE).
+const G_STORAGE: usize = 160;
+
+/// One Python goroutine: its callable and the C-side saved thread state. Every parked
+/// goroutine holds one, so it is kept small (bench/python/README.md, "Where a parked
+/// goroutine's memory goes": 496 bytes, a 512-byte malloc chunk, until the storage was
+/// cut from 384 bytes to what gmpy_g needs and the switch hooks, which gmp_go_home
+/// copies, moved out of it). repr(C) with `g` first: the C shim's current gmpy_g* is
+/// its Task*.
 #[repr(C)]
 struct Task {
     /// gmpy_g storage (the C shim's per-goroutine state), 16-byte aligned.
-    g: [u128; 24],
-    hooks: gmp_switch_hooks,
+    g: [u128; G_STORAGE / 16],
     func: Option<Py<PyAny>>,
     args: Option<Py<PyTuple>>,
     kwargs: Option<Py<PyDict>>,
@@ -636,7 +643,7 @@ pub fn spawn(
     } else {
         homes[NEXT.fetch_add(1, Ordering::Relaxed) % homes.len()]
     };
-    assert!(g_size() <= std::mem::size_of::<[u128; 24]>());
+    assert!(g_size() <= G_STORAGE);
     let stack_size = stack_size();
     // As asyncio.create_task: the goroutine starts in a copy of the spawner's context
     // (none when that is empty: the same thing, without an allocation).
@@ -654,13 +661,7 @@ pub fn spawn(
     };
     let site = spawn_site(py);
     let task = Box::into_raw(Box::new(Task {
-        g: [0; 24],
-        hooks: gmp_switch_hooks {
-            size: std::mem::size_of::<gmp_switch_hooks>(),
-            on_park: Some(gmpy_on_park),
-            on_resume: Some(gmpy_on_resume),
-            ctx: std::ptr::null_mut(),
-        },
+        g: [0; G_STORAGE / 16],
         func: Some(func),
         args: Some(args),
         kwargs,
@@ -673,18 +674,24 @@ pub fn spawn(
     }));
     // SAFETY: task is a fresh, exclusively owned box; g lies inside it, so its address is
     // stable until the goroutine frees the box.
-    unsafe {
+    let gp = unsafe {
         let gp = (*task).g.as_mut_ptr() as *mut gmpy_g;
         gmpy_g_init(gp, home.py, stack_size);
-        (*task).hooks.ctx = gp as *mut c_void;
         live_insert(task);
-    }
+        gp
+    };
+    // gmp_go_home copies the hooks (API.md, gmp_go_attr): a local will do.
+    let hooks = gmp_switch_hooks {
+        size: std::mem::size_of::<gmp_switch_hooks>(),
+        on_park: Some(gmpy_on_park),
+        on_resume: Some(gmpy_on_resume),
+        ctx: gp as *mut c_void,
+    };
     let attr = gmp_go_attr {
         size: std::mem::size_of::<gmp_go_attr>(),
         stack_size,
         name: std::ptr::null(),
-        // SAFETY: inside the live box (copied by gmp_go_home).
-        hooks: unsafe { &(*task).hooks },
+        hooks: &hooks,
     };
     // SAFETY: a live home; entry and arg as documented; attr and hooks copied.
     let r = unsafe {
