@@ -148,56 +148,77 @@ pub(crate) struct Hooks {
 /// idle pages may read as zeros), so a `GRef` never dangles; see `park.rs` for why that
 /// matters. `repr(C)` so the gdb extension can read it through the offsets in
 /// `gmp_debug_layout` (ffi/debug.rs).
-#[repr(C)]
+///
+/// Laid out by cache line (64-aligned, so a G never shares a line with another): a
+/// spawn and a goroutine's run to its end touch only the first two lines, which is what
+/// crosses between P's when goroutines are spawned on one and run on another (a G
+/// freed on P1 comes back to P0's spawns through the global free list). Line 0: the
+/// atomics every path reads (status, wait word, home, lockedm) and what a spawn writes
+/// (id, spawn_pc); line 1: `GInner`'s first line (entry, stack, its size, locals); line
+/// 2: the park path's (saved context, commit closure, hooks); then what is rare. A
+/// line not touched for a while is a miss too: measured (perf, 2 P's, bench spawn), the
+/// `locals` check after the entry returned took most of `g_entry`'s samples when it sat
+/// on line 3.
+#[repr(C, align(64))]
 pub(crate) struct G {
     pub(crate) id: AtomicU64,
-    pub(crate) status: AtomicU32,
     /// `seq << 8 | outcome` of its current wait (park.rs).
     pub(crate) wait: AtomicU64,
-    pub(crate) wait_reason: AtomicU8,
     /// gmp_now() when it last changed status (for dumps).
     pub(crate) since: AtomicI64,
-    /// Set by sysmon: yield at the next preempt point.
-    pub(crate) preempt: AtomicBool,
     /// The home it belongs to (runs only on that home's thread), or null.
     pub(crate) home: AtomicPtr<super::home::Home>,
     /// The M it is locked to (LockOSThread), or null.
     pub(crate) lockedm: AtomicPtr<super::m::M>,
-    /// Name (copied), for dumps and traces.
-    pub(crate) name: Mutex<Option<CString>>,
     /// Return address of the `gmp_go` caller.
     pub(crate) spawn_pc: AtomicU64,
+    /// The name's bytes (NUL-terminated) or null: a mirror of `name` for debuggers.
+    pub(crate) name_ptr: AtomicPtr<libc::c_char>,
+    pub(crate) status: AtomicU32,
+    pub(crate) wait_reason: AtomicU8,
+    /// Set by sysmon: yield at the next preempt point.
+    pub(crate) preempt: AtomicBool,
+    /// `inner.hooks` is set (owner only, like `inner`): the end of a goroutine reads
+    /// this line, not the hooks' (see [`G`]).
+    pub(crate) hooked: AtomicBool,
+    pub(crate) inner: UnsafeCell<GInner>,
     /// Where it parked: stack, frame pointer and pc inside `switch_out`, for debuggers.
     pub(crate) saved_sp: AtomicU64,
     pub(crate) saved_bp: AtomicU64,
     pub(crate) saved_pc: AtomicU64,
-    /// The name's bytes (NUL-terminated) or null: a mirror of `name` for debuggers.
-    pub(crate) name_ptr: AtomicPtr<libc::c_char>,
-    pub(crate) inner: UnsafeCell<GInner>,
+    /// Name (copied), for dumps and traces.
+    pub(crate) name: Mutex<Option<CString>>,
 }
 
+// The hot fields of the outer G fill line 0, and `inner` starts line 1 with its own.
+const _: () = assert!(std::mem::offset_of!(G, inner) == 64);
+const _: () = assert!(std::mem::offset_of!(GInner, locals) + 8 <= 64);
+
 /// The parts only the G's current owner touches (the M running it, or the creator
-/// before it is first queued). Never read by other threads.
+/// before it is first queued). Never read by other threads. `repr(C)`: the first line
+/// holds what a spawn and a run to the end touch (see [`G`]).
+#[repr(C)]
 pub(crate) struct GInner {
+    pub(crate) entry: Option<Entry>,
     /// Its stack, from its first run to its end.
     pub(crate) stack: Option<GStack>,
-    /// Its saved context (a stack pointer, `cswitch.rs`) while it is not running.
-    pub(crate) sp: usize,
-    /// `Switch::Call`'s function.
-    pub(crate) call: Option<Call>,
-    pub(crate) entry: Option<Entry>,
-    pub(crate) hooks: Option<Hooks>,
-    /// LockOSThread nesting depth.
-    pub(crate) lock_count: u32,
-    /// The commit closure of the park in progress (lives on the G's own stack).
-    pub(crate) park_commit: Option<*mut dyn FnMut()>,
     pub(crate) stack_size: usize,
-    /// A trace flow (made ready) waits for its end (runs again).
-    pub(crate) flow_pending: bool,
-    /// What ASan and TSan know of it (`sys/sanitizer.rs`), made when one is loaded.
-    pub(crate) san: Option<Box<crate::sys::sanitizer::GState>>,
     /// Its goroutine-local values (`gmp_local_set`), made on first use.
     pub(crate) locals: Option<Box<super::local::Locals>>,
+    /// Its saved context (a stack pointer, `cswitch.rs`) while it is not running.
+    pub(crate) sp: usize,
+    /// The commit closure of the park in progress (lives on the G's own stack).
+    pub(crate) park_commit: Option<*mut dyn FnMut()>,
+    /// Set at spawn only (then `G::hooked` too).
+    pub(crate) hooks: Option<Hooks>,
+    /// LockOSThread nesting depth (non-zero only while `G::lockedm` is set).
+    pub(crate) lock_count: u32,
+    /// A trace flow (made ready) waits for its end (runs again).
+    pub(crate) flow_pending: bool,
+    /// `Switch::Call`'s function.
+    pub(crate) call: Option<Call>,
+    /// What ASan and TSan know of it (`sys/sanitizer.rs`), made when one is loaded.
+    pub(crate) san: Option<Box<crate::sys::sanitizer::GState>>,
 }
 
 /// What the goroutine runs.
@@ -276,6 +297,7 @@ impl G {
             wait_reason: AtomicU8::new(0),
             since: AtomicI64::new(0),
             preempt: AtomicBool::new(false),
+            hooked: AtomicBool::new(false),
             home: AtomicPtr::new(std::ptr::null_mut()),
             lockedm: AtomicPtr::new(std::ptr::null_mut()),
             name: Mutex::new(Rank::GName, None),
@@ -333,6 +355,27 @@ impl G {
                 .store(c.as_ptr() as *mut libc::c_char, Ordering::Release);
         }
     }
+}
+
+/// Asks the cache for the two lines of `g` that a spawn writes (`proc::newproc`; see
+/// [`G`]'s layout), for writing (`prefetchw`): a G from a free list was most likely last written by another
+/// P, and its lines would otherwise arrive one miss at a time during the spawn. A hint
+/// only: no fault, no effect on what is read or written.
+#[inline(always)]
+pub(crate) fn prefetch_for_spawn(g: GRef) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetchw never faults and changes no architectural state (a NOP where
+    // the CPU does not have it); the addresses are inside the G.
+    unsafe {
+        std::arch::asm!(
+            "prefetchw [{g}]",
+            "prefetchw [{g} + 64]",
+            g = in(reg) g.as_ptr(),
+            options(nostack, preserves_flags, readonly),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = g;
 }
 
 /// This thread's scheduling context: the goroutine running on it (an M's current G, or

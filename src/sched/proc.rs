@@ -38,16 +38,23 @@ pub(crate) fn gfree(g: GRef, p: Option<&'static P>) {
 fn gput_dead(g: GRef, p: Option<&'static P>) {
     let gs = g.get();
     let main = g.as_ptr() == SCHED.main_g.load(Ordering::Relaxed);
-    // SAFETY: the G finished; we own it.
-    let inner = unsafe { g.inner() };
-    inner.sp = 0;
-    inner.hooks = None;
-    inner.lock_count = 0;
+    // Only line 0 of the G is read (see G's layout): the hooks and the lock count
+    // (line 2 and 3) are looked at only when `hooked` or `lockedm` say they are set.
+    if gs.hooked.load(Ordering::Relaxed) {
+        // SAFETY: the G finished; we own it.
+        unsafe { g.inner() }.hooks = None;
+        gs.hooked.store(false, Ordering::Relaxed);
+    }
     gs.set_name(None);
+    if gs.since.load(Ordering::Relaxed) != 0 {
+        gs.since.store(0, Ordering::Relaxed);
+    }
     if !gs.home.load(Ordering::Relaxed).is_null() {
         gs.home.store(std::ptr::null_mut(), Ordering::Relaxed);
     }
     if !gs.lockedm.load(Ordering::Relaxed).is_null() {
+        // SAFETY: as above.
+        unsafe { g.inner() }.lock_count = 0;
         gs.lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
     }
     if gs.preempt.load(Ordering::Relaxed) {
@@ -167,6 +174,7 @@ pub(super) fn unspawn(g: GRef) {
     let inner = unsafe { g.inner() };
     inner.entry = None;
     inner.hooks = None;
+    g.get().hooked.store(false, Ordering::Relaxed);
     g.get().set_name(None);
     g.set_status(DEAD);
     count_ended(None);
@@ -178,7 +186,13 @@ pub(super) fn unspawn(g: GRef) {
 pub(super) fn gfget(p: Option<&'static P>) -> GRef {
     if let Some(p) = p {
         // SAFETY: our M holds p.
-        if let Some(g) = unsafe { p.local() }.gfree.pop() {
+        let free = &mut unsafe { p.local() }.gfree;
+        if let Some(g) = free.pop() {
+            // The next spawn's G was most likely freed on another P (a batch through
+            // the global list): ask for its lines now, for writing.
+            if let Some(&next) = free.last() {
+                g::prefetch_for_spawn(next);
+            }
             return g;
         }
     }
@@ -459,16 +473,25 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<u64, Code> {
     let g = gfget(p);
     // SAFETY: a fresh G from the free list is owned by us until we queue it.
     let inner = unsafe { g.inner() };
-    inner.entry = Some(entry);
-    inner.hooks = sp.hooks;
-    inner.lock_count = 0;
+    // A G from a free list has no entry, hooks nor name, lock count 0 and `since` 0
+    // (`gput_dead`, `unspawn`, `G::init`): only what a spawn sets is written, so that a
+    // spawn touches only the G's first two lines (see G's layout), which gfget asked
+    // for ahead (last written by the P that freed it, most of the time).
+    debug_assert!(inner.entry.is_none() && inner.hooks.is_none() && inner.lock_count == 0);
+    // SAFETY: the old value is None (above): nothing to drop.
+    unsafe { std::ptr::write(&mut inner.entry, Some(entry)) };
+    if sp.hooks.is_some() {
+        inner.hooks = sp.hooks;
+        g.get().hooked.store(true, Ordering::Relaxed);
+    }
     inner.stack_size = size;
     let id = new_goid(p);
     let gs = g.get();
     gs.id.store(id, Ordering::Relaxed);
-    gs.set_name(sp.name);
+    if sp.name.is_some() {
+        gs.set_name(sp.name);
+    }
     gs.spawn_pc.store(sp.spawn_pc, Ordering::Relaxed);
-    gs.since.store(0, Ordering::Relaxed);
     if crate::sys::sanitizer::on() {
         super::sanitizer::g_created(g);
     }
@@ -702,6 +725,9 @@ pub(super) fn newproc_main(entry: Entry, opts: Spawn<'_>, mm: MRef) -> Result<GR
     inner.stack = Some(stack);
     inner.entry = Some(entry);
     inner.hooks = opts.hooks;
+    g.get()
+        .hooked
+        .store(opts.hooks.is_some(), Ordering::Relaxed);
     inner.lock_count = 0;
     inner.stack_size = size;
     g.get().id.store(new_goid(None), Ordering::Relaxed);
