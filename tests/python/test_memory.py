@@ -70,6 +70,9 @@ def test_a_parked_python_goroutine_keeps_one_page_of_c_stack():
     assert p.returncode == 0, p.stderr
     pages = float(p.stdout.split()[-1])
     # Below 0.9: the slabs were not found (or the stacks are not where this test looks).
+    # Above 1.05: for some colour offsets the stack crossed into a second page (one
+    # colour in 16 adds 0.0625): the park path or the goroutine's own frames grew by
+    # more than the margin bench/python/README.md gives (about 150 bytes at 7bccf62).
     assert 0.9 <= pages <= 1.05, "%.2f stack pages per parked goroutine" % pages
 
 
