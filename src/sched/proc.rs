@@ -33,8 +33,9 @@ pub(crate) fn gfree(g: GRef, p: Option<&'static P>) {
 
 /// Puts a finished G whose stack is gone (freed, or handed on by [`goexit`]) on a free
 /// list (p's, else global). Only what a later spawn or a reader of dead G's relies on is
-/// reset, and a field already right is not written again.
-#[inline]
+/// reset, and a field already right is not written again. Inline in `goexit`, where
+/// it is the end of every goroutine run in place.
+#[inline(always)]
 fn gput_dead(g: GRef, p: Option<&'static P>) {
     let gs = g.get();
     let main = g.as_ptr() == SCHED.main_g.load(Ordering::Relaxed);
@@ -258,11 +259,30 @@ pub(super) static STACK_OOM: AtomicBool = AtomicBool::new(false);
 pub(super) static STACK_OOM_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Gives a G that has never run its stack and start context. False when no stack could
-/// be had (the G is left as it was).
+/// be had (the G is left as it was). A stack of the default size from our P's cache is
+/// the inline case; the rest (a refill, a first guard, another size, no memory) is out
+/// of line.
+#[inline]
 pub(crate) fn start_stack(g: GRef, p: Option<&'static P>) -> bool {
     // SAFETY: the caller owns g (it just dequeued it).
     let inner = unsafe { g.inner() };
-    let size = inner.stack_size;
+    if let Some(p) = p {
+        if inner.stack_size == SCHED.stack_size.load(Ordering::Relaxed) {
+            // SAFETY: our M holds p.
+            if let Some(stack) = unsafe { p.local() }.stacks.pop_ready() {
+                give_stack(g, stack);
+                return true;
+            }
+        }
+    }
+    start_stack_slow(g, p)
+}
+
+#[cold]
+#[inline(never)]
+fn start_stack_slow(g: GRef, p: Option<&'static P>) -> bool {
+    // SAFETY: the caller owns g (it just dequeued it).
+    let size = unsafe { g.inner() }.stack_size;
     let stack = match p {
         Some(p) if size == SCHED.stack_size.load(Ordering::Relaxed) => {
             // SAFETY: our M holds p.
@@ -272,12 +292,7 @@ pub(crate) fn start_stack(g: GRef, p: Option<&'static P>) -> bool {
     };
     match stack {
         Ok(stack) => {
-            if STACK_OOM.load(Ordering::Relaxed) {
-                STACK_OOM.store(false, Ordering::Relaxed);
-            }
-            // SAFETY: a fresh stack of ours, not in use.
-            inner.sp = unsafe { cswitch::init(stack.base(), g.as_ptr()) };
-            inner.stack = Some(stack);
+            give_stack(g, stack);
             true
         }
         Err(e) => {
@@ -288,6 +303,19 @@ pub(crate) fn start_stack(g: GRef, p: Option<&'static P>) -> bool {
             false
         }
     }
+}
+
+/// Makes `stack` g's, with the start frame on it (g owned by the caller, never run).
+#[inline(always)]
+fn give_stack(g: GRef, stack: crate::stack::GStack) {
+    if STACK_OOM.load(Ordering::Relaxed) {
+        STACK_OOM.store(false, Ordering::Relaxed);
+    }
+    // SAFETY: the caller owns g.
+    let inner = unsafe { g.inner() };
+    // SAFETY: a stack of ours, not in use.
+    inner.sp = unsafe { cswitch::init(stack.base(), g.as_ptr()) };
+    inner.stack = Some(stack);
 }
 
 /// What a new goroutine gets besides its entry.

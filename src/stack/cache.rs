@@ -46,6 +46,20 @@ impl StackCache {
         }
     }
 
+    /// A cached stack that is ready as it is (no guard to install), or None: the
+    /// inline part of [`StackCache::get`], for a caller that has its own slow path.
+    #[inline]
+    pub(crate) fn pop_ready(&mut self) -> Option<GStack> {
+        match self.stacks.last() {
+            Some(s) if s.ready() => {
+                let s = self.stacks.pop();
+                self.count.store(self.stacks.len(), Ordering::Relaxed);
+                s
+            }
+            _ => None,
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn get_slow(&mut self, s: Option<GStack>) -> Result<GStack, StackError> {
