@@ -1,9 +1,10 @@
 // How the C++ benchmarks start goroutines. Normally gmp::go, which installs the switch
-// hooks that carry C++ exception state across threads (see <gmp/gmp.hpp>). Built with
+// hooks that carry C++ exception state across threads (see <gmp/gmp.hpp>), and keeps a
+// small callable (skynet's) in the runtime's G (gmp_go_inline). Built with
 // -DGMP_BENCH_NO_HOOKS (the runner's "cpp-nohooks" variant, a diagnostic), bench_go
-// starts the same callable with plain gmp_go instead: no hooks, so comparing the two
-// measures what the hooks cost, and comparing "cpp-nohooks" with C measures the rest of
-// the wrapper (gmp::chan, std::optional, gmp::error checks).
+// starts the same callable with plain gmp_go and a new'ed tuple instead: no hooks, so
+// comparing "cpp-nohooks" with C measures the rest of the wrapper (gmp::chan,
+// std::optional, gmp::error checks) with a spawn as C's (one heap block).
 #ifndef GMP_BENCH_GO_HPP
 #define GMP_BENCH_GO_HPP
 

@@ -44,6 +44,12 @@ unsafe extern "C" {
         arg: *mut c_void,
         out_id: *mut gmp_goid,
     ) -> c_int;
+    pub fn gmp_go_inline(
+        fn_: gmp_fn,
+        init: gmp_go_init_fn,
+        ctx: *mut c_void,
+        hooks: *const gmp_switch_hooks,
+    ) -> c_int;
     pub fn gmp_gosched();
     pub fn gmp_self() -> gmp_goid;
     pub fn gmp_set_name(name: *const c_char) -> c_int;

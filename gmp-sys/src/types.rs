@@ -11,6 +11,13 @@ pub type gmp_fn = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 /// A goroutine id (unique for the life of the process, starting at 1).
 pub type gmp_goid = u64;
 
+/// `gmp_go_inline`'s writer of the goroutine's argument: `init(arg, id, ctx)`.
+pub type gmp_go_init_fn =
+    Option<unsafe extern "C" fn(arg: *mut c_void, id: gmp_goid, ctx: *mut c_void)>;
+
+/// The bytes `gmp_go_inline` keeps for a goroutine's argument (8-byte aligned).
+pub const GMP_GO_INLINE_SIZE: usize = 64;
+
 /// A key for goroutine-local values (`gmp_local_key_create`). 0 is never a valid key.
 pub type gmp_local_key = u32;
 

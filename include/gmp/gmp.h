@@ -22,6 +22,11 @@
 
 
 /**
+ * The bytes `gmp_go_inline` keeps for a goroutine's argument (8-byte aligned).
+ */
+#define GMP_GO_INLINE_SIZE 64
+
+/**
  * Thread role: an M, a thread that runs goroutines. Blocking calls (`gmp_blocking`,
  * syscall sections, the fd hand-off) run on these too, so a worker may block.
  */
@@ -229,6 +234,11 @@ typedef struct gmp_go_attr {
  * A goroutine id (unique for the life of the process, starting at 1).
  */
 typedef uint64_t gmp_goid;
+
+/**
+ * `gmp_go_inline`'s writer of the goroutine's argument: `init(arg, id, ctx)`.
+ */
+typedef void (*gmp_go_init_fn)(void *arg, gmp_goid id, void *ctx);
 
 /**
  * A key for goroutine-local values (`gmp_local_key_create`). 0 is never a valid key.
@@ -472,6 +482,24 @@ int gmp_go(gmp_fn fn_, void *arg);
  * non-zero trailing bytes in `attr`); `GMP_ENOMEM`; `GMP_ESHUTDOWN`.
  */
 int gmp_go_ex(const struct gmp_go_attr *attr, gmp_fn fn_, void *arg, gmp_goid *out_id);
+
+/**
+ * Starts a goroutine whose argument lives in the runtime's own record of it, for a
+ * language binding's small closures (C++ `gmp::go`): no allocation per spawn.
+ * `init(arg, id, ctx)` runs once, on the calling thread before the goroutine can run,
+ * to write up to `GMP_GO_INLINE_SIZE` bytes at `arg` (8-byte aligned; `id` is the new
+ * goroutine's); then `fn(arg)` runs as the goroutine, with `arg` at the same address
+ * until `fn` returns (the runtime never moves, copies or reads those bytes). `init`
+ * must not unwind nor call into the runtime; it does not run when the spawn fails.
+ * `hooks` as `gmp_go_attr`'s (copied; NULL: none), except that a NULL `ctx` gives
+ * them `arg`. Once `fn` has returned, the same bytes may hold a later goroutine's
+ * argument; they stay mapped for the life of the process, so a late read of them is
+ * safe (it sees what was last written there, or zeros).
+ *
+ * Returns 0; `GMP_EINVAL` (NULL `fn` or `init`, bad `hooks` size); `GMP_E2BIG`
+ * (unknown non-zero trailing bytes in `hooks`); `GMP_ENOMEM`; `GMP_ESHUTDOWN`.
+ */
+int gmp_go_inline(gmp_fn fn_, gmp_go_init_fn init, void *ctx, const struct gmp_switch_hooks *hooks);
 
 /**
  * Yields the processor: the goroutine goes to the back of its run queue and others

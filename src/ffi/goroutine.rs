@@ -3,7 +3,10 @@
 use std::ffi::c_int;
 use std::ffi::{CStr, c_void};
 
-use super::{entry, gmp_fn, gmp_go_attr, gmp_goid, gmp_switch_hooks, read_sized};
+use super::{
+    GMP_GO_INLINE_SIZE, entry, gmp_fn, gmp_go_attr, gmp_go_init_fn, gmp_goid, gmp_switch_hooks,
+    read_sized,
+};
 use crate::error::{self, Code};
 use crate::sched::g::{Entry, Hooks};
 use crate::sched::proc::{self, Spawn};
@@ -77,6 +80,7 @@ pub(crate) unsafe fn spawn_opts(
             hooks,
             home: None,
             spawn_pc: 0,
+            init: None,
         },
         name,
     ))
@@ -135,6 +139,77 @@ unsafe extern "C" fn gmp_go_ex_impl(
                 }
                 0
             }
+            Err(e) => e,
+        }
+    })
+}
+
+const _: () = assert!(GMP_GO_INLINE_SIZE == crate::sched::g::INLINE_ARG);
+
+/// Starts a goroutine whose argument lives in the runtime's own record of it, for a
+/// language binding's small closures (C++ `gmp::go`): no allocation per spawn.
+/// `init(arg, id, ctx)` runs once, on the calling thread before the goroutine can run,
+/// to write up to `GMP_GO_INLINE_SIZE` bytes at `arg` (8-byte aligned; `id` is the new
+/// goroutine's); then `fn(arg)` runs as the goroutine, with `arg` at the same address
+/// until `fn` returns (the runtime never moves, copies or reads those bytes). `init`
+/// must not unwind nor call into the runtime; it does not run when the spawn fails.
+/// `hooks` as `gmp_go_attr`'s (copied; NULL: none), except that a NULL `ctx` gives
+/// them `arg`. Once `fn` has returned, the same bytes may hold a later goroutine's
+/// argument; they stay mapped for the life of the process, so a late read of them is
+/// safe (it sees what was last written there, or zeros).
+///
+/// Returns 0; `GMP_EINVAL` (NULL `fn` or `init`, bad `hooks` size); `GMP_E2BIG`
+/// (unknown non-zero trailing bytes in `hooks`); `GMP_ENOMEM`; `GMP_ESHUTDOWN`.
+#[unsafe(no_mangle)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), unsafe(naked))]
+pub unsafe extern "C" fn gmp_go_inline(
+    fn_: gmp_fn,
+    init: gmp_go_init_fn,
+    ctx: *mut c_void,
+    hooks: *const gmp_switch_hooks,
+) -> c_int {
+    // As gmp_go: the caller's return address becomes a fifth argument.
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!("mov r8, [rsp]", "jmp {0}", sym gmp_go_inline_impl);
+    #[cfg(target_arch = "aarch64")]
+    core::arch::naked_asm!("mov x4, x30", "b {0}", sym gmp_go_inline_impl);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    // SAFETY: forwarded.
+    unsafe {
+        gmp_go_inline_impl(fn_, init, ctx, hooks, 0)
+    }
+}
+
+/// `gmp_go_inline` with the spawn site.
+unsafe extern "C" fn gmp_go_inline_impl(
+    fn_: gmp_fn,
+    init: gmp_go_init_fn,
+    ctx: *mut c_void,
+    hooks: *const gmp_switch_hooks,
+    pc: u64,
+) -> c_int {
+    entry!(Runtime, {
+        let (Some(f), Some(init)) = (fn_, init) else {
+            return error::EINVAL;
+        };
+        // SAFETY: NULL or a gmp_switch_hooks of its own size.
+        let hooks = match unsafe { read_sized::<gmp_switch_hooks>(hooks) } {
+            Ok(Some(h)) if h.on_park.is_some() || h.on_resume.is_some() => Some(Hooks {
+                on_park: h.on_park,
+                on_resume: h.on_resume,
+                ctx: h.ctx,
+            }),
+            Ok(_) => None,
+            Err(e) => return e,
+        };
+        let sp = Spawn {
+            hooks,
+            spawn_pc: pc,
+            init: Some((init, ctx)),
+            ..Spawn::default()
+        };
+        match proc::newproc(Entry::Inline(f), sp) {
+            Ok(_) => 0,
             Err(e) => e,
         }
     })

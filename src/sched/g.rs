@@ -136,6 +136,16 @@ pub(crate) type Call = (unsafe extern "C" fn(*mut libc::c_void), *mut libc::c_vo
 /// The C entry point of a goroutine.
 pub(crate) type GFn = unsafe extern "C" fn(*mut libc::c_void);
 
+/// Bytes of a goroutine's argument kept in its G (`Entry::Inline`, `gmp_go_inline`): a
+/// language binding's small closure, written by the spawner (`Spawn::init`) and used in
+/// place, so that such a spawn allocates nothing besides the G (issue 14, C++ `gmp::go`).
+pub(crate) const INLINE_ARG: usize = 64;
+
+/// [`G::arg`]: a cache line of its own, so that an argument of up to 64 bytes costs a
+/// goroutine one line (a spawn writes it, the start reads it).
+#[repr(C, align(64))]
+pub(crate) struct InlineArg(pub(crate) [u64; INLINE_ARG / 8]);
+
 /// Switch hooks (API.md `gmp_switch_hooks`), copied at spawn.
 #[derive(Clone, Copy)]
 pub(crate) struct Hooks {
@@ -188,6 +198,9 @@ pub(crate) struct G {
     pub(crate) saved_pc: AtomicU64,
     /// Name (copied), for dumps and traces.
     pub(crate) name: Mutex<Option<CString>>,
+    /// `Entry::Inline`'s argument, owned as `inner` is: written at spawn, in place until
+    /// the entry returns. Last: a goroutine that does not use it never touches it.
+    pub(crate) arg: UnsafeCell<InlineArg>,
 }
 
 // The hot fields of the outer G fill line 0, and `inner` starts line 1 with its own.
@@ -225,6 +238,8 @@ pub(crate) struct GInner {
 pub(crate) enum Entry {
     C(GFn, *mut libc::c_void),
     Rust(Box<dyn FnOnce() + Send>),
+    /// `fn(arg)` with `arg` the G's own [`G::arg`] bytes.
+    Inline(GFn),
 }
 
 /// A shared reference to a G that can cross threads (G's are never freed while running).
@@ -319,6 +334,7 @@ impl G {
                 san: None,
                 locals: None,
             }),
+            arg: UnsafeCell::new(InlineArg([0; INLINE_ARG / 8])),
         };
         // SAFETY: the slot is G-sized and aligned, and no G lives there (it was never
         // carved, or it is on a page the scavenger gave back, whose G's are on no list
@@ -497,6 +513,13 @@ fn goroutine_main(g: GRef) {
             // A C function cannot unwind into us (API.md: unwinding out of a callback
             // aborts); the extern "C" boundary already aborts on a foreign unwind.
             // SAFETY: f is the caller-supplied goroutine function with its argument.
+            crate::sys::sanitizer::program(|| unsafe { f(arg) })
+        }
+        Some(Entry::Inline(f)) => {
+            // The G's own bytes, in place while it runs (a G is never freed, nor reused
+            // before it ends).
+            let arg = g.get().arg.get().cast::<libc::c_void>();
+            // SAFETY: as Entry::C: the spawner's function with the argument it wrote.
             crate::sys::sanitizer::program(|| unsafe { f(arg) })
         }
         Some(Entry::Rust(f)) => {

@@ -326,7 +326,14 @@ pub(crate) struct Spawn<'a> {
     pub(crate) hooks: Option<g::Hooks>,
     pub(crate) home: Option<&'a super::home::Home>,
     pub(crate) spawn_pc: u64,
+    /// `Entry::Inline`'s writer: `init(arg, id, ctx)` fills the G's argument bytes just
+    /// before the G is queued (a spawn that fails never calls it); hooks without a
+    /// context get the argument as theirs (`gmp_go_inline`).
+    pub(crate) init: Option<(InlineInit, *mut libc::c_void)>,
 }
+
+/// See [`Spawn::init`].
+pub(crate) type InlineInit = unsafe extern "C" fn(*mut libc::c_void, u64, *mut libc::c_void);
 
 /// Ids come in batches per P (Go's `_GoidCacheBatch`), so spawns on different P's do
 /// not fight over `sched.goidgen`. Ids stay unique, not ordered across P's.
@@ -530,6 +537,16 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<u64, Code> {
         // load pair with shutdown's store and count: one of the two sees the other.)
         unspawn(g);
         return Err(error::ESHUTDOWN);
+    }
+    if let Some((init, ctx)) = sp.init {
+        let arg = gs.arg.get().cast::<libc::c_void>();
+        // SAFETY: the spawner's writer, given the argument bytes of a G still ours.
+        unsafe { init(arg, id, ctx) };
+        if let Some(h) = inner.hooks.as_mut() {
+            if h.ctx.is_null() {
+                h.ctx = arg;
+            }
+        }
     }
     if let Some(h) = sp.home {
         gs.home

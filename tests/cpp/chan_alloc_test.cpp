@@ -93,6 +93,34 @@ TEST(ChanAlloc, BufferedBurstsReuseTheirBoxes) {
   EXPECT_EQ(allocations.load() - before, 500);
 }
 
+// gmp::go of a small goroutine allocates nothing: its callable lives in the runtime's G
+// (gmp_go_inline), and a dropped task holds nothing. Also through waitgroup::go.
+TEST(GoAlloc, SmallGoroutinesSpawnWithoutAllocating) {
+  gmp::waitgroup wg;
+  std::atomic<long> sum{0};
+  for (int i = 0; i < 100; i++) wg.go([&sum, i] { sum += i; });  // warm up
+  wg.wait();
+  const long before = allocations.load();
+  counting = true;
+  for (int i = 0; i < 1000; i++) {
+    wg.add(1);
+    gmp::go([&sum, &wg, i] {
+      sum += i;
+      wg.done();
+    });
+    wg.go([&sum, i] { sum += i; });
+  }
+  counting = false;
+  const long during = allocations.load() - before;
+  wg.wait();
+  EXPECT_EQ(sum.load(), 4950 + 2 * 499500);
+#if GMP_GO_INLINE
+  EXPECT_EQ(during, 0);
+#else
+  (void)during;
+#endif
+}
+
 TEST(SendCase, AnUnchosenCaseGivesItsValueBack) {
   gmp::chan<std::unique_ptr<int>> full(1);
   full.send(std::make_unique<int>(0));

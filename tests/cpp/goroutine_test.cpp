@@ -135,6 +135,67 @@ TEST(Go, MainCarriesItsExceptionStateAcrossMigrations) {
 }
 #endif
 
+// gmp_go_inline through the C ABI: init fills the G's bytes on the spawning thread
+// before the goroutine runs, with its id; fn gets the same address, and so do hooks
+// whose ctx is NULL; bad arguments are refused without calling init.
+namespace {
+struct inline_arg {
+  gmp_waitgroup* wg;
+  std::atomic<int>* ok;
+  gmp_goid id;
+  int parks;
+  int resumes;
+};
+static_assert(sizeof(inline_arg) <= GMP_GO_INLINE_SIZE);
+std::atomic<int> inits{0};
+void inline_init(void* arg, gmp_goid id, void* ctx) {
+  inits++;
+  auto* a = static_cast<inline_arg*>(arg);
+  *a = *static_cast<const inline_arg*>(ctx);
+  a->id = id;
+}
+void inline_fn(void* arg) {
+  auto* a = static_cast<inline_arg*>(arg);
+  gmp_sleep(1000000);  // a switch point: the hooks run with this very address
+  if (a->id == gmp_self() && a->parks > 0 && a->resumes == a->parks) (*a->ok)++;
+  gmp_waitgroup_done(a->wg);
+}
+void inline_park(void* ctx) { static_cast<inline_arg*>(ctx)->parks++; }
+void inline_resume(void* ctx) { static_cast<inline_arg*>(ctx)->resumes++; }
+}  // namespace
+
+TEST(GoInline, CAbi) {
+  inits = 0;
+  gmp_waitgroup wg = GMP_WAITGROUP_INIT;
+  std::atomic<int> ok{0};
+  inline_arg proto{&wg, &ok, 0, 0, 0};
+  gmp_switch_hooks hooks{};
+  hooks.size = sizeof hooks;
+  hooks.on_park = &inline_park;
+  hooks.on_resume = &inline_resume;
+  const int n = 50;
+  for (int i = 0; i < n; i++) {
+    gmp_waitgroup_add(&wg, 1);
+    ASSERT_EQ(gmp_go_inline(&inline_fn, &inline_init, &proto, &hooks), 0);
+  }
+  ASSERT_EQ(gmp_waitgroup_wait(&wg), 0);
+  EXPECT_EQ(ok.load(), n);
+  EXPECT_EQ(inits.load(), n);
+
+  EXPECT_EQ(gmp_go_inline(nullptr, &inline_init, &proto, nullptr), GMP_EINVAL);
+  EXPECT_EQ(gmp_go_inline(&inline_fn, nullptr, &proto, nullptr), GMP_EINVAL);
+  gmp_switch_hooks bad = hooks;
+  bad.size = 3;
+  EXPECT_EQ(gmp_go_inline(&inline_fn, &inline_init, &proto, &bad), GMP_EINVAL);
+  struct {
+    gmp_switch_hooks h;
+    long extra;
+  } longer{hooks, 1};
+  longer.h.size = sizeof longer;
+  EXPECT_EQ(gmp_go_inline(&inline_fn, &inline_init, &proto, &longer.h), GMP_E2BIG);
+  EXPECT_EQ(inits.load(), n);  // none of the refused spawns called init
+}
+
 TEST(Error, CategoryCodesAndMessages) {
   const gmp::error closed(GMP_ECLOSED, "gmp::chan::send");
   EXPECT_EQ(closed.code().value(), GMP_ECLOSED);

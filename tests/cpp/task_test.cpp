@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstddef>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -133,6 +134,103 @@ TEST(Task, ASmallGoroutineKeepsItsHotPartInSixtyFourBytes) {
   EXPECT_EQ(at(g->join_wg), 64u);
   EXPECT_EQ(sizeof(*g), 96u);
   g->discard();  // never started: frees it, callable and all
+}
+
+// gmp::go of a goroutine that returns nothing, with a callable of up to 40 bytes that
+// builds without throwing, keeps the callable in the runtime's G (gmp_go_inline; see
+// gmp::detail::inline_header): skynet's fits exactly.
+TEST(Task, SmallVoidGoroutinesLiveInTheirG) {
+  using frame = gmp::detail::inline_frame_for<void (&)(gmp::chan<long>, long, long, long),
+                                              gmp::chan<long>, long, long, long>;
+  static_assert(sizeof(frame) == GMP_GO_INLINE_SIZE);
+  static_assert(offsetof(gmp::detail::inline_header, word) == 16);
+  constexpr bool skynet_inline =
+      gmp::detail::inline_fits<void (&)(gmp::chan<long>, long, long, long), gmp::chan<long>,
+                               long, long, long>();
+  EXPECT_EQ(skynet_inline, GMP_GO_INLINE == 1);
+  // A result, a callable over 40 bytes, or one whose copy may throw: the object.
+  static_assert(!gmp::detail::inline_fits<int (*)()>());
+  struct big {
+    char bytes[48];
+    void operator()() const {}
+  };
+  static_assert(!gmp::detail::inline_fits<big>());
+  static_assert(!gmp::detail::inline_fits<void (*)(std::string), std::string&>());
+}
+
+// The join word of an inline goroutine (its id, then 0 or a joiner's channel): joins
+// before the end, after it, after its G ran other goroutines, from threads and from
+// goroutines, with handles moved and dropped; each capture dies exactly once.
+TEST(Task, InlineGoroutinesJoinInEveryOrder) {
+  static std::atomic<int> live{0};
+  struct token {
+    token() { live++; }
+    token(const token&) noexcept { live++; }
+    token(token&&) noexcept { live++; }
+    ~token() { live--; }
+  };
+  const int previous = gmp::maxprocs(2);
+  for (int round = 0; round < 10; round++) {
+    std::vector<gmp::task<void>> kept;
+    gmp::waitgroup wg;
+    std::atomic<int> ran{0};
+    for (int i = 0; i < 200; i++) {
+      auto body = [tok = token(), i, &ran]() {
+        (void)tok;
+        if (i % 3 == 0) gmp::this_goroutine::yield();
+        ran++;
+      };
+      static_assert(gmp::detail::inline_fits<decltype(body)>() == (GMP_GO_INLINE == 1));
+      auto t = gmp::go(std::move(body));
+      EXPECT_TRUE(t.joinable());
+      switch (i % 5) {
+        case 0:  // dropped at once
+          break;
+        case 1:  // joined at once, from this thread
+          t.join();
+          EXPECT_FALSE(t.joinable());
+          break;
+        case 2:  // joined by another goroutine, maybe after the end
+          wg.go([t = std::move(t), i]() mutable {
+            if (i % 10 == 2) gmp::this_goroutine::yield();
+            t.join();
+          });
+          break;
+        default:  // kept: joined below, long after most have ended and their G's reused
+          kept.push_back(std::move(t));
+      }
+    }
+    for (std::size_t k = 0; k < kept.size(); k++) {
+      if (k % 2 == 0) kept[k].join();
+    }
+    kept.clear();  // the others let go
+    wg.wait();
+    while (live.load() > 0) gmp::this_goroutine::sleep_for(std::chrono::microseconds(20));
+    ASSERT_EQ(live.load(), 0) << "round " << round;
+    EXPECT_EQ(ran.load(), 200);
+  }
+  gmp::maxprocs(previous);
+}
+
+TEST(Task, JoinWaitsForARunningInlineGoroutine) {
+  gmp::chan<int> go_on;
+  std::atomic<bool> done{false};
+  auto t = gmp::go([in = go_on.share(), &done]() mutable {
+    in.recv();
+    done = true;
+  });
+  gmp::waitgroup wg;
+  wg.go([&] {  // joins while the goroutine is parked
+    t.join();
+    EXPECT_TRUE(done.load());
+  });
+  gmp::this_goroutine::sleep_for(2ms);
+  EXPECT_FALSE(done.load());
+  go_on.send(1);
+  wg.wait();
+  std::error_code ec;
+  t.join(ec);  // no longer joinable
+  EXPECT_EQ(ec.value(), GMP_EINVAL);
 }
 
 TEST(Group, WaitsForAllAndReportsTheFirstErrorCode) {
