@@ -176,6 +176,74 @@ fn hooks_pair_up_around_direct_switches() {
     });
 }
 
+/// A goroutine given only one of the two hooks (the other NULL) gets that one at every
+/// switch, and nothing else runs in the other's place: one side has only `on_park`, the
+/// other only `on_resume`.
+#[test]
+fn a_single_hook_runs_alone() {
+    let _s = serial();
+    gmain(|| {
+        const N: u64 = 20_000;
+        let (ping, pong) = (Ch::of::<u64>(0), Ch::of::<u64>(0));
+        let states: Vec<Arc<HookState>> = (0..2)
+            .map(|_| {
+                Arc::new(HookState {
+                    me: AtomicU64::new(0),
+                    parks: AtomicI64::new(0),
+                    resumes: AtomicI64::new(0),
+                    wrong: AtomicI64::new(0),
+                })
+            })
+            .collect();
+        let wg = Arc::new(WaitGroup::new());
+        for (k, st) in states.iter().enumerate() {
+            let (st2, wg2) = (st.clone(), wg.clone());
+            assert_eq!(wg.add(1), 0);
+            let body = move || {
+                st2.me.store(gmp_self(), Ordering::Relaxed);
+                pingpong_side(k == 0, ping, pong, N);
+                assert_eq!(wg2.done(), 0);
+            };
+            let hooks = gmp_switch_hooks {
+                size: std::mem::size_of::<gmp_switch_hooks>(),
+                on_park: if k == 0 { Some(on_park) } else { None },
+                on_resume: if k == 0 { None } else { Some(on_resume) },
+                ctx: Arc::as_ptr(st) as *mut c_void,
+            };
+            let attr = gmp_go_attr {
+                size: std::mem::size_of::<gmp_go_attr>(),
+                stack_size: 0,
+                name: std::ptr::null(),
+                hooks: &hooks,
+            };
+            let (f, arg) = c_closure(body);
+            // SAFETY: valid attributes (copied by the call) and entry.
+            assert_eq!(unsafe { gmp_go_ex(&attr, f, arg, std::ptr::null_mut()) }, 0);
+        }
+        assert_eq!(wg.wait(), 0);
+        let (p0, r0) = (
+            states[0].parks.load(Ordering::Relaxed),
+            states[0].resumes.load(Ordering::Relaxed),
+        );
+        let (p1, r1) = (
+            states[1].parks.load(Ordering::Relaxed),
+            states[1].resumes.load(Ordering::Relaxed),
+        );
+        assert!(p0 >= N as i64 / 2, "only {p0} on_park calls");
+        assert!(r1 >= N as i64 / 2, "only {r1} on_resume calls");
+        assert_eq!((r0, p1), (0, 0), "a hook that was not given ran");
+        for st in &states {
+            assert_eq!(
+                st.wrong.load(Ordering::Relaxed),
+                0,
+                "a hook ran on another goroutine"
+            );
+        }
+        ping.release();
+        pong.release();
+    });
+}
+
 unsafe extern "C" fn on_thread_stack(arg: *mut c_void) {
     // SAFETY: arg is the caller's (goroutine stack address, result) pair.
     let io = unsafe { &mut *(arg as *mut (usize, usize)) };

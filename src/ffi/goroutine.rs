@@ -66,12 +66,8 @@ pub(crate) unsafe fn spawn_opts(
     };
     // SAFETY: NULL or a gmp_switch_hooks of its own size.
     let hooks = match unsafe { read_sized::<gmp_switch_hooks>(a.hooks) }? {
-        Some(h) if h.on_park.is_some() || h.on_resume.is_some() => Some(Hooks {
-            on_park: h.on_park,
-            on_resume: h.on_resume,
-            ctx: h.ctx,
-        }),
-        _ => None,
+        Some(h) => Hooks::new(h.on_park, h.on_resume, h.ctx),
+        None => None,
     };
     Ok((
         Spawn {
@@ -194,12 +190,8 @@ unsafe extern "C" fn gmp_go_inline_impl(
         };
         // SAFETY: NULL or a gmp_switch_hooks of its own size.
         let hooks = match unsafe { read_sized::<gmp_switch_hooks>(hooks) } {
-            Ok(Some(h)) if h.on_park.is_some() || h.on_resume.is_some() => Some(Hooks {
-                on_park: h.on_park,
-                on_resume: h.on_resume,
-                ctx: h.ctx,
-            }),
-            Ok(_) => None,
+            Ok(Some(h)) => Hooks::new(h.on_park, h.on_resume, h.ctx),
+            Ok(None) => None,
             Err(e) => return e,
         };
         let sp = Spawn {

@@ -146,12 +146,40 @@ pub(crate) const INLINE_ARG: usize = 64;
 #[repr(C, align(64))]
 pub(crate) struct InlineArg(pub(crate) [u64; INLINE_ARG / 8]);
 
-/// Switch hooks (API.md `gmp_switch_hooks`), copied at spawn.
+/// A switch hook: `on_park` or `on_resume` of `gmp_switch_hooks`.
+pub(crate) type HookFn = unsafe extern "C" fn(*mut libc::c_void);
+
+/// Switch hooks (API.md `gmp_switch_hooks`), copied at spawn. Both functions are always
+/// set (a hook the caller left NULL is [`no_hook`]), so that a switch tests one word,
+/// `Option<Hooks>`'s niche in `on_park`, and calls: issue 14's C++ ping-pong, where the
+/// runtime's side of each hook call was a tag test, a null test and a spill of the
+/// copy kept across the switch.
 #[derive(Clone, Copy)]
 pub(crate) struct Hooks {
-    pub(crate) on_park: Option<unsafe extern "C" fn(*mut libc::c_void)>,
-    pub(crate) on_resume: Option<unsafe extern "C" fn(*mut libc::c_void)>,
+    pub(crate) on_park: HookFn,
+    pub(crate) on_resume: HookFn,
     pub(crate) ctx: *mut libc::c_void,
+}
+
+/// The hook that does nothing, for the one of a pair the caller did not give.
+unsafe extern "C" fn no_hook(_: *mut libc::c_void) {}
+
+impl Hooks {
+    /// The hooks of a `gmp_switch_hooks`, or `None` if it has neither.
+    pub(crate) fn new(
+        on_park: Option<HookFn>,
+        on_resume: Option<HookFn>,
+        ctx: *mut libc::c_void,
+    ) -> Option<Hooks> {
+        if on_park.is_none() && on_resume.is_none() {
+            return None;
+        }
+        Some(Hooks {
+            on_park: on_park.unwrap_or(no_hook),
+            on_resume: on_resume.unwrap_or(no_hook),
+            ctx,
+        })
+    }
 }
 
 /// A goroutine. Its memory only ever holds a G (`gslab.rs`: type-stable slabs whose
@@ -544,17 +572,16 @@ pub(crate) fn switch_out(g: GRef, why: Switch) {
     // SAFETY: the running goroutine owns its inner state until it switches.
     let hooks = unsafe { g.inner().hooks };
     if let Some(h) = hooks {
-        if let Some(f) = h.on_park {
-            // SAFETY: the user's hook with its own context, on the goroutine's stack.
-            unsafe { f(h.ctx) }
-        }
+        // SAFETY: the user's hook with its own context, on the goroutine's stack.
+        unsafe { (h.on_park)(h.ctx) }
     }
     save_context(g);
     super::schedule::switch_from_g(g, why);
-    if let Some(h) = hooks {
-        if let Some(f) = h.on_resume {
+    if hooks.is_some() {
+        // SAFETY: resumed, the goroutine owns its inner state again.
+        if let Some(h) = unsafe { g.inner().hooks } {
             // SAFETY: as above.
-            unsafe { f(h.ctx) }
+            unsafe { (h.on_resume)(h.ctx) }
         }
     }
 }
