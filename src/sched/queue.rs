@@ -65,7 +65,9 @@ fn runqput_overflow(batch: super::runq::Overflow<super::g::G>, locked: Option<&m
     }
 }
 
-/// Makes a waiting goroutine runnable (Go's `goready`), from any thread.
+/// Makes a waiting goroutine runnable (Go's `goready`), from any thread. Out of line,
+/// with `runqput_wake` in it: every waker (`WaitRef::wake`, inlined in each) calls it.
+#[inline(never)]
 pub(crate) fn ready(g: GRef) {
     // Only the one claimer of its wait readies a G (park.rs), so a check and a store do;
     // the check catches a broken protocol rather than a race.
@@ -74,10 +76,21 @@ pub(crate) fn ready(g: GRef) {
     }
     g.set_status(RUNNABLE);
     g.get().since.store(0, Ordering::Relaxed);
+    let home = g.get().home.load(Ordering::Acquire);
+    if super::trace::on() || !home.is_null() {
+        // A tail call: nothing here is live across a call, so no register to save.
+        return ready_other(g, home);
+    }
+    runqput_wake(m::current().and_then(|m| m.get().p()), g);
+}
+
+/// `ready` when tracing, or for a goroutine with a home.
+#[cold]
+#[inline(never)]
+fn ready_other(g: GRef, home: *mut super::home::Home) {
     if super::trace::on() {
         trace_ready(g);
     }
-    let home = g.get().home.load(Ordering::Acquire);
     if !home.is_null() {
         // SAFETY: a home outlives its goroutines (gmp_home_free refuses while any lives).
         unsafe { (*home).push(g) };

@@ -17,6 +17,7 @@ use super::proc::{gfree, start_stack};
 use super::procresize::{acquirep, releasep};
 use super::queue::{globrunqput, runqput};
 use super::{SCHED, ST_SHUTDOWN};
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
 /// The scheduler loop of an M. Returns when the M must end: shutdown, or its locked G
@@ -173,14 +174,42 @@ pub(crate) fn switch_from_g(g1: GRef, why: Switch) {
     // `sp` and stays untouched until someone resumes it.
     let save = unsafe { &mut g1.inner().sp as *mut usize };
     let arg = g::pending(g1, why);
-    let got = match next_direct(c, g1, why) {
+    let g2 = next_direct(c, g1, why);
+    let to = match g2 {
         // SAFETY: next_direct made g2 ours (dequeued, RUNNING), with a context.
-        Some(g2) => unsafe { cswitch::switch_g(save, g1, Some(g2), g2.inner().sp, arg) },
-        // SAFETY: the scheduler loop saved its context in ctx before switching to us.
-        None => unsafe { cswitch::switch_g(save, g1, None, c.sched_sp.get(), arg) },
+        Some(g2) => unsafe { g2.inner().sp },
+        // The scheduler loop saved its context in ctx before switching to us.
+        None => c.sched_sp.get(),
+    };
+    // One test of the sanitizer flag for the switch: it never goes from off to on (it is
+    // looked up once, and `on` is true until then), so the side that found it off needs
+    // no hook after the switch either.
+    let got = if crate::sys::sanitizer::on() {
+        // SAFETY: as below.
+        unsafe { switch_announced(save, g1, g2, to, arg) }
+    } else {
+        // SAFETY: `to` is g2's saved context or the loop's (above); `save` is g1's.
+        unsafe { cswitch::switch(save, to, arg) }
     };
     // `c` may be another thread's now: not used past the switch.
     after_switch_in_g(got);
+}
+
+/// `switch_from_g`'s switch with the sanitizer hooks (`cswitch::switch_g`).
+///
+/// # Safety
+/// As `cswitch::switch_g`.
+#[cold]
+#[inline(never)]
+unsafe fn switch_announced(
+    save: *mut usize,
+    g1: GRef,
+    g2: Option<GRef>,
+    to: usize,
+    arg: usize,
+) -> usize {
+    // SAFETY: the caller's contract.
+    unsafe { cswitch::switch_g(save, g1, g2, to, arg) }
 }
 
 /// The G to switch to directly from g1, which is leaving for `why`: our P's next G, if
@@ -188,6 +217,8 @@ pub(crate) fn switch_from_g(g1: GRef, why: Switch) {
 /// does before a switch. None: switch to the scheduler loop. Not `inline(always)`:
 /// that saved 15-20 instructions a switch (callgrind) but made the ring benchmark 38%
 /// slower on one CPU (a bigger `gmp_chan_*` in the instruction cache, presumably).
+/// The checks here call nothing, so they save no registers; the dequeue, which calls,
+/// is `take_direct`, a tail call.
 #[inline]
 pub(super) fn next_direct(c: &g::Ctx, g1: GRef, why: Switch) -> Option<GRef> {
     if !matches!(why, Switch::Park | Switch::Gosched | Switch::Exit) {
@@ -213,8 +244,30 @@ pub(super) fn next_direct(c: &g::Ctx, g1: GRef, why: Switch) -> Option<GRef> {
     {
         return None;
     }
+    take_direct(c, m, p)
+}
+
+/// `next_direct`'s dequeue: p's next G, made ours to run on m. The rare cases are a
+/// tail call, so that nothing here is live across a call (no registers to save).
+#[inline(never)]
+fn take_direct(c: &g::Ctx, m: &M, p: &'static P) -> Option<GRef> {
     let (g2, inherit) = p.runq.get()?;
     let g2 = GRef(g2);
+    // SAFETY: we dequeued g2, so we own it.
+    if !g2.get().lockedm.load(Ordering::Acquire).is_null() || unsafe { g2.inner() }.stack.is_none()
+    {
+        return take_direct_slow(c, m, p, g2, inherit);
+    }
+    begin_run(m, p, g2, inherit);
+    c.g.set(g2.as_ptr());
+    Some(g2)
+}
+
+/// `take_direct` for a G that is locked to an M or has no stack yet: it runs here if it
+/// can get a stack now; else it goes back to p's queue for the scheduler loop.
+#[cold]
+#[inline(never)]
+fn take_direct_slow(c: &g::Ctx, m: &M, p: &'static P, g2: GRef, inherit: bool) -> Option<GRef> {
     // SAFETY: we dequeued g2, so we own it.
     let no_stack = unsafe { g2.inner() }.stack.is_none();
     if !g2.get().lockedm.load(Ordering::Acquire).is_null()
@@ -249,12 +302,34 @@ pub(super) fn begin_run(m: &M, p: &P, g: GRef, inherit: bool) {
 /// it left (`switch_from_g`); nothing when it was the scheduler loop. Only what
 /// next_direct allows comes here: Park, Gosched, Exit of an unlocked G on an M.
 /// Out of line: inlined (`inline(always)`) it saved about 25 instructions a round trip
-/// but made the ring benchmark slower on one CPU, as `next_direct` did.
+/// but made the ring benchmark slower on one CPU, as `next_direct` did. A park (the
+/// common switch) is tested first and needs no register saved: its commit closure is a
+/// tail call; the rest is `after_switch_other`.
 pub(crate) fn after_switch_in_g(arg: usize) {
+    if arg & SWITCH_MASK == Switch::Park as usize {
+        // SAFETY: a switch word with a reason carries its G (`g::pending`; G's are
+        // 8-aligned and never null).
+        let g1 = GRef(unsafe { NonNull::new_unchecked((arg & !SWITCH_MASK) as *mut g::G) });
+        debug_assert!(
+            matches!(g::decode(arg), Some((g, Switch::Park)) if g.as_ptr() == g1.as_ptr())
+        );
+        park_commit(g1);
+        return;
+    }
+    after_switch_other(arg);
+}
+
+/// `g::pending`'s mask of the reason bits (`g::SWITCH_MASK`, 8-aligned G's); checked
+/// against `g::decode` in `after_switch_other`.
+const SWITCH_MASK: usize = 7;
+
+#[inline(never)]
+fn after_switch_other(arg: usize) {
     let Some((g1, why)) = g::decode(arg) else {
         return;
     };
-    // Our P, read only where it is used: a park (the common switch) needs none.
+    debug_assert_eq!(g1.as_ptr() as usize, arg & !SWITCH_MASK);
+    // Our P, read only where it is used.
     let p = || m::current().and_then(|m| m.get().p());
     match why {
         Switch::Park => park_commit(g1),
@@ -332,10 +407,15 @@ pub(super) fn bump64(c: &std::sync::atomic::AtomicU64) {
 }
 
 /// After a G switched out to park: mark it WAITING, then run its commit closure.
+#[inline(always)]
 pub(crate) fn park_commit(g: GRef) {
-    g.get()
-        .since
-        .store(crate::sys::clock::tick_now(), Ordering::Relaxed);
+    // `clock::tick_now`, with its rare clock_gettime out of line: inline it gives
+    // `after_switch_in_g` a stack frame, and the commit call is then no tail call.
+    let now = match crate::sys::clock::TICK_NOW.load(Ordering::Relaxed) {
+        0 => tick_now_slow(),
+        t => t,
+    };
+    g.get().since.store(now, Ordering::Relaxed);
     g.set_status(WAITING);
     // SAFETY: the G has switched out and is not yet visible to any waker (its commit
     // closure publishes it), so we still own it; the closure lives on its stack.
@@ -344,6 +424,12 @@ pub(crate) fn park_commit(g: GRef) {
             (*c)();
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn tick_now_slow() -> i64 {
+    crate::sys::clock::tick_now()
 }
 
 /// A G finished: return its stack and the G itself to the caches. True when the M must

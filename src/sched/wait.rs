@@ -227,7 +227,8 @@ impl WaitRef {
     }
 
     /// Wakes the waiter. Only the winner of [`claim`](Self::claim) may call it, once.
-    #[inline]
+    /// Inline: a test and a call (`ready` is out of line).
+    #[inline(always)]
     pub(crate) fn wake(self) {
         match (self.g(), self.thread()) {
             (Some(g), _) => super::queue::ready(g),
@@ -275,6 +276,7 @@ impl WaitRef {
 }
 
 /// Opens the next wait on `word` (see [`proto::open`]); returns its sequence number.
+#[inline]
 pub(crate) fn open(word: &AtomicU64) -> u64 {
     proto::open(word)
 }
