@@ -416,6 +416,21 @@ impl Chan {
         self.op(false, elem, deadline, try_only)
     }
 
+    /// `send` with no deadline, for a caller that found no sanitizer loaded
+    /// (`sanitizer::on` false, which it stays): without `op`'s test of it.
+    #[inline(always)]
+    pub(crate) fn send_plain(&self, elem: *const u8) -> Code {
+        debug_assert!(!crate::sys::sanitizer::on());
+        self.op_inner(true, elem as *mut u8, -1, false)
+    }
+
+    /// `recv` with no deadline; see `send_plain`.
+    #[inline(always)]
+    pub(crate) fn recv_plain(&self, elem: *mut u8) -> Code {
+        debug_assert!(!crate::sys::sanitizer::on());
+        self.op_inner(false, elem, -1, false)
+    }
+
     /// A send (`elem` is read) or a receive (`elem` is written; may be null): done at
     /// once if it can be, else parked on the channel's queue of that side (Go's
     /// `chansend`/`chanrecv`). Inlined into both, so `send` is a constant there.
@@ -462,6 +477,32 @@ impl Chan {
             crate::sched::proc::preempt_check();
             return error::EAGAIN;
         }
+        if deadline < 0 {
+            // The common wait, inline: a goroutine without a home, no deadline. Its wait
+            // is sole (park.rs): only this queue entry can end it.
+            if let Some(g) = park::sole_g() {
+                let seq = park::open_sole_g(g);
+                let (q, reason) = if send {
+                    (&mut inner.sendq, WaitReason::ChanSend)
+                } else {
+                    (&mut inner.recvq, WaitReason::ChanReceive)
+                };
+                q.push_back(Sudog {
+                    w: WaitRef::for_g(g, seq, true),
+                    elem,
+                    fired: std::ptr::null(),
+                    case: 0,
+                });
+                let out = park::park_sole_g(g, seq, reason, move || drop(inner));
+                return self.waited(out, send, elem, || WaitRef::for_g(g, seq, true));
+            }
+        }
+        self.block(inner, send, elem, deadline)
+    }
+
+    /// `op_inner`'s wait for a thread, a goroutine with a home, or with a deadline.
+    #[inline(never)]
+    fn block(&self, mut inner: Guard<'_, Inner>, send: bool, elem: *mut u8, deadline: i64) -> Code {
         let w = if deadline < 0 {
             park::prepare_sole()
         } else {
@@ -478,7 +519,15 @@ impl Chan {
             fired: std::ptr::null(),
             case: 0,
         });
-        match park::park_deadline(&w, reason, deadline, move || drop(inner)) {
+        let out = park::park_deadline(&w, reason, deadline, move || drop(inner));
+        self.waited(out, send, elem, || w.clone())
+    }
+
+    /// The result of a send or receive that waited with outcome `out`; `w` names the wait
+    /// (made only when its stale sudogs must go).
+    #[inline(always)]
+    fn waited(&self, out: u8, send: bool, elem: *mut u8, w: impl FnOnce() -> WaitRef) -> Code {
+        match out {
             park::OK => 0,
             park::CLOSED => {
                 if !send && !elem.is_null() && self.elem_size != 0 {
@@ -488,7 +537,7 @@ impl Chan {
                 error::ECLOSED
             }
             other => {
-                self.forget(&w);
+                self.forget(&w());
                 crate::sema::outcome_code(other)
             }
         }

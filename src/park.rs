@@ -71,6 +71,37 @@ fn prepare_ex(sole: bool) -> WaitRef {
     }
 }
 
+/// The running goroutine, if a wait of it that has no deadline and is not a select can
+/// be `sole` ([`prepare_sole`]): it has no home. None on a thread, or with a home.
+#[inline(always)]
+pub(crate) fn sole_g() -> Option<GRef> {
+    let g = crate::sched::g::current()?;
+    g.get().home.load(Ordering::Relaxed).is_null().then_some(g)
+}
+
+/// Opens a sole wait of g (from [`sole_g`]): [`prepare_sole`] without its tests. Its
+/// `WaitRef` is `WaitRef::for_g(g, seq, true)`; park with [`park_sole_g`].
+#[inline(always)]
+pub(crate) fn open_sole_g(g: GRef) -> u64 {
+    open(&g.get().wait)
+}
+
+/// [`park`] for a sole wait of a goroutine ([`open_sole_g`]): no deadline to arm, no home
+/// to cancel it, no thread to sleep, so only the switch and the commit are left.
+#[inline(always)]
+pub(crate) fn park_sole_g(g: GRef, seq: u64, reason: WaitReason, commit: impl FnOnce()) -> u8 {
+    let mut commit = Some(commit);
+    // Runs after we switched away but lives on our stack: `c` is moved off it before it
+    // releases the lock (after which a waker may resume us and reuse this frame).
+    let mut f = move || {
+        if let Some(c) = commit.take() {
+            c();
+        }
+    };
+    crate::sched::g::gopark(g, reason, &mut f);
+    outcome_of(&g.get().wait, seq)
+}
+
 /// Blocks the caller of [`prepare`] until its wait is claimed; returns the outcome.
 /// `commit` runs once, after the caller can no longer miss a wake-up (see the protocol).
 pub(crate) fn park(w: &WaitRef, reason: WaitReason, commit: impl FnOnce()) -> u8 {
@@ -87,7 +118,8 @@ pub(crate) fn park_deadline(
     commit: impl FnOnce(),
 ) -> u8 {
     if let Some(g) = w.g() {
-        if crate::sched::home::canceled(g) {
+        // A sole wait's goroutine has no home (prepare_sole), so nothing to cancel it.
+        if !w.is_sole() && crate::sched::home::canceled(g) {
             // A closed home's goroutines never block again: they finish.
             commit();
             if w.claim(CANCELED) {
@@ -96,18 +128,18 @@ pub(crate) fn park_deadline(
             return wait_claimed_g(g, w, reason);
         }
         let mut commit = Some(commit);
-        let wr = w.clone();
         // This closure runs after we switched away (on the scheduler's stack or the next
-        // goroutine's) but lives on ours. Once `c` releases the lock, a waker may resume
-        // us elsewhere and reuse this frame: so first move everything off our stack, arm
-        // the timer (it may fire at once: we are already WAITING), and let `c` be the
-        // last act.
+        // goroutine's) but lives on ours, as does `w`. Once `c` releases the lock, or the
+        // timer fires, a waker may resume us elsewhere and reuse this frame: so first move
+        // everything off our stack (the timer's copy of `w` is made before it is armed),
+        // arm the timer (it may fire at once: we are already WAITING), and let `c` be the
+        // last act. A wait without a deadline copies nothing.
         let mut f = move || {
             let c = commit.take();
             if deadline >= 0 {
                 crate::sched::timers::add_timer(
                     deadline,
-                    crate::sched::timers::TimerAction::Wake(wr.clone()),
+                    crate::sched::timers::TimerAction::Wake(w.clone()),
                 );
             }
             if let Some(c) = c {

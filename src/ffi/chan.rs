@@ -96,7 +96,50 @@ pub extern "C" fn gmp_chan_release(ch: *mut gmp_chan) {
 /// or NULL `elem` with a non-zero element size); `GMP_ECANCELED` (home closed).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_chan_send(ch: *mut gmp_chan, elem: *const c_void) -> c_int {
-    entry!(Runtime, send(ch, elem, -1))
+    fn here() {}
+    if crate::sys::sanitizer::on() {
+        return announced(here, move || send(ch, elem, -1));
+    }
+    enter_plain(here, || {
+        let Some(c) = chan(ch) else {
+            return error::EINVAL;
+        };
+        if elem.is_null() && c.elem_size != 0 {
+            return error::EINVAL;
+        }
+        c.send_plain(elem.cast())
+    })
+}
+
+/// `gmp_chan_send` and `gmp_chan_recv` with a sanitizer loaded (or not yet looked up):
+/// `entry!(Runtime, ..)`, whose TSan marker and the channel's TSan edges (`Chan::op`)
+/// are then needed. `here` names the caller, as in `entry!`.
+#[cold]
+#[inline(never)]
+fn announced<H>(here: H, body: impl FnOnce() -> c_int) -> c_int {
+    super::enter(super::Needs::Runtime, here, || error::EINVAL, body)
+}
+
+/// `entry!(Runtime, ..)` for the blocking send and receive once no sanitizer is loaded
+/// (the caller tested `sanitizer::on`, which never turns true again once false):
+/// without the TSan marker, which is then a no-op that still costs a test and a flag
+/// kept across the call. Otherwise the same: start the runtime on first use, refuse
+/// after shutdown and in a forked child, report a panic as `entry!` does.
+#[inline(always)]
+fn enter_plain<H>(_here: H, body: impl FnOnce() -> c_int) -> c_int {
+    let run = || {
+        if let Err(e) = crate::start::ensure_started() {
+            return e;
+        }
+        body()
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(r) => r,
+        Err(e) => {
+            super::report_panic(std::any::type_name::<H>(), &*e);
+            error::EINVAL
+        }
+    }
 }
 
 /// Receives into `elem` (NULL: discard the value). A switch point.
@@ -105,7 +148,16 @@ pub unsafe extern "C" fn gmp_chan_send(ch: *mut gmp_chan, elem: *const c_void) -
 /// zeroed); `GMP_EINVAL`; `GMP_ECANCELED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_chan_recv(ch: *mut gmp_chan, elem: *mut c_void) -> c_int {
-    entry!(Runtime, recv(ch, elem, -1))
+    fn here() {}
+    if crate::sys::sanitizer::on() {
+        return announced(here, move || recv(ch, elem, -1));
+    }
+    enter_plain(here, || {
+        let Some(c) = chan(ch) else {
+            return error::EINVAL;
+        };
+        c.recv_plain(elem.cast())
+    })
 }
 
 /// `gmp_chan_send` with a timeout: 0 is a try (`GMP_EAGAIN` where it would block), < 0
