@@ -113,13 +113,19 @@ pub(super) fn runqput_wake(p: Option<&P>, g: GRef) {
                 wakep();
             }
         }
-        None => {
-            let mut l = SCHED.locked();
-            globrunqput(&mut l, g);
-            drop(l);
-            wakep();
-        }
+        None => runqput_global_wake(g),
     }
+}
+
+/// `runqput_wake` from a thread without a P: the global queue. Out of line, so that
+/// the put on a P's queue saves no registers for it.
+#[cold]
+#[inline(never)]
+fn runqput_global_wake(g: GRef) {
+    let mut l = SCHED.locked();
+    globrunqput(&mut l, g);
+    drop(l);
+    wakep();
 }
 
 /// Queues goroutines on the global queue (sysmon moving a hog's queue).

@@ -257,7 +257,12 @@ impl WaitRef {
     #[inline]
     pub(crate) fn g(&self) -> Option<GRef> {
         if self.who & THREAD_BIT == 0 {
-            std::ptr::NonNull::new(self.who as *mut super::g::G).map(GRef)
+            // SAFETY: `who` is never 0: a G's address (`for_g`, from a `GRef`) or an
+            // `Arc`'s with bit 0 set (`for_thread`). So no null test in every claim and
+            // wake.
+            Some(GRef(unsafe {
+                std::ptr::NonNull::new_unchecked(self.who as *mut super::g::G)
+            }))
         } else {
             None
         }
