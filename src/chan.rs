@@ -89,9 +89,10 @@ impl WaitQ {
         if self.len == self.buf.len() {
             self.grow();
         }
-        // The capacity is a power of two (grow).
+        // The capacity is a power of two (grow), at least 4 here.
         let i = (self.head + self.len) & (self.buf.len() - 1);
-        self.buf[i].write(sg);
+        // SAFETY: i is masked below the capacity: no bounds test on every wait.
+        unsafe { self.buf.get_unchecked_mut(i) }.write(sg);
         self.len += 1;
     }
 
@@ -103,9 +104,10 @@ impl WaitQ {
         let i = self.head;
         self.head = (i + 1) & (self.buf.len() - 1);
         self.len -= 1;
-        // SAFETY: slot i held the first of the live sudogs; head moved past it, so it is
-        // read out once.
-        Some(unsafe { self.buf[i].assume_init_read() })
+        // SAFETY: head is always masked below the capacity (non-zero while len > 0);
+        // slot i held the first of the live sudogs; head moved past it, so it is read
+        // out once.
+        Some(unsafe { self.buf.get_unchecked(i).assume_init_read() })
     }
 
     /// Keeps the sudogs for which `keep` is true, in order.
