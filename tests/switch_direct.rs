@@ -106,51 +106,70 @@ unsafe extern "C" fn on_resume(ctx: *mut c_void) {
     s.resumes.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Two goroutines with switch hooks ping-pong 50,000 times (every park a direct switch
-/// to the other one, on one P or two): each hook runs on its own goroutine, and parks
-/// and resumes pair up.
+/// Two goroutines, each with the hooks `hooks(k)` gives it (`k` 0 or 1) over its own
+/// [`HookState`], ping-pong `n` times (every park a direct switch to the other one, on
+/// one P or two). Returns the two states once both have ended.
+fn hooked_pingpong(
+    n: u64,
+    hooks: impl Fn(usize, *mut c_void) -> gmp_switch_hooks,
+) -> Vec<Arc<HookState>> {
+    let (ping, pong) = (Ch::of::<u64>(0), Ch::of::<u64>(0));
+    let states: Vec<Arc<HookState>> = (0..2)
+        .map(|_| {
+            Arc::new(HookState {
+                me: AtomicU64::new(0),
+                parks: AtomicI64::new(0),
+                resumes: AtomicI64::new(0),
+                wrong: AtomicI64::new(0),
+            })
+        })
+        .collect();
+    let wg = Arc::new(WaitGroup::new());
+    for (k, st) in states.iter().enumerate() {
+        let (st2, wg2) = (st.clone(), wg.clone());
+        assert_eq!(wg.add(1), 0);
+        let body = move || {
+            st2.me.store(gmp_self(), Ordering::Relaxed);
+            pingpong_side(k == 0, ping, pong, n);
+            assert_eq!(wg2.done(), 0);
+        };
+        let hooks = hooks(k, Arc::as_ptr(st) as *mut c_void);
+        let attr = gmp_go_attr {
+            size: std::mem::size_of::<gmp_go_attr>(),
+            stack_size: 0,
+            name: std::ptr::null(),
+            hooks: &hooks,
+        };
+        let (f, arg) = c_closure(body);
+        // SAFETY: valid attributes (copied by the call) and entry.
+        assert_eq!(unsafe { gmp_go_ex(&attr, f, arg, std::ptr::null_mut()) }, 0);
+    }
+    assert_eq!(wg.wait(), 0);
+    ping.release();
+    pong.release();
+    for st in &states {
+        assert_eq!(
+            st.wrong.load(Ordering::Relaxed),
+            0,
+            "a hook ran on another goroutine"
+        );
+    }
+    states
+}
+
+/// Two goroutines with switch hooks ping-pong 50,000 times: each hook runs on its own
+/// goroutine, and parks and resumes pair up.
 #[test]
 fn hooks_pair_up_around_direct_switches() {
     let _s = serial();
     gmain(|| {
         const N: u64 = 50_000;
-        let (ping, pong) = (Ch::of::<u64>(0), Ch::of::<u64>(0));
-        let states: Vec<Arc<HookState>> = (0..2)
-            .map(|_| {
-                Arc::new(HookState {
-                    me: AtomicU64::new(0),
-                    parks: AtomicI64::new(0),
-                    resumes: AtomicI64::new(0),
-                    wrong: AtomicI64::new(0),
-                })
-            })
-            .collect();
-        let wg = Arc::new(WaitGroup::new());
-        for (k, st) in states.iter().enumerate() {
-            let (st2, wg2) = (st.clone(), wg.clone());
-            assert_eq!(wg.add(1), 0);
-            let body = move || {
-                st2.me.store(gmp_self(), Ordering::Relaxed);
-                pingpong_side(k == 0, ping, pong, N);
-                assert_eq!(wg2.done(), 0);
-            };
-            let hooks = gmp_switch_hooks {
-                size: std::mem::size_of::<gmp_switch_hooks>(),
-                on_park: Some(on_park),
-                on_resume: Some(on_resume),
-                ctx: Arc::as_ptr(st) as *mut c_void,
-            };
-            let attr = gmp_go_attr {
-                size: std::mem::size_of::<gmp_go_attr>(),
-                stack_size: 0,
-                name: std::ptr::null(),
-                hooks: &hooks,
-            };
-            let (f, arg) = c_closure(body);
-            // SAFETY: valid attributes (copied by the call) and entry.
-            assert_eq!(unsafe { gmp_go_ex(&attr, f, arg, std::ptr::null_mut()) }, 0);
-        }
-        assert_eq!(wg.wait(), 0);
+        let states = hooked_pingpong(N, |_, ctx| gmp_switch_hooks {
+            size: std::mem::size_of::<gmp_switch_hooks>(),
+            on_park: Some(on_park),
+            on_resume: Some(on_resume),
+            ctx,
+        });
         let mut parks = 0;
         for st in &states {
             let (p, r) = (
@@ -158,11 +177,6 @@ fn hooks_pair_up_around_direct_switches() {
                 st.resumes.load(Ordering::Relaxed),
             );
             assert_eq!(p, r, "on_park {p} times, on_resume {r} times");
-            assert_eq!(
-                st.wrong.load(Ordering::Relaxed),
-                0,
-                "a hook ran on another goroutine"
-            );
             parks += p;
         }
         // Each of the 2N unbuffered exchanges parks whichever side came first.
@@ -171,8 +185,6 @@ fn hooks_pair_up_around_direct_switches() {
             "only {parks} parks for {} exchanges",
             2 * N
         );
-        ping.release();
-        pong.release();
     });
 }
 
@@ -184,43 +196,12 @@ fn a_single_hook_runs_alone() {
     let _s = serial();
     gmain(|| {
         const N: u64 = 20_000;
-        let (ping, pong) = (Ch::of::<u64>(0), Ch::of::<u64>(0));
-        let states: Vec<Arc<HookState>> = (0..2)
-            .map(|_| {
-                Arc::new(HookState {
-                    me: AtomicU64::new(0),
-                    parks: AtomicI64::new(0),
-                    resumes: AtomicI64::new(0),
-                    wrong: AtomicI64::new(0),
-                })
-            })
-            .collect();
-        let wg = Arc::new(WaitGroup::new());
-        for (k, st) in states.iter().enumerate() {
-            let (st2, wg2) = (st.clone(), wg.clone());
-            assert_eq!(wg.add(1), 0);
-            let body = move || {
-                st2.me.store(gmp_self(), Ordering::Relaxed);
-                pingpong_side(k == 0, ping, pong, N);
-                assert_eq!(wg2.done(), 0);
-            };
-            let hooks = gmp_switch_hooks {
-                size: std::mem::size_of::<gmp_switch_hooks>(),
-                on_park: if k == 0 { Some(on_park) } else { None },
-                on_resume: if k == 0 { None } else { Some(on_resume) },
-                ctx: Arc::as_ptr(st) as *mut c_void,
-            };
-            let attr = gmp_go_attr {
-                size: std::mem::size_of::<gmp_go_attr>(),
-                stack_size: 0,
-                name: std::ptr::null(),
-                hooks: &hooks,
-            };
-            let (f, arg) = c_closure(body);
-            // SAFETY: valid attributes (copied by the call) and entry.
-            assert_eq!(unsafe { gmp_go_ex(&attr, f, arg, std::ptr::null_mut()) }, 0);
-        }
-        assert_eq!(wg.wait(), 0);
+        let states = hooked_pingpong(N, |k, ctx| gmp_switch_hooks {
+            size: std::mem::size_of::<gmp_switch_hooks>(),
+            on_park: if k == 0 { Some(on_park) } else { None },
+            on_resume: if k == 0 { None } else { Some(on_resume) },
+            ctx,
+        });
         let (p0, r0) = (
             states[0].parks.load(Ordering::Relaxed),
             states[0].resumes.load(Ordering::Relaxed),
@@ -232,15 +213,6 @@ fn a_single_hook_runs_alone() {
         assert!(p0 >= N as i64 / 2, "only {p0} on_park calls");
         assert!(r1 >= N as i64 / 2, "only {r1} on_resume calls");
         assert_eq!((r0, p1), (0, 0), "a hook that was not given ran");
-        for st in &states {
-            assert_eq!(
-                st.wrong.load(Ordering::Relaxed),
-                0,
-                "a hook ran on another goroutine"
-            );
-        }
-        ping.release();
-        pong.release();
     });
 }
 
