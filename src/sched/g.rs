@@ -407,19 +407,7 @@ impl G {
 /// only: no fault, no effect on what is read or written.
 #[inline(always)]
 pub(crate) fn prefetch_for_spawn(g: GRef) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetchw never faults and changes no architectural state (a NOP where
-    // the CPU does not have it); the addresses are inside the G.
-    unsafe {
-        std::arch::asm!(
-            "prefetchw [{g}]",
-            "prefetchw [{g} + 64]",
-            g = in(reg) g.as_ptr(),
-            options(nostack, preserves_flags, readonly),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = g;
+    crate::sys::cpu::prefetch_write2(g.as_ptr());
 }
 
 /// This thread's scheduling context: the goroutine running on it (an M's current G, or

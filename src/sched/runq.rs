@@ -146,18 +146,7 @@ impl<T> fmt::Debug for RunQueue<T> {
 #[cfg(not(loom))]
 #[inline(always)]
 fn prefetch_item<T>(p: *mut T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetchw never faults and changes no architectural state.
-    unsafe {
-        std::arch::asm!(
-            "prefetchw [{p}]",
-            "prefetchw [{p} + 64]",
-            p = in(reg) p,
-            options(nostack, preserves_flags, readonly),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+    crate::sys::cpu::prefetch_write2(p);
 }
 
 /// Converts a pointer that the invariants say is non-null (a live slot, or a

@@ -61,6 +61,26 @@ pub(crate) fn default_procs() -> usize {
     cgroup_limit().map_or(n, |q| q.min(n)).max(1)
 }
 
+/// Asks the cache for the first two lines at `p` for writing (`prefetchw`): for a G,
+/// what a spawn writes and what running it touches first (`sched/g.rs`, `G`'s layout).
+/// A hint only: it never faults and changes nothing that is read or written (a NOP
+/// where the CPU lacks it; nothing off x86_64).
+#[inline(always)]
+pub(crate) fn prefetch_write2<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetchw never faults and changes no architectural state.
+    unsafe {
+        std::arch::asm!(
+            "prefetchw [{p}]",
+            "prefetchw [{p} + 64]",
+            p = in(reg) p,
+            options(nostack, preserves_flags, readonly),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
