@@ -12,13 +12,16 @@ ir() { # dir scale prog [arg]
         awk '/refs:/ {gsub(",", "", $NF); print $NF}')
 }
 # prog:arg:scale1:scale2:ops1:ops2:unit
-for spec in "pingpong:1p:0.01:0.02:10000:20000:round trip" \
-            "mainpingpong:unlocked:0.01:0.02:10000:20000:round trip" \
-            "ring::0.01:0.02:10000:20000:hop" \
-            "buffered::0.01:0.02:100000:200000:message" \
-            "yield::0.01:0.02:20000:40000:yield" \
+# The pairs are far apart (0.02 and 0.12, for skynet 0.01 and 0.1) so that start-up
+# jitter (first touches, thread start order) is divided by many operations: with 0.01
+# and 0.02, two runs of one binary differed by up to 60 instructions a round trip.
+for spec in "pingpong:1p:0.02:0.12:20000:120000:round trip" \
+            "mainpingpong:unlocked:0.02:0.12:20000:120000:round trip" \
+            "ring::0.02:0.12:20000:120000:hop" \
+            "buffered::0.02:0.12:200000:1200000:message" \
+            "yield::0.02:0.12:40000:240000:yield" \
             "skynet::0.01:0.1:11111:111111:goroutine" \
-            "spawn::0.01:0.02:10000:20000:goroutine"; do
+            "spawn::0.02:0.12:20000:120000:goroutine"; do
     IFS=: read -r prog arg s1 s2 n1 n2 unit <<< "$spec"
     a=$(ir "$out" "$s1" "$prog" "$arg")
     b=$(ir "$out" "$s2" "$prog" "$arg")
