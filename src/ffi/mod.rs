@@ -79,8 +79,8 @@ use crate::error::Code;
 /// no call pays the prologue twice.
 ///
 /// Cost on the fast path: `catch_unwind` is free when nothing unwinds (the landing pad
-/// is off the path); `Runtime` is `ensure_started`'s one state load and the fork flag's;
-/// `NoStart` the fork flag's load; TSan's marker one byte load.
+/// is off the path); `Runtime` is `ensure_started`'s one state load (a forked child's
+/// reads `ST_FORKED`); `NoStart` the fork flag's load; TSan's marker one byte load.
 macro_rules! entry {
     ($needs:ident, $body:expr) => {
         entry!(

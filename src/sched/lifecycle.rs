@@ -5,7 +5,7 @@
 use super::g::{self};
 use super::m::{self};
 use super::proc::{created_count, goroutine_count};
-use super::{SCHED, ST_RUNNING, ST_SHUTDOWN};
+use super::{SCHED, ST_FORKED, ST_RUNNING, ST_SHUTDOWN};
 use crate::error::{self, Code};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -47,11 +47,19 @@ pub(super) static FORKED: AtomicBool = AtomicBool::new(false);
 
 pub(super) extern "C" fn atfork_child() {
     FORKED.store(true, Ordering::Relaxed);
+    // A running runtime reads as ST_FORKED, so `ensure_started` refuses the child with
+    // its one state load. The child has one thread: nothing races this. A runtime not
+    // started yet stays ST_UNINIT (the child may start its own, as before); one shut
+    // down stays ST_SHUTDOWN.
+    if SCHED.state.load(Ordering::Relaxed) == ST_RUNNING {
+        SCHED.state.store(ST_FORKED, Ordering::Relaxed);
+    }
 }
 
 /// A forked child has none of the parent's threads: every call there returns
 /// GMP_ESHUTDOWN (API.md leaves the choice to the implementation; documented in gmp.h).
-/// `pthread_atfork` marks the child, so the check is one load.
+/// `pthread_atfork` marks the child, so the check is one load (`ensure_started`'s state
+/// load, which reads ST_FORKED in the child of a running runtime).
 pub(crate) fn install_fork_handler() {
     // SAFETY: registers a handler that only stores to an atomic.
     unsafe { libc::pthread_atfork(None, None, Some(atfork_child)) };

@@ -84,6 +84,11 @@ pub(crate) const DEFAULT_MAX_THREADS: i32 = 10_000;
 pub(crate) const ST_UNINIT: u8 = 0;
 pub(crate) const ST_RUNNING: u8 = 2;
 pub(crate) const ST_SHUTDOWN: u8 = 3;
+/// A forked child of a running runtime (`lifecycle::atfork_child`): refused as after
+/// shutdown, but the M's loops never see it (the child has none of them), and only the
+/// calls that start the runtime read it: `ensure_started`'s one load then covers the
+/// fork as well (`lifecycle::FORKED` stays for the calls that never start it).
+pub(crate) const ST_FORKED: u8 = 4;
 
 /// Everything behind `Sched::lock` (Go's `sched.lock`).
 pub(crate) struct Locked {
@@ -268,24 +273,38 @@ pub(crate) fn ensure_started() -> Result<(), crate::error::Code> {
 pub(crate) fn ensure_started_with(
     hooks: Option<&'static hooks::Hooks>,
 ) -> Result<(), crate::error::Code> {
+    // One load and one compare on the running path (a forked child's running runtime
+    // reads ST_FORKED); every other state is out of line.
+    if SCHED.state.load(Ordering::Acquire) == ST_RUNNING {
+        return Ok(());
+    }
+    not_running(hooks)
+}
+
+/// [`ensure_started_with`] when the state is not `ST_RUNNING`: refused after shutdown
+/// and in a forked child, else the start.
+#[cold]
+#[inline(never)]
+fn not_running(hooks: Option<&'static hooks::Hooks>) -> Result<(), crate::error::Code> {
     match SCHED.state.load(Ordering::Acquire) {
-        ST_RUNNING => {
-            if crate::sched::lifecycle::is_forked_child() {
-                return Err(crate::error::ESHUTDOWN);
-            }
-            Ok(())
-        }
-        ST_SHUTDOWN => Err(crate::error::ESHUTDOWN),
+        ST_RUNNING => Ok(()),
+        ST_SHUTDOWN | ST_FORKED => Err(crate::error::ESHUTDOWN),
         _ => start_slow(hooks),
     }
 }
 
 #[cold]
 fn start_slow(hooks: Option<&'static hooks::Hooks>) -> Result<(), crate::error::Code> {
+    // The fork handler is installed below, before the state reads ST_RUNNING: a child
+    // forked in between has FORKED set and ST_UNINIT (and maybe INIT held by a thread
+    // it does not have).
+    if lifecycle::is_forked_child() {
+        return Err(crate::error::ESHUTDOWN);
+    }
     let _g = INIT.lock();
     match SCHED.state.load(Ordering::Acquire) {
         ST_RUNNING => return Ok(()),
-        ST_SHUTDOWN => return Err(crate::error::ESHUTDOWN),
+        ST_SHUTDOWN | ST_FORKED => return Err(crate::error::ESHUTDOWN),
         _ => {}
     }
     if let Some(h) = hooks {
