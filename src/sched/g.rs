@@ -444,11 +444,13 @@ std::arch::global_asm!(
 );
 
 /// This thread's context. Valid while the caller stays on this thread: never keep it
-/// across a switch point (DESIGN.md "Thread-locals move"). `inline(never)`, and the asm
-/// is not `pure`, so the address is computed anew on every call and a call after a
-/// switch sees the new thread's context.
+/// across a switch point (DESIGN.md "Thread-locals move"). Inline (the two instructions
+/// instead of a call): the asm is not `pure`, so the compiler may neither merge two
+/// calls' asm nor move one across other code with side effects (a switch is one), and
+/// every call computes the address anew: a call after a switch sees the new thread's
+/// context.
 #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn ctx() -> &'static Ctx {
     let p: *const Ctx;
     // SAFETY: reads the thread pointer and the GOT entry of our TLS block's offset; the
