@@ -77,6 +77,7 @@ fn go_family() {
             on_park: None,
             on_resume: None,
             ctx: null,
+            flags: 0,
         };
         let mut a = attr();
         a.hooks = &hooks;
@@ -90,6 +91,34 @@ fn go_family() {
             ..attr()
         };
         assert_eq!(gmp_go_ex(&a2, Some(nop), null, std::ptr::null_mut()), 0);
+        // Hook flags: an unknown bit; GMP_HOOKS_LAZY_RESUME without 16 aligned bytes
+        // at ctx (NULL, or not 8-byte aligned). Refused before anything runs.
+        unsafe extern "C" fn hook(_: *mut c_void) {}
+        let mut record = [0u64; 3];
+        let base = record.as_mut_ptr() as *mut c_void;
+        for (flags, ctx) in [
+            (2, base),
+            (GMP_HOOKS_LAZY_RESUME | 4, base),
+            (GMP_HOOKS_LAZY_RESUME, null),
+            (GMP_HOOKS_LAZY_RESUME, base.wrapping_byte_add(4)),
+        ] {
+            let h = gmp_switch_hooks {
+                size: std::mem::size_of::<gmp_switch_hooks>(),
+                on_park: Some(hook),
+                on_resume: Some(hook),
+                ctx,
+                flags,
+            };
+            let a = gmp_go_attr {
+                hooks: &h,
+                ..attr()
+            };
+            assert_eq!(
+                gmp_go_ex(&a, Some(nop), null, std::ptr::null_mut()),
+                GMP_EINVAL,
+                "flags {flags:#x}, ctx {ctx:p}"
+            );
+        }
         // Stack size over 1 GiB.
         let mut a = attr();
         a.stack_size = (1 << 30) + 1;

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -474,5 +475,64 @@ fn go_home_with_attributes() {
         assert_eq!(rc, GMP_EINVAL);
         assert_eq!(gmp_home_run(h, -1), 1);
         assert!(ran.load(Ordering::SeqCst));
+    });
+}
+
+unsafe extern "C" fn count_park(ctx: *mut c_void) {
+    // SAFETY: ctx is the test's record, alive until the goroutine ends.
+    let r = unsafe { &*(ctx as *const [AtomicU64; 4]) };
+    r[2].fetch_add(1, Ordering::Relaxed);
+}
+
+unsafe extern "C" fn count_resume(ctx: *mut c_void) {
+    // SAFETY: as above.
+    let r = unsafe { &*(ctx as *const [AtomicU64; 4]) };
+    r[3].fetch_add(1, Ordering::Relaxed);
+}
+
+/// `GMP_HOOKS_LAZY_RESUME` does not apply to a home's goroutines: their thread is the
+/// program's, whose resting state the hook cannot assume, so every resume is called
+/// even though the record (the first 16 bytes at ctx) stays zero.
+#[test]
+fn lazy_resume_is_ignored_for_home_goroutines() {
+    on_home_thread(|h| {
+        let rec: &'static [AtomicU64; 4] = Box::leak(Box::new([
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+        ]));
+        let done = Arc::new(AtomicBool::new(false));
+        let d2 = done.clone();
+        let hooks = gmp_switch_hooks {
+            size: std::mem::size_of::<gmp_switch_hooks>(),
+            on_park: Some(count_park),
+            on_resume: Some(count_resume),
+            ctx: rec as *const _ as *mut c_void,
+            flags: GMP_HOOKS_LAZY_RESUME,
+        };
+        let attr = gmp_go_attr {
+            size: std::mem::size_of::<gmp_go_attr>(),
+            stack_size: 0,
+            name: std::ptr::null(),
+            hooks: &hooks,
+        };
+        let (f, arg) = c_closure(move || {
+            for _ in 0..5 {
+                assert_eq!(gmp_sleep(100_000), 0);
+            }
+            d2.store(true, Ordering::Release);
+        });
+        // SAFETY: valid attributes (copied) and entry.
+        assert_eq!(unsafe { gmp_go_home(h, &attr, f, arg) }, 0);
+        pump_until(h, "the goroutine's five sleeps", || {
+            done.load(Ordering::Acquire)
+        });
+        let (parks, resumes) = (
+            rec[2].load(Ordering::Relaxed),
+            rec[3].load(Ordering::Relaxed),
+        );
+        assert!(parks >= 5, "only {parks} parks");
+        assert_eq!(resumes, parks, "a home goroutine's resume was skipped");
     });
 }

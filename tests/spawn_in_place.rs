@@ -94,6 +94,7 @@ fn burst(n: usize) {
         on_park: Some(on_park),
         on_resume: Some(on_resume),
         ctx: Arc::as_ptr(&b) as *mut c_void,
+        flags: 0,
     };
     let name = CString::new("in-place").unwrap();
     let mut ids = Vec::with_capacity(n);

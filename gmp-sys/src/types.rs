@@ -87,7 +87,20 @@ pub struct gmp_switch_hooks {
     /// runtime lock; they may call only gmp_self and gmp_now.
     pub on_resume: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
     pub ctx: *mut c_void,
+    /// 0, or `GMP_HOOKS_LAZY_RESUME`. Other bits: `GMP_EINVAL`. A caller built against
+    /// an older header (a smaller `size`) has 0.
+    pub flags: u64,
 }
+
+/// `gmp_switch_hooks::flags`: after a switch, `on_resume` is not called when the 16
+/// bytes at `ctx` (8-byte aligned) are all zero, for a goroutine that runs on the
+/// runtime's threads only (it is ignored for a home's goroutines and gmp_main's, which
+/// run on threads the program owns). For a hook that carries per-thread state whose
+/// resting value on the runtime's threads is zero: `on_park` saves the goroutine's
+/// state at `ctx` and puts the thread's back, so that a goroutine with nothing saved
+/// resumes without a call (C++ exception state: `<gmp/gmp.hpp>`). `on_park` is always
+/// called.
+pub const GMP_HOOKS_LAZY_RESUME: u64 = 1;
 
 /// Attributes of a new goroutine (`gmp_go_ex`, `gmp_go_home`).
 #[repr(C)]

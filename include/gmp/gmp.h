@@ -44,6 +44,18 @@
 #define GMP_THREAD_OTHER 3
 
 /**
+ * `gmp_switch_hooks::flags`: after a switch, `on_resume` is not called when the 16
+ * bytes at `ctx` (8-byte aligned) are all zero, for a goroutine that runs on the
+ * runtime's threads only (it is ignored for a home's goroutines and gmp_main's, which
+ * run on threads the program owns). For a hook that carries per-thread state whose
+ * resting value on the runtime's threads is zero: `on_park` saves the goroutine's
+ * state at `ctx` and puts the thread's back, so that a goroutine with nothing saved
+ * resumes without a call (C++ exception state: `<gmp/gmp.hpp>`). `on_park` is always
+ * called.
+ */
+#define GMP_HOOKS_LAZY_RESUME 1
+
+/**
  * Success.
  */
 #define GMP_OK 0
@@ -206,6 +218,11 @@ typedef struct gmp_switch_hooks {
    */
   void (*on_resume)(void *ctx);
   void *ctx;
+  /**
+   * 0, or `GMP_HOOKS_LAZY_RESUME`. Other bits: `GMP_EINVAL`. A caller built against
+   * an older header (a smaller `size`) has 0.
+   */
+  uint64_t flags;
 } gmp_switch_hooks;
 
 /**

@@ -417,7 +417,13 @@ namespace detail {
 struct eh_globals {
   void* caught_exceptions;
   unsigned int uncaught_exceptions;
+  // The ABI struct's padding, named so that a copy moves all 16 bytes and a slot's are
+  // defined: the runtime reads a parked goroutine's slot as 16 bytes
+  // (GMP_HOOKS_LAZY_RESUME: all zero, nothing to restore). libstdc++ and libc++abi
+  // never write it; it stays zero.
+  unsigned int reserved_;
 };
+static_assert(sizeof(eh_globals) == 16, "the ABI's per-thread exception state is 16 bytes");
 
 // What the switch hooks keep per thread, in one thread_local (one %fs-relative access in
 // an executable, one __tls_get_addr in -fPIC code):
@@ -434,14 +440,23 @@ struct thread_eh {
   eh_globals* globals;
   eh_globals outer;
 };
-inline thread_local thread_eh tl_eh{nullptr, {nullptr, 0}};
+inline thread_local thread_eh tl_eh{nullptr, {nullptr, 0, 0}};
 
 // A goroutine's own exception state while it is parked (the hooks' context).
 struct eh_slot {
-  eh_globals own{nullptr, 0};
+  eh_globals own{nullptr, 0, 0};
 };
 
-// The switch hooks. noinline, and each reads the thread's globals afresh: the ABI's
+// The switch hooks, spawned with GMP_HOOKS_LAZY_RESUME: the runtime skips on_resume for
+// a goroutine whose slot is all zero (it parked with no exception caught or in flight)
+// when it runs only on the runtime's threads. Sound because a runtime thread's own state
+// is always zero between goroutines (its base is the runtime's code, which never holds
+// a C++ exception, and every park puts `outer`, zero there, back), so such a resume has
+// nothing to install and nothing to save: the thread's state is already the slot's, and
+// `outer` already the thread's. A home's goroutines and gmp_main's run on threads the
+// program owns, which may be inside a catch block: the runtime calls every resume for
+// those. On a ping-pong round trip this leaves two calls of the four (bench/cpp).
+// noinline, and each reads the thread's globals afresh: the ABI's
 // __cxa_get_globals is declared const, and a thread_local's address may be kept across
 // calls, so a caller that inlined these could reuse one thread's address after the
 // goroutine moved to another.
@@ -853,6 +868,7 @@ inline gmp_switch_hooks eh_hooks(goroutine_base* g) noexcept {
   h.on_park = &eh_park;
   h.on_resume = &eh_resume;
   h.ctx = &g->eh;
+  h.flags = GMP_HOOKS_LAZY_RESUME;  // see the switch hooks above
   return h;
 }
 
@@ -1197,6 +1213,7 @@ struct task_access {
     hooks.size = sizeof hooks;
     hooks.on_park = &eh_park;
     hooks.on_resume = &eh_resume;  // ctx NULL: the frame, whose eh slot is at 0
+    hooks.flags = GMP_HOOKS_LAZY_RESUME;  // see the switch hooks above
     const int rc = gmp_go_inline(&inline_entry<frame>, &spawner::init, &s, hooks_for(hooks));
     if (rc < 0) {  // init did not run: the arguments are untouched
       if (ec == nullptr) raise(rc, "gmp::go");

@@ -4,8 +4,8 @@ use std::ffi::c_int;
 use std::ffi::{CStr, c_void};
 
 use super::{
-    GMP_GO_INLINE_SIZE, entry, gmp_fn, gmp_go_attr, gmp_go_init_fn, gmp_goid, gmp_switch_hooks,
-    read_sized,
+    GMP_GO_INLINE_SIZE, GMP_HOOKS_LAZY_RESUME, entry, gmp_fn, gmp_go_attr, gmp_go_init_fn,
+    gmp_goid, gmp_switch_hooks, read_sized,
 };
 use crate::error::{self, Code};
 use crate::sched::g::{Entry, Hooks};
@@ -66,7 +66,7 @@ pub(crate) unsafe fn spawn_opts(
     };
     // SAFETY: NULL or a gmp_switch_hooks of its own size.
     let hooks = match unsafe { read_sized::<gmp_switch_hooks>(a.hooks) }? {
-        Some(h) => Hooks::new(h.on_park, h.on_resume, h.ctx),
+        Some(h) => hooks_of(&h, false)?,
         None => None,
     };
     Ok((
@@ -140,6 +140,20 @@ unsafe extern "C" fn gmp_go_ex_impl(
     })
 }
 
+/// The runtime's copy of a caller's `gmp_switch_hooks`: `None` if it has neither hook;
+/// `GMP_EINVAL` for an unknown flag, or `GMP_HOOKS_LAZY_RESUME` with a `ctx` that is
+/// not 8-byte aligned, or NULL unless `null_ctx` (gmp_go_inline: the argument's bytes).
+fn hooks_of(h: &gmp_switch_hooks, null_ctx: bool) -> Result<Option<Hooks>, Code> {
+    if h.flags & !GMP_HOOKS_LAZY_RESUME != 0 {
+        return Err(error::EINVAL);
+    }
+    let lazy = h.flags & GMP_HOOKS_LAZY_RESUME != 0;
+    if lazy && ((h.ctx.is_null() && !null_ctx) || h.ctx as usize % 8 != 0) {
+        return Err(error::EINVAL);
+    }
+    Ok(Hooks::new(h.on_park, h.on_resume, h.ctx, lazy))
+}
+
 const _: () = assert!(GMP_GO_INLINE_SIZE == crate::sched::g::INLINE_ARG);
 
 /// Starts a goroutine whose argument lives in the runtime's own record of it, for a
@@ -190,7 +204,10 @@ unsafe extern "C" fn gmp_go_inline_impl(
         };
         // SAFETY: NULL or a gmp_switch_hooks of its own size.
         let hooks = match unsafe { read_sized::<gmp_switch_hooks>(hooks) } {
-            Ok(Some(h)) => Hooks::new(h.on_park, h.on_resume, h.ctx),
+            Ok(Some(h)) => match hooks_of(&h, true) {
+                Ok(h) => h,
+                Err(e) => return e,
+            },
             Ok(None) => None,
             Err(e) => return e,
         };

@@ -159,6 +159,9 @@ pub(crate) struct Hooks {
     pub(crate) on_park: HookFn,
     pub(crate) on_resume: HookFn,
     pub(crate) ctx: *mut libc::c_void,
+    /// `GMP_HOOKS_LAZY_RESUME`: skip `on_resume` while the 16 bytes at `ctx` are zero.
+    /// Cleared at spawn for a home's goroutine and gmp_main's (`proc.rs`).
+    pub(crate) lazy: bool,
 }
 
 /// The hook that does nothing, for the one of a pair the caller did not give.
@@ -170,6 +173,7 @@ impl Hooks {
         on_park: Option<HookFn>,
         on_resume: Option<HookFn>,
         ctx: *mut libc::c_void,
+        lazy: bool,
     ) -> Option<Hooks> {
         if on_park.is_none() && on_resume.is_none() {
             return None;
@@ -178,7 +182,16 @@ impl Hooks {
             on_park: on_park.unwrap_or(no_hook),
             on_resume: on_resume.unwrap_or(no_hook),
             ctx,
+            lazy,
         })
+    }
+
+    /// Whether a resume must call `on_resume` (see [`Hooks::lazy`]).
+    #[inline(always)]
+    fn resume_needed(&self) -> bool {
+        // SAFETY: with `lazy`, the spawner promised 16 readable, 8-aligned bytes at ctx
+        // for the goroutine's life (gmp_switch_hooks' contract).
+        !self.lazy || unsafe { std::ptr::read(self.ctx as *const [u64; 2]) } != [0, 0]
     }
 }
 
@@ -570,8 +583,10 @@ pub(crate) fn switch_out(g: GRef, why: Switch) {
     if hooks.is_some() {
         // SAFETY: resumed, the goroutine owns its inner state again.
         if let Some(h) = unsafe { g.inner().hooks } {
-            // SAFETY: as above.
-            unsafe { (h.on_resume)(h.ctx) }
+            if h.resume_needed() {
+                // SAFETY: as above.
+                unsafe { (h.on_resume)(h.ctx) }
+            }
         }
     }
 }

@@ -515,8 +515,11 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<u64, Code> {
     debug_assert!(inner.entry.is_none() && inner.hooks.is_none() && inner.lock_count == 0);
     // SAFETY: the old value is None (above): nothing to drop.
     unsafe { std::ptr::write(&mut inner.entry, Some(entry)) };
-    if sp.hooks.is_some() {
-        inner.hooks = sp.hooks;
+    if let Some(mut h) = sp.hooks {
+        // A home's goroutines run on a thread the program owns, whose resting state
+        // may not be zero: every resume calls (gmp_switch_hooks' contract).
+        h.lazy &= sp.home.is_none();
+        inner.hooks = Some(h);
         g.get().hooked.store(true, Ordering::Relaxed);
     }
     inner.stack_size = size;
@@ -769,7 +772,9 @@ pub(super) fn newproc_main(entry: Entry, opts: Spawn<'_>, mm: MRef) -> Result<GR
     inner.sp = sp;
     inner.stack = Some(stack);
     inner.entry = Some(entry);
-    inner.hooks = opts.hooks;
+    // gmp_main's goroutine may run on the caller's thread, whose resting state may not
+    // be zero: every resume calls (gmp_switch_hooks' contract).
+    inner.hooks = opts.hooks.map(|h| g::Hooks { lazy: false, ..h });
     g.get()
         .hooked
         .store(opts.hooks.is_some(), Ordering::Relaxed);

@@ -120,6 +120,48 @@ TEST(Exceptions, RethrowAfterParkingInACatchBlock) {
               resumed_elsewhere.load(), 4 * n * batches);
 }
 
+// GMP_HOOKS_LAZY_RESUME (see <gmp/gmp.hpp>'s switch hooks): a goroutine that parks with
+// no exception caught or in flight resumes without the resume hook. Half the goroutines
+// here park inside catch blocks (their resumes must install their exception), half park
+// outside any handler, on the same threads, and after every park must see no current
+// exception and none in flight: a skipped resume that found another goroutine's state
+// on its thread, or a park that left one there, is counted.
+TEST(Exceptions, ParksOutsideHandlersSeeNoneAmongParksInside) {
+  busy_runtime busy(2);
+  constexpr int n = 200;
+  std::atomic<int> wrong{0};
+  std::atomic<int> rethrown_right{0};
+  gmp::waitgroup wg;
+  for (int i = 0; i < n; i++) {
+    if (i % 2 == 0) {
+      wg.go([&, i] {
+        const std::string want = "caught by " + std::to_string(i);
+        try {
+          throw std::runtime_error(want);
+        } catch (const std::runtime_error&) {
+          for (int round = 0; round < 6; round++) busy.park(i + round);
+          try {
+            throw;
+          } catch (const std::runtime_error& e) {
+            if (want == e.what()) rethrown_right++;
+          }
+        }
+      });
+    } else {
+      wg.go([&, i] {
+        for (int round = 0; round < 6; round++) {
+          busy.park(i + round);
+          if (std::current_exception() != nullptr) wrong++;
+          if (std::uncaught_exceptions() != 0) wrong++;
+        }
+      });
+    }
+  }
+  wg.wait();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(rethrown_right.load(), n / 2);
+}
+
 TEST(Exceptions, NestedHandlersAcrossParks) {
   busy_runtime busy(2);
   constexpr int n = 100;

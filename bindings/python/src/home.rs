@@ -686,6 +686,7 @@ pub fn spawn(
         on_park: Some(gmpy_on_park),
         on_resume: Some(gmpy_on_resume),
         ctx: gp as *mut c_void,
+        flags: 0,
     };
     let attr = gmp_go_attr {
         size: std::mem::size_of::<gmp_go_attr>(),
