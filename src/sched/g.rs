@@ -159,10 +159,16 @@ pub(crate) struct Hooks {
     pub(crate) on_park: HookFn,
     pub(crate) on_resume: HookFn,
     pub(crate) ctx: *mut libc::c_void,
-    /// `GMP_HOOKS_LAZY_RESUME`: skip `on_resume` while the 16 bytes at `ctx` are zero.
-    /// Cleared at spawn for a home's goroutine and gmp_main's (`proc.rs`).
-    pub(crate) lazy: bool,
+    /// The 16 bytes a resume looks at: `on_resume` is skipped while they are zero.
+    /// `ctx` for `GMP_HOOKS_LAZY_RESUME`, else [`ALWAYS`] (never zero), so that the
+    /// test after a switch is two loads and a branch with no flag to read first. Set to
+    /// `ALWAYS` at spawn for a home's goroutine and gmp_main's (`proc.rs`); null only
+    /// until `gmp_go_inline`'s spawn gives it the argument's address.
+    pub(crate) rec: *const [u64; 2],
 }
+
+/// The record of hooks without `GMP_HOOKS_LAZY_RESUME`: never zero, so every resume calls.
+pub(crate) static ALWAYS: [u64; 2] = [1, 1];
 
 /// The hook that does nothing, for the one of a pair the caller did not give.
 unsafe extern "C" fn no_hook(_: *mut libc::c_void) {}
@@ -175,6 +181,11 @@ impl Hooks {
         ctx: *mut libc::c_void,
         lazy: bool,
     ) -> Option<Hooks> {
+        let rec = if lazy {
+            ctx as *const [u64; 2]
+        } else {
+            &ALWAYS
+        };
         if on_park.is_none() && on_resume.is_none() {
             return None;
         }
@@ -182,16 +193,25 @@ impl Hooks {
             on_park: on_park.unwrap_or(no_hook),
             on_resume: on_resume.unwrap_or(no_hook),
             ctx,
-            lazy,
+            rec,
         })
     }
 
-    /// Whether a resume must call `on_resume` (see [`Hooks::lazy`]).
+    /// Whether a resume must call `on_resume` (see [`Hooks::rec`]).
     #[inline(always)]
     fn resume_needed(&self) -> bool {
-        // SAFETY: with `lazy`, the spawner promised 16 readable, 8-aligned bytes at ctx
-        // for the goroutine's life (gmp_switch_hooks' contract).
-        !self.lazy || unsafe { std::ptr::read(self.ctx as *const [u64; 2]) } != [0, 0]
+        // SAFETY: `ALWAYS`, or the 16 readable, 8-aligned bytes at ctx the spawner
+        // promised for the goroutine's life (gmp_switch_hooks' contract).
+        let r = unsafe { &*self.rec };
+        r[0] | r[1] != 0
+    }
+
+    /// Every resume calls `on_resume` (a home's goroutine, gmp_main's).
+    pub(crate) fn always(self) -> Hooks {
+        Hooks {
+            rec: &ALWAYS,
+            ..self
+        }
     }
 }
 
@@ -573,20 +593,22 @@ fn goroutine_main(g: GRef) {
 #[inline(always)]
 pub(crate) fn switch_out(g: GRef, why: Switch) {
     // SAFETY: the running goroutine owns its inner state until it switches.
-    let hooks = unsafe { g.inner().hooks };
-    if let Some(h) = hooks {
+    let hooked = if let Some(h) = unsafe { g.inner().hooks } {
         // SAFETY: the user's hook with its own context, on the goroutine's stack.
-        unsafe { (h.on_park)(h.ctx) }
-    }
+        unsafe { (h.on_park)(h.ctx) };
+        true
+    } else {
+        false
+    };
     save_context(g);
     super::schedule::switch_from_g(g, why);
-    if hooks.is_some() {
-        // SAFETY: resumed, the goroutine owns its inner state again.
-        if let Some(h) = unsafe { g.inner().hooks } {
-            if h.resume_needed() {
-                // SAFETY: as above.
-                unsafe { (h.on_resume)(h.ctx) }
-            }
+    if hooked {
+        // SAFETY: resumed, the goroutine owns its inner state again; its hooks are set
+        // at spawn only, so they are still there.
+        let h = unsafe { g.inner().hooks.as_ref().unwrap_unchecked() };
+        if h.resume_needed() {
+            // SAFETY: as above.
+            unsafe { (h.on_resume)(h.ctx) }
         }
     }
 }

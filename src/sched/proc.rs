@@ -515,11 +515,10 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<u64, Code> {
     debug_assert!(inner.entry.is_none() && inner.hooks.is_none() && inner.lock_count == 0);
     // SAFETY: the old value is None (above): nothing to drop.
     unsafe { std::ptr::write(&mut inner.entry, Some(entry)) };
-    if let Some(mut h) = sp.hooks {
+    if let Some(h) = sp.hooks {
         // A home's goroutines run on a thread the program owns, whose resting state
         // may not be zero: every resume calls (gmp_switch_hooks' contract).
-        h.lazy &= sp.home.is_none();
-        inner.hooks = Some(h);
+        inner.hooks = Some(if sp.home.is_some() { h.always() } else { h });
         g.get().hooked.store(true, Ordering::Relaxed);
     }
     inner.stack_size = size;
@@ -548,6 +547,9 @@ pub(crate) fn newproc(entry: Entry, sp: Spawn<'_>) -> Result<u64, Code> {
         if let Some(h) = inner.hooks.as_mut() {
             if h.ctx.is_null() {
                 h.ctx = arg;
+            }
+            if h.rec.is_null() {
+                h.rec = arg as *const [u64; 2]; // lazy with the argument as ctx
             }
         }
     }
@@ -774,7 +776,7 @@ pub(super) fn newproc_main(entry: Entry, opts: Spawn<'_>, mm: MRef) -> Result<GR
     inner.entry = Some(entry);
     // gmp_main's goroutine may run on the caller's thread, whose resting state may not
     // be zero: every resume calls (gmp_switch_hooks' contract).
-    inner.hooks = opts.hooks.map(|h| g::Hooks { lazy: false, ..h });
+    inner.hooks = opts.hooks.map(g::Hooks::always);
     g.get()
         .hooked
         .store(opts.hooks.is_some(), Ordering::Relaxed);
