@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::ffi::c_void;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -478,39 +477,16 @@ fn go_home_with_attributes() {
     });
 }
 
-unsafe extern "C" fn count_park(ctx: *mut c_void) {
-    // SAFETY: ctx is the test's record, alive until the goroutine ends.
-    let r = unsafe { &*(ctx as *const [AtomicU64; 4]) };
-    r[2].fetch_add(1, Ordering::Relaxed);
-}
-
-unsafe extern "C" fn count_resume(ctx: *mut c_void) {
-    // SAFETY: as above.
-    let r = unsafe { &*(ctx as *const [AtomicU64; 4]) };
-    r[3].fetch_add(1, Ordering::Relaxed);
-}
-
 /// `GMP_HOOKS_LAZY_RESUME` does not apply to a home's goroutines: their thread is the
 /// program's, whose resting state the hook cannot assume, so every resume is called
 /// even though the record (the first 16 bytes at ctx) stays zero.
 #[test]
 fn lazy_resume_is_ignored_for_home_goroutines() {
     on_home_thread(|h| {
-        let rec: &'static [AtomicU64; 4] = Box::leak(Box::new([
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-        ]));
+        let rec: &'static CountingHooks = Box::leak(Box::new(CountingHooks::new(false)));
         let done = Arc::new(AtomicBool::new(false));
         let d2 = done.clone();
-        let hooks = gmp_switch_hooks {
-            size: std::mem::size_of::<gmp_switch_hooks>(),
-            on_park: Some(count_park),
-            on_resume: Some(count_resume),
-            ctx: rec as *const _ as *mut c_void,
-            flags: GMP_HOOKS_LAZY_RESUME,
-        };
+        let hooks = rec.hooks(GMP_HOOKS_LAZY_RESUME);
         let attr = gmp_go_attr {
             size: std::mem::size_of::<gmp_go_attr>(),
             stack_size: 0,
@@ -528,10 +504,7 @@ fn lazy_resume_is_ignored_for_home_goroutines() {
         pump_until(h, "the goroutine's five sleeps", || {
             done.load(Ordering::Acquire)
         });
-        let (parks, resumes) = (
-            rec[2].load(Ordering::Relaxed),
-            rec[3].load(Ordering::Relaxed),
-        );
+        let (parks, resumes) = rec.counts();
         assert!(parks >= 5, "only {parks} parks");
         assert_eq!(resumes, parks, "a home goroutine's resume was skipped");
     });

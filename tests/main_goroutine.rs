@@ -219,37 +219,14 @@ fn main_goroutine_is_not_counted_after_gmp_main() {
     }
 }
 
-unsafe extern "C" fn main_count_park(ctx: *mut std::ffi::c_void) {
-    // SAFETY: ctx is the test's record, alive until gmp_main_ex returns.
-    let r = unsafe { &*(ctx as *const [AtomicU64; 4]) };
-    r[2].fetch_add(1, Ordering::Relaxed);
-}
-
-unsafe extern "C" fn main_count_resume(ctx: *mut std::ffi::c_void) {
-    // SAFETY: as above.
-    let r = unsafe { &*(ctx as *const [AtomicU64; 4]) };
-    r[3].fetch_add(1, Ordering::Relaxed);
-}
-
 /// `GMP_HOOKS_LAZY_RESUME` does not apply to gmp_main's goroutine: it may run on the
 /// caller's thread, whose resting state the hook cannot assume, so every resume is
 /// called although the record (the first 16 bytes at ctx) stays zero.
 #[test]
 fn lazy_resume_is_ignored_for_the_main_goroutine() {
     let _s = serial();
-    let rec = [
-        AtomicU64::new(0),
-        AtomicU64::new(0),
-        AtomicU64::new(0),
-        AtomicU64::new(0),
-    ];
-    let hooks = gmp_switch_hooks {
-        size: std::mem::size_of::<gmp_switch_hooks>(),
-        on_park: Some(main_count_park),
-        on_resume: Some(main_count_resume),
-        ctx: &rec as *const _ as *mut std::ffi::c_void,
-        flags: GMP_HOOKS_LAZY_RESUME,
-    };
+    let rec = CountingHooks::new(false);
+    let hooks = rec.hooks(GMP_HOOKS_LAZY_RESUME);
     let attr = gmp_go_attr {
         size: std::mem::size_of::<gmp_go_attr>(),
         stack_size: 0,
@@ -263,10 +240,7 @@ fn lazy_resume_is_ignored_for_the_main_goroutine() {
     });
     // SAFETY: valid attributes (copied) and entry; rec outlives the call.
     assert_eq!(unsafe { gmp_main_ex(&attr, f, arg) }, 0);
-    let (parks, resumes) = (
-        rec[2].load(Ordering::Relaxed),
-        rec[3].load(Ordering::Relaxed),
-    );
+    let (parks, resumes) = rec.counts();
     assert!(parks >= 5, "only {parks} parks");
     assert_eq!(resumes, parks, "a resume of the main goroutine was skipped");
 }

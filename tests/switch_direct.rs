@@ -218,29 +218,6 @@ fn a_single_hook_runs_alone() {
     });
 }
 
-/// A `GMP_HOOKS_LAZY_RESUME` context: the 16-byte record the runtime reads, then the
-/// test's counters. `on_park` leaves the record zero, or makes it non-zero when `keep`.
-#[repr(C, align(16))]
-pub struct LazyRec {
-    rec: [AtomicU64; 2],
-    keep: bool,
-    parks: AtomicI64,
-    resumes: AtomicI64,
-}
-
-unsafe extern "C" fn lazy_park(ctx: *mut c_void) {
-    // SAFETY: ctx is the test's LazyRec, alive until the goroutine ends.
-    let r = unsafe { &*(ctx as *const LazyRec) };
-    r.parks.fetch_add(1, Ordering::Relaxed);
-    r.rec[1].store(r.keep as u64, Ordering::Relaxed);
-}
-
-unsafe extern "C" fn lazy_resume(ctx: *mut c_void) {
-    // SAFETY: as above.
-    let r = unsafe { &*(ctx as *const LazyRec) };
-    r.resumes.fetch_add(1, Ordering::Relaxed);
-}
-
 /// `GMP_HOOKS_LAZY_RESUME`: every park calls `on_park`; a resume calls `on_resume` only
 /// when the 16 bytes at ctx are not all zero. One side of a ping-pong parks with a zero
 /// record (no resume hook at all), the other with a non-zero one (every resume).
@@ -249,33 +226,12 @@ fn lazy_resume_runs_only_for_a_nonzero_record() {
     let _s = serial();
     gmain(|| {
         const N: u64 = 20_000;
-        let recs: Vec<Arc<LazyRec>> = (0..2)
-            .map(|k| {
-                Arc::new(LazyRec {
-                    rec: [AtomicU64::new(0), AtomicU64::new(0)],
-                    keep: k == 1,
-                    parks: AtomicI64::new(0),
-                    resumes: AtomicI64::new(0),
-                })
-            })
+        let recs: Vec<Arc<CountingHooks>> = (0..2)
+            .map(|k| Arc::new(CountingHooks::new(k == 1)))
             .collect();
         let r2 = recs.clone();
-        let states = hooked_pingpong(N, move |k, _| gmp_switch_hooks {
-            size: std::mem::size_of::<gmp_switch_hooks>(),
-            on_park: Some(lazy_park),
-            on_resume: Some(lazy_resume),
-            ctx: Arc::as_ptr(&r2[k]) as *mut c_void,
-            flags: GMP_HOOKS_LAZY_RESUME,
-        });
-        drop(states);
-        let (p0, r0) = (
-            recs[0].parks.load(Ordering::Relaxed),
-            recs[0].resumes.load(Ordering::Relaxed),
-        );
-        let (p1, r1) = (
-            recs[1].parks.load(Ordering::Relaxed),
-            recs[1].resumes.load(Ordering::Relaxed),
-        );
+        hooked_pingpong(N, move |k, _| r2[k].hooks(GMP_HOOKS_LAZY_RESUME));
+        let ((p0, r0), (p1, r1)) = (recs[0].counts(), recs[1].counts());
         assert!(p0 >= N as i64 / 2 && p1 >= N as i64 / 2, "parks {p0}, {p1}");
         assert_eq!(r0, 0, "a resume hook ran for a zero record");
         assert_eq!(r1, p1, "a resume of a non-zero record was skipped");
