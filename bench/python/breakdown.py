@@ -94,37 +94,20 @@ def depths(s0, s1, n):
 
 
 def parked_case(n, measure):
-    import gmp
+    """measure() before the spawns, measure(before) once all n goroutines have parked, in
+    memory.py's gmp case (its park_gmp)."""
+    from memory import park_gmp
 
     res = {}
 
-    def main():
-        ch = gmp.Chan()
-        wg = gmp.WaitGroup()
-        wg.add(n)
-        started = [0]
-
-        def parked():
-            started[0] += 1
-            try:
-                ch.recv()
-            except gmp.ChannelClosed:
-                pass
-            wg.done()
-
-        gmp.sleep(0.01)
+    def at_start():
         gc.collect()
-        before = measure()
-        for _ in range(n):
-            gmp.go(parked)
-        while started[0] < n:
-            gmp.sleep(0.01)
-        gmp.sleep(0.05)
-        res["out"] = measure(before)
-        ch.close()
-        wg.wait()
+        res["before"] = measure()
 
-    gmp.run(main)
+    def at_parked(_started):
+        res["out"] = measure(res["before"])
+
+    park_gmp(n, at_start, at_parked)
     return res["out"]
 
 

@@ -37,10 +37,12 @@ def rss():
         return int(f.read().split()[1]) * PAGE
 
 
-def run_gmp(n, idle):
+def park_gmp(n, at_start, at_parked, after_end=None):
+    """The gmp case: inside gmp.run, calls at_start(), starts n goroutines (each counts
+    itself, then waits in Chan.recv), waits until all have started and parked, calls
+    at_parked(started), ends them, and calls after_end() if given. breakdown.py breaks
+    the same case down."""
     import gmp
-
-    out = {}
 
     def main():
         ch = gmp.Chan()
@@ -57,22 +59,40 @@ def run_gmp(n, idle):
             wg.done()
 
         gmp.sleep(0.01)
-        out["start"] = rss()
+        at_start()
         for _ in range(n):
             gmp.go(parked)
         while started[0] < n:
             gmp.sleep(0.01)
         gmp.sleep(0.05)
-        out["started"] = started[0]
-        out["parked"] = rss()
+        at_parked(started[0])
         ch.close()
         wg.wait()
+        if after_end is not None:
+            after_end()
+
+    gmp.run(main)
+
+
+def run_gmp(n, idle):
+    import gmp
+
+    out = {}
+
+    def at_start():
+        out["start"] = rss()
+
+    def at_parked(started):
+        out["started"] = started
+        out["parked"] = rss()
+
+    def after_end():
         gmp.sleep(0.05)
         out["ended"] = rss()
         gmp.sleep(idle)
         out["idle"] = rss()
 
-    gmp.run(main)
+    park_gmp(n, at_start, at_parked, after_end)
     return out
 
 
