@@ -65,10 +65,7 @@ pub(crate) unsafe fn spawn_opts(
         Some(unsafe { CStr::from_ptr(a.name) }.to_owned())
     };
     // SAFETY: NULL or a gmp_switch_hooks of its own size.
-    let hooks = match unsafe { read_sized::<gmp_switch_hooks>(a.hooks) }? {
-        Some(h) => hooks_of(&h, false)?,
-        None => None,
-    };
+    let hooks = unsafe { read_hooks(a.hooks, false) }?;
     Ok((
         Spawn {
             stack_size: a.stack_size,
@@ -140,10 +137,18 @@ unsafe extern "C" fn gmp_go_ex_impl(
     })
 }
 
-/// The runtime's copy of a caller's `gmp_switch_hooks`: `None` if it has neither hook;
-/// `GMP_EINVAL` for an unknown flag, or `GMP_HOOKS_LAZY_RESUME` with a `ctx` that is
-/// not 8-byte aligned, or NULL unless `null_ctx` (gmp_go_inline: the argument's bytes).
-fn hooks_of(h: &gmp_switch_hooks, null_ctx: bool) -> Result<Option<Hooks>, Code> {
+/// The runtime's copy of a caller's `gmp_switch_hooks` (read by its size rule): `None`
+/// for NULL or neither hook; `GMP_EINVAL` for a bad size, an unknown flag, or
+/// `GMP_HOOKS_LAZY_RESUME` with a `ctx` that is not 8-byte aligned, or NULL unless
+/// `null_ctx` (gmp_go_inline: the argument's bytes); `GMP_E2BIG` as `read_sized`.
+///
+/// # Safety
+/// `p` is NULL or points to a `gmp_switch_hooks` of its own `size`.
+unsafe fn read_hooks(p: *const gmp_switch_hooks, null_ctx: bool) -> Result<Option<Hooks>, Code> {
+    // SAFETY: the caller's contract.
+    let Some(h) = (unsafe { read_sized::<gmp_switch_hooks>(p) })? else {
+        return Ok(None);
+    };
     if h.flags & !GMP_HOOKS_LAZY_RESUME != 0 {
         return Err(error::EINVAL);
     }
@@ -203,12 +208,8 @@ unsafe extern "C" fn gmp_go_inline_impl(
             return error::EINVAL;
         };
         // SAFETY: NULL or a gmp_switch_hooks of its own size.
-        let hooks = match unsafe { read_sized::<gmp_switch_hooks>(hooks) } {
-            Ok(Some(h)) => match hooks_of(&h, true) {
-                Ok(h) => h,
-                Err(e) => return e,
-            },
-            Ok(None) => None,
+        let hooks = match unsafe { read_hooks(hooks, true) } {
+            Ok(h) => h,
             Err(e) => return e,
         };
         let sp = Spawn {
