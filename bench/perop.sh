@@ -6,8 +6,11 @@
 set -euo pipefail
 out=${1:-$(dirname "$0")/out}
 command -v valgrind >/dev/null || { echo "perop.sh: valgrind is needed" >&2; exit 1; }
+# On one CPU (taskset), so that a program that sizes itself by the CPUs it may use
+# (mainpingpong: gmp_maxprocs(bench_ncpu())) runs on one P too: on two its count took in
+# the second M's wake-ups and moved between 722 and 812 a round trip from run to run.
 ir() { # dir scale prog [arg]
-    (cd "$1" && GMP_MAXPROCS=1 GMP_BENCH_SCALE=$2 valgrind --tool=callgrind \
+    (cd "$1" && GMP_MAXPROCS=1 GMP_BENCH_SCALE=$2 taskset -c 0 valgrind --tool=callgrind \
         --callgrind-out-file=/dev/null "./$3" ${4:-} 2>&1 >/dev/null |
         awk '/refs:/ {gsub(",", "", $NF); print $NF}')
 }
