@@ -109,6 +109,13 @@ fn ready_other(g: GRef, home: *mut super::home::Home) {
 pub(super) fn runqput_wake(p: Option<&P>, g: GRef) {
     match p {
         Some(p) => {
+            if SCHED.gomaxprocs.load(Ordering::Relaxed) == 1 && p.runq.put_next_alone(g.0) {
+                // Ours is the only P: no idle P to wake, so no handshake with a
+                // spinning M (whose step 3 needs the put's SeqCst swap) and no wakep.
+                // If gomaxprocs grows meanwhile, a missed wake costs parallelism only:
+                // the G is in our runnext, and we run it at our next switch.
+                return;
+            }
             runqput(p, g, true, None);
             if SCHED.npidle.load(Ordering::SeqCst) != 0
                 && SCHED.nmspinning.load(Ordering::SeqCst) == 0

@@ -255,6 +255,22 @@ impl<T> RunQueue<T> {
         }
     }
 
+    /// `put_or_spill(item, true, ..)` for an owner whose P is the only one, so that
+    /// no spinning M reads `runnext` against `nmspinning` (see `put_or_spill`): an empty
+    /// `runnext` takes the item with a plain store instead of a locked swap. Only the
+    /// owner makes `runnext` non-null; a stealer (sysmon moving a hog's queue) can only
+    /// take it, so an empty one stays empty until this store. **Owner only.**
+    /// False (nothing done) if `runnext` is taken: then the caller puts as usual.
+    #[inline]
+    pub(crate) fn put_next_alone(&self, item: NonNull<T>) -> bool {
+        if !self.runnext.load(Relaxed).is_null() {
+            return false;
+        }
+        // Release: a stealer that takes it (Acquire CAS) sees the item's contents.
+        self.runnext.store(item.as_ptr(), Release);
+        true
+    }
+
     /// Go's `runqputslow`: claims the oldest half of a full ring and hands it, with
     /// `item`, to `spill`. Gives `spill` back if a stealer moved `head` first (the
     /// caller retries the fast path). Out of line: the batch lives in this frame only.
@@ -1108,6 +1124,36 @@ mod loom_tests {
             get_all(&q, &mut seen);
             seen.extend(stealer.join().unwrap());
             check_once(seen, 2);
+        });
+    }
+
+    /// `put_next_alone` (the one-P put, a plain store into an empty `runnext`) against a
+    /// stealer that may take `runnext`: two puts in a row (the second finds `runnext`
+    /// empty only if the stealer took the first item, else falls back to the swap, as
+    /// `queue::runqput_wake` does), then a put after a take; every item runs once.
+    #[test]
+    fn runnext_alone_race() {
+        model(|| {
+            let q = Arc::new(RunQueue::<u64>::new());
+            let stealer = {
+                let q = q.clone();
+                thread::spawn(move || steal_all(&q, true))
+            };
+            let put = |i| {
+                if !q.put_next_alone(item(i)) {
+                    assert!(q.put(item(i), true).is_none());
+                }
+            };
+            let mut seen = Vec::new();
+            put(0);
+            put(1);
+            if let Some((p, _)) = q.get() {
+                seen.push(id(p));
+            }
+            put(2);
+            get_all(&q, &mut seen);
+            seen.extend(stealer.join().unwrap());
+            check_once(seen, 3);
         });
     }
 
