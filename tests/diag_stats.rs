@@ -206,6 +206,52 @@ fn preempt_requests_count_hogs() {
     });
 }
 
+/// sysmon's voluntary context switches (each tick is one), from /proc.
+fn sysmon_switches() -> u64 {
+    for t in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let dir = t.expect("a task").path();
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        if comm.trim_end() != "gmp-sysmon" {
+            continue;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).expect("its status");
+        for line in status.lines() {
+            if let Some(v) = line.strip_prefix("voluntary_ctxt_switches:") {
+                return v.trim().parse().expect("a count");
+            }
+        }
+    }
+    panic!("no gmp-sysmon thread");
+}
+
+/// A goroutine that computes for 300 ms (honouring gmp_preempt_point) is asked to yield
+/// every 10 ms, and sysmon still backs off from its 20 us tick toward 10 ms, as Go's
+/// does: only taking a P back from a syscall counts as work that keeps it ticking fast.
+/// When a request to yield counted too, every request restarted 50 ticks of 20 us, over
+/// 1,500 wake-ups in 300 ms (about 4,000 a second); backed off it is under 150.
+#[test]
+fn sysmon_backs_off_while_a_goroutine_computes() {
+    in_child("sysmon_backs_off_while_a_goroutine_computes", 1, || {
+        // Wakes sysmon if it deep-sleeps, so it watches the hog from the start.
+        assert_eq!(blocking(|| {}), 0);
+        let before = stats().preempt_requests;
+        let s0 = sysmon_switches();
+        let end = gmp_now() + ms(300);
+        while gmp_now() < end {
+            gmp_preempt_point();
+        }
+        let ticks = sysmon_switches() - s0;
+        let requests = stats().preempt_requests - before;
+        assert!(requests >= 5, "only {requests} requests to yield in 300 ms");
+        assert!(
+            ticks < 500,
+            "sysmon woke {ticks} times in 300 ms of one computing goroutine"
+        );
+    });
+}
+
 /// On 2 P's, goroutines queued on one P are stolen by the other's M.
 #[test]
 fn steals_count_work_stealing() {

@@ -1,5 +1,6 @@
 //! sysmon (Go's `sysmon` in `runtime/proc.go`): a thread without a P that looks at
-//! every P each tick (20 us, backing off to 10 ms when there is nothing to do). It
+//! every P each tick (20 us, backing off to 10 ms after 50 ticks without a P to take
+//! back from a syscall, as Go's). It
 //! *retakes* a P that has sat in a syscall (`syscall.rs`) for over a tick when it has
 //! work queued or nobody else could run new work (or after 10 ms regardless), handing
 //! it to another M.
@@ -192,6 +193,10 @@ fn sysmon() {
 }
 
 /// Go's `retake`: hands off P's stuck in syscalls and asks long runners to yield.
+/// True if it handed off a P: as Go's count, only that keeps sysmon's tick at 20 us.
+/// A request to yield is not counted (it was, until a single goroutine that computes
+/// kept sysmon waking about 4,000 times a second, where Go's backs off to 100): a long
+/// runner is asked again 10 ms later, which a 10 ms tick still sees in time.
 fn retake(now: i64, seen: &mut [Seen], scratch: &RunQueue<g::G>) -> bool {
     let mut acted = false;
     // Every allocated P: one past gomaxprocs may still be held through a syscall or a hog.
@@ -248,7 +253,6 @@ fn retake(now: i64, seen: &mut [Seen], scratch: &RunQueue<g::G>) -> bool {
                     unsafe { (*gp).preempt.store(true, Ordering::Release) };
                     PREEMPT_REQUESTS.fetch_add(1, Ordering::Relaxed);
                     pd.preempted_at = now;
-                    acted = true;
                 } else if pd.preempted_at + FORCE_PREEMPT_NS <= now && !p.runq.is_empty() {
                     // A hog that does not yield: move the goroutines queued behind it
                     // to the global queue, and wake M's for them.
@@ -262,7 +266,6 @@ fn retake(now: i64, seen: &mut [Seen], scratch: &RunQueue<g::G>) -> bool {
                     for _ in 0..n.min(SCHED.procs()) {
                         idle::wakep();
                     }
-                    acted = true;
                 }
             }
             _ => {}
