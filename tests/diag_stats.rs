@@ -206,8 +206,9 @@ fn preempt_requests_count_hogs() {
     });
 }
 
-/// sysmon's voluntary context switches (each tick is one), from /proc.
-fn sysmon_switches() -> u64 {
+/// sysmon's voluntary context switches (each tick is one), from /proc; None until the
+/// thread exists and has named itself.
+fn sysmon_switches() -> Option<u64> {
     for t in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
         let dir = t.expect("a task").path();
         let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
@@ -219,11 +220,11 @@ fn sysmon_switches() -> u64 {
         let status = std::fs::read_to_string(dir.join("status")).expect("its status");
         for line in status.lines() {
             if let Some(v) = line.strip_prefix("voluntary_ctxt_switches:") {
-                return v.trim().parse().expect("a count");
+                return Some(v.trim().parse().expect("a count"));
             }
         }
     }
-    panic!("no gmp-sysmon thread");
+    None
 }
 
 /// A goroutine that computes for 300 ms (honouring gmp_preempt_point) is asked to yield
@@ -236,13 +237,15 @@ fn sysmon_backs_off_while_a_goroutine_computes() {
     in_child("sysmon_backs_off_while_a_goroutine_computes", 1, || {
         // Wakes sysmon if it deep-sleeps, so it watches the hog from the start.
         assert_eq!(blocking(|| {}), 0);
+        // The thread names itself once it runs.
+        wait_for("the gmp-sysmon thread", || sysmon_switches().is_some());
         let before = stats().preempt_requests;
-        let s0 = sysmon_switches();
+        let s0 = sysmon_switches().expect("sysmon");
         let end = gmp_now() + ms(300);
         while gmp_now() < end {
             gmp_preempt_point();
         }
-        let ticks = sysmon_switches() - s0;
+        let ticks = sysmon_switches().expect("sysmon") - s0;
         let requests = stats().preempt_requests - before;
         assert!(requests >= 5, "only {requests} requests to yield in 300 ms");
         assert!(
