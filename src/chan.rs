@@ -495,7 +495,7 @@ impl Chan {
                     fired: std::ptr::null(),
                     case: 0,
                 });
-                let out = park::park_sole_g(g, seq, reason, move || drop(inner));
+                let out = park::park_sole_g(g, seq, reason, inner);
                 return self.waited(out, send, elem, || WaitRef::for_g(g, seq, true));
             }
         }

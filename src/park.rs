@@ -13,7 +13,8 @@
 //! 2. It calls [`park`] with a `commit` closure that releases that lock. A goroutine runs
 //!    `commit` on the scheduler stack *after* switching away (Go's `gopark` + `unlockf`),
 //!    so no waker can ready it while it is still running; a thread runs it and then sleeps
-//!    on its futex. Timers that end the wait must be armed inside `commit` for the same
+//!    on its futex. (A channel's sole wait, [`park_sole_g`], hands the scheduler the lock
+//!    itself instead of a closure, released at the same point: `gopark_unlock`.) Timers that end the wait must be armed inside `commit` for the same
 //!    reason ([`park_deadline`] does that).
 //! 3. A waker (or a timer, or a home being closed) ends the wait with
 //!    [`WaitRef::claim`], a CAS from WAITING to its outcome. Exactly one claim succeeds;
@@ -86,19 +87,18 @@ pub(crate) fn open_sole_g(g: GRef) -> u64 {
     open(&g.get().wait)
 }
 
-/// [`park`] for a sole wait of a goroutine ([`open_sole_g`]): no deadline to arm, no home
-/// to cancel it, no thread to sleep, so only the switch and the commit are left.
+/// [`park`] for a sole wait of a goroutine ([`open_sole_g`]) whose commit is to release
+/// the lock `guard` holds (a channel's): no deadline to arm, no home to cancel it, no
+/// thread to sleep, and no commit closure: the scheduler releases the lock after the
+/// switch (`gopark_unlock`).
 #[inline(always)]
-pub(crate) fn park_sole_g(g: GRef, seq: u64, reason: WaitReason, commit: impl FnOnce()) -> u8 {
-    let mut commit = Some(commit);
-    // Runs after we switched away but lives on our stack: `c` is moved off it before it
-    // releases the lock (after which a waker may resume us and reuse this frame).
-    let mut f = move || {
-        if let Some(c) = commit.take() {
-            c();
-        }
-    };
-    crate::sched::g::gopark(g, reason, &mut f);
+pub(crate) fn park_sole_g<T>(
+    g: GRef,
+    seq: u64,
+    reason: WaitReason,
+    guard: crate::sys::lock::Guard<'_, T>,
+) -> u8 {
+    crate::sched::g::gopark_unlock(g, reason, guard.into_raw());
     outcome_of(&g.get().wait, seq)
 }
 

@@ -283,6 +283,9 @@ pub(crate) struct GInner {
     pub(crate) sp: usize,
     /// The commit closure of the park in progress (lives on the G's own stack).
     pub(crate) park_commit: Option<*mut dyn FnMut()>,
+    /// Or, when the commit is only to release a lock (a channel's, `gopark_unlock`),
+    /// that lock: released inline, with no closure to build and call.
+    pub(crate) park_unlock: *const crate::sys::lock::RawLock,
     /// Set at spawn only (then `G::hooked` too).
     pub(crate) hooks: Option<Hooks>,
     /// LockOSThread nesting depth (non-zero only while `G::lockedm` is set).
@@ -390,6 +393,7 @@ impl G {
                 hooks: None,
                 lock_count: 0,
                 park_commit: None,
+                park_unlock: std::ptr::null(),
                 stack_size: 0,
                 flow_pending: false,
                 san: None,
@@ -639,6 +643,17 @@ fn save_context(g: GRef) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = g;
+}
+
+/// [`gopark`] whose commit is to release `lock`, which the caller holds through a
+/// guard it gave up (`Guard::into_raw`): the scheduler releases it after the switch.
+#[inline(always)]
+pub(crate) fn gopark_unlock(g: GRef, reason: WaitReason, lock: &crate::sys::lock::RawLock) {
+    g.get().wait_reason.store(reason as u8, Ordering::Relaxed);
+    // SAFETY: we own ourselves while running. The lock outlives the park: its owner (a
+    // channel) is kept alive by our caller's reference until we return.
+    unsafe { g.inner().park_unlock = lock };
+    switch_out(g, Switch::Park);
 }
 
 /// Parks the running goroutine (Go's `gopark`): switches to the scheduler, which sets

@@ -418,9 +418,15 @@ pub(crate) fn park_commit(g: GRef) {
     g.get().since.store(now, Ordering::Relaxed);
     g.set_status(WAITING);
     // SAFETY: the G has switched out and is not yet visible to any waker (its commit
-    // closure publishes it), so we still own it; the closure lives on its stack.
+    // publishes it), so we still own it; a closure lives on its stack, a lock is held
+    // for it (`gopark_unlock`).
     unsafe {
-        if let Some(c) = g.inner().park_commit.take() {
+        let inner = g.inner();
+        let lock = inner.park_unlock;
+        if !lock.is_null() {
+            inner.park_unlock = std::ptr::null();
+            (*lock).unlock();
+        } else if let Some(c) = inner.park_commit.take() {
             (*c)();
         }
     }

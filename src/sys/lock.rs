@@ -35,11 +35,17 @@ const LOCKED: u32 = 1;
 const SLEEPING: u32 = 2;
 
 pub(crate) struct Lock<T> {
+    raw: RawLock,
+    value: UnsafeCell<T>,
+}
+
+/// The lock itself, apart from the value it guards: what a goroutine's park commit
+/// releases without knowing `T` ([`Guard::into_raw`], `sched::g::gopark_unlock`).
+pub(crate) struct RawLock {
     state: State,
     /// Its rank (`sys/lockrank.rs`), checked at each acquisition in debug builds.
     #[cfg(debug_assertions)]
     rank: super::lockrank::Rank,
-    value: UnsafeCell<T>,
 }
 
 // SAFETY: the lock serializes all access to `value`.
@@ -56,9 +62,11 @@ impl<T> Lock<T> {
     #[cfg_attr(not(debug_assertions), allow(unused_variables))]
     pub(crate) const fn new(rank: super::lockrank::Rank, value: T) -> Self {
         Lock {
-            state: State::new(UNLOCKED),
-            #[cfg(debug_assertions)]
-            rank,
+            raw: RawLock {
+                state: State::new(UNLOCKED),
+                #[cfg(debug_assertions)]
+                rank,
+            },
             value: UnsafeCell::new(value),
         }
     }
@@ -68,15 +76,25 @@ impl<T> Lock<T> {
     #[cfg_attr(not(debug_assertions), allow(unused_variables))]
     pub(crate) fn new(rank: super::lockrank::Rank, value: T) -> Self {
         Lock {
-            state: State::new(UNLOCKED),
-            #[cfg(debug_assertions)]
-            rank,
+            raw: RawLock {
+                state: State::new(UNLOCKED),
+                #[cfg(debug_assertions)]
+                rank,
+            },
             value: UnsafeCell::new(value),
         }
     }
 
     #[inline]
     pub(crate) fn lock(&self) -> Guard<'_, T> {
+        self.raw.lock();
+        Guard { lock: self }
+    }
+}
+
+impl RawLock {
+    #[inline]
+    fn lock(&self) {
         #[cfg(debug_assertions)]
         super::lockrank::acquire(self.rank);
         if self
@@ -86,7 +104,6 @@ impl<T> Lock<T> {
         {
             self.lock_slow();
         }
-        Guard { lock: self }
     }
 
     #[cold]
@@ -123,10 +140,18 @@ impl<T> Lock<T> {
         }
     }
 
-    fn unlock(&self) {
+    /// Releases the lock (and, in debug builds, its rank on this thread).
+    ///
+    /// # Safety
+    /// The lock is held, by a guard given up with [`Guard::into_raw`] (or being
+    /// dropped), on this thread as far as the rank check goes.
+    #[inline]
+    pub(crate) unsafe fn unlock(&self) {
         if self.state.swap(UNLOCKED, Ordering::Release) == SLEEPING {
             os::futex_wake(&self.state);
         }
+        #[cfg(debug_assertions)]
+        super::lockrank::release(self.rank);
     }
 }
 
@@ -232,11 +257,21 @@ impl<T> DerefMut for Guard<'_, T> {
     }
 }
 
+impl<'a, T> Guard<'a, T> {
+    /// Gives the guard up without unlocking: the caller unlocks the returned lock later
+    /// (`RawLock::unlock`), as a goroutine's park commit does.
+    #[inline]
+    pub(crate) fn into_raw(self) -> &'a RawLock {
+        let raw = &self.lock.raw;
+        std::mem::forget(self);
+        raw
+    }
+}
+
 impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
-        self.lock.unlock();
-        #[cfg(debug_assertions)]
-        super::lockrank::release(self.lock.rank);
+        // SAFETY: the guard holds the lock.
+        unsafe { self.lock.raw.unlock() };
     }
 }
 
