@@ -100,13 +100,29 @@ cpp_suite() {
     bad "$name" "build (GoogleTest: Debian package libgtest-dev)" "$out/$name.build.log"
     return
   fi
-  if env "${tsan_env[@]}" timeout 600 "${run[@]}" "$out/$name" \
-        --gtest_filter='-ChanAlloc.*:*DeathTest.*' >"$out/$name.log" 2>&1 &&
-      grep -q "PASSED" "$out/$name.log" && ! grep -q "WARNING: ThreadSanitizer" "$out/$name.log"; then
-    ok "$name ($(grep -m1 -oE 'PASSED  \] [0-9]+' "$out/$name.log" | grep -oE '[0-9]+$') tests passed)"
-  else
-    bad "$name" "a report or a failure" "$out/$name.log"
-  fi
+  local attempt
+  for attempt in 1 2; do
+    if env "${tsan_env[@]}" timeout 600 "${run[@]}" "$out/$name" \
+          --gtest_filter='-ChanAlloc.*:*DeathTest.*' >"$out/$name.log" 2>&1 &&
+        grep -q "PASSED" "$out/$name.log" && ! grep -q "WARNING: ThreadSanitizer" "$out/$name.log"; then
+      ok "$name ($(grep -m1 -oE 'PASSED  \] [0-9]+' "$out/$name.log" | grep -oE '[0-9]+$') tests passed)"
+      return
+    fi
+    # GCC 12's libtsan (the old runtime) sometimes crashes inside itself here: a SEGV
+    # in ThreadClock::acquire (its clock blocks) while another thread creates a fiber
+    # (gdb, 2026-12-06: 2-4 runs in 40 of the Exceptions tests, before and after that
+    # day's changes; boostorg/beast#2499 reports GCC 12's TSan crashing on fibers that
+    # move between threads). TSan then says "nested bug": the crash was in its own code,
+    # not the program's (a program's SEGV gets a report with its stack). Such a run
+    # goes once more and counts as FLAKY, like a test that nextest or ctest reruns.
+    if [ "$attempt" = 1 ] && grep -q "ThreadSanitizer: nested bug in the same thread" "$out/$name.log"; then
+      echo "FLAKY $name: libtsan crashed inside its own runtime; running it once more"
+      grep -m2 -E "ThreadSanitizer: SEGV|nested bug" "$out/$name.log" | sed 's/^/    /'
+      continue
+    fi
+    break
+  done
+  bad "$name" "a report or a failure" "$out/$name.log"
 }
 cpp_suite
 planted race tsan "SUMMARY: ThreadSanitizer: data race .* in racer"
