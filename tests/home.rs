@@ -487,12 +487,7 @@ fn lazy_resume_is_ignored_for_home_goroutines() {
         let done = Arc::new(AtomicBool::new(false));
         let d2 = done.clone();
         let hooks = rec.hooks(GMP_HOOKS_LAZY_RESUME);
-        let attr = gmp_go_attr {
-            size: std::mem::size_of::<gmp_go_attr>(),
-            stack_size: 0,
-            name: std::ptr::null(),
-            hooks: &hooks,
-        };
+        let attr = attr_with_hooks(&hooks);
         let (f, arg) = c_closure(move || {
             for _ in 0..5 {
                 assert_eq!(gmp_sleep(100_000), 0);

@@ -227,12 +227,7 @@ fn lazy_resume_is_ignored_for_the_main_goroutine() {
     let _s = serial();
     let rec = CountingHooks::new(false);
     let hooks = rec.hooks(GMP_HOOKS_LAZY_RESUME);
-    let attr = gmp_go_attr {
-        size: std::mem::size_of::<gmp_go_attr>(),
-        stack_size: 0,
-        name: std::ptr::null(),
-        hooks: &hooks,
-    };
+    let attr = attr_with_hooks(&hooks);
     let (f, arg) = c_closure(|| {
         for _ in 0..5 {
             assert_eq!(gmp_sleep(100_000), 0);

@@ -134,12 +134,7 @@ fn hooked_pingpong(
             assert_eq!(wg2.done(), 0);
         };
         let hooks = hooks(k, Arc::as_ptr(st) as *mut c_void);
-        let attr = gmp_go_attr {
-            size: std::mem::size_of::<gmp_go_attr>(),
-            stack_size: 0,
-            name: std::ptr::null(),
-            hooks: &hooks,
-        };
+        let attr = attr_with_hooks(&hooks);
         let (f, arg) = c_closure(body);
         // SAFETY: valid attributes (copied by the call) and entry.
         assert_eq!(unsafe { gmp_go_ex(&attr, f, arg, std::ptr::null_mut()) }, 0);

@@ -4,7 +4,7 @@
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use gmp::ffi::types::gmp_switch_hooks;
+use gmp::ffi::types::{gmp_go_attr, gmp_switch_hooks};
 
 /// A hook context: `on_park` leaves `rec` zero, or makes it non-zero when `keep`.
 #[repr(C, align(16))]
@@ -42,6 +42,16 @@ impl CountingHooks {
             self.parks.load(Ordering::Relaxed),
             self.resumes.load(Ordering::Relaxed),
         )
+    }
+}
+
+/// Spawn attributes with `hooks` and nothing else (the runtime copies both at spawn).
+pub fn attr_with_hooks(hooks: &gmp_switch_hooks) -> gmp_go_attr {
+    gmp_go_attr {
+        size: std::mem::size_of::<gmp_go_attr>(),
+        stack_size: 0,
+        name: std::ptr::null(),
+        hooks,
     }
 }
 
