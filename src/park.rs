@@ -14,8 +14,9 @@
 //!    `commit` on the scheduler stack *after* switching away (Go's `gopark` + `unlockf`),
 //!    so no waker can ready it while it is still running; a thread runs it and then sleeps
 //!    on its futex. (A channel's sole wait, [`park_sole_g`], hands the scheduler the lock
-//!    itself instead of a closure, released at the same point: `gopark_unlock`.) Timers that end the wait must be armed inside `commit` for the same
-//!    reason ([`park_deadline`] does that).
+//!    itself instead of a closure, released at the same point: `gopark_unlock`.) Timers
+//!    that end the wait must be armed inside `commit` for the same reason
+//!    ([`park_deadline`] does that).
 //! 3. A waker (or a timer, or a home being closed) ends the wait with
 //!    [`WaitRef::claim`], a CAS from WAITING to its outcome. Exactly one claim succeeds;
 //!    only the winner calls [`WaitRef::wake`], exactly once. Losers leave the waiter alone:
