@@ -50,6 +50,32 @@ static inline void bench_fail(const char *fmt, ...) {
                        #want);                                                       \
     } while (0)
 
+/* Starts a benchmark's goroutine. Built with -DGMP_BENCH_EMPTY_HOOKS (bench/cpp/run's
+ * c-hooks variant), it gives the goroutine a pair of switch hooks that do nothing
+ * (GMP_HOOKS_LAZY_RESUME over a record that stays zero, as the C++ binding's are when
+ * no exception is caught or in flight), so that c-hooks/c is what the runtime's hooked
+ * switch path costs, apart from what the C++ binding's hooks and wrappers do. */
+#ifdef GMP_BENCH_EMPTY_HOOKS
+static void bench_no_hook(void *ctx) { (void)ctx; }
+static const uint64_t bench_zero_record[2] __attribute__((aligned(16)));
+static inline int bench_go(gmp_fn fn, void *arg) {
+    gmp_switch_hooks h;
+    gmp_go_attr a;
+    memset(&h, 0, sizeof h);
+    h.size = sizeof h;
+    h.on_park = bench_no_hook;
+    h.on_resume = bench_no_hook;
+    h.ctx = (void *)bench_zero_record;
+    h.flags = GMP_HOOKS_LAZY_RESUME;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.hooks = &h;
+    return gmp_go_ex(&a, fn, arg, NULL);
+}
+#else
+#define bench_go(fn, arg) gmp_go((fn), (arg))
+#endif
+
 /* GMP_BENCH_SCALE (default 1): scales iteration counts down for smoke runs. */
 static inline double bench_scale(void) {
     const char *s = getenv("GMP_BENCH_SCALE");

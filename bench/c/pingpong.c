@@ -43,8 +43,8 @@ static void one(const char *name, int procs) {
     CHECK(gmp_chan_make(&ping, sizeof(int64_t), 0));
     CHECK(gmp_chan_make(&pong, sizeof(int64_t), 0));
     CHECK(gmp_waitgroup_add(&wg, 2));
-    CHECK(gmp_go(ponger, NULL));
-    CHECK(gmp_go(pinger, NULL));
+    CHECK(bench_go(ponger, NULL));
+    CHECK(bench_go(pinger, NULL));
     gmp_stats s0 = {sizeof s0}, s1 = {sizeof s1};
     CHECK(gmp_read_stats(&s0));
     CHECK(gmp_waitgroup_wait(&wg));

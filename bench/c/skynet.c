@@ -27,7 +27,7 @@ static void skynet(void *p) {
         c->num = a.num + i * (a.size / a.div);
         c->size = a.size / a.div;
         c->div = a.div;
-        CHECK(gmp_go(skynet, c));
+        CHECK(bench_go(skynet, c));
     }
     for (i = 0; i < a.div; i++) {
         CHECK(gmp_chan_recv(rc, &v));
@@ -59,7 +59,7 @@ static void run(void *unused) {
     root->size = leaves;
     root->div = 10;
     t0 = gmp_now();
-    CHECK(gmp_go(skynet, root));
+    CHECK(bench_go(skynet, root));
     CHECK(gmp_chan_recv(c, &sum));
     el = gmp_now() - t0;
     gmp_chan_release(c);
