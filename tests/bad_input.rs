@@ -78,6 +78,7 @@ fn go_family() {
             on_resume: None,
             ctx: null,
             flags: 0,
+            thread_record: None,
         };
         let mut a = attr();
         a.hooks = &hooks;
@@ -108,6 +109,7 @@ fn go_family() {
                 on_resume: Some(hook),
                 ctx,
                 flags,
+                thread_record: None,
             };
             let a = gmp_go_attr {
                 hooks: &h,

@@ -477,6 +477,36 @@ fn go_home_with_attributes() {
     });
 }
 
+/// Nor does `GMP_HOOKS_LAZY_PARK`: a home goroutine's park is called even while its
+/// thread's record is zero, to give the program's thread its own state back.
+#[test]
+fn lazy_park_is_ignored_for_home_goroutines() {
+    on_home_thread(|h| {
+        let rec: &'static CountingHooks = Box::leak(Box::new(CountingHooks::new(false)));
+        let done = Arc::new(AtomicBool::new(false));
+        let d2 = done.clone();
+        let hooks = rec.hooks_with_zero_thread_record(GMP_HOOKS_LAZY_RESUME | GMP_HOOKS_LAZY_PARK);
+        let attr = attr_with_hooks(&hooks);
+        let (f, arg) = c_closure(move || {
+            for _ in 0..5 {
+                assert_eq!(gmp_sleep(100_000), 0);
+            }
+            d2.store(true, Ordering::Release);
+        });
+        // SAFETY: valid attributes (copied) and entry.
+        assert_eq!(unsafe { gmp_go_home(h, &attr, f, arg) }, 0);
+        pump_until(h, "the goroutine's five sleeps", || {
+            done.load(Ordering::Acquire)
+        });
+        let (parks, resumes) = rec.counts();
+        assert!(
+            parks >= 5,
+            "only {parks} parks: a home goroutine's park was skipped"
+        );
+        assert_eq!(resumes, parks);
+    });
+}
+
 /// `GMP_HOOKS_LAZY_RESUME` does not apply to a home's goroutines: their thread is the
 /// program's, whose resting state the hook cannot assume, so every resume is called
 /// even though the record (the first 16 bytes at ctx) stays zero.

@@ -95,6 +95,7 @@ fn burst(n: usize) {
         on_resume: Some(on_resume),
         ctx: Arc::as_ptr(&b) as *mut c_void,
         flags: 0,
+        thread_record: None,
     };
     let name = CString::new("in-place").unwrap();
     let mut ids = Vec::with_capacity(n);

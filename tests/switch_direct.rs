@@ -165,6 +165,7 @@ fn hooks_pair_up_around_direct_switches() {
             on_resume: Some(on_resume),
             ctx,
             flags: 0,
+            thread_record: None,
         });
         let mut parks = 0;
         for st in &states {
@@ -198,6 +199,7 @@ fn a_single_hook_runs_alone() {
             on_resume: if k == 0 { None } else { Some(on_resume) },
             ctx,
             flags: 0,
+            thread_record: None,
         });
         let (p0, r0) = (
             states[0].parks.load(Ordering::Relaxed),

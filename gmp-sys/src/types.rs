@@ -87,9 +87,13 @@ pub struct gmp_switch_hooks {
     /// runtime lock; they may call only gmp_self and gmp_now.
     pub on_resume: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
     pub ctx: *mut c_void,
-    /// 0, or `GMP_HOOKS_LAZY_RESUME`. Other bits: `GMP_EINVAL`. A caller built against
-    /// an older header (a smaller `size`) has 0.
+    /// 0, or `GMP_HOOKS_LAZY_RESUME`, or both it and `GMP_HOOKS_LAZY_PARK`. Other bits:
+    /// `GMP_EINVAL`. A caller built against an older header (a smaller `size`) has 0.
     pub flags: u64,
+    /// With `GMP_HOOKS_LAZY_PARK`: returns the calling thread's 16-byte record (8-byte
+    /// aligned, at the same address for the thread's whole life). Called at most once
+    /// per thread, outside every runtime lock. NULL otherwise.
+    pub thread_record: Option<unsafe extern "C" fn() -> *mut c_void>,
 }
 
 /// `gmp_switch_hooks::flags`: after a switch, `on_resume` is not called when the 16
@@ -99,8 +103,20 @@ pub struct gmp_switch_hooks {
 /// resting value on the runtime's threads is zero: `on_park` saves the goroutine's
 /// state at `ctx` and puts the thread's back, so that a goroutine with nothing saved
 /// resumes without a call (C++ exception state: `<gmp/gmp.hpp>`). `on_park` is always
-/// called.
+/// called, unless `GMP_HOOKS_LAZY_PARK`.
 pub const GMP_HOOKS_LAZY_RESUME: u64 = 1;
+
+/// `gmp_switch_hooks::flags`, with `GMP_HOOKS_LAZY_RESUME` and a `thread_record`: before
+/// a switch, `on_park` is not called when the 16 bytes at `thread_record()` (this
+/// thread's record, asked once per thread) are all zero, for a goroutine that runs on
+/// the runtime's threads only (ignored for a home's goroutines and gmp_main's). For
+/// per-thread state whose resting value on the runtime's threads is zero: a goroutine
+/// that parks while its thread's state is zero has nothing to save, provided
+/// `on_resume`, once it has installed the state at `ctx`, leaves those 16 bytes zero
+/// (so a park that was not called leaves them right). One `thread_record` function per
+/// process is honoured (the first spawn's): hooks that name another get every
+/// `on_park` call. Without `GMP_HOOKS_LAZY_RESUME` or `thread_record`: `GMP_EINVAL`.
+pub const GMP_HOOKS_LAZY_PARK: u64 = 2;
 
 /// Attributes of a new goroutine (`gmp_go_ex`, `gmp_go_home`).
 #[repr(C)]

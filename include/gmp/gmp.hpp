@@ -456,6 +456,10 @@ struct eh_slot {
 // `outer` already the thread's. A home's goroutines and gmp_main's run on threads the
 // program owns, which may be inside a catch block: the runtime calls every resume for
 // those. On a ping-pong round trip this leaves two calls of the four (bench/cpp).
+// GMP_HOOKS_LAZY_PARK does the same for parks: the runtime reads the thread's globals
+// (eh_thread_record) and calls eh_park only when they are not zero; eh_resume leaves the
+// slot zero once it has installed it, so a park that was not called leaves the slot
+// right (zero). Then a ping-pong round trip makes no hook call at all.
 // noinline, and each reads the thread's globals afresh: the ABI's
 // __cxa_get_globals is declared const, and a thread_local's address may be kept across
 // calls, so a caller that inlined these could reuse one thread's address after the
@@ -479,15 +483,29 @@ struct eh_slot {
 #ifndef GMP_EH_CACHE
 #define GMP_EH_CACHE 1
 #endif
-// Save the thread's state as `outer` and install the slot's (a resume, or a start).
+// Save the thread's state as `outer` and install the slot's (a resume), leaving the slot
+// zero: while the goroutine runs, its state is the thread's, and the slot stays zero
+// until a park saves a state that is not.
 GMP_NO_TSAN inline void eh_swap_in(eh_slot* s, thread_eh& tl, eh_globals* t) noexcept {
   tl.outer = *t;
   *t = s->own;
+  s->own = eh_globals{nullptr, 0, 0};
 }
-// Save the thread's state into the slot and put `outer` back (a park, or the end).
+// Save the thread's state into the slot and put `outer` back (a park). When both are
+// zero (nothing caught or in flight, on a thread whose own state is zero: every park of
+// a goroutine on the runtime's threads that is not in a catch block) there is nothing to
+// move: the slot is zero already (above), and the park only reads. For goroutines on the
+// runtime's threads the runtime makes that test itself (GMP_HOOKS_LAZY_PARK) and calls
+// only when the thread's state is set; this one serves the parks it calls every time
+// (a home's goroutines and gmp_main's, on the program's threads), which need not store
+// either when there is nothing to move.
 GMP_NO_TSAN inline void eh_swap_out(eh_slot* s, thread_eh& tl, eh_globals* t) noexcept {
-  s->own = *t;
-  *t = tl.outer;
+  std::uint64_t cur[2], outer[2];
+  std::memcpy(cur, t, sizeof cur);
+  std::memcpy(outer, &tl.outer, sizeof outer);
+  if ((cur[0] | cur[1] | outer[0] | outer[1]) == 0) return;
+  std::memcpy(&s->own, cur, sizeof cur);
+  std::memcpy(t, outer, sizeof outer);
 }
 // The first hook on a thread (every hook under TSan): learns the thread's globals, then
 // swaps. Out of line, so the hooks' common path is the thread_local's address, a load,
@@ -512,6 +530,11 @@ GMP_NO_TSAN inline void eh_swap_out(eh_slot* s, thread_eh& tl, eh_globals* t) no
   if (__builtin_expect(t == nullptr, 0)) return eh_resume_first(s);
   eh_swap_in(s, tl, t);
 }
+
+// GMP_HOOKS_LAZY_PARK's thread record: the thread's exception globals, which the
+// runtime asks for once per thread and then reads itself before each park, calling
+// eh_park only when they are not zero (the goroutine is in a catch block, or unwinding).
+inline void* eh_thread_record() noexcept { return abi::__cxa_get_globals(); }
 
 [[gnu::noinline]] GMP_NO_TSAN inline void eh_park(void* ctx) noexcept {
   eh_slot* s = static_cast<eh_slot*>(ctx);
@@ -868,7 +891,8 @@ inline gmp_switch_hooks eh_hooks(goroutine_base* g) noexcept {
   h.on_park = &eh_park;
   h.on_resume = &eh_resume;
   h.ctx = &g->eh;
-  h.flags = GMP_HOOKS_LAZY_RESUME;  // see the switch hooks above
+  h.flags = GMP_HOOKS_LAZY_RESUME | GMP_HOOKS_LAZY_PARK;  // see the switch hooks above
+  h.thread_record = &eh_thread_record;
   return h;
 }
 
@@ -1213,7 +1237,8 @@ struct task_access {
     hooks.size = sizeof hooks;
     hooks.on_park = &eh_park;
     hooks.on_resume = &eh_resume;  // ctx NULL: the frame, whose eh slot is at 0
-    hooks.flags = GMP_HOOKS_LAZY_RESUME;  // see the switch hooks above
+    hooks.flags = GMP_HOOKS_LAZY_RESUME | GMP_HOOKS_LAZY_PARK;  // see the switch hooks above
+    hooks.thread_record = &eh_thread_record;
     const int rc = gmp_go_inline(&inline_entry<frame>, &spawner::init, &s, hooks_for(hooks));
     if (rc < 0) {  // init did not run: the arguments are untouched
       if (ec == nullptr) raise(rc, "gmp::go");

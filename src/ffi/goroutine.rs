@@ -4,8 +4,8 @@ use std::ffi::c_int;
 use std::ffi::{CStr, c_void};
 
 use super::{
-    GMP_GO_INLINE_SIZE, GMP_HOOKS_LAZY_RESUME, entry, gmp_fn, gmp_go_attr, gmp_go_init_fn,
-    gmp_goid, gmp_switch_hooks, read_sized,
+    GMP_GO_INLINE_SIZE, GMP_HOOKS_LAZY_PARK, GMP_HOOKS_LAZY_RESUME, entry, gmp_fn, gmp_go_attr,
+    gmp_go_init_fn, gmp_goid, gmp_switch_hooks, read_sized,
 };
 use crate::error::{self, Code};
 use crate::sched::g::{Entry, Hooks};
@@ -149,14 +149,24 @@ unsafe fn read_hooks(p: *const gmp_switch_hooks, null_ctx: bool) -> Result<Optio
     let Some(h) = (unsafe { read_sized::<gmp_switch_hooks>(p) })? else {
         return Ok(None);
     };
-    if h.flags & !GMP_HOOKS_LAZY_RESUME != 0 {
+    if h.flags & !(GMP_HOOKS_LAZY_RESUME | GMP_HOOKS_LAZY_PARK) != 0 {
         return Err(error::EINVAL);
     }
     let lazy = h.flags & GMP_HOOKS_LAZY_RESUME != 0;
     if lazy && ((h.ctx.is_null() && !null_ctx) || h.ctx as usize % 8 != 0) {
         return Err(error::EINVAL);
     }
-    Ok(Hooks::new(h.on_park, h.on_resume, h.ctx, lazy))
+    let lazy_park = match (h.flags & GMP_HOOKS_LAZY_PARK != 0, h.thread_record) {
+        (false, _) => false,
+        (true, Some(f)) if lazy => crate::sched::g::lazy_park_for(f),
+        (true, _) => return Err(error::EINVAL),
+    };
+    Ok(
+        Hooks::new(h.on_park, h.on_resume, h.ctx, lazy).map(|mut k| {
+            k.lazy_park = lazy_park;
+            k
+        }),
+    )
 }
 
 const _: () = assert!(GMP_GO_INLINE_SIZE == crate::sched::g::INLINE_ARG);

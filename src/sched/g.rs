@@ -19,7 +19,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
 use std::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering,
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 
 use crate::stack::GStack;
@@ -165,6 +165,45 @@ pub(crate) struct Hooks {
     /// `ALWAYS` at spawn for a home's goroutine and gmp_main's (`proc.rs`); null only
     /// until `gmp_go_inline`'s spawn gives it the argument's address.
     pub(crate) rec: *const [u64; 2],
+    /// `GMP_HOOKS_LAZY_PARK` (and its `thread_record` is the process's, [`LAZY_PARK`]):
+    /// `on_park` is skipped while this thread's record is zero ([`Hooks::park_needed`]).
+    pub(crate) lazy_park: bool,
+}
+
+/// The `thread_record` function of `GMP_HOOKS_LAZY_PARK`, the first spawn's (0: none
+/// yet). One per process, so that a thread keeps one record's address (`Ctx::record`)
+/// with no key to compare: the C++ binding is the one user.
+static LAZY_PARK: AtomicUsize = AtomicUsize::new(0);
+
+/// A `thread_record` function.
+pub(crate) type RecordFn = unsafe extern "C" fn() -> *mut libc::c_void;
+
+/// Whether hooks with `GMP_HOOKS_LAZY_PARK` and this `thread_record` may skip parks:
+/// it is the process's (the first one seen becomes it).
+pub(crate) fn lazy_park_for(f: RecordFn) -> bool {
+    let f = f as usize;
+    match LAZY_PARK.compare_exchange(0, f, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => true,
+        Err(cur) => cur == f,
+    }
+}
+
+/// This thread's record of `GMP_HOOKS_LAZY_PARK`, asked for the first time here.
+#[cold]
+#[inline(never)]
+fn learn_record(c: &Ctx) -> *const [u64; 2] {
+    let f = LAZY_PARK.load(Ordering::Acquire);
+    // SAFETY: non-zero once a lazy-park goroutine exists (we run one): a RecordFn the
+    // spawner gave, callable on any thread (gmp_switch_hooks' contract).
+    let p = unsafe { std::mem::transmute::<usize, RecordFn>(f)() };
+    // A null or misaligned record: every park calls (ALWAYS is never zero).
+    let r = if p.is_null() || p as usize % 8 != 0 {
+        &ALWAYS as *const [u64; 2]
+    } else {
+        p as *const [u64; 2]
+    };
+    c.record.set(r);
+    r
 }
 
 /// The record of hooks without `GMP_HOOKS_LAZY_RESUME`: never zero, so every resume calls.
@@ -194,7 +233,26 @@ impl Hooks {
             on_resume: on_resume.unwrap_or(no_hook),
             ctx,
             rec,
+            lazy_park: false,
         })
+    }
+
+    /// Whether a park must call `on_park`: always, unless `lazy_park` and this thread's
+    /// record is all zero.
+    #[inline(always)]
+    fn park_needed(&self) -> bool {
+        if !self.lazy_park {
+            return true;
+        }
+        let c = ctx();
+        let mut r = c.record.get();
+        if r.is_null() {
+            r = learn_record(c);
+        }
+        // SAFETY: ALWAYS, or the thread's record: 16 readable, 8-aligned bytes for the
+        // thread's life (gmp_switch_hooks' contract).
+        let r = unsafe { &*r };
+        r[0] | r[1] != 0
     }
 
     /// Whether a resume must call `on_resume` (see [`Hooks::rec`]).
@@ -210,6 +268,7 @@ impl Hooks {
     pub(crate) fn always(self) -> Hooks {
         Hooks {
             rec: &ALWAYS,
+            lazy_park: false,
             ..self
         }
     }
@@ -266,6 +325,7 @@ pub(crate) struct G {
 
 // The hot fields of the outer G fill line 0, and `inner` starts line 1 with its own.
 const _: () = assert!(std::mem::offset_of!(G, inner) == 64);
+const _: () = assert!(std::mem::size_of::<G>() == 384);
 const _: () = assert!(std::mem::offset_of!(GInner, locals) + 8 <= 64);
 
 /// The parts only the G's current owner touches (the M running it, or the creator
@@ -456,7 +516,8 @@ pub(crate) struct Ctx {
     /// The saved context of this thread's scheduler loop (an M's `execute`, a home's
     /// `run_one`) while a goroutine runs on the thread: where a G switches back to.
     pub(crate) sched_sp: Cell<usize>,
-    _pad: usize,
+    /// This thread's record of `GMP_HOOKS_LAZY_PARK` (null until a park asks).
+    pub(crate) record: Cell<*const [u64; 2]>,
 }
 
 const _: () = assert!(std::mem::size_of::<Ctx>() == 32);
@@ -511,7 +572,7 @@ thread_local! {
             g: Cell::new(std::ptr::null_mut()),
             m: Cell::new(std::ptr::null_mut()),
             sched_sp: Cell::new(0),
-            _pad: 0,
+            record: Cell::new(std::ptr::null()),
         }
     };
 }
@@ -598,8 +659,10 @@ fn goroutine_main(g: GRef) {
 pub(crate) fn switch_out(g: GRef, why: Switch) {
     // SAFETY: the running goroutine owns its inner state until it switches.
     let hooked = if let Some(h) = unsafe { g.inner().hooks } {
-        // SAFETY: the user's hook with its own context, on the goroutine's stack.
-        unsafe { (h.on_park)(h.ctx) };
+        if h.park_needed() {
+            // SAFETY: the user's hook with its own context, on the goroutine's stack.
+            unsafe { (h.on_park)(h.ctx) };
+        }
         true
     } else {
         false

@@ -127,7 +127,7 @@ int main(void) {
     SAY("switch hooks come in pairs around every switch");
     static struct hook_counts hc;
     atomic_store(&hc.inside, 1);
-    gmp_switch_hooks hooks = {sizeof hooks, on_park, on_resume, &hc, 0};
+    gmp_switch_hooks hooks = {sizeof hooks, on_park, on_resume, &hc, 0, NULL};
     gmp_go_attr hattr = {sizeof hattr, 0, "hooked", &hooks};
     CHECK_RC(gmp_waitgroup_add(&wg, 1), 0);
     CHECK_RC(gmp_go_ex(&hattr, hooked, NULL, NULL), 0);

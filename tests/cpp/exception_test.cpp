@@ -206,6 +206,38 @@ TEST(Exceptions, NestedHandlersAcrossParks) {
   EXPECT_EQ(right.load(), n);
 }
 
+// A park with no exception caught or in flight stores nothing (<gmp/gmp.hpp>'s
+// eh_swap_out): the goroutine's slot must then already be zero, which the resume that
+// installed a caught exception makes it. Each goroutine here parks inside a handler
+// (its exception saved and installed again, maybe on another thread), leaves the
+// handler, and parks on: had the resume left the exception in the slot, the next
+// resume would install it again, a dangling exception after its handler ended.
+TEST(Exceptions, ParksAfterLeavingAHandlerSeeNone) {
+  busy_runtime busy(2);
+  constexpr int n = 200;
+  std::atomic<int> wrong{0};
+  std::atomic<int> caught{0};
+  gmp::waitgroup wg;
+  for (int i = 0; i < n; i++) {
+    wg.go([&, i] {
+      try {
+        throw std::runtime_error("caught by " + std::to_string(i));
+      } catch (const std::runtime_error&) {
+        for (int round = 0; round < 3; round++) busy.park(i + round);
+        if (std::current_exception() != nullptr) caught++;
+      }
+      for (int round = 0; round < 6; round++) {
+        busy.park(i + round);
+        if (std::current_exception() != nullptr) wrong++;
+        if (std::uncaught_exceptions() != 0) wrong++;
+      }
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(caught.load(), n);
+  EXPECT_EQ(wrong.load(), 0);
+}
+
 TEST(Exceptions, UncaughtCountInADestructorAcrossParks) {
   busy_runtime busy(2);
   constexpr int n = 100;

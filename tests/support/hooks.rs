@@ -33,6 +33,16 @@ impl CountingHooks {
             on_resume: Some(counting_resume),
             ctx: self as *const _ as *mut c_void,
             flags,
+            thread_record: None,
+        }
+    }
+
+    /// `hooks(flags)` with a `thread_record` (for `GMP_HOOKS_LAZY_PARK`) whose record
+    /// is always zero.
+    pub fn hooks_with_zero_thread_record(&self, flags: u64) -> gmp_switch_hooks {
+        gmp_switch_hooks {
+            thread_record: Some(zero_thread_record),
+            ..self.hooks(flags)
         }
     }
 
@@ -66,4 +76,11 @@ unsafe extern "C" fn counting_resume(ctx: *mut c_void) {
     // SAFETY: as above.
     let r = unsafe { &*(ctx as *const CountingHooks) };
     r.resumes.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A thread record that stays zero.
+static ZERO_RECORD: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+unsafe extern "C" fn zero_thread_record() -> *mut c_void {
+    ZERO_RECORD.as_ptr() as *mut c_void
 }

@@ -687,6 +687,7 @@ pub fn spawn(
         on_resume: Some(gmpy_on_resume),
         ctx: gp as *mut c_void,
         flags: 0,
+        thread_record: None,
     };
     let attr = gmp_go_attr {
         size: std::mem::size_of::<gmp_go_attr>(),
