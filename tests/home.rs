@@ -477,15 +477,19 @@ fn go_home_with_attributes() {
     });
 }
 
-/// Nor does `GMP_HOOKS_LAZY_PARK`: a home goroutine's park is called even while its
-/// thread's record is zero, to give the program's thread its own state back.
-#[test]
-fn lazy_park_is_ignored_for_home_goroutines() {
-    on_home_thread(|h| {
-        let rec: &'static CountingHooks = Box::leak(Box::new(CountingHooks::new(false)));
+/// A goroutine on a home thread, with a fresh counting record's hooks of `flags` (and
+/// a thread record that stays zero when `thread_record`), sleeps five times; returns
+/// its (parks, resumes).
+fn home_goroutine_hook_calls(flags: u64, thread_record: bool) -> (i64, i64) {
+    let rec: &'static CountingHooks = Box::leak(Box::new(CountingHooks::new(false)));
+    on_home_thread(move |h| {
         let done = Arc::new(AtomicBool::new(false));
         let d2 = done.clone();
-        let hooks = rec.hooks_with_zero_thread_record(GMP_HOOKS_LAZY_RESUME | GMP_HOOKS_LAZY_PARK);
+        let hooks = if thread_record {
+            rec.hooks_with_zero_thread_record(flags)
+        } else {
+            rec.hooks(flags)
+        };
         let attr = attr_with_hooks(&hooks);
         let (f, arg) = c_closure(move || {
             for _ in 0..5 {
@@ -498,13 +502,8 @@ fn lazy_park_is_ignored_for_home_goroutines() {
         pump_until(h, "the goroutine's five sleeps", || {
             done.load(Ordering::Acquire)
         });
-        let (parks, resumes) = rec.counts();
-        assert!(
-            parks >= 5,
-            "only {parks} parks: a home goroutine's park was skipped"
-        );
-        assert_eq!(resumes, parks);
     });
+    rec.counts()
 }
 
 /// `GMP_HOOKS_LAZY_RESUME` does not apply to a home's goroutines: their thread is the
@@ -512,25 +511,20 @@ fn lazy_park_is_ignored_for_home_goroutines() {
 /// even though the record (the first 16 bytes at ctx) stays zero.
 #[test]
 fn lazy_resume_is_ignored_for_home_goroutines() {
-    on_home_thread(|h| {
-        let rec: &'static CountingHooks = Box::leak(Box::new(CountingHooks::new(false)));
-        let done = Arc::new(AtomicBool::new(false));
-        let d2 = done.clone();
-        let hooks = rec.hooks(GMP_HOOKS_LAZY_RESUME);
-        let attr = attr_with_hooks(&hooks);
-        let (f, arg) = c_closure(move || {
-            for _ in 0..5 {
-                assert_eq!(gmp_sleep(100_000), 0);
-            }
-            d2.store(true, Ordering::Release);
-        });
-        // SAFETY: valid attributes (copied) and entry.
-        assert_eq!(unsafe { gmp_go_home(h, &attr, f, arg) }, 0);
-        pump_until(h, "the goroutine's five sleeps", || {
-            done.load(Ordering::Acquire)
-        });
-        let (parks, resumes) = rec.counts();
-        assert!(parks >= 5, "only {parks} parks");
-        assert_eq!(resumes, parks, "a home goroutine's resume was skipped");
-    });
+    let (parks, resumes) = home_goroutine_hook_calls(GMP_HOOKS_LAZY_RESUME, false);
+    assert!(parks >= 5, "only {parks} parks");
+    assert_eq!(resumes, parks, "a home goroutine's resume was skipped");
+}
+
+/// Nor does `GMP_HOOKS_LAZY_PARK`: a home goroutine's park is called even while its
+/// thread's record is zero, to give the program's thread its own state back.
+#[test]
+fn lazy_park_is_ignored_for_home_goroutines() {
+    let (parks, resumes) =
+        home_goroutine_hook_calls(GMP_HOOKS_LAZY_RESUME | GMP_HOOKS_LAZY_PARK, true);
+    assert!(
+        parks >= 5,
+        "only {parks} parks: a home goroutine's park was skipped"
+    );
+    assert_eq!(resumes, parks);
 }
