@@ -43,6 +43,8 @@ echo "== C tests under TSan (C side instrumented; goroutines are TSan fibers)"
 bash tests/c/run.sh target/debug --tsan
 echo "== sanitizer tests: every sync edge, C++ throw/catch, planted bugs still reported"
 bash tests/sanitizers/run.sh target/debug
+echo "== the same built with clang (its own ASan and TSan runtimes)"
+CC=clang CXX=clang++ bash tests/sanitizers/run.sh target/debug
 
 echo "== debugger support (gdb extension, valgrind)"
 bash tests/debug/run.sh target/debug

@@ -47,7 +47,7 @@
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// Not looked up yet.
 const UNKNOWN: u8 = 0;
@@ -114,6 +114,21 @@ fn resolve() -> u8 {
         lookup(c"__tsan_ignore_thread_begin"),
         lookup(c"__tsan_ignore_thread_end"),
     ];
+    let mut tsan = tsan;
+    if tsan[6] == 0 && tsan[7] == 0 {
+        // clang's runtime (LLVM 14 here) has no __tsan_ignore_thread_*: its dynamic
+        // annotations begin and end the same per-thread ignore (ThreadIgnoreBegin/End).
+        // Without this, a clang-built program ran with TSan unannounced (no fibers, no
+        // edges) and reported every goroutine stack reused on another thread as a race.
+        let begin = lookup(c"AnnotateIgnoreWritesBegin");
+        let end = lookup(c"AnnotateIgnoreWritesEnd");
+        if begin != 0 && end != 0 {
+            ANNOTATE_IGNORE.0.store(begin, Ordering::Relaxed);
+            ANNOTATE_IGNORE.1.store(end, Ordering::Relaxed);
+            tsan[6] = annotate_ignore_begin as *const () as usize;
+            tsan[7] = annotate_ignore_end as *const () as usize;
+        }
+    }
     let mut state = 0;
     if start != 0 && finish != 0 {
         state |= ASAN;
@@ -191,6 +206,26 @@ unsafe extern "C" fn noop_create(_: u32) -> *mut c_void {
 unsafe extern "C" fn noop_ptr(_: *mut c_void) {}
 unsafe extern "C" fn noop_switch(_: *mut c_void, _: u32) {}
 unsafe extern "C" fn noop() {}
+
+/// clang's `AnnotateIgnoreWritesBegin`/`End(file, line)`, when the runtime has no
+/// `__tsan_ignore_thread_begin`/`end` (see `resolve`).
+static ANNOTATE_IGNORE: (AtomicUsize, AtomicUsize) = (AtomicUsize::new(0), AtomicUsize::new(0));
+
+type AnnotateFn = unsafe extern "C" fn(*const libc::c_char, libc::c_int);
+
+unsafe extern "C" fn annotate_ignore_begin() {
+    // SAFETY: set by `resolve` to AnnotateIgnoreWritesBegin before this is reachable.
+    let f: AnnotateFn = unsafe { std::mem::transmute(ANNOTATE_IGNORE.0.load(Ordering::Relaxed)) };
+    // SAFETY: the annotation takes a file name (may be NULL) and a line.
+    unsafe { f(std::ptr::null(), 0) }
+}
+
+unsafe extern "C" fn annotate_ignore_end() {
+    // SAFETY: as above, AnnotateIgnoreWritesEnd.
+    let f: AnnotateFn = unsafe { std::mem::transmute(ANNOTATE_IGNORE.1.load(Ordering::Relaxed)) };
+    // SAFETY: as above.
+    unsafe { f(std::ptr::null(), 0) }
+}
 
 /// Whether a sanitizer runtime is loaded (also true before the one look-up, which the
 /// cold paths then do). The only cost on the hot paths: one byte load and a branch.
