@@ -660,18 +660,23 @@ pub(crate) fn switch_out(g: GRef, why: Switch) {
     // SAFETY: the running goroutine owns its inner state until it switches.
     // By reference: a copy of the hooks loaded all 40 bytes before the test (5 more
     // instructions a switch for goroutines without hooks, bench/perop.sh's yield).
-    let hooked = if let Some(h) = unsafe { g.inner().hooks.as_ref() } {
-        if h.park_needed() {
+    // `called`: on_park ran. A park that LAZY_PARK skipped leaves ctx as the last resume
+    // left it, zero (the flag's contract), so its resume has nothing to install either:
+    // no look at ctx's 16 bytes (in the hooks' own memory, the C++ goroutine object: a
+    // line that a ping-pong of two C++ goroutines touched on every switch for nothing).
+    let called = if let Some(h) = unsafe { g.inner().hooks.as_ref() } {
+        let needed = h.park_needed();
+        if needed {
             // SAFETY: the user's hook with its own context, on the goroutine's stack.
             unsafe { (h.on_park)(h.ctx) };
         }
-        true
+        needed
     } else {
         false
     };
     save_context(g);
     super::schedule::switch_from_g(g, why);
-    if hooked {
+    if called {
         // SAFETY: resumed, the goroutine owns its inner state again; its hooks are set
         // at spawn only, so they are still there.
         let h = unsafe { g.inner().hooks.as_ref().unwrap_unchecked() };
