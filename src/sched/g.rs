@@ -179,12 +179,17 @@ static LAZY_PARK: AtomicUsize = AtomicUsize::new(0);
 pub(crate) type RecordFn = unsafe extern "C" fn() -> *mut libc::c_void;
 
 /// Whether hooks with `GMP_HOOKS_LAZY_PARK` and this `thread_record` may skip parks:
-/// it is the process's (the first one seen becomes it).
+/// it is the process's (the first one seen becomes it). Every C++ spawn asks: a load
+/// answers once the function is set, so the compare-exchange (a locked instruction on
+/// a line every P's spawns share) runs only for the first.
 pub(crate) fn lazy_park_for(f: RecordFn) -> bool {
     let f = f as usize;
-    match LAZY_PARK.compare_exchange(0, f, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => true,
-        Err(cur) => cur == f,
+    match LAZY_PARK.load(Ordering::Acquire) {
+        0 => match LAZY_PARK.compare_exchange(0, f, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(cur) => cur == f,
+        },
+        cur => cur == f,
     }
 }
 
