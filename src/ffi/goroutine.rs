@@ -161,12 +161,7 @@ unsafe fn read_hooks(p: *const gmp_switch_hooks, null_ctx: bool) -> Result<Optio
         (true, Some(f)) if lazy => crate::sched::g::lazy_park_for(f),
         (true, _) => return Err(error::EINVAL),
     };
-    Ok(
-        Hooks::new(h.on_park, h.on_resume, h.ctx, lazy).map(|mut k| {
-            k.lazy_park = lazy_park;
-            k
-        }),
-    )
+    Ok(Hooks::new(h.on_park, h.on_resume, h.ctx, lazy, lazy_park))
 }
 
 const _: () = assert!(GMP_GO_INLINE_SIZE == crate::sched::g::INLINE_ARG);

@@ -218,12 +218,15 @@ pub(crate) static ALWAYS: [u64; 2] = [1, 1];
 unsafe extern "C" fn no_hook(_: *mut libc::c_void) {}
 
 impl Hooks {
-    /// The hooks of a `gmp_switch_hooks`, or `None` if it has neither.
+    /// The hooks of a `gmp_switch_hooks`, or `None` if it has neither. `lazy`:
+    /// `GMP_HOOKS_LAZY_RESUME`; `lazy_park`: `GMP_HOOKS_LAZY_PARK` with the process's
+    /// `thread_record` ([`lazy_park_for`]).
     pub(crate) fn new(
         on_park: Option<HookFn>,
         on_resume: Option<HookFn>,
         ctx: *mut libc::c_void,
         lazy: bool,
+        lazy_park: bool,
     ) -> Option<Hooks> {
         let rec = if lazy {
             ctx as *const [u64; 2]
@@ -238,7 +241,7 @@ impl Hooks {
             on_resume: on_resume.unwrap_or(no_hook),
             ctx,
             rec,
-            lazy_park: false,
+            lazy_park,
         })
     }
 

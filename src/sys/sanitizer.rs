@@ -104,7 +104,7 @@ fn resolve() -> u8 {
     }
     let start = lookup(c"__sanitizer_start_switch_fiber");
     let finish = lookup(c"__sanitizer_finish_switch_fiber");
-    let tsan = [
+    let mut tsan = [
         lookup(c"__tsan_get_current_fiber"),
         lookup(c"__tsan_create_fiber"),
         lookup(c"__tsan_destroy_fiber"),
@@ -114,7 +114,6 @@ fn resolve() -> u8 {
         lookup(c"__tsan_ignore_thread_begin"),
         lookup(c"__tsan_ignore_thread_end"),
     ];
-    let mut tsan = tsan;
     if tsan[6] == 0 && tsan[7] == 0 {
         // clang's runtime (LLVM 14 here) has no __tsan_ignore_thread_*: its dynamic
         // annotations begin and end the same per-thread ignore (ThreadIgnoreBegin/End).
