@@ -400,10 +400,10 @@ fn dump_shows_the_spawn_site() {
     assert_eq!(rc, 0);
 }
 
-/// A name with a quote or a newline stays on its one header line, quoted as Go's %q does.
+/// A name with a quote or a newline stays on its one header line, quoted as Go's %q does
+/// (a raw name's `"` made the line ambiguous and its newline split the header in two;
+/// src/diag/dump.rs escapes it).
 #[test]
-#[ignore = "bug: names are printed raw between quotes (src/trace.rs dump): a `\"` makes the \
-            line ambiguous and a newline splits the goroutine's header in two"]
 fn dump_quotes_names() {
     let _g = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
     let (tx, rx) = std::sync::mpsc::channel();
