@@ -65,10 +65,11 @@ fn pattern(size: usize, k: usize) -> Vec<u8> {
 const CANARY: u8 = 0xcd;
 const SLACK: usize = 64;
 
-/// Sends `n` values of `size` bytes from one side to the other; the receiver parks
-/// first (`recv_first`) or the sender does. Checks every byte and the canary after it.
-fn transfer(size: usize, tx_on: On, rx_on: On, recv_first: bool, n: usize) {
-    let c = Ch::new(size, 0);
+/// Sends `n` values of `size` bytes from one side to the other over a channel of
+/// capacity `cap`; the receiver parks first (`recv_first`) or the sender does. Checks
+/// every byte and the canary after it.
+fn transfer(size: usize, cap: usize, tx_on: On, rx_on: On, recv_first: bool, n: usize) {
+    let c = Ch::new(size, cap);
     let rx = move || {
         for k in 0..n {
             let mut buf = vec![CANARY; size + SLACK];
@@ -113,13 +114,18 @@ fn transfer(size: usize, tx_on: On, rx_on: On, recv_first: bool, n: usize) {
     c.release();
 }
 
+/// Every size, and through a buffer too: the channel calls' first step copies sizes 0,
+/// 4, 8 and 16 itself (chan.rs, `Chan::send_fast`), every other size goes the full
+/// path's way.
 #[test]
 fn values_arrive_intact_for_every_size() {
     let _s = serial();
-    for size in [0usize, 1, 8, 24, 4096, 65536] {
-        for (tx_on, rx_on) in SIDES {
-            for recv_first in [true, false] {
-                transfer(size, tx_on, rx_on, recv_first, 3);
+    for size in [0usize, 1, 4, 8, 12, 16, 24, 4096, 65536] {
+        for cap in [0, 2] {
+            for (tx_on, rx_on) in SIDES {
+                for recv_first in [true, false] {
+                    transfer(size, cap, tx_on, rx_on, recv_first, 5);
+                }
             }
         }
     }

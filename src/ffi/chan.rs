@@ -4,8 +4,9 @@ use std::ffi::{c_int, c_void};
 
 use super::entry;
 use super::types::{GMP_RECV, GMP_SEND, gmp_chan, gmp_select_case};
-use crate::chan::{Chan, DropFn};
+use crate::chan::{Chan, DropFn, Fast, Inner};
 use crate::error;
+use crate::sys::lock::Guard;
 
 fn chan<'a>(c: *mut gmp_chan) -> Option<&'a Chan> {
     // SAFETY: a non-NULL handle is a live channel the caller holds a reference to.
@@ -96,6 +97,28 @@ pub extern "C" fn gmp_chan_release(ch: *mut gmp_chan) {
 /// or NULL `elem` with a non-zero element size); `GMP_ECANCELED` (home closed).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_chan_send(ch: *mut gmp_chan, elem: *const c_void) -> c_int {
+    // The send that completes at once runs here with no call that returns
+    // (`Chan::send_fast`); each other case goes on out of line, in a tail call.
+    if !crate::sys::sanitizer::on() && crate::sched::running() {
+        if let Some(c) = chan(ch) {
+            if !elem.is_null() || c.elem_size == 0 {
+                return match c.send_fast(elem.cast()) {
+                    Fast::Done(rc) => rc,
+                    Fast::Wait(inner) => send_wait(c, inner, elem),
+                    Fast::Locked(inner) => send_locked(c, inner, elem),
+                    Fast::Busy => send_entry(ch, elem),
+                };
+            }
+        }
+    }
+    send_entry(ch, elem)
+}
+
+/// `gmp_chan_send` from its start: the sanitizer, the runtime's start, the arguments.
+/// `extern "C"`, as the continuations below: it catches panics itself, and a callee
+/// that cannot unwind is one the C entry can jump to (a tail call) instead of calling.
+#[inline(never)]
+extern "C" fn send_entry(ch: *mut gmp_chan, elem: *const c_void) -> c_int {
     fn here() {}
     if crate::sys::sanitizer::on() {
         return announced(here, move || send(ch, elem, -1));
@@ -111,9 +134,38 @@ pub unsafe extern "C" fn gmp_chan_send(ch: *mut gmp_chan, elem: *const c_void) -
     })
 }
 
-/// `gmp_chan_send` and `gmp_chan_recv` with a sanitizer loaded (or not yet looked up):
-/// `entry!(Runtime, ..)`, whose TSan marker and the channel's TSan edges (`Chan::op`)
-/// are then needed. `here` names the caller, as in `entry!`.
+/// A send past its first step, with the channel locked: the full path.
+#[inline(never)]
+extern "C" fn send_locked(c: &Chan, inner: Guard<'_, Inner>, elem: *const c_void) -> c_int {
+    fn here() {}
+    catch(here, || {
+        c.op_from_locked(inner, true, elem.cast_mut().cast())
+    })
+}
+
+/// A send whose first step found nobody to take its value and no room: it waits.
+#[inline(never)]
+extern "C" fn send_wait(c: &Chan, inner: Guard<'_, Inner>, elem: *const c_void) -> c_int {
+    fn here() {}
+    catch(here, || {
+        c.wait_from_locked(inner, true, elem.cast_mut().cast())
+    })
+}
+
+/// A receive past its first step, with the channel locked: the full path.
+#[inline(never)]
+extern "C" fn recv_locked(c: &Chan, inner: Guard<'_, Inner>, elem: *mut c_void) -> c_int {
+    fn here() {}
+    catch(here, || c.op_from_locked(inner, false, elem.cast()))
+}
+
+/// A receive whose first step found nothing to take: it waits.
+#[inline(never)]
+extern "C" fn recv_wait(c: &Chan, inner: Guard<'_, Inner>, elem: *mut c_void) -> c_int {
+    fn here() {}
+    catch(here, || c.wait_from_locked(inner, false, elem.cast()))
+}
+
 #[cold]
 #[inline(never)]
 fn announced<H>(here: H, body: impl FnOnce() -> c_int) -> c_int {
@@ -126,14 +178,19 @@ fn announced<H>(here: H, body: impl FnOnce() -> c_int) -> c_int {
 /// kept across the call. Otherwise the same: start the runtime on first use, refuse
 /// after shutdown and in a forked child, report a panic as `entry!` does.
 #[inline(always)]
-fn enter_plain<H>(_here: H, body: impl FnOnce() -> c_int) -> c_int {
-    let run = || {
+fn enter_plain<H>(here: H, body: impl FnOnce() -> c_int) -> c_int {
+    catch(here, || {
         if let Err(e) = crate::start::ensure_started() {
             return e;
         }
         body()
-    };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+    })
+}
+
+/// `body`, with a panic reported and turned into `GMP_EINVAL` (the FFI entries' rule).
+#[inline(always)]
+fn catch<H>(_here: H, body: impl FnOnce() -> c_int) -> c_int {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(r) => r,
         Err(e) => {
             super::report_panic(std::any::type_name::<H>(), &*e);
@@ -148,6 +205,23 @@ fn enter_plain<H>(_here: H, body: impl FnOnce() -> c_int) -> c_int {
 /// zeroed); `GMP_EINVAL`; `GMP_ECANCELED`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gmp_chan_recv(ch: *mut gmp_chan, elem: *mut c_void) -> c_int {
+    // As gmp_chan_send: the receive that completes at once runs here (`Chan::recv_fast`).
+    if !crate::sys::sanitizer::on() && crate::sched::running() {
+        if let Some(c) = chan(ch) {
+            return match c.recv_fast(elem.cast()) {
+                Fast::Done(rc) => rc,
+                Fast::Wait(inner) => recv_wait(c, inner, elem),
+                Fast::Locked(inner) => recv_locked(c, inner, elem),
+                Fast::Busy => recv_entry(ch, elem),
+            };
+        }
+    }
+    recv_entry(ch, elem)
+}
+
+/// `gmp_chan_recv` from its start: the sanitizer, the runtime's start, the arguments.
+#[inline(never)]
+extern "C" fn recv_entry(ch: *mut gmp_chan, elem: *mut c_void) -> c_int {
     fn here() {}
     if crate::sys::sanitizer::on() {
         return announced(here, move || recv(ch, elem, -1));

@@ -281,6 +281,14 @@ pub(crate) fn ensure_started_with(
     not_running(hooks)
 }
 
+/// Whether the runtime runs here (not before its start, after its shutdown or in a
+/// forked child): `ensure_started`'s running path, for a caller with a slow path of
+/// its own.
+#[inline(always)]
+pub(crate) fn running() -> bool {
+    SCHED.state.load(Ordering::Acquire) == ST_RUNNING
+}
+
 /// [`ensure_started_with`] when the state is not `ST_RUNNING`: refused after shutdown
 /// and in a forked child, else the start.
 #[cold]

@@ -72,6 +72,33 @@ fn runqput_overflow(batch: super::runq::Overflow<super::g::G>, locked: Option<&m
 /// pingpong's time).
 #[inline(always)]
 pub(crate) fn ready(g: GRef) {
+    if let Some(p) = ready_begin(g) {
+        runqput_wake(p, g);
+    }
+}
+
+/// `ready` for the channel calls' first steps (chan.rs, `Chan::send_fast`): the same,
+/// but the put on a P among several is out of line too, so that the caller's frame
+/// holds nothing across a call. (In `ready` it stays inline: out of line it cost
+/// `gmp_go` 10 instructions on one P, whose put there kicks `runnext` into the ring.)
+#[inline(always)]
+pub(crate) fn ready_lean(g: GRef) {
+    let Some(p) = ready_begin(g) else { return };
+    match p {
+        Some(p) => {
+            if SCHED.gomaxprocs.load(Ordering::Relaxed) == 1 && p.runq.put_next_alone(g.0) {
+                return; // see runqput_wake
+            }
+            runqput_next_wake(p, g)
+        }
+        None => runqput_global_wake(g),
+    }
+}
+
+/// `ready` up to its put: Some(the caller's P, if it has one) when the put is the
+/// caller's to do; None when `ready_other` did it (tracing, or a goroutine with a home).
+#[inline(always)]
+fn ready_begin(g: GRef) -> Option<Option<&'static P>> {
     // Only the one claimer of its wait readies a G (park.rs), so a check and a store do;
     // the check catches a broken protocol rather than a race.
     if g.status() != WAITING {
@@ -81,10 +108,11 @@ pub(crate) fn ready(g: GRef) {
     g.get().since.store(0, Ordering::Relaxed);
     let home = g.get().home.load(Ordering::Acquire);
     if super::trace::on() || !home.is_null() {
-        // A tail call: nothing here is live across a call, so no register to save.
-        return ready_other(g, home);
+        // Nothing here is live across this call, so no register to save.
+        ready_other(g, home);
+        return None;
     }
-    runqput_wake(m::current().and_then(|m| m.get().p()), g);
+    Some(m::current().and_then(|m| m.get().p()))
 }
 
 /// `ready` when tracing, or for a goroutine with a home.
@@ -116,15 +144,28 @@ pub(super) fn runqput_wake(p: Option<&P>, g: GRef) {
                 // the G is in our runnext, and we run it at our next switch.
                 return;
             }
-            runqput(p, g, true, None);
-            if SCHED.npidle.load(Ordering::SeqCst) != 0
-                && SCHED.nmspinning.load(Ordering::SeqCst) == 0
-            {
-                wakep();
-            }
+            runqput_next_wake_inline(p, g);
         }
         None => runqput_global_wake(g),
     }
+}
+
+/// `runqput_wake` on a P among several: into `runnext`, and a wake-up if an idle P and
+/// no spinning M.
+#[inline(always)]
+fn runqput_next_wake_inline(p: &P, g: GRef) {
+    runqput(p, g, true, None);
+    if SCHED.npidle.load(Ordering::SeqCst) != 0 && SCHED.nmspinning.load(Ordering::SeqCst) == 0 {
+        wakep();
+    }
+}
+
+/// `runqput_next_wake_inline` out of line, for `ready_lean`. `extern "C"`: it cannot
+/// unwind (a panic here would leave the queues half-done, so it aborts), and so the FFI
+/// functions that call it need no landing pad around the call.
+#[inline(never)]
+extern "C" fn runqput_next_wake(p: &P, g: GRef) {
+    runqput_next_wake_inline(p, g);
 }
 
 /// `runqput_wake` from a thread without a P: the global queue. Out of line, so that

@@ -53,6 +53,9 @@ unsafe impl<T: Send> Sync for Lock<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Send for Lock<T> {}
 
+/// One pointer (`repr(transparent)`): the channel calls pass it to their `extern "C"`
+/// continuations (ffi/chan.rs).
+#[repr(transparent)]
 pub(crate) struct Guard<'a, T> {
     lock: &'a Lock<T>,
 }
@@ -89,6 +92,23 @@ impl<T> Lock<T> {
     pub(crate) fn lock(&self) -> Guard<'_, T> {
         self.raw.lock();
         Guard { lock: self }
+    }
+
+    /// The lock if it is free now: one compare-exchange, no spinning, no call (a caller
+    /// that must keep its frame free of calls takes its slow path on None).
+    #[inline(always)]
+    pub(crate) fn try_lock(&self) -> Option<Guard<'_, T>> {
+        if self
+            .raw
+            .state
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        #[cfg(debug_assertions)]
+        super::lockrank::acquire(self.raw.rank);
+        Some(Guard { lock: self })
     }
 }
 
@@ -147,11 +167,30 @@ impl RawLock {
     /// dropped), on this thread as far as the rank check goes.
     #[inline]
     pub(crate) unsafe fn unlock(&self) {
-        if self.state.swap(UNLOCKED, Ordering::Release) == SLEEPING {
-            os::futex_wake(&self.state);
+        // SAFETY: the caller's contract.
+        if !unsafe { self.unlock_no_wake() } {
+            self.wake_sleeper();
         }
+    }
+
+    /// [`unlock`](Self::unlock) without its wake-up call: false when a waiter may sleep
+    /// on the lock, and the caller must then call [`wake_sleeper`](Self::wake_sleeper)
+    /// (so that a caller can make that call a tail call).
+    ///
+    /// # Safety
+    /// As for `unlock`.
+    #[inline(always)]
+    pub(crate) unsafe fn unlock_no_wake(&self) -> bool {
+        let sleeper = self.state.swap(UNLOCKED, Ordering::Release) == SLEEPING;
         #[cfg(debug_assertions)]
         super::lockrank::release(self.rank);
+        !sleeper
+    }
+
+    /// Wakes one waiter asleep on the lock, after `unlock_no_wake` returned false.
+    #[inline]
+    pub(crate) fn wake_sleeper(&self) {
+        os::futex_wake(&self.state);
     }
 }
 
@@ -348,5 +387,35 @@ mod loom_tests {
     #[test]
     fn three_threads() {
         model("sys::Lock, 3 threads", || run(3));
+    }
+
+    /// The channel calls' first step (chan.rs `Chan::send_fast`): `try_lock`, and on
+    /// success `unlock_no_wake` with `wake_sleeper` when it says so, against a thread
+    /// that takes the lock the usual way (and may sleep on it). Excludes, and loses no
+    /// wake-up: a sleeper left asleep is a deadlock to loom.
+    #[test]
+    fn try_lock_and_unlock_no_wake() {
+        model("sys::Lock, try_lock + unlock_no_wake", || {
+            let l = Arc::new(Lock::new(Rank::Test, UnsafeCell::new(0u64)));
+            let l2 = l.clone();
+            let h = thread::spawn(move || add(&l2, 2));
+            let added = match l.try_lock() {
+                Some(g) => {
+                    // SAFETY: under the lock.
+                    g.with_mut(|p| unsafe { *p += 1 });
+                    let raw = g.into_raw();
+                    // SAFETY: the guard held the lock and was given up just above.
+                    if !unsafe { raw.unlock_no_wake() } {
+                        raw.wake_sleeper();
+                    }
+                    1
+                }
+                None => 0,
+            };
+            h.join().unwrap();
+            let g = l.lock();
+            // SAFETY: under the lock.
+            assert_eq!(g.with(|p| unsafe { *p }), 2 + added);
+        });
     }
 }
