@@ -659,37 +659,15 @@ impl Chan {
         }
     }
 
-    /// `op` of a caller that holds the lock already, from [`recv_fast`](Self::recv_fast)
-    /// or [`send_fast`](Self::send_fast): no deadline.
-    #[inline(always)]
-    pub(crate) fn op_from_locked(
-        &self,
-        inner: Guard<'_, Inner>,
-        send: bool,
-        elem: *mut u8,
-    ) -> Code {
-        self.op_locked(inner, send, elem, -1, false)
-    }
-
-    /// The wait of a send or receive whose first step found nothing to take or give
-    /// ([`Fast::Wait`]): no deadline.
-    #[inline(always)]
-    pub(crate) fn wait_from_locked(
-        &self,
-        inner: Guard<'_, Inner>,
-        send: bool,
-        elem: *mut u8,
-    ) -> Code {
-        self.wait_locked(inner, send, elem, -1, false)
-    }
-
     #[inline(always)]
     fn op_inner(&self, send: bool, elem: *mut u8, deadline: i64, try_only: bool) -> Code {
         self.op_locked(self.locked(), send, elem, deadline, try_only)
     }
 
+    /// `op` with the lock held: also the continuation of a first step that stopped
+    /// with the lock ([`Fast::Locked`], ffi/chan.rs).
     #[inline(always)]
-    fn op_locked(
+    pub(crate) fn op_locked(
         &self,
         mut inner: Guard<'_, Inner>,
         send: bool,
@@ -712,9 +690,10 @@ impl Chan {
         self.wait_locked(inner, send, elem, deadline, try_only)
     }
 
-    /// `op_locked` past the try: nothing to take or give now.
+    /// `op_locked` past the try: nothing to take or give now. Also the continuation of
+    /// a first step that found nothing to take or give ([`Fast::Wait`], ffi/chan.rs).
     #[inline(always)]
-    fn wait_locked(
+    pub(crate) fn wait_locked(
         &self,
         mut inner: Guard<'_, Inner>,
         send: bool,

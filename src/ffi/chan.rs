@@ -139,7 +139,7 @@ extern "C" fn send_entry(ch: *mut gmp_chan, elem: *const c_void) -> c_int {
 extern "C" fn send_locked(c: &Chan, inner: Guard<'_, Inner>, elem: *const c_void) -> c_int {
     fn here() {}
     catch(here, || {
-        c.op_from_locked(inner, true, elem.cast_mut().cast())
+        c.op_locked(inner, true, elem.cast_mut().cast(), -1, false)
     })
 }
 
@@ -148,7 +148,7 @@ extern "C" fn send_locked(c: &Chan, inner: Guard<'_, Inner>, elem: *const c_void
 extern "C" fn send_wait(c: &Chan, inner: Guard<'_, Inner>, elem: *const c_void) -> c_int {
     fn here() {}
     catch(here, || {
-        c.wait_from_locked(inner, true, elem.cast_mut().cast())
+        c.wait_locked(inner, true, elem.cast_mut().cast(), -1, false)
     })
 }
 
@@ -156,14 +156,14 @@ extern "C" fn send_wait(c: &Chan, inner: Guard<'_, Inner>, elem: *const c_void) 
 #[inline(never)]
 extern "C" fn recv_locked(c: &Chan, inner: Guard<'_, Inner>, elem: *mut c_void) -> c_int {
     fn here() {}
-    catch(here, || c.op_from_locked(inner, false, elem.cast()))
+    catch(here, || c.op_locked(inner, false, elem.cast(), -1, false))
 }
 
 /// A receive whose first step found nothing to take: it waits.
 #[inline(never)]
 extern "C" fn recv_wait(c: &Chan, inner: Guard<'_, Inner>, elem: *mut c_void) -> c_int {
     fn here() {}
-    catch(here, || c.wait_from_locked(inner, false, elem.cast()))
+    catch(here, || c.wait_locked(inner, false, elem.cast(), -1, false))
 }
 
 #[cold]
