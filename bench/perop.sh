@@ -14,6 +14,19 @@ ir() { # dir scale prog [arg]
         --callgrind-out-file=/dev/null "./$3" ${4:-} 2>&1 >/dev/null |
         awk '/refs:/ {gsub(",", "", $NF); print $NF}')
 }
+# Every program must count the same library: each binary keeps the RUNPATH of the
+# `bench/run` that built it last (`--lib` rebuilds only the workloads it runs), so a
+# stale one would count another build. LD_LIBRARY_PATH, if set, overrides them all.
+libs=$(for p in pingpong mainpingpong ring buffered yield skynet spawn; do
+    ldd "$out/$p" | awk '/libgmp\.so/ {print $3}'
+done | sort -u)
+if [ "$(printf '%s\n' "$libs" | wc -l)" != 1 ]; then
+    echo "perop.sh: the programs in $out resolve different libraries (rebuild them with" \
+         "bench/run --scale 0.01 --repeat 1):" >&2
+    printf '  %s\n' $libs >&2
+    exit 1
+fi
+echo "library: $(realpath "$libs")"
 # prog:arg:scale1:scale2:ops1:ops2:unit
 # The pairs are far apart (0.02 and 0.12, for skynet 0.01 and 0.1) so that start-up
 # jitter (first touches, thread start order) is divided by many operations: with 0.01
