@@ -83,15 +83,8 @@ pub(crate) fn ready(g: GRef) {
 /// `gmp_go` 10 instructions on one P, whose put there kicks `runnext` into the ring.)
 #[inline(always)]
 pub(crate) fn ready_lean(g: GRef) {
-    let Some(p) = ready_begin(g) else { return };
-    match p {
-        Some(p) => {
-            if SCHED.gomaxprocs.load(Ordering::Relaxed) == 1 && p.runq.put_next_alone(g.0) {
-                return; // see runqput_wake
-            }
-            runqput_next_wake(p, g)
-        }
-        None => runqput_global_wake(g),
+    if let Some(p) = ready_begin(g) {
+        runqput_wake_via(p, g, |p, g| runqput_next_wake(p, g));
     }
 }
 
@@ -135,6 +128,13 @@ fn ready_other(g: GRef, home: *mut super::home::Home) {
 /// tails).
 #[inline]
 pub(super) fn runqput_wake(p: Option<&P>, g: GRef) {
+    runqput_wake_via(p, g, runqput_next_wake_inline);
+}
+
+/// `runqput_wake`, with `next_wake` for the put on a P among several (inline, or out of
+/// line for `ready_lean`).
+#[inline(always)]
+fn runqput_wake_via(p: Option<&P>, g: GRef, next_wake: impl FnOnce(&P, GRef)) {
     match p {
         Some(p) => {
             if SCHED.gomaxprocs.load(Ordering::Relaxed) == 1 && p.runq.put_next_alone(g.0) {
@@ -144,7 +144,7 @@ pub(super) fn runqput_wake(p: Option<&P>, g: GRef) {
                 // the G is in our runnext, and we run it at our next switch.
                 return;
             }
-            runqput_next_wake_inline(p, g);
+            next_wake(p, g);
         }
         None => runqput_global_wake(g),
     }
