@@ -94,16 +94,12 @@ impl<T> Lock<T> {
         Guard { lock: self }
     }
 
-    /// The lock if it is free now: one compare-exchange, no spinning, no call (a caller
-    /// that must keep its frame free of calls takes its slow path on None).
+    /// The lock if it is free now: one compare-exchange (which may fail spuriously where
+    /// the hardware allows: a caller's slow path then takes the lock), no spinning, no
+    /// call (a caller that must keep its frame free of calls takes its slow path on None).
     #[inline(always)]
     pub(crate) fn try_lock(&self) -> Option<Guard<'_, T>> {
-        if self
-            .raw
-            .state
-            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if !self.raw.try_acquire() {
             return None;
         }
         #[cfg(debug_assertions)]
@@ -117,13 +113,17 @@ impl RawLock {
     fn lock(&self) {
         #[cfg(debug_assertions)]
         super::lockrank::acquire(self.rank);
-        if self
-            .state
-            .compare_exchange_weak(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if !self.try_acquire() {
             self.lock_slow();
         }
+    }
+
+    /// One attempt at the free lock: `lock`'s fast path, and all of `Lock::try_lock`.
+    #[inline(always)]
+    fn try_acquire(&self) -> bool {
+        self.state
+            .compare_exchange_weak(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
     }
 
     #[cold]
